@@ -1,0 +1,68 @@
+-- cronhook's whole schema. A new database gets this file as is; an older one
+-- is brought here by the ordered steps in src/store/migrations.rs.
+-- PRAGMA user_version holds the schema version (see LATEST_VERSION there).
+
+-- Cron schedules. `delivery` is the JSON of model::Delivery, the template of
+-- every message a schedule fires.
+CREATE TABLE schedules (
+    id            TEXT PRIMARY KEY,
+    destination   TEXT NOT NULL,
+    cron          TEXT NOT NULL,
+    cron_seconds  INTEGER NOT NULL DEFAULT 0,
+    delivery      TEXT NOT NULL,
+    body          BLOB NOT NULL,
+    misfire       TEXT NOT NULL DEFAULT 'once',
+    paused        INTEGER NOT NULL DEFAULT 0,
+    created_at    INTEGER NOT NULL,
+    next_fire_at  INTEGER,            -- NULL while paused or when no slot is left
+    last_fire_at  INTEGER,
+    last_states   TEXT NOT NULL DEFAULT '{}',
+    caller_ip     TEXT
+) STRICT;
+
+-- The slots a schedule has fired. The primary key is what makes a slot fire
+-- at most once, also across crashes; rows older than a schedule's last firing
+-- are pruned because next_fire_at only moves forward.
+CREATE TABLE fired_slots (
+    schedule_id   TEXT NOT NULL,
+    slot_at       INTEGER NOT NULL,
+    message_id    TEXT NOT NULL,
+    PRIMARY KEY (schedule_id, slot_at)
+) STRICT, WITHOUT ROWID;
+
+-- Messages that still have an attempt to make. Delivered and dead-lettered
+-- messages leave this table, so it only ever holds pending work.
+CREATE TABLE messages (
+    id            TEXT PRIMARY KEY,
+    url           TEXT NOT NULL,
+    schedule_id   TEXT,
+    slot_at       INTEGER,            -- the schedule slot this message fires
+    delivery      TEXT NOT NULL,
+    body          BLOB NOT NULL,
+    created_at    INTEGER NOT NULL,
+    not_before    INTEGER NOT NULL,
+    due_at        INTEGER NOT NULL,
+    retried       INTEGER NOT NULL DEFAULT 0,
+    caller_ip     TEXT
+) STRICT;
+
+-- Messages that ran out of attempts, with the last response.
+CREATE TABLE dlq (
+    seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+    dlq_id            TEXT NOT NULL UNIQUE,
+    message_id        TEXT NOT NULL,
+    url               TEXT NOT NULL,
+    schedule_id       TEXT,
+    delivery          TEXT NOT NULL,
+    body              BLOB NOT NULL,
+    created_at        INTEGER NOT NULL,
+    not_before        INTEGER NOT NULL,
+    retried           INTEGER NOT NULL,
+    caller_ip         TEXT,
+    failed_at         INTEGER NOT NULL,
+    response_status   INTEGER,
+    response_headers  TEXT NOT NULL DEFAULT '{}',
+    response_body     BLOB NOT NULL,
+    error             TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX dlq_failed_at ON dlq (failed_at);

@@ -1,0 +1,211 @@
+//! Domain types shared by the API, the store and the engine.
+//!
+//! Instants are Unix milliseconds (`Millis`), as QStash reports them, so nothing
+//! is converted between the wire, the database and the timer.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Unix time in milliseconds.
+pub type Millis = i64;
+
+/// Header map as QStash reports it: canonical name → values.
+pub type HeaderMap = BTreeMap<String, Vec<String>>;
+
+/// How a message is delivered: everything the `Upstash-*` request headers
+/// configure. Schedules keep one as the template for the messages they fire, so
+/// both share the same parsing, storage (a JSON column, so new options need no
+/// migration) and delivery code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Delivery {
+    pub method: String,
+    /// Headers forwarded to the destination (prefix stripped, canonical names),
+    /// including `Content-Type`.
+    pub headers: HeaderMap,
+    pub retries: u32,
+    /// `Upstash-Retry-Delay` source; validated before it is stored.
+    pub retry_delay: Option<String>,
+    /// Per-attempt HTTP timeout; `None` means the server default.
+    pub timeout_ms: Option<u64>,
+    /// Delay between a message's creation and its first attempt (for schedules:
+    /// applied to every fired message, §10).
+    pub delay_ms: u64,
+    pub callback: Option<String>,
+    pub failure_callback: Option<String>,
+    pub callback_headers: HeaderMap,
+    pub failure_callback_headers: HeaderMap,
+    pub labels: Vec<String>,
+    pub queue_name: Option<String>,
+    pub flow_control: Option<FlowControl>,
+    pub redact: Option<String>,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Delivery {
+            method: "POST".into(),
+            headers: HeaderMap::new(),
+            retries: DEFAULT_RETRIES,
+            retry_delay: None,
+            timeout_ms: None,
+            delay_ms: 0,
+            callback: None,
+            failure_callback: None,
+            callback_headers: HeaderMap::new(),
+            failure_callback_headers: HeaderMap::new(),
+            labels: Vec::new(),
+            queue_name: None,
+            flow_control: None,
+            redact: None,
+        }
+    }
+}
+
+/// QStash's default number of retries (§9.1): four attempts in all.
+pub const DEFAULT_RETRIES: u32 = 3;
+
+/// `Upstash-Flow-Control-*` as given; stored and reported (§6.3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowControl {
+    pub key: String,
+    pub parallelism: Option<u32>,
+    pub rate: Option<u32>,
+    /// Seconds; QStash reports 1 when not given.
+    pub period: u64,
+}
+
+/// What to do with slots that passed while cronhook was down (`Cronhook-Misfire`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Misfire {
+    /// Log the missed slots and fire none of them.
+    Skip,
+    /// Fire the latest missed slot once; log the others.
+    #[default]
+    Once,
+    /// Fire every missed slot, up to a cap; log the rest.
+    All,
+}
+
+impl Misfire {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Misfire::Skip => "skip",
+            Misfire::Once => "once",
+            Misfire::All => "all",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Misfire> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "skip" => Some(Misfire::Skip),
+            "once" => Some(Misfire::Once),
+            "all" => Some(Misfire::All),
+            _ => None,
+        }
+    }
+}
+
+/// A cron schedule as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    pub id: String,
+    pub destination: String,
+    /// The trimmed expression, `CRON_TZ=` prefix kept.
+    pub cron: String,
+    /// Whether the expression has a leading seconds field.
+    pub cron_seconds: bool,
+    pub delivery: Delivery,
+    pub body: Vec<u8>,
+    pub misfire: Misfire,
+    pub paused: bool,
+    pub created_at: Millis,
+    /// The next slot to fire; `None` while paused or when the expression never fires again.
+    pub next_fire_at: Option<Millis>,
+    pub last_fire_at: Option<Millis>,
+    /// messageId → `IN_PROGRESS` | `SUCCESS` | `FAIL` for the last firing (§6.3).
+    pub last_states: BTreeMap<String, String>,
+    pub caller_ip: Option<String>,
+}
+
+/// A message waiting for its next delivery attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub id: String,
+    pub url: String,
+    pub schedule_id: Option<String>,
+    /// The schedule slot this message fires (sent as `Cronhook-Slot-Time`).
+    pub slot_at: Option<Millis>,
+    pub delivery: Delivery,
+    pub body: Vec<u8>,
+    pub created_at: Millis,
+    /// When the first attempt was due.
+    pub not_before: Millis,
+    /// When the next attempt is due.
+    pub due_at: Millis,
+    /// Attempts already made and failed (the next attempt's `Upstash-Retried`).
+    pub retried: u32,
+    pub caller_ip: Option<String>,
+}
+
+/// The last response of a message that ran out of attempts.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FailedResponse {
+    /// HTTP status, or `None` when no response arrived (timeout, connection error).
+    pub status: Option<u16>,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    pub error: String,
+}
+
+/// A dead-lettered message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DlqEntry {
+    pub dlq_id: String,
+    pub message: Message,
+    pub failed_at: Millis,
+    pub response: FailedResponse,
+}
+
+/// States reported in `lastScheduleStates` (§6.3; Python maps them onto an enum).
+pub mod schedule_state {
+    pub const IN_PROGRESS: &str = "IN_PROGRESS";
+    pub const SUCCESS: &str = "SUCCESS";
+    pub const FAIL: &str = "FAIL";
+}
+
+/// Go's `CanonicalMIMEHeaderKey` form (`content-type` → `Content-Type`), which
+/// QStash uses for header names in API responses and deliveries (§7.2).
+pub fn canonical_header_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = true;
+    for c in name.chars() {
+        out.push(if upper {
+            c.to_ascii_uppercase()
+        } else {
+            c.to_ascii_lowercase()
+        });
+        upper = c == '-';
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_are_canonicalised_like_go() {
+        for (raw, want) in [
+            ("content-type", "Content-Type"),
+            ("TEST-HEADER", "Test-Header"),
+            ("bypass-tunnel-reminder", "Bypass-Tunnel-Reminder"),
+            ("x", "X"),
+            ("x--y", "X--Y"),
+        ] {
+            assert_eq!(canonical_header_name(raw), want);
+        }
+    }
+}

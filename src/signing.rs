@@ -1,0 +1,125 @@
+//! `Upstash-Signature`: an HS256 JWT over the exact bytes delivered (§8).
+
+use base64::{engine::general_purpose::URL_SAFE, Engine as _};
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Lifetime of a signature; QStash's default (§8.2). A new token is made per
+/// attempt, so retries after long backoffs never arrive expired.
+pub const TOKEN_LIFETIME_SECS: i64 = 300;
+
+/// The claims, in the order QStash writes them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub sub: String,
+    pub exp: i64,
+    pub nbf: i64,
+    pub iat: i64,
+    pub jti: String,
+    pub body: String,
+}
+
+impl Claims {
+    /// Claims for a request to `url` with `body`, issued at `now_secs`.
+    /// `nbf` is 0 so small clock differences never reject a delivery (§8.2).
+    pub fn new(url: &str, body: &[u8], now_secs: i64, jti: String) -> Claims {
+        Claims {
+            iss: "Upstash".into(),
+            sub: url.into(),
+            exp: now_secs + TOKEN_LIFETIME_SECS,
+            nbf: 0,
+            iat: now_secs,
+            jti,
+            body: body_hash(body),
+        }
+    }
+}
+
+/// base64url (padded) SHA-256 of the raw body: the `body` claim.
+pub fn body_hash(body: &[u8]) -> String {
+    URL_SAFE.encode(Sha256::digest(body))
+}
+
+/// Signs claims with a signing key; the key is used as its UTF-8 bytes, not
+/// decoded (§8.1).
+pub fn sign(claims: &Claims, signing_key: &str) -> String {
+    encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(signing_key.as_bytes()),
+    )
+    .expect("HS256 signing of plain claims cannot fail")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{decode, DecodingKey, Validation};
+
+    const KEY: &str = "sig_7kYjw48mhY7kAjqNGcy6cr29RJ6r";
+    /// §8.4, the whole token.
+    const VECTOR: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJVcHN0YXNoIiwic3ViIjoiaHR0cHM6Ly9leGFtcGxlLmNvbS9hcGkvd2ViaG9vayIsImV4cCI6MTcwMDAwMDMwMCwibmJmIjoxNzAwMDAwMDAwLCJpYXQiOjE3MDAwMDAwMDAsImp0aSI6Imp3dF90ZXN0MTIzIiwiYm9keSI6Ims2STVjYWtVNWVyTDhLalNVVlROb3duRHdjY3Z1NWtVMUh4Zzg4dG9GWWc9In0.c-56BA9iHw1HftAIRxrSqsmrtKUZR_jkkTj8ScNkqIg";
+
+    fn vector_claims() -> Claims {
+        Claims {
+            nbf: 1_700_000_000,
+            ..Claims::new(
+                "https://example.com/api/webhook",
+                br#"{"hello":"world"}"#,
+                1_700_000_000,
+                "jwt_test123".into(),
+            )
+        }
+    }
+
+    fn expired_ok() -> Validation {
+        let mut v = Validation::new(Algorithm::HS256);
+        v.validate_exp = false;
+        v.required_spec_claims.clear();
+        v
+    }
+
+    #[test]
+    fn body_claims_match_the_test_vector() {
+        assert_eq!(
+            body_hash(br#"{"hello":"world"}"#),
+            "k6I5cakU5erL8KjSUVTNownDwccvu5kU1Hxg88toFYg="
+        );
+        assert_eq!(
+            body_hash(b""),
+            "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
+    }
+
+    #[test]
+    fn payload_bytes_match_the_test_vector() {
+        let ours = sign(&vector_claims(), KEY);
+        let payload = |t: &str| t.split('.').nth(1).unwrap().to_owned();
+        assert_eq!(payload(&ours), payload(VECTOR));
+    }
+
+    #[test]
+    fn the_test_vector_verifies_with_the_key_bytes_and_ours_verifies_too() {
+        let key = DecodingKey::from_secret(KEY.as_bytes());
+        let theirs = decode::<Claims>(VECTOR, &key, &expired_ok()).unwrap();
+        assert_eq!(theirs.claims, vector_claims());
+        let ours = decode::<Claims>(&sign(&vector_claims(), KEY), &key, &expired_ok()).unwrap();
+        assert_eq!(ours.claims, vector_claims());
+    }
+
+    #[test]
+    fn a_token_signed_with_another_key_does_not_verify() {
+        let token = sign(&vector_claims(), "sig_5ZB6DVzB1wjE8S6rZ7eenA8Pdnhs");
+        let key = DecodingKey::from_secret(KEY.as_bytes());
+        assert!(decode::<Claims>(&token, &key, &expired_ok()).is_err());
+    }
+
+    #[test]
+    fn fresh_claims_have_nbf_zero_and_five_minutes_of_life() {
+        let c = Claims::new("http://127.0.0.1/x", b"", 1000, "jwt_a".into());
+        assert_eq!((c.nbf, c.iat, c.exp), (0, 1000, 1300));
+        assert_eq!(c.iss, "Upstash");
+    }
+}
