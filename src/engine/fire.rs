@@ -1,0 +1,70 @@
+//! Firing a schedule's due slot(s): one store transaction, then arm the timer
+//! for the new messages and the next slot.
+
+use crate::cron::CronSpec;
+use crate::engine::misfire;
+use crate::engine::{Ctx, TimerKey, STORE_RETRY};
+use crate::store::FirePlan;
+
+pub(super) async fn fire(ctx: &Ctx, id: &str) {
+    let now = ctx.clock.now_ms();
+    let all_cap = ctx.settings.misfire_all_cap;
+    let schedule_id = id.to_owned();
+    let fired = ctx
+        .store
+        .fire_schedule(id, now, move |s, due| {
+            match CronSpec::parse(&s.cron, s.cron_seconds) {
+                Ok(spec) => {
+                    let plan = misfire::plan(&spec, s.misfire, due, now, all_cap);
+                    log_skipped(&schedule_id, s.misfire.as_str(), &plan);
+                    FirePlan {
+                        fire: plan.fire,
+                        next: plan.next,
+                    }
+                }
+                // Only a cron this version cannot read (stored by another one)
+                // gets here; stop the schedule rather than loop on it.
+                Err(e) => {
+                    tracing::error!(schedule = %schedule_id, error = %e, "schedule has an unreadable cron; not firing it");
+                    FirePlan {
+                        fire: Vec::new(),
+                        next: None,
+                    }
+                }
+            }
+        })
+        .await;
+    match fired {
+        Ok(Some(fired)) => {
+            for m in &fired.messages {
+                tracing::debug!(schedule = %id, message = %m.id, due = m.due_at, "slot fired");
+                ctx.timer
+                    .arm(TimerKey::Message(m.id.as_str().into()), m.due_at);
+            }
+            if let Some(next) = fired.next_fire_at {
+                ctx.timer.arm(TimerKey::Schedule(id.into()), next);
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(schedule = %id, error = %e, "firing failed; trying again shortly");
+            ctx.timer
+                .arm(TimerKey::Schedule(id.into()), now + STORE_RETRY);
+        }
+    }
+}
+
+/// Every slot the misfire policy does not fire is logged: nothing vanishes silently.
+fn log_skipped(id: &str, policy: &str, plan: &misfire::Plan) {
+    for slot in &plan.skipped {
+        tracing::warn!(schedule = %id, slot = *slot, misfire = policy, "missed slot skipped");
+    }
+    if plan.skipped_more {
+        tracing::warn!(
+            schedule = %id,
+            before = plan.skipped.first().copied().unwrap_or_default(),
+            misfire = policy,
+            "more missed slots skipped before this one (not listed)"
+        );
+    }
+}
