@@ -1,0 +1,349 @@
+//! `Upstash-*` request headers → domain settings (§5.1, §5.3).
+//!
+//! Every value is validated here, so a bad one is a 400 that names the header
+//! and the problem, and nothing is stored.
+
+use http::HeaderMap;
+
+use crate::cron::CronSpec;
+use crate::duration::parse_duration;
+use crate::model::{canonical_header_name, Delivery, FlowControl, HeaderMap as Headers, Misfire};
+use crate::retry::RetryDelayExpr;
+
+use super::destination::validate_url;
+
+/// Methods QStash delivers with (§5.1).
+const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+/// Most retries a message may ask for; QStash's plans allow far fewer.
+pub const MAX_RETRIES: u32 = 100;
+
+/// Longest `Upstash-Delay` accepted: one year.
+const MAX_DELAY_MS: u64 = 365 * 86_400_000;
+
+/// Longest per-attempt timeout accepted: one day.
+const MAX_TIMEOUT_MS: u64 = 86_400_000;
+
+/// Callback settings with names of their own; not forwarded as headers.
+const CALLBACK_SETTINGS: [&str; 5] = ["method", "timeout", "retries", "retry-delay", "delay"];
+
+/// A bad header: `Display` names the header and says what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{header}: {problem}")]
+pub struct HeaderError {
+    pub header: String,
+    pub problem: String,
+}
+
+fn bad(header: &str, problem: impl Into<String>) -> HeaderError {
+    HeaderError {
+        header: header.into(),
+        problem: problem.into(),
+    }
+}
+
+/// The settings of a schedule create request.
+#[derive(Debug, Clone)]
+pub struct ScheduleHeaders {
+    pub cron: CronSpec,
+    pub schedule_id: Option<String>,
+    pub misfire: Misfire,
+    pub delivery: Delivery,
+}
+
+/// Reads a header as text; `None` when absent.
+fn text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, HeaderError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .map(|s| Some(s.trim()))
+            .map_err(|_| bad(name, "value is not valid text (visible ASCII)")),
+    }
+}
+
+fn boolean(headers: &HeaderMap, name: &str) -> Result<bool, HeaderError> {
+    match text(headers, name)? {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") || v.is_empty() => Ok(false),
+        Some(v) => Err(bad(name, format!("\"{v}\" is not true or false"))),
+    }
+}
+
+/// Parses the headers of `POST /v2/schedules/{destination}` (§5.3).
+pub fn schedule(headers: &HeaderMap) -> Result<ScheduleHeaders, HeaderError> {
+    let seconds = boolean(headers, "cronhook-cron-seconds")?;
+    let cron = match text(headers, "upstash-cron")? {
+        None | Some("") => return Err(bad("Upstash-Cron", "header is required for a schedule")),
+        Some(expr) => {
+            CronSpec::parse(expr, seconds).map_err(|e| bad("Upstash-Cron", e.to_string()))?
+        }
+    };
+    if headers.contains_key("upstash-not-before") {
+        return Err(bad(
+            "Upstash-Not-Before",
+            "is not supported for schedules; use Upstash-Delay to delay each fired message",
+        ));
+    }
+    let schedule_id = text(headers, "upstash-schedule-id")?
+        .filter(|s| !s.is_empty())
+        .map(|id| {
+            validate_schedule_id(id)
+                .map(|_| id.to_owned())
+                .map_err(|p| bad("Upstash-Schedule-Id", p))
+        })
+        .transpose()?;
+    let misfire = match text(headers, "cronhook-misfire")? {
+        None | Some("") => Misfire::default(),
+        Some(v) => Misfire::parse(v).ok_or_else(|| {
+            bad(
+                "Cronhook-Misfire",
+                format!("\"{v}\" is not one of skip, once, all"),
+            )
+        })?,
+    };
+    Ok(ScheduleHeaders {
+        cron,
+        schedule_id,
+        misfire,
+        delivery: delivery(headers)?,
+    })
+}
+
+/// Schedule ids: QStash's `[A-Za-z0-9._-]`, plus `@` and `+` so per-user ids
+/// made from e-mail addresses work (`user-summary-ann@example.com`).
+pub fn validate_schedule_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > 200 {
+        return Err("must be 1 to 200 characters".into());
+    }
+    match id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "._-@+".contains(*c)))
+    {
+        Some(c) => Err(format!(
+            "character {c:?} is not allowed; use letters, digits and . _ - @ +"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Names of queues, URL groups and labels: `[A-Za-z0-9._-]` (§2.2).
+fn validate_name(header: &str, name: &str) -> Result<(), HeaderError> {
+    if name.is_empty() || name.len() > 200 {
+        return Err(bad(header, "must be 1 to 200 characters"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "._-".contains(*c)))
+    {
+        return Err(bad(
+            header,
+            format!("character {c:?} is not allowed; use letters, digits and . _ -"),
+        ));
+    }
+    Ok(())
+}
+
+/// Parses the message-configuration headers shared by publish and schedules (§5.1).
+pub fn delivery(headers: &HeaderMap) -> Result<Delivery, HeaderError> {
+    let mut d = Delivery::default();
+
+    if let Some(method) = text(headers, "upstash-method")?.filter(|m| !m.is_empty()) {
+        let upper = method.to_ascii_uppercase();
+        if !METHODS.contains(&upper.as_str()) {
+            return Err(bad(
+                "Upstash-Method",
+                format!("\"{method}\" is not one of {}", METHODS.join(", ")),
+            ));
+        }
+        d.method = upper;
+    }
+    if let Some(v) = text(headers, "upstash-retries")?.filter(|v| !v.is_empty()) {
+        d.retries = v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n <= MAX_RETRIES)
+            .ok_or_else(|| {
+                bad(
+                    "Upstash-Retries",
+                    format!("\"{v}\" is not a whole number from 0 to {MAX_RETRIES}"),
+                )
+            })?;
+    }
+    if let Some(v) = text(headers, "upstash-retry-delay")?.filter(|v| !v.is_empty()) {
+        let expr =
+            RetryDelayExpr::parse(v).map_err(|e| bad("Upstash-Retry-Delay", e.to_string()))?;
+        d.retry_delay = Some(expr.source().to_owned());
+    }
+    if let Some(v) = text(headers, "upstash-timeout")?.filter(|v| !v.is_empty()) {
+        let t = parse_duration(v).map_err(|e| bad("Upstash-Timeout", e.to_string()))?;
+        let ms = t.as_millis() as u64;
+        if ms == 0 || ms > MAX_TIMEOUT_MS {
+            return Err(bad(
+                "Upstash-Timeout",
+                format!("\"{v}\" must be more than 0 and at most 1d"),
+            ));
+        }
+        d.timeout_ms = Some(ms);
+    }
+    if let Some(v) = text(headers, "upstash-delay")?.filter(|v| !v.is_empty()) {
+        let t = parse_duration(v).map_err(|e| bad("Upstash-Delay", e.to_string()))?;
+        let ms = t.as_millis() as u64;
+        if ms > MAX_DELAY_MS {
+            return Err(bad(
+                "Upstash-Delay",
+                format!("\"{v}\" is longer than one year"),
+            ));
+        }
+        d.delay_ms = ms;
+    }
+    for (header, slot) in [
+        ("Upstash-Callback", &mut d.callback),
+        ("Upstash-Failure-Callback", &mut d.failure_callback),
+    ] {
+        if let Some(url) = text(headers, header)?.filter(|v| !v.is_empty()) {
+            *slot = Some(validate_url(url).map_err(|p| bad(header, p))?);
+        }
+    }
+    if let Some(v) = text(headers, "upstash-label")? {
+        for label in v.split(',').map(str::trim).filter(|l| !l.is_empty()) {
+            validate_name("Upstash-Label", label)?;
+            d.labels.push(label.to_owned());
+        }
+    }
+    if let Some(v) = text(headers, "upstash-queue-name")?.filter(|v| !v.is_empty()) {
+        validate_name("Upstash-Queue-Name", v)?;
+        d.queue_name = Some(v.to_owned());
+    }
+    d.flow_control = flow_control(headers)?;
+    if let Some(v) = text(headers, "upstash-redact-fields")?.filter(|v| !v.is_empty()) {
+        validate_redact(v)?;
+        d.redact = Some(v.to_owned());
+    }
+    forwarded_headers(headers, &mut d)?;
+    Ok(d)
+}
+
+/// Sorts `Upstash-Forward-*`, `Upstash-(Failure-)Callback-(Forward-)*` and
+/// `Content-Type` into the header maps, prefixes stripped, names canonical.
+fn forwarded_headers(headers: &HeaderMap, d: &mut Delivery) -> Result<(), HeaderError> {
+    let mut content_type = None;
+    for (name, value) in headers {
+        let lower = name.as_str(); // http lower-cases names
+        let target: Option<(&mut Headers, &str)> =
+            if let Some(rest) = lower.strip_prefix("upstash-forward-") {
+                Some((&mut d.headers, rest))
+            } else if let Some(rest) = lower.strip_prefix("upstash-failure-callback-") {
+                callback_header(rest).map(|n| (&mut d.failure_callback_headers, n))
+            } else if let Some(rest) = lower.strip_prefix("upstash-callback-") {
+                callback_header(rest).map(|n| (&mut d.callback_headers, n))
+            } else {
+                None
+            };
+        let Some((map, rest)) = target else {
+            if lower == "content-type" {
+                content_type = Some(value);
+            }
+            continue;
+        };
+        if rest.is_empty() {
+            continue;
+        }
+        let value = value
+            .to_str()
+            .map_err(|_| bad(&canonical_header_name(lower), "value is not valid text"))?;
+        map.entry(canonical_header_name(rest))
+            .or_default()
+            .push(value.to_owned());
+    }
+    // `Content-Type` itself wins over Python's `Upstash-Forward-Content-Type`.
+    if let Some(ct) = content_type {
+        let ct = ct
+            .to_str()
+            .map_err(|_| bad("Content-Type", "value is not valid text"))?;
+        d.headers.insert("Content-Type".into(), vec![ct.to_owned()]);
+    }
+    Ok(())
+}
+
+/// The forwarded name in `Upstash-Callback-<rest>`: `Forward-X` → `X`;
+/// Python's `X` → `X` (§12.11); the callback's own settings are not headers.
+fn callback_header(rest: &str) -> Option<&str> {
+    if let Some(name) = rest.strip_prefix("forward-") {
+        return Some(name);
+    }
+    (!CALLBACK_SETTINGS.contains(&rest)).then_some(rest)
+}
+
+/// `Upstash-Flow-Control-Key` and `-Value`: `parallelism=<n>, rate=<n>, period=<duration>`.
+fn flow_control(headers: &HeaderMap) -> Result<Option<FlowControl>, HeaderError> {
+    const VALUE: &str = "Upstash-Flow-Control-Value";
+    let Some(key) = text(headers, "upstash-flow-control-key")?.filter(|k| !k.is_empty()) else {
+        return Ok(None);
+    };
+    validate_name("Upstash-Flow-Control-Key", key)?;
+    let mut fc = FlowControl {
+        key: key.to_owned(),
+        parallelism: None,
+        rate: None,
+        period: 1,
+    };
+    for part in text(headers, "upstash-flow-control-value")?
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let (name, value) = part
+            .split_once('=')
+            .map(|(n, v)| (n.trim(), v.trim()))
+            .ok_or_else(|| bad(VALUE, format!("\"{part}\" is not name=value")))?;
+        let number = || {
+            value.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                bad(
+                    VALUE,
+                    format!("{name} \"{value}\" is not a whole number > 0"),
+                )
+            })
+        };
+        match name.to_ascii_lowercase().as_str() {
+            "parallelism" => fc.parallelism = Some(number()?),
+            "rate" => fc.rate = Some(number()?),
+            "period" => {
+                let p = parse_duration(value).map_err(|e| bad(VALUE, format!("period: {e}")))?;
+                if p.as_secs() == 0 || p.as_secs() > 7 * 86_400 {
+                    return Err(bad(VALUE, "period must be from 1s to 1 week"));
+                }
+                fc.period = p.as_secs();
+            }
+            _ => {
+                return Err(bad(
+                    VALUE,
+                    format!("unknown setting \"{name}\"; use parallelism, rate, period"),
+                ))
+            }
+        }
+    }
+    Ok(Some(fc))
+}
+
+/// `body`, `header`/`headers`, `header[Name]`/`headers[Name]` (§12.20).
+fn validate_redact(v: &str) -> Result<(), HeaderError> {
+    for field in v.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+        let ok = matches!(field, "body" | "header" | "headers")
+            || ["header[", "headers["]
+                .iter()
+                .any(|p| field.starts_with(p) && field.ends_with(']') && field.len() > p.len() + 1);
+        if !ok {
+            return Err(bad(
+                "Upstash-Redact-Fields",
+                format!("\"{field}\" is not body, header or header[Name]"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

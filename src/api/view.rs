@@ -1,0 +1,127 @@
+//! Domain → QStash JSON (§6). Absent optional fields are omitted, never null.
+
+use base64::{engine::general_purpose::STANDARD, Engine as _};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::model::{Delivery, HeaderMap, Schedule};
+
+/// A schedule as `GET /v2/schedules/{id}` shows it (§6.3).
+pub fn schedule_json(s: &Schedule) -> Value {
+    let d = &s.delivery;
+    let mut o = Map::new();
+    o.insert("scheduleId".into(), json!(s.id));
+    o.insert("cron".into(), json!(s.cron));
+    o.insert("destination".into(), json!(s.destination));
+    o.insert("createdAt".into(), json!(s.created_at));
+    o.insert("isPaused".into(), json!(s.paused));
+    delivery_fields(&mut o, d);
+    body_fields(&mut o, &s.body, d);
+    if d.delay_ms > 0 {
+        o.insert("delay".into(), json!(d.delay_ms.div_ceil(1000)));
+    }
+    if let Some(ip) = &s.caller_ip {
+        o.insert("callerIP".into(), json!(ip));
+        o.insert("callerIp".into(), json!(ip));
+    }
+    if let Some(t) = s.last_fire_at {
+        o.insert("lastScheduleTime".into(), json!(t));
+    }
+    if let Some(t) = s.next_fire_at {
+        o.insert("nextScheduleTime".into(), json!(t));
+    }
+    o.insert("lastScheduleStates".into(), json!(s.last_states));
+    o.insert("misfire".into(), json!(s.misfire.as_str()));
+    Value::Object(o)
+}
+
+/// The fields a message and a schedule share (method, retries, headers, …).
+pub fn delivery_fields(o: &mut Map<String, Value>, d: &Delivery) {
+    o.insert("method".into(), json!(d.method));
+    o.insert("retries".into(), json!(d.retries));
+    o.insert("header".into(), json!(redacted_headers(&d.headers, d)));
+    for (key, map) in [
+        ("callbackHeader", &d.callback_headers),
+        ("failureCallbackHeader", &d.failure_callback_headers),
+    ] {
+        if !map.is_empty() {
+            o.insert(key.into(), json!(map));
+        }
+    }
+    let mut put = |key: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            o.insert(key.into(), v);
+        }
+    };
+    put(
+        "retryDelayExpression",
+        d.retry_delay.as_ref().map(|e| json!(e)),
+    );
+    put("timeout", d.timeout_ms.map(|ms| json!(ms.div_ceil(1000))));
+    put("callback", d.callback.as_ref().map(|u| json!(u)));
+    put(
+        "failureCallback",
+        d.failure_callback.as_ref().map(|u| json!(u)),
+    );
+    put("queueName", d.queue_name.as_ref().map(|q| json!(q)));
+    put("label", d.labels.first().map(|l| json!(l)));
+    put("labels", (!d.labels.is_empty()).then(|| json!(d.labels)));
+    if let Some(fc) = &d.flow_control {
+        put("flowControlKey", Some(json!(fc.key)));
+        put("parallelism", fc.parallelism.map(|p| json!(p)));
+        put("rate", fc.rate.map(|r| json!(r)));
+        put("period", Some(json!(fc.period)));
+    }
+    put("redact", d.redact.as_ref().map(|r| json!(r)));
+}
+
+/// `body` when the bytes are UTF-8, else `bodyBase64`; omitted when empty (§6.3).
+fn body_fields(o: &mut Map<String, Value>, body: &[u8], d: &Delivery) {
+    if body.is_empty() {
+        return;
+    }
+    if redacts(d, "body") {
+        o.insert("body".into(), json!(redacted(body)));
+        return;
+    }
+    match std::str::from_utf8(body) {
+        Ok(text) => o.insert("body".into(), json!(text)),
+        Err(_) => o.insert("bodyBase64".into(), json!(STANDARD.encode(body))),
+    };
+}
+
+/// Whether `Upstash-Redact-Fields` names `field` (`body`, `header`, or
+/// `header[Name]`; the `headers` spellings too, §12.20).
+fn redacts(d: &Delivery, field: &str) -> bool {
+    let Some(list) = &d.redact else { return false };
+    list.split(',').map(str::trim).any(|f| {
+        let f = f.replacen("headers", "header", 1);
+        f.eq_ignore_ascii_case(field)
+    })
+}
+
+fn redacted_headers(headers: &HeaderMap, d: &Delivery) -> HeaderMap {
+    if d.redact.is_none() {
+        return headers.clone();
+    }
+    let all = redacts(d, "header");
+    headers
+        .iter()
+        .map(|(name, values)| {
+            let hide = all || redacts(d, &format!("header[{name}]"));
+            let values = if hide {
+                values.iter().map(|v| redacted(v.as_bytes())).collect()
+            } else {
+                values.clone()
+            };
+            (name.clone(), values)
+        })
+        .collect()
+}
+
+/// QStash shows a redacted value as `REDACTED:<sha256 hex>`.
+fn redacted(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("REDACTED:{hex}")
+}
