@@ -1,0 +1,124 @@
+//! Official-SDK compatibility tests: the Python SDK (PyPI `qstash` 3.4.0) and
+//! the JS SDK (npm `@upstash/qstash` 2.12.0) run their schedule programs in
+//! sdk-tests/ against a fresh `cronhook serve`.
+//!
+//! Each test first runs its setup script (sdk-tests/setup-python.sh or
+//! setup-node.sh), which installs the pinned SDK once and is a no-op after
+//! that, so `cargo test` alone is enough. Needs python3 (with venv) and
+//! node/npm on PATH, and the package registries the first time.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{run_with_timeout, ServerProcess};
+
+const SETUP_TIMEOUT: Duration = Duration::from_secs(600);
+const PROGRAM_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn sdk_tests_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sdk-tests")
+}
+
+fn run_setup(script: &str) {
+    let path = sdk_tests_dir().join(script);
+    let mut cmd = Command::new("bash");
+    cmd.arg(&path);
+    let (status, out, err) = run_with_timeout(cmd, SETUP_TIMEOUT);
+    match status {
+        Some(s) if s.success() => eprint!("{out}{err}"),
+        other => panic!(
+            "{} failed ({}):\n--- stdout ---\n{out}\n--- stderr ---\n{err}",
+            path.display(),
+            match other {
+                Some(s) => format!("{s}"),
+                None => format!("timed out after {SETUP_TIMEOUT:?}"),
+            }
+        ),
+    }
+}
+
+/// Starts a server on a temporary database, runs `program args...` with the
+/// server's QSTASH_* variables and asserts that it exits 0.
+fn run_sdk_program(name: &str, program: &Path, args: &[&Path], cwd: &Path) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = ServerProcess::start(dir.path().join("cronhook.db"));
+    eprintln!(
+        "[{name}] cronhook serve pid {} at {}",
+        server.pid, server.url
+    );
+
+    let mut cmd = Command::new(program);
+    cmd.args(args).current_dir(cwd);
+    for (k, v) in server.sdk_env() {
+        cmd.env(k, v);
+    }
+    // Keep the SDKs away from dev mode, regions and proxies of the caller's
+    // shell: everything must go to the server started above.
+    for k in [
+        "QSTASH_DEV",
+        "QSTASH_DEV_PORT",
+        "QSTASH_REGION",
+        "UPSTASH_REGION",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ] {
+        cmd.env_remove(k);
+    }
+    cmd.env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost")
+        .env("PYTHONUNBUFFERED", "1");
+
+    let (status, out, err) = run_with_timeout(cmd, PROGRAM_TIMEOUT);
+    let ok = matches!(status, Some(s) if s.success());
+    if ok {
+        eprintln!("[{name}] passed:\n{out}");
+        return;
+    }
+    let why = match status {
+        Some(s) => format!("exited with {s}"),
+        None => format!("timed out after {PROGRAM_TIMEOUT:?} and was killed"),
+    };
+    let server_log = server.stderr_text();
+    panic!(
+        "[{name}] SDK program {why}\n\
+         --- program stdout ---\n{out}\n\
+         --- program stderr ---\n{err}\n\
+         --- cronhook stderr (last 20000 chars) ---\n{}",
+        tail(&server_log, 20000)
+    );
+}
+
+fn tail(s: &str, n: usize) -> &str {
+    if s.len() <= n {
+        return s;
+    }
+    let mut start = s.len() - n;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
+
+#[test]
+fn python_sdk_schedules() {
+    run_setup("setup-python.sh");
+    let dir = sdk_tests_dir().join("python");
+    let python = dir.join(".venv").join("bin").join("python");
+    let script = dir.join("test_schedules.py");
+    run_sdk_program("python", &python, &[&script], &dir);
+}
+
+#[test]
+fn node_sdk_schedules() {
+    run_setup("setup-node.sh");
+    let dir = sdk_tests_dir().join("node");
+    let script = dir.join("schedules.test.mjs");
+    run_sdk_program("node", Path::new("node"), &[&script], &dir);
+}
