@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every test cronhook has: formatting, lints, unit and integration tests,
+# and the official-SDK tests (which install their own Python venv and npm
+# packages under sdk-tests/ on first use). Works on a fresh machine with Rust,
+# Python 3 and Node installed. Usage: scripts/test.sh [extra test-runner args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== installing the official SDKs for their tests (skipped when current)"
+bash sdk-tests/setup-python.sh
+bash sdk-tests/setup-node.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+
+echo "== tests"
+if cargo nextest --version >/dev/null 2>&1; then
+    # nextest does not run doc tests; run them first so that nextest's
+    # summary is the last word.
+    cargo test --locked --doc --quiet
+    cargo nextest run --locked --no-fail-fast "$@"
+else
+    cargo test --locked --no-fail-fast "$@"
+fi

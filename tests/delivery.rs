@@ -1,0 +1,353 @@
+//! What the destination receives (§7, §8) and how failures are retried (§9),
+//! against the real binary, a real database and a real sink on 127.0.0.1.
+//! Timing assertions have wide margins: they must hold on a slow, busy machine.
+
+mod common;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::{engine::general_purpose::URL_SAFE, Engine as _};
+use common::api::{call, create_schedule};
+use common::sink::{Received, Sink};
+use common::ServerProcess;
+use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+fn start() -> (tempfile::TempDir, ServerProcess, Sink) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path().join("cronhook.db"));
+    (dir, server, Sink::start())
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+const EVERY_SECOND: [(&str, &str); 2] = [
+    ("Upstash-Cron", "* * * * * *"),
+    ("Cronhook-Cron-Seconds", "true"),
+];
+
+fn header_i64(r: &Received, name: &str) -> i64 {
+    r.header(name)
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .parse()
+        .unwrap()
+}
+
+/// Opens the database read-only, as an operator would.
+fn db(dir: &tempfile::TempDir) -> rusqlite::Connection {
+    rusqlite::Connection::open_with_flags(
+        dir.path().join("cronhook.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_seconds_schedule_fires_on_time_with_the_right_request() {
+    let (_dir, server, sink) = start();
+    let url = sink.url("/hook?x=1");
+    let mut headers = EVERY_SECOND.to_vec();
+    headers.extend([
+        ("Content-Type", "application/json"),
+        ("Upstash-Forward-Test-Header", "v1"),
+        ("Upstash-Method", "PUT"),
+    ]);
+    let id = create_schedule(&server, &url, &headers, br#"{"hello":"world"}"#);
+    let got = sink.wait_for("/hook", 3, Duration::from_secs(15));
+    assert!(got.len() >= 3, "only {} deliveries", got.len());
+
+    let mut ids = std::collections::HashSet::new();
+    for r in &got {
+        assert_eq!(r.method, "PUT");
+        assert_eq!(r.target, "/hook?x=1");
+        assert_eq!(&r.body[..], br#"{"hello":"world"}"#);
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert_eq!(r.header("test-header"), Some("v1"));
+        assert_eq!(r.header("user-agent"), Some("Upstash-QStash"));
+        assert_eq!(r.header("upstash-schedule-id"), Some(id.as_str()));
+        assert_eq!(r.header("upstash-retried"), Some("0"));
+        assert!(r.headers.get("upstash-forward-test-header").is_none());
+        assert!(
+            ids.insert(r.header("upstash-message-id").unwrap().to_owned()),
+            "a new message per slot"
+        );
+
+        // Fires at the slot: a whole second, and arrives after it, not long after.
+        let slot = header_i64(r, "cronhook-slot-time");
+        assert_eq!(slot % 1000, 0);
+        assert!(r.at_ms >= slot, "arrived before its slot");
+        assert!(r.at_ms - slot < 2000, "arrived {} ms late", r.at_ms - slot);
+
+        // §8: HS256 over the exact body, keyed with the current signing key.
+        let token = r.header("upstash-signature").unwrap();
+        let mut v = Validation::new(Algorithm::HS256);
+        v.set_issuer(&["Upstash"]);
+        v.validate_nbf = true;
+        let claims = decode::<Value>(
+            token,
+            &DecodingKey::from_secret(server.current_signing_key.as_bytes()),
+            &v,
+        )
+        .expect("signature verifies with the current key")
+        .claims;
+        assert_eq!(claims["sub"], url.as_str());
+        assert_eq!(claims["body"], URL_SAFE.encode(Sha256::digest(&r.body)));
+        assert_eq!(claims["nbf"], 0);
+        assert_eq!(
+            claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+            300
+        );
+        assert!(decode::<Value>(token, &DecodingKey::from_secret(b"sig_wrong"), &v).is_err());
+    }
+    let slots: Vec<i64> = got
+        .iter()
+        .map(|r| header_i64(r, "cronhook-slot-time"))
+        .collect();
+    assert!(
+        slots.windows(2).all(|w| w[1] > w[0]),
+        "slots strictly increase: {slots:?}"
+    );
+
+    let (_, s) = call(&server, "GET", &format!("/v2/schedules/{id}"), &[], b"");
+    assert!(s["lastScheduleTime"].as_i64().unwrap() >= slots[0]);
+    assert!(s["nextScheduleTime"].as_i64().unwrap() > s["lastScheduleTime"].as_i64().unwrap());
+    let states = s["lastScheduleStates"].as_object().unwrap();
+    assert_eq!(states.len(), 1);
+    assert!(["IN_PROGRESS", "SUCCESS"].contains(&states.values().next().unwrap().as_str().unwrap()));
+}
+
+#[test]
+fn a_paused_schedule_does_not_fire_and_resume_does_not_catch_up() {
+    let (_dir, server, sink) = start();
+    let id = create_schedule(&server, &sink.url("/p"), &EVERY_SECOND, b"");
+    sink.wait_for("/p", 1, Duration::from_secs(10));
+    let (status, _) = call(
+        &server,
+        "PATCH",
+        &format!("/v2/schedules/{id}/pause"),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 200);
+    let paused_at = now_ms();
+    std::thread::sleep(Duration::from_millis(2500));
+    // Messages fired before the pause may still arrive; nothing fired after it.
+    for r in sink.received("/p") {
+        assert!(
+            header_i64(&r, "cronhook-slot-time") <= paused_at,
+            "fired while paused"
+        );
+    }
+    let before_resume = sink.received("/p").len();
+    call(
+        &server,
+        "PATCH",
+        &format!("/v2/schedules/{id}/resume"),
+        &[],
+        b"",
+    );
+    let resumed_at = now_ms();
+    let got = sink.wait_for("/p", before_resume + 2, Duration::from_secs(10));
+    let after: Vec<_> = got[before_resume..].to_vec();
+    assert!(after.len() >= 2);
+    for r in after {
+        assert!(
+            header_i64(&r, "cronhook-slot-time") > resumed_at - 1000,
+            "a paused slot was caught up"
+        );
+    }
+}
+
+#[test]
+fn a_failing_destination_gets_retries_at_the_expected_delays_then_the_dlq() {
+    let (dir, server, sink) = start();
+    sink.answer("/fail", 500, &[]);
+    let (status, json) = call(
+        &server,
+        "POST",
+        &format!("/v2/publish/{}", sink.url("/fail")),
+        &[
+            ("Upstash-Retries", "2"),
+            ("Upstash-Retry-Delay", "400 * (retried + 1)"),
+        ],
+        b"payload",
+    );
+    assert_eq!(status, 201, "{json}");
+    let message_id = json["messageId"].as_str().unwrap().to_owned();
+    let got = sink.wait_for("/fail", 3, Duration::from_secs(15));
+    assert_eq!(got.len(), 3);
+    let retried: Vec<_> = got
+        .iter()
+        .map(|r| r.header("upstash-retried").unwrap())
+        .collect();
+    assert_eq!(retried, ["0", "1", "2"]);
+    assert!(got
+        .iter()
+        .all(|r| r.header("upstash-message-id") == Some(message_id.as_str())));
+    // §9.2: `retried` is 0 for the first retry's delay: 400 ms, then 800 ms.
+    for (i, want) in [(1, 400), (2, 800)] {
+        let gap = got[i].at_ms - got[i - 1].at_ms;
+        assert!(
+            gap >= want - 20,
+            "retry {i} came after {gap} ms, want {want}"
+        );
+        assert!(
+            gap < want + 3000,
+            "retry {i} came after {gap} ms, want {want}"
+        );
+    }
+    // Exhausted: one DLQ row with the last response; the hot table is empty.
+    let row = wait_for_dlq(&dir, &message_id);
+    assert_eq!(row, (2, Some(500), b"sink says 500".to_vec()));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(sink.received("/fail").len(), 3, "no attempt after the last");
+    let pending: i64 = db(&dir)
+        .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(pending, 0);
+}
+
+/// Polls the DLQ for `message_id`: (retried, response_status, response_body).
+fn wait_for_dlq(dir: &tempfile::TempDir, message_id: &str) -> (u32, Option<u16>, Vec<u8>) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let row = db(dir).query_row(
+            "SELECT retried, response_status, response_body FROM dlq WHERE message_id = ?1",
+            [message_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        );
+        match row {
+            Ok(row) => return row,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Err(e) => panic!("no DLQ row for {message_id}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn a_failing_schedule_run_is_reported_as_fail() {
+    let (dir, server, sink) = start();
+    sink.answer("/down", 503, &[]);
+    let mut headers = EVERY_SECOND.to_vec();
+    headers.push(("Upstash-Retries", "0"));
+    let id = create_schedule(&server, &sink.url("/down"), &headers, b"");
+    let first = sink.wait_for("/down", 1, Duration::from_secs(10));
+    call(
+        &server,
+        "PATCH",
+        &format!("/v2/schedules/{id}/pause"),
+        &[],
+        b"",
+    );
+    let message_id = first[0].header("upstash-message-id").unwrap().to_owned();
+    wait_for_dlq(&dir, &message_id);
+    // Whatever fired last before the pause has failed by now too.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_, s) = call(&server, "GET", &format!("/v2/schedules/{id}"), &[], b"");
+    let states = s["lastScheduleStates"].as_object().unwrap();
+    assert!(!states.is_empty());
+    assert!(states.values().all(|v| v == "FAIL"), "{states:?}");
+    // The DLQ row names the schedule.
+    let schedule: String = db(&dir)
+        .query_row(
+            "SELECT schedule_id FROM dlq WHERE message_id = ?1",
+            [&message_id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(schedule, id);
+}
+
+#[test]
+fn status_489_with_the_non_retryable_header_fails_at_once() {
+    let (dir, server, sink) = start();
+    sink.answer("/stop", 489, &[("Upstash-NonRetryable-Error", "true")]);
+    let (_, json) = call(
+        &server,
+        "POST",
+        &format!("/v2/publish/{}", sink.url("/stop")),
+        &[("Upstash-Retries", "3")],
+        b"",
+    );
+    let message_id = json["messageId"].as_str().unwrap();
+    assert_eq!(wait_for_dlq(&dir, message_id).1, Some(489));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(sink.received("/stop").len(), 1);
+}
+
+#[test]
+fn retry_after_from_the_destination_sets_the_next_attempt() {
+    let (_dir, server, sink) = start();
+    sink.answer("/busy", 429, &[("Retry-After", "2")]);
+    call(
+        &server,
+        "POST",
+        &format!("/v2/publish/{}", sink.url("/busy")),
+        &[("Upstash-Retries", "1"), ("Upstash-Retry-Delay", "50")],
+        b"",
+    );
+    let got = sink.wait_for("/busy", 2, Duration::from_secs(15));
+    assert_eq!(got.len(), 2);
+    let gap = got[1].at_ms - got[0].at_ms;
+    assert!(gap >= 1950, "Retry-After: 2 was not honoured ({gap} ms)");
+}
+
+#[test]
+fn a_hanging_destination_times_out_and_delays_no_one_else() {
+    let (dir, server, sink) = start();
+    sink.answer_after("/slow", 200, &[], Duration::from_secs(5));
+    let (_, json) = call(
+        &server,
+        "POST",
+        &format!("/v2/publish/{}", sink.url("/slow")),
+        &[("Upstash-Timeout", "1s"), ("Upstash-Retries", "0")],
+        b"",
+    );
+    let slow_id = json["messageId"].as_str().unwrap().to_owned();
+    // While the slow attempt hangs, a seconds schedule elsewhere stays on time.
+    let id = create_schedule(&server, &sink.url("/fast"), &EVERY_SECOND, b"");
+    let fast = sink.wait_for("/fast", 2, Duration::from_secs(10));
+    assert!(fast.len() >= 2);
+    for r in &fast {
+        let late = r.at_ms - header_i64(r, "cronhook-slot-time");
+        assert!(
+            late < 900,
+            "a fast delivery waited behind the slow one ({late} ms)"
+        );
+    }
+    call(&server, "DELETE", &format!("/v2/schedules/{id}"), &[], b"");
+    let (_, status, _) = wait_for_dlq(&dir, &slow_id);
+    assert_eq!(status, None, "a timeout has no response status");
+    let error: String = db(&dir)
+        .query_row(
+            "SELECT error FROM dlq WHERE message_id = ?1",
+            [&slow_id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(error.contains("timed out"), "{error}");
+}
+
+#[test]
+fn a_connection_refused_is_a_failed_attempt() {
+    let (dir, server, _sink) = start();
+    // Port 9 (discard) on loopback: nothing listens there.
+    let (_, json) = call(
+        &server,
+        "POST",
+        "/v2/publish/http://127.0.0.1:9/none",
+        &[("Upstash-Retries", "0")],
+        b"",
+    );
+    let id = json["messageId"].as_str().unwrap();
+    let (_, status, _) = wait_for_dlq(&dir, id);
+    assert_eq!(status, None);
+}
