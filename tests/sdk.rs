@@ -41,8 +41,8 @@ fn run_setup(script: &str) {
 }
 
 /// Starts a server on a temporary database, runs `program args...` with the
-/// server's QSTASH_* variables and asserts that it exits 0.
-fn run_sdk_program(name: &str, program: &Path, args: &[&Path], cwd: &Path) {
+/// server's QSTASH_* variables, asserts that it exits 0 and returns its stdout.
+fn run_sdk_program(name: &str, program: &Path, args: &[&Path], cwd: &Path) -> String {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = ServerProcess::start(dir.path().join("cronhook.db"));
     eprintln!(
@@ -79,7 +79,7 @@ fn run_sdk_program(name: &str, program: &Path, args: &[&Path], cwd: &Path) {
     let ok = matches!(status, Some(s) if s.success());
     if ok {
         eprintln!("[{name}] passed:\n{out}");
-        return;
+        return out;
     }
     let why = match status {
         Some(s) => format!("exited with {s}"),
@@ -121,4 +121,35 @@ fn node_sdk_schedules() {
     let dir = sdk_tests_dir().join("node");
     let script = dir.join("schedules.test.mjs");
     run_sdk_program("node", Path::new("node"), &[&script], &dir);
+}
+
+/// What both README examples print once the schedule exists on the server.
+const EXAMPLE_OUTPUT: &str = "created user-summary-ann@example.com: \
+     CRON_TZ=Europe/Berlin 30 9 * * 1 -> http://127.0.0.1:3000/api/send-weekly-summary";
+
+fn example(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+#[test]
+fn python_readme_example_works_as_written() {
+    run_setup("setup-python.sh");
+    let dir = sdk_tests_dir().join("python");
+    let python = dir.join(".venv").join("bin").join("python");
+    let script = example("examples/python/weekly_summary.py");
+    let out = run_sdk_program("python example", &python, &[&script], &dir);
+    assert!(out.contains(EXAMPLE_OUTPUT), "{out}");
+}
+
+#[test]
+fn node_readme_example_works_as_written() {
+    run_setup("setup-node.sh");
+    // Node resolves packages next to the script, so run a copy that sits
+    // beside the installed SDK.
+    let dir = sdk_tests_dir().join("node");
+    let copy = dir.join(".example-weekly-summary.mjs");
+    std::fs::copy(example("examples/node/weekly-summary.mjs"), &copy).unwrap();
+    let out = run_sdk_program("node example", Path::new("node"), &[&copy], &dir);
+    let _ = std::fs::remove_file(&copy);
+    assert!(out.contains(EXAMPLE_OUTPUT), "{out}");
 }
