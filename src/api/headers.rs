@@ -80,6 +80,13 @@ pub fn schedule(headers: &HeaderMap) -> Result<ScheduleHeaders, HeaderError> {
             CronSpec::parse(expr, seconds).map_err(|e| bad("Upstash-Cron", e.to_string()))?
         }
     };
+    // A date that never comes (`0 0 30 2 *`) is a mistake, not a schedule.
+    if cron.next_after(0).is_none() {
+        return Err(bad(
+            "Upstash-Cron",
+            format!("\"{}\" never fires (no such date)", cron.expression()),
+        ));
+    }
     if headers.contains_key("upstash-not-before") {
         return Err(bad(
             "Upstash-Not-Before",

@@ -231,6 +231,8 @@ fn cron_is_required_and_validated() {
     assert!(err.to_string().contains("day-of-week"), "{err}");
     let err = schedule(&map(&[("upstash-cron", "* * * * * *")])).unwrap_err();
     assert!(err.to_string().contains("Cronhook-Cron-Seconds"), "{err}");
+    let err = schedule(&map(&[("upstash-cron", "0 0 30 2 *")])).unwrap_err();
+    assert!(err.to_string().contains("never fires"), "{err}");
     let ok = schedule(&map(&[
         ("upstash-cron", "*/2 * * * * *"),
         ("cronhook-cron-seconds", "true"),
