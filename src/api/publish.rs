@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::destination::{self, validate_url, INVALID_SCHEME};
+use super::destination;
 use super::headers::{self, HeaderError};
 use super::schedules::create_schedule;
 use super::{caller_ip, read_body, ApiError, ApiResult, AppState};
@@ -33,16 +33,7 @@ pub async fn publish(State(state): State<AppState>, request: Request) -> ApiResu
             .await
             .map(IntoResponse::into_response);
     }
-    let lower = destination
-        .get(..6)
-        .unwrap_or(&destination)
-        .to_ascii_lowercase();
-    if !(lower.starts_with("http:") || lower.starts_with("https")) {
-        return Err(ApiError::BadRequest(format!(
-            "{INVALID_SCHEME} (destination {destination:?}; URL groups are not supported yet)"
-        )));
-    }
-    let url = validate_url(&destination).map_err(ApiError::BadRequest)?;
+    let url = destination::checked(&destination).map_err(ApiError::BadRequest)?;
     let delivery = headers::delivery(request.headers())?;
     let now = state.clock.now_ms();
     let not_before = not_before(request.headers())?.unwrap_or(now + delivery.delay_ms as Millis);

@@ -6,7 +6,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::destination::{self, validate_url, INVALID_SCHEME};
+use super::destination;
 use super::headers::{self, validate_schedule_id};
 use super::view::schedule_json;
 use super::{caller_ip, read_body, ApiError, ApiResult, AppState};
@@ -77,7 +77,7 @@ pub(super) async fn create_schedule(
     settings: headers::ScheduleHeaders,
     request: Request,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let destination = checked_destination(&destination)?;
+    let destination = destination::checked(&destination).map_err(ApiError::BadRequest)?;
     let ip = caller_ip(&request);
     let body = read_body(request.into_body(), state.max_body).await?;
     let now = state.clock.now_ms();
@@ -110,20 +110,6 @@ pub(super) async fn create_schedule(
             "nextScheduleTimes": upcoming,
         })),
     ))
-}
-
-/// URL destinations only for now; URL groups are not implemented.
-fn checked_destination(destination: &str) -> ApiResult<String> {
-    let lower = destination
-        .get(..6)
-        .unwrap_or(destination)
-        .to_ascii_lowercase();
-    if !(lower.starts_with("http:") || lower.starts_with("https")) {
-        return Err(ApiError::BadRequest(format!(
-            "{INVALID_SCHEME} (destination {destination:?}; URL groups are not supported yet)"
-        )));
-    }
-    validate_url(destination).map_err(ApiError::BadRequest)
 }
 
 async fn get(state: &AppState, id: &str) -> ApiResult<Json<Value>> {

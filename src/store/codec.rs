@@ -9,7 +9,10 @@ pub(super) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreErr
     Ok(serde_json::to_string(value)?)
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(idx: usize, text: &str) -> rusqlite::Result<T> {
+pub(super) fn from_json<T: serde::de::DeserializeOwned>(
+    idx: usize,
+    text: &str,
+) -> rusqlite::Result<T> {
     serde_json::from_str(text).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
     })

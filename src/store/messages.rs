@@ -51,13 +51,7 @@ fn dlq_entry(row: &rusqlite::Row) -> rusqlite::Result<DlqEntry> {
             url: row.get(2)?,
             schedule_id: row.get(3)?,
             slot_at: None,
-            delivery: serde_json::from_str(&delivery).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    4,
-                    rusqlite::types::Type::Text,
-                    Box::new(e),
-                )
-            })?,
+            delivery: codec::from_json(4, &delivery)?,
             body: row.get(5)?,
             created_at: row.get(6)?,
             not_before: row.get(7)?,
