@@ -66,3 +66,50 @@ CREATE TABLE dlq (
     error             TEXT NOT NULL DEFAULT ''
 ) STRICT;
 CREATE INDEX dlq_failed_at ON dlq (failed_at);
+
+-- Logs (§6.6): one row per state change of a message, written in the same
+-- transaction as the change. `delivery` is the message's settings (as in
+-- messages); `body` is kept on the CREATED row only. Bounded by count and age
+-- (purged in the background).
+CREATE TABLE events (
+    seq                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    time                INTEGER NOT NULL,
+    message_id          TEXT NOT NULL,
+    state               TEXT NOT NULL,
+    url                 TEXT NOT NULL,
+    schedule_id         TEXT,
+    caller_ip           TEXT,
+    delivery            TEXT NOT NULL,
+    body                BLOB,
+    error               TEXT,
+    next_delivery_time  INTEGER,
+    response_status     INTEGER,
+    response_headers    TEXT,
+    response_body       BLOB
+) STRICT;
+CREATE INDEX events_message ON events (message_id);
+CREATE INDEX events_time ON events (time);
+
+-- Deduplication keys (§9.7): `id:<Upstash-Deduplication-Id>` or
+-- `content:<sha256>`, each pointing at the message it first created.
+CREATE TABLE dedup (
+    key         TEXT PRIMARY KEY,
+    message_id  TEXT NOT NULL,
+    expires_at  INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX dedup_expires ON dedup (expires_at);
+
+-- Small settings that must survive restarts (rotated signing keys).
+CREATE TABLE meta (
+    key    TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+
+-- Queues (§4.6): created on first enqueue with parallelism 1.
+CREATE TABLE queues (
+    name         TEXT PRIMARY KEY,
+    parallelism  INTEGER NOT NULL DEFAULT 1,
+    paused       INTEGER NOT NULL DEFAULT 0,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL
+) STRICT;

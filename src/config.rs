@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::duration::parse_duration;
 use crate::engine::Settings;
-use crate::store::SyncMode;
+use crate::store::{Retention, SyncMode};
 
 /// Dev user 1 (§11.2): the credentials the JS SDK's dev mode hard-codes.
 pub const DEV_TOKEN: &str =
@@ -81,6 +81,26 @@ pub struct Config {
     /// Most missed slots fired at once for a schedule with Cronhook-Misfire: all.
     #[arg(long, default_value_t = 100)]
     pub misfire_all_cap: usize,
+
+    /// How long a deduplication id (or content hash) suppresses repeats.
+    #[arg(long, default_value = "10m", value_parser = duration_arg)]
+    pub dedup_window: Duration,
+
+    /// How long log entries (GET /v2/events) are kept.
+    #[arg(long, default_value = "14d", value_parser = duration_arg)]
+    pub log_retention: Duration,
+
+    /// Most log entries kept; the oldest go first.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(i64).range(1..))]
+    pub log_max_entries: i64,
+
+    /// How long dead-lettered messages are kept.
+    #[arg(long, default_value = "14d", value_parser = duration_arg)]
+    pub dlq_retention: Duration,
+
+    /// Most dead-lettered messages kept; the oldest go first.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(i64).range(1..))]
+    pub dlq_max_entries: i64,
 }
 
 impl Config {
@@ -104,6 +124,12 @@ impl Config {
             default_timeout: self.delivery_timeout,
             retry_scale: self.retry_scale,
             misfire_all_cap: self.misfire_all_cap,
+            retention: Retention {
+                log_max_age_ms: self.log_retention.as_millis() as i64,
+                log_max_entries: self.log_max_entries,
+                dlq_max_age_ms: self.dlq_retention.as_millis() as i64,
+                dlq_max_entries: self.dlq_max_entries,
+            },
         }
     }
 

@@ -9,6 +9,7 @@ pub mod config;
 pub mod cron;
 pub mod duration;
 pub mod engine;
+pub mod filter;
 pub mod ids;
 pub mod model;
 pub mod retry;
@@ -23,7 +24,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use config::Config;
-use engine::{Engine, SigningKeys};
+use engine::Engine;
+use model::SigningKeys;
 use store::{Store, StoreError};
 
 /// Why the server could not start.
@@ -54,6 +56,7 @@ pub struct App {
     addr: SocketAddr,
     store: Store,
     engine: Engine,
+    keys: Arc<RwLock<SigningKeys>>,
     stop_http: oneshot::Sender<()>,
     http: JoinHandle<()>,
     grace: Duration,
@@ -70,10 +73,19 @@ impl App {
             path: config.db.display().to_string(),
             source,
         })?;
-        let keys = Arc::new(RwLock::new(SigningKeys {
+        let configured = SigningKeys {
             current: config.current_signing_key.clone(),
             next: config.next_signing_key.clone(),
-        }));
+        };
+        // Keys rotated through the API win until the configuration changes.
+        let keys = store
+            .signing_keys(configured)
+            .await
+            .map_err(|source| StartError::Store {
+                path: config.db.display().to_string(),
+                source,
+            })?;
+        let keys = Arc::new(RwLock::new(keys));
         let clock: Arc<dyn clock::Clock> = Arc::new(clock::SystemClock);
         let engine = Engine::start(
             store.clone(),
@@ -91,8 +103,9 @@ impl App {
             engine: engine.handle(),
             clock,
             token: config.token.as_str().into(),
-            keys,
+            keys: keys.clone(),
             max_body: config.max_body,
+            dedup_window_ms: config.dedup_window.as_millis() as i64,
         };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -117,6 +130,7 @@ impl App {
         tracing::info!(%addr, db = %config.db.display(), "cronhook is ready");
         Ok(App {
             addr,
+            keys,
             store,
             engine,
             stop_http,
@@ -128,6 +142,11 @@ impl App {
     /// The bound address (useful with port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The signing keys in use (after any rotation).
+    pub fn signing_keys(&self) -> SigningKeys {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// `http://<addr>`, the `QSTASH_URL` for clients.

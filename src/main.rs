@@ -54,10 +54,6 @@ fn serve(config: Config) -> ExitCode {
     };
     runtime.block_on(async move {
         let dev_credentials = config.uses_public_dev_token();
-        let keys = (
-            config.current_signing_key.clone(),
-            config.next_signing_key.clone(),
-        );
         let token = config.token.clone();
         let app = match App::start(config).await {
             Ok(app) => app,
@@ -66,7 +62,12 @@ fn serve(config: Config) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        print_env(&app.base_url(), dev_credentials, &token, &keys);
+        print_env(
+            &app.base_url(),
+            dev_credentials,
+            &token,
+            &app.signing_keys(),
+        );
         wait_for_signal().await;
         tracing::info!("shutting down");
         app.shutdown().await;
@@ -76,14 +77,14 @@ fn serve(config: Config) -> ExitCode {
 
 /// The lines a user pastes into their app's environment. Real secrets are not
 /// printed (stdout often ends up in logs); the public dev ones are.
-fn print_env(url: &str, dev: bool, token: &str, keys: &(String, String)) {
+fn print_env(url: &str, dev: bool, token: &str, keys: &cronhook::model::SigningKeys) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "# cronhook is running. For your app's environment:");
     let _ = writeln!(out, "QSTASH_URL={url}");
     if dev {
         let _ = writeln!(out, "QSTASH_TOKEN={token}");
-        let _ = writeln!(out, "QSTASH_CURRENT_SIGNING_KEY={}", keys.0);
-        let _ = writeln!(out, "QSTASH_NEXT_SIGNING_KEY={}", keys.1);
+        let _ = writeln!(out, "QSTASH_CURRENT_SIGNING_KEY={}", keys.current);
+        let _ = writeln!(out, "QSTASH_NEXT_SIGNING_KEY={}", keys.next);
     } else {
         let _ = writeln!(
             out,

@@ -36,6 +36,10 @@ pub struct Delivery {
     pub failure_callback: Option<String>,
     pub callback_headers: HeaderMap,
     pub failure_callback_headers: HeaderMap,
+    /// `Upstash-Callback-Method`, `-Retries`, … (§5.1).
+    pub callback_options: CallbackOptions,
+    /// `Upstash-Failure-Callback-Method`, `-Retries`, … (§5.1).
+    pub failure_callback_options: CallbackOptions,
     pub labels: Vec<String>,
     pub queue_name: Option<String>,
     pub flow_control: Option<FlowControl>,
@@ -55,12 +59,26 @@ impl Default for Delivery {
             failure_callback: None,
             callback_headers: HeaderMap::new(),
             failure_callback_headers: HeaderMap::new(),
+            callback_options: CallbackOptions::default(),
+            failure_callback_options: CallbackOptions::default(),
             labels: Vec::new(),
             queue_name: None,
             flow_control: None,
             redact: None,
         }
     }
+}
+
+/// How a callback message is delivered; unset fields follow QStash's
+/// defaults (POST, the source message's retries, no delay).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CallbackOptions {
+    pub method: Option<String>,
+    pub retries: Option<u32>,
+    pub retry_delay: Option<String>,
+    pub timeout_ms: Option<u64>,
+    pub delay_ms: Option<u64>,
 }
 
 /// QStash's default number of retries (§9.1): four attempts in all.
@@ -108,6 +126,13 @@ impl Misfire {
     }
 }
 
+/// The signing keys; `current` signs, receivers also accept `next` (§8.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningKeys {
+    pub current: String,
+    pub next: String,
+}
+
 /// A cron schedule as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Schedule {
@@ -150,9 +175,9 @@ pub struct Message {
     pub caller_ip: Option<String>,
 }
 
-/// The last response of a message that ran out of attempts.
+/// What one delivery attempt got back.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct FailedResponse {
+pub struct AttemptResponse {
     /// HTTP status, or `None` when no response arrived (timeout, connection error).
     pub status: Option<u16>,
     pub headers: HeaderMap,
@@ -160,13 +185,67 @@ pub struct FailedResponse {
     pub error: String,
 }
 
+/// One delivery attempt, as logged: when it ran and what came back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    pub started_at: Millis,
+    pub ended_at: Millis,
+    pub response: AttemptResponse,
+}
+
+/// Message states in the logs (§9.6). `CANCELED` is spelt as the SDKs expect.
+pub mod state {
+    pub const CREATED: &str = "CREATED";
+    pub const ACTIVE: &str = "ACTIVE";
+    pub const ERROR: &str = "ERROR";
+    pub const RETRY: &str = "RETRY";
+    pub const DELIVERED: &str = "DELIVERED";
+    pub const FAILED: &str = "FAILED";
+    pub const CANCEL_REQUESTED: &str = "CANCEL_REQUESTED";
+    pub const CANCELED: &str = "CANCELED";
+    /// Filter-only alias for ACTIVE, RETRY and ERROR.
+    pub const IN_PROGRESS: &str = "IN_PROGRESS";
+    pub const ALL: [&str; 9] = [
+        CREATED,
+        ACTIVE,
+        ERROR,
+        RETRY,
+        DELIVERED,
+        FAILED,
+        CANCEL_REQUESTED,
+        CANCELED,
+        IN_PROGRESS,
+    ];
+}
+
+/// A log entry (§6.6).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEntry {
+    /// Position in the log; the cursor is built from it.
+    pub seq: i64,
+    pub time: Millis,
+    pub message_id: String,
+    pub state: String,
+    pub url: String,
+    pub schedule_id: Option<String>,
+    pub caller_ip: Option<String>,
+    pub delivery: Delivery,
+    /// The message body, on the CREATED entry only.
+    pub body: Option<Vec<u8>>,
+    pub error: Option<String>,
+    pub next_delivery_time: Option<Millis>,
+    pub response: Option<AttemptResponse>,
+}
+
 /// A dead-lettered message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DlqEntry {
     pub dlq_id: String,
+    /// Position in the DLQ; the cursor is built from it.
+    pub seq: i64,
     pub message: Message,
     pub failed_at: Millis,
-    pub response: FailedResponse,
+    pub response: AttemptResponse,
 }
 
 /// States reported in `lastScheduleStates` (§6.3; Python maps them onto an enum).

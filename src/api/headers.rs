@@ -7,7 +7,9 @@ use http::HeaderMap;
 
 use crate::cron::CronSpec;
 use crate::duration::parse_duration;
-use crate::model::{canonical_header_name, Delivery, FlowControl, HeaderMap as Headers, Misfire};
+use crate::model::{
+    canonical_header_name, CallbackOptions, Delivery, FlowControl, HeaderMap as Headers, Misfire,
+};
 use crate::retry::RetryDelayExpr;
 
 use super::destination::validate_url;
@@ -135,6 +137,11 @@ pub fn validate_schedule_id(id: &str) -> Result<(), String> {
     }
 }
 
+/// Queue names follow the same rule as other names (§2.2).
+pub fn validate_queue_name(name: &str) -> Result<(), HeaderError> {
+    validate_name("queue name", name)
+}
+
 /// Names of queues, URL groups and labels: `[A-Za-z0-9._-]` (§2.2).
 fn validate_name(header: &str, name: &str) -> Result<(), HeaderError> {
     if name.is_empty() || name.len() > 200 {
@@ -154,77 +161,57 @@ fn validate_name(header: &str, name: &str) -> Result<(), HeaderError> {
 
 /// Parses the message-configuration headers shared by publish and schedules (§5.1).
 pub fn delivery(headers: &HeaderMap) -> Result<Delivery, HeaderError> {
-    let mut d = Delivery::default();
+    delivery_onto(headers, Delivery::default())
+}
 
-    if let Some(method) = text(headers, "upstash-method")?.filter(|m| !m.is_empty()) {
-        let upper = method.to_ascii_uppercase();
-        if !METHODS.contains(&upper.as_str()) {
-            return Err(bad(
-                "Upstash-Method",
-                format!("\"{method}\" is not one of {}", METHODS.join(", ")),
-            ));
-        }
-        d.method = upper;
+/// Applies every message-configuration header present in `headers` onto
+/// `base`; absent headers leave `base` as it is. A DLQ retry uses this to let
+/// the retry request override the original settings (§4.8).
+pub fn delivery_onto(headers: &HeaderMap, mut d: Delivery) -> Result<Delivery, HeaderError> {
+    if let Some(v) = present(headers, "upstash-method")? {
+        d.method = method("Upstash-Method", v)?;
     }
-    if let Some(v) = text(headers, "upstash-retries")?.filter(|v| !v.is_empty()) {
-        d.retries = v
-            .parse::<u32>()
-            .ok()
-            .filter(|n| *n <= MAX_RETRIES)
-            .ok_or_else(|| {
-                bad(
-                    "Upstash-Retries",
-                    format!("\"{v}\" is not a whole number from 0 to {MAX_RETRIES}"),
-                )
-            })?;
+    if let Some(v) = present(headers, "upstash-retries")? {
+        d.retries = retries("Upstash-Retries", v)?;
     }
-    if let Some(v) = text(headers, "upstash-retry-delay")?.filter(|v| !v.is_empty()) {
-        let expr =
-            RetryDelayExpr::parse(v).map_err(|e| bad("Upstash-Retry-Delay", e.to_string()))?;
-        d.retry_delay = Some(expr.source().to_owned());
+    if let Some(v) = present(headers, "upstash-retry-delay")? {
+        d.retry_delay = Some(retry_delay("Upstash-Retry-Delay", v)?);
     }
-    if let Some(v) = text(headers, "upstash-timeout")?.filter(|v| !v.is_empty()) {
-        let t = parse_duration(v).map_err(|e| bad("Upstash-Timeout", e.to_string()))?;
-        let ms = t.as_millis() as u64;
-        if ms == 0 || ms > MAX_TIMEOUT_MS {
-            return Err(bad(
-                "Upstash-Timeout",
-                format!("\"{v}\" must be more than 0 and at most 1d"),
-            ));
-        }
-        d.timeout_ms = Some(ms);
+    if let Some(v) = present(headers, "upstash-timeout")? {
+        d.timeout_ms = Some(timeout("Upstash-Timeout", v)?);
     }
-    if let Some(v) = text(headers, "upstash-delay")?.filter(|v| !v.is_empty()) {
-        let t = parse_duration(v).map_err(|e| bad("Upstash-Delay", e.to_string()))?;
-        let ms = t.as_millis() as u64;
-        if ms > MAX_DELAY_MS {
-            return Err(bad(
-                "Upstash-Delay",
-                format!("\"{v}\" is longer than one year"),
-            ));
-        }
-        d.delay_ms = ms;
+    if let Some(v) = present(headers, "upstash-delay")? {
+        d.delay_ms = delay("Upstash-Delay", v)?;
     }
     for (header, slot) in [
         ("Upstash-Callback", &mut d.callback),
         ("Upstash-Failure-Callback", &mut d.failure_callback),
     ] {
-        if let Some(url) = text(headers, header)?.filter(|v| !v.is_empty()) {
+        if let Some(url) = present(headers, &header.to_ascii_lowercase())? {
             *slot = Some(validate_url(url).map_err(|p| bad(header, p))?);
         }
     }
+    callback_options(headers, "Upstash-Callback", &mut d.callback_options)?;
+    callback_options(
+        headers,
+        "Upstash-Failure-Callback",
+        &mut d.failure_callback_options,
+    )?;
     if let Some(v) = text(headers, "upstash-label")? {
+        d.labels.clear();
         for label in v.split(',').map(str::trim).filter(|l| !l.is_empty()) {
             validate_name("Upstash-Label", label)?;
             d.labels.push(label.to_owned());
         }
     }
-    if let Some(v) = text(headers, "upstash-queue-name")?.filter(|v| !v.is_empty()) {
+    if let Some(v) = present(headers, "upstash-queue-name")? {
         validate_name("Upstash-Queue-Name", v)?;
         d.queue_name = Some(v.to_owned());
     }
-    d.flow_control = flow_control(headers)?;
-    if let Some(v) = text(headers, "upstash-redact-fields")?.filter(|v| !v.is_empty()) {
+    if let Some(fc) = flow_control(headers)? {
+        d.flow_control = Some(fc);
+    }
+    if let Some(v) = present(headers, "upstash-redact-fields")? {
         validate_redact(v)?;
         d.redact = Some(v.to_owned());
     }
@@ -232,19 +219,172 @@ pub fn delivery(headers: &HeaderMap) -> Result<Delivery, HeaderError> {
     Ok(d)
 }
 
+/// A header's trimmed text when it is present and not empty.
+fn present<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, HeaderError> {
+    Ok(text(headers, name)?.filter(|v| !v.is_empty()))
+}
+
+fn method(header: &str, v: &str) -> Result<String, HeaderError> {
+    let upper = v.to_ascii_uppercase();
+    if !METHODS.contains(&upper.as_str()) {
+        return Err(bad(
+            header,
+            format!("\"{v}\" is not one of {}", METHODS.join(", ")),
+        ));
+    }
+    Ok(upper)
+}
+
+fn retries(header: &str, v: &str) -> Result<u32, HeaderError> {
+    v.parse::<u32>()
+        .ok()
+        .filter(|n| *n <= MAX_RETRIES)
+        .ok_or_else(|| {
+            bad(
+                header,
+                format!("\"{v}\" is not a whole number from 0 to {MAX_RETRIES}"),
+            )
+        })
+}
+
+fn retry_delay(header: &str, v: &str) -> Result<String, HeaderError> {
+    let expr = RetryDelayExpr::parse(v).map_err(|e| bad(header, e.to_string()))?;
+    Ok(expr.source().to_owned())
+}
+
+fn timeout(header: &str, v: &str) -> Result<u64, HeaderError> {
+    let ms = parse_duration(v)
+        .map_err(|e| bad(header, e.to_string()))?
+        .as_millis() as u64;
+    if ms == 0 || ms > MAX_TIMEOUT_MS {
+        return Err(bad(
+            header,
+            format!("\"{v}\" must be more than 0 and at most 1d"),
+        ));
+    }
+    Ok(ms)
+}
+
+fn delay(header: &str, v: &str) -> Result<u64, HeaderError> {
+    let ms = parse_duration(v)
+        .map_err(|e| bad(header, e.to_string()))?
+        .as_millis() as u64;
+    if ms > MAX_DELAY_MS {
+        return Err(bad(header, format!("\"{v}\" is longer than one year")));
+    }
+    Ok(ms)
+}
+
+/// `<prefix>-Method`, `-Retries`, `-Retry-Delay`, `-Timeout`, `-Delay`.
+fn callback_options(
+    headers: &HeaderMap,
+    prefix: &str,
+    o: &mut CallbackOptions,
+) -> Result<(), HeaderError> {
+    let name = |setting: &str| format!("{prefix}-{setting}");
+    let get = |setting: &str| -> Result<Option<(String, &str)>, HeaderError> {
+        let n = name(setting);
+        Ok(present(headers, &n.to_ascii_lowercase())?.map(|v| (n, v)))
+    };
+    if let Some((h, v)) = get("Method")? {
+        o.method = Some(method(&h, v)?);
+    }
+    if let Some((h, v)) = get("Retries")? {
+        o.retries = Some(retries(&h, v)?);
+    }
+    if let Some((h, v)) = get("Retry-Delay")? {
+        o.retry_delay = Some(retry_delay(&h, v)?);
+    }
+    if let Some((h, v)) = get("Timeout")? {
+        o.timeout_ms = Some(timeout(&h, v)?);
+    }
+    if let Some((h, v)) = get("Delay")? {
+        o.delay_ms = Some(delay(&h, v)?);
+    }
+    Ok(())
+}
+
+/// Settings only a published message has.
+#[derive(Debug, Clone)]
+pub struct PublishHeaders {
+    pub delivery: Delivery,
+    /// `Upstash-Not-Before`, in ms; overrides `Upstash-Delay` (§5.1).
+    pub not_before: Option<i64>,
+    pub deduplication_id: Option<String>,
+    pub content_based_deduplication: bool,
+    /// `Upstash-Header-Forward: true`: forward every incoming header (webhook mode).
+    pub forward_all_headers: bool,
+}
+
+/// Parses the headers of `POST /v2/publish/{destination}` (§5.1).
+pub fn publish(headers: &HeaderMap) -> Result<PublishHeaders, HeaderError> {
+    let not_before = match present(headers, "upstash-not-before")? {
+        None => None,
+        Some(v) => Some(
+            v.parse::<i64>()
+                .ok()
+                .filter(|s| (0..=253_402_300_799).contains(s))
+                .map(|s| s * 1000)
+                .ok_or_else(|| {
+                    bad(
+                        "Upstash-Not-Before",
+                        format!("\"{v}\" is not a Unix time in seconds"),
+                    )
+                })?,
+        ),
+    };
+    let deduplication_id = present(headers, "upstash-deduplication-id")?.map(str::to_owned);
+    if deduplication_id.as_ref().is_some_and(|id| id.len() > 1000) {
+        return Err(bad(
+            "Upstash-Deduplication-Id",
+            "is longer than 1000 characters",
+        ));
+    }
+    Ok(PublishHeaders {
+        delivery: delivery(headers)?,
+        not_before,
+        deduplication_id,
+        content_based_deduplication: boolean(headers, "upstash-content-based-deduplication")?,
+        forward_all_headers: boolean(headers, "upstash-header-forward")?,
+    })
+}
+
+/// Adds the query-string equivalents of `Upstash-*` headers (§5.1: lower-cased
+/// names as keys, e.g. `?upstash-delay=10s`); a real header wins.
+pub fn with_query(headers: &HeaderMap, query: Option<&str>) -> Result<HeaderMap, HeaderError> {
+    let mut merged = headers.clone();
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or(""))
+        .map_err(|e| bad("query string", e.to_string()))?;
+    for (key, value) in pairs {
+        let key = key.to_ascii_lowercase();
+        if !key.starts_with("upstash-") || headers.contains_key(key.as_str()) {
+            continue;
+        }
+        let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(key.as_bytes()),
+            http::HeaderValue::from_str(&value),
+        ) else {
+            return Err(bad(&key, "is not a valid header name or value"));
+        };
+        merged.append(name, value);
+    }
+    Ok(merged)
+}
+
 /// Sorts `Upstash-Forward-*`, `Upstash-(Failure-)Callback-(Forward-)*` and
 /// `Content-Type` into the header maps, prefixes stripped, names canonical.
 fn forwarded_headers(headers: &HeaderMap, d: &mut Delivery) -> Result<(), HeaderError> {
     let mut content_type = None;
+    let (mut plain, mut callback, mut failure) = (Headers::new(), Headers::new(), Headers::new());
     for (name, value) in headers {
         let lower = name.as_str(); // http lower-cases names
         let target: Option<(&mut Headers, &str)> =
             if let Some(rest) = lower.strip_prefix("upstash-forward-") {
-                Some((&mut d.headers, rest))
+                Some((&mut plain, rest))
             } else if let Some(rest) = lower.strip_prefix("upstash-failure-callback-") {
-                callback_header(rest).map(|n| (&mut d.failure_callback_headers, n))
+                callback_header(rest).map(|n| (&mut failure, n))
             } else if let Some(rest) = lower.strip_prefix("upstash-callback-") {
-                callback_header(rest).map(|n| (&mut d.callback_headers, n))
+                callback_header(rest).map(|n| (&mut callback, n))
             } else {
                 None
             };
@@ -264,6 +404,10 @@ fn forwarded_headers(headers: &HeaderMap, d: &mut Delivery) -> Result<(), Header
             .or_default()
             .push(value.to_owned());
     }
+    // A name given here replaces that name's values (DLQ retry overrides).
+    d.headers.extend(plain);
+    d.callback_headers.extend(callback);
+    d.failure_callback_headers.extend(failure);
     // `Content-Type` itself wins over Python's `Upstash-Forward-Content-Type`.
     if let Some(ct) = content_type {
         let ct = ct

@@ -5,9 +5,13 @@
 //! nowhere else.
 
 mod destination;
+mod dlq;
 pub mod headers;
 mod keys;
+mod logs;
+mod messages;
 mod publish;
+mod query;
 mod schedules;
 mod view;
 
@@ -19,7 +23,7 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, delete, get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -27,7 +31,8 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use crate::clock::Clock;
-use crate::engine::{EngineHandle, SigningKeys};
+use crate::engine::EngineHandle;
+use crate::model::SigningKeys;
 use crate::store::{Store, StoreError};
 use headers::HeaderError;
 
@@ -41,6 +46,8 @@ pub struct AppState {
     pub keys: Arc<RwLock<SigningKeys>>,
     /// Largest request body accepted, in bytes.
     pub max_body: usize,
+    /// How long a deduplication key suppresses repeats (§9.7).
+    pub dedup_window_ms: i64,
 }
 
 /// Every way a request can fail.
@@ -86,8 +93,22 @@ pub fn router(state: AppState) -> Router {
     let v2 = Router::new()
         .route("/v2/schedules", get(schedules::list))
         .route("/v2/schedules/{*rest}", any(schedules::by_path))
-        .route("/v2/publish/{*rest}", any(publish::publish))
+        .route("/v2/publish/{*rest}", post(publish::publish))
+        .route("/v2/enqueue/{*rest}", post(publish::enqueue))
+        .route("/v2/batch", post(publish::batch))
+        .route("/v2/messages", delete(messages::cancel_many))
+        .route(
+            "/v2/messages/{id}",
+            get(messages::get).delete(messages::cancel),
+        )
+        .route("/v2/dlq", get(dlq::list).delete(dlq::delete_many))
+        .route("/v2/dlq/retry", post(dlq::retry_many))
+        .route("/v2/dlq/retry/{id}", post(dlq::retry_one))
+        .route("/v2/dlq/{id}", get(dlq::get).delete(dlq::delete))
+        .route("/v2/events", get(logs::list))
+        .route("/v2/logs", get(logs::list))
         .route("/v2/keys", get(keys::get))
+        .route("/v2/keys/rotate", post(keys::rotate))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/healthz", get(health))

@@ -4,7 +4,7 @@ use base64::{engine::general_purpose::STANDARD, Engine as _};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::model::{Delivery, HeaderMap, Schedule};
+use crate::model::{Delivery, DlqEntry, HeaderMap, LogEntry, Message, Schedule};
 
 /// A schedule as `GET /v2/schedules/{id}` shows it (§6.3).
 pub fn schedule_json(s: &Schedule) -> Value {
@@ -15,6 +15,7 @@ pub fn schedule_json(s: &Schedule) -> Value {
     o.insert("destination".into(), json!(s.destination));
     o.insert("createdAt".into(), json!(s.created_at));
     o.insert("isPaused".into(), json!(s.paused));
+    o.insert("retries".into(), json!(d.retries));
     delivery_fields(&mut o, d);
     body_fields(&mut o, &s.body, d);
     if d.delay_ms > 0 {
@@ -35,10 +36,130 @@ pub fn schedule_json(s: &Schedule) -> Value {
     Value::Object(o)
 }
 
+/// A message as `GET /v2/messages/{id}` shows it (§6.1).
+pub fn message_json(m: &Message) -> Value {
+    Value::Object(message_fields(m))
+}
+
+fn message_fields(m: &Message) -> Map<String, Value> {
+    let d = &m.delivery;
+    let mut o = Map::new();
+    o.insert("messageId".into(), json!(m.id));
+    o.insert("url".into(), json!(m.url));
+    o.insert("maxRetries".into(), json!(d.retries));
+    o.insert("notBefore".into(), json!(m.not_before));
+    o.insert("createdAt".into(), json!(m.created_at));
+    delivery_fields(&mut o, d);
+    body_fields(&mut o, &m.body, d);
+    if let Some(s) = &m.schedule_id {
+        o.insert("scheduleId".into(), json!(s));
+    }
+    if let Some(ip) = &m.caller_ip {
+        o.insert("callerIP".into(), json!(ip));
+        o.insert("callerIp".into(), json!(ip));
+    }
+    o
+}
+
+/// A DLQ entry (§6.2): the message plus the last response.
+pub fn dlq_json(e: &DlqEntry) -> Value {
+    let mut o = message_fields(&e.message);
+    o.insert("dlqId".into(), json!(e.dlq_id));
+    // Python requires responseStatus; 0 when no response came back.
+    o.insert(
+        "responseStatus".into(),
+        json!(e.response.status.unwrap_or(0)),
+    );
+    o.insert("responseHeader".into(), json!(e.response.headers));
+    match std::str::from_utf8(&e.response.body) {
+        Ok(text) => o.insert("responseBody".into(), json!(text)),
+        Err(_) => o.insert(
+            "responseBodyBase64".into(),
+            json!(STANDARD.encode(&e.response.body)),
+        ),
+    };
+    if !e.response.error.is_empty() {
+        o.insert("error".into(), json!(e.response.error));
+    }
+    o.insert("retried".into(), json!(e.message.retried));
+    Value::Object(o)
+}
+
+/// A log entry (§6.6). Bodies are base64 here, unlike in a Message; both
+/// spellings of the keys the openapi and Python disagree on are emitted (§12.10).
+pub fn log_json(e: &LogEntry) -> Value {
+    let d = &e.delivery;
+    let mut o = Map::new();
+    o.insert("time".into(), json!(e.time));
+    o.insert("messageId".into(), json!(e.message_id));
+    o.insert("state".into(), json!(e.state));
+    o.insert("url".into(), json!(e.url));
+    o.insert("method".into(), json!(d.method));
+    o.insert("maxRetries".into(), json!(d.retries));
+    o.insert("header".into(), json!(redacted_headers(&d.headers, d)));
+    let mut put = |key: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            o.insert(key.into(), v);
+        }
+    };
+    put("scheduleId", e.schedule_id.as_ref().map(|s| json!(s)));
+    put("queueName", d.queue_name.as_ref().map(|q| json!(q)));
+    put("callerIP", e.caller_ip.as_ref().map(|ip| json!(ip)));
+    put("callerIp", e.caller_ip.as_ref().map(|ip| json!(ip)));
+    put(
+        "body",
+        e.body.as_ref().filter(|b| !b.is_empty()).map(|b| {
+            if redacts(d, "body") {
+                json!(redacted(b))
+            } else {
+                json!(STANDARD.encode(b))
+            }
+        }),
+    );
+    put(
+        "error",
+        e.error.as_ref().filter(|s| !s.is_empty()).map(|s| json!(s)),
+    );
+    put("nextDeliveryTime", e.next_delivery_time.map(|t| json!(t)));
+    if let Some(r) = &e.response {
+        put("responseStatus", r.status.map(|s| json!(s)));
+        put("responseHeader", Some(json!(r.headers)));
+        put("responseHeaders", Some(json!(r.headers)));
+        put("responseBody", Some(json!(STANDARD.encode(&r.body))));
+    }
+    put("timeout", d.timeout_ms.map(|ms| json!(ms)));
+    put("callback", d.callback.as_ref().map(|u| json!(u)));
+    put(
+        "failureCallback",
+        d.failure_callback.as_ref().map(|u| json!(u)),
+    );
+    put(
+        "callbackHeaders",
+        (!d.callback_headers.is_empty()).then(|| json!(d.callback_headers)),
+    );
+    put(
+        "failureCallbackHeaders",
+        (!d.failure_callback_headers.is_empty()).then(|| json!(d.failure_callback_headers)),
+    );
+    put(
+        "retryDelayExpression",
+        d.retry_delay.as_ref().map(|x| json!(x)),
+    );
+    put("retryDelayExpr", d.retry_delay.as_ref().map(|x| json!(x)));
+    put("label", d.labels.first().map(|l| json!(l)));
+    put("labels", (!d.labels.is_empty()).then(|| json!(d.labels)));
+    if let Some(fc) = &d.flow_control {
+        put("flowControlKey", Some(json!(fc.key)));
+        put("parallelism", fc.parallelism.map(|p| json!(p)));
+        put("rate", fc.rate.map(|r| json!(r)));
+        put("period", Some(json!(fc.period)));
+    }
+    Value::Object(o)
+}
+
 /// The fields a message and a schedule share (method, retries, headers, …).
 pub fn delivery_fields(o: &mut Map<String, Value>, d: &Delivery) {
     o.insert("method".into(), json!(d.method));
-    o.insert("retries".into(), json!(d.retries));
     o.insert("header".into(), json!(redacted_headers(&d.headers, d)));
     for (key, map) in [
         ("callbackHeader", &d.callback_headers),

@@ -1,66 +1,100 @@
-//! One delivery attempt (§7): sign, send, decide, record, re-arm.
+//! One delivery attempt (§7): sign, send, decide, record (with log entries
+//! and callback messages), re-arm.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::engine::callback::{self, Kind};
 use crate::engine::client::{Outgoing, Reply};
 use crate::engine::outcome::{decide, Decision};
 use crate::engine::{Ctx, TimerKey, STORE_RETRY};
 use crate::ids;
-use crate::model::{FailedResponse, HeaderMap, Message};
+use crate::model::{canonical_header_name, Attempt, AttemptResponse, HeaderMap, Message};
 use crate::signing::{sign, Claims};
 
-pub(super) async fn deliver(ctx: &Ctx, id: &str) {
+pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str) {
     let message = match ctx.store.message(id).await {
         Ok(Some(m)) => m,
-        Ok(None) => return, // cancelled or already done
+        Ok(None) => {
+            // Cancelled, or already done: its queue place is free.
+            ctx.finished(id);
+            return;
+        }
         Err(e) => {
             tracing::error!(message = %id, error = %e, "loading a due message failed; trying again shortly");
             rearm(ctx, id, ctx.clock.now_ms() + STORE_RETRY);
             return;
         }
     };
+    let started_at = ctx.clock.now_ms();
     let reply = attempt(ctx, &message).await;
     let now = ctx.clock.now_ms();
     let decision = decide(&message, &reply, now, ctx.settings.retry_scale);
-    let recorded = match &decision {
+    let attempt = Attempt {
+        started_at,
+        ended_at: now,
+        response: response_of(&reply),
+    };
+    let after_attempt = |a: &Attempt| {
+        callback::message(Kind::AfterAttempt, &message, a, None, now)
+            .into_iter()
+            .collect::<Vec<_>>()
+    };
+    let recorded = match decision {
         Decision::Delivered => {
             tracing::debug!(message = %id, retried = message.retried, "delivered");
-            ctx.store.record_delivered(id).await.map(|_| ())
+            let callbacks = after_attempt(&attempt);
+            ctx.store
+                .record_delivered(message.clone(), attempt, callbacks)
+                .await
         }
         Decision::Retry { due_at } => {
-            tracing::info!(message = %id, retried = message.retried, error = %describe(&reply), next_attempt = due_at, "attempt failed; will retry");
-            match ctx
+            tracing::info!(message = %id, retried = message.retried, error = %attempt.response.error, next_attempt = due_at, "attempt failed; will retry");
+            let callbacks = after_attempt(&attempt);
+            let recorded = ctx
                 .store
-                .record_retry(id, message.retried + 1, *due_at)
-                .await
-            {
-                Ok(true) => {
-                    rearm(ctx, id, *due_at);
-                    Ok(())
-                }
-                Ok(false) => Ok(()), // cancelled meanwhile
-                Err(e) => Err(e),
+                .record_retry(message.clone(), attempt, due_at, callbacks)
+                .await;
+            if let Ok(Some(_)) = recorded {
+                rearm(ctx, id, due_at);
             }
+            recorded
         }
         Decision::Failed => {
-            let response = failed_response(&reply);
+            let source = message.clone();
+            let a = attempt.clone();
             ctx.store
-                .record_failed(id, message.retried, now, response)
-                .await
-                .map(|entry| {
-                    if let Some(entry) = entry {
-                        tracing::warn!(message = %id, dlq = %entry.dlq_id, error = %describe(&reply), "message failed; moved to the DLQ");
-                    }
+                .record_failed(message.clone(), attempt, move |entry| {
+                    [Kind::AfterAttempt, Kind::Failure]
+                        .into_iter()
+                        .filter_map(|kind| callback::message(kind, &source, &a, Some(entry), now))
+                        .collect()
                 })
+                .await
         }
     };
-    if let Err(e) = recorded {
-        // The attempt happened but its outcome is not stored: attempt again
-        // (at-least-once; the receiver dedups on Upstash-Message-Id).
-        tracing::error!(message = %id, error = %e, "recording an attempt failed; the message will be attempted again");
-        rearm(ctx, id, now + STORE_RETRY);
+    match recorded {
+        Ok(Some(r)) => {
+            if let Some(entry) = &r.dlq {
+                tracing::warn!(message = %id, dlq = %entry.dlq_id, error = %entry.response.error, "message failed; moved to the DLQ");
+            }
+            for m in &r.created {
+                ctx.arm_message(&m.id, m.due_at, None);
+            }
+            if !matches!(decision, Decision::Retry { .. }) {
+                ctx.finished(id);
+            }
+            ctx.maybe_purge();
+        }
+        Ok(None) => ctx.finished(id), // cancelled while the attempt was out
+        Err(e) => {
+            // The attempt happened but its outcome is not stored: attempt again
+            // (at-least-once; the receiver dedups on Upstash-Message-Id).
+            tracing::error!(message = %id, error = %e, "recording an attempt failed; the message will be attempted again");
+            rearm(ctx, id, now + STORE_RETRY);
+        }
     }
 }
 
@@ -115,14 +149,8 @@ async fn attempt(ctx: &Ctx, m: &Message) -> Reply {
         .await
 }
 
-fn describe(reply: &Reply) -> String {
-    match reply {
-        Reply::Response { status, .. } => format!("HTTP {status}"),
-        Reply::NoResponse(e) => e.clone(),
-    }
-}
-
-fn failed_response(reply: &Reply) -> FailedResponse {
+/// What an attempt got back, as logged and kept in the DLQ.
+fn response_of(reply: &Reply) -> AttemptResponse {
     match reply {
         Reply::Response {
             status,
@@ -131,20 +159,24 @@ fn failed_response(reply: &Reply) -> FailedResponse {
         } => {
             let mut map = HeaderMap::new();
             for (name, value) in headers {
-                map.entry(crate::model::canonical_header_name(name.as_str()))
+                map.entry(canonical_header_name(name.as_str()))
                     .or_default()
                     .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
             }
-            FailedResponse {
+            AttemptResponse {
                 status: Some(*status),
                 headers: map,
                 body: body.to_vec(),
-                error: format!("HTTP {status}"),
+                error: if (200..300).contains(status) {
+                    String::new()
+                } else {
+                    format!("HTTP {status}")
+                },
             }
         }
-        Reply::NoResponse(e) => FailedResponse {
+        Reply::NoResponse(e) => AttemptResponse {
             error: e.clone(),
-            ..FailedResponse::default()
+            ..AttemptResponse::default()
         },
     }
 }

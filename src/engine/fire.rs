@@ -1,12 +1,14 @@
 //! Firing a schedule's due slot(s): one store transaction, then arm the timer
 //! for the new messages and the next slot.
 
+use std::sync::Arc;
+
 use crate::cron::CronSpec;
 use crate::engine::misfire;
 use crate::engine::{Ctx, TimerKey, STORE_RETRY};
 use crate::store::FirePlan;
 
-pub(super) async fn fire(ctx: &Ctx, id: &str) {
+pub(super) async fn fire(ctx: &Arc<Ctx>, id: &str) {
     let now = ctx.clock.now_ms();
     let all_cap = ctx.settings.misfire_all_cap;
     let schedule_id = id.to_owned();
@@ -38,12 +40,12 @@ pub(super) async fn fire(ctx: &Ctx, id: &str) {
         Ok(Some(fired)) => {
             for m in &fired.messages {
                 tracing::debug!(schedule = %id, message = %m.id, due = m.due_at, "slot fired");
-                ctx.timer
-                    .arm(TimerKey::Message(m.id.as_str().into()), m.due_at);
+                ctx.arm_message(&m.id, m.due_at, m.delivery.queue_name.as_deref());
             }
             if let Some(next) = fired.next_fire_at {
                 ctx.timer.arm(TimerKey::Schedule(id.into()), next);
             }
+            ctx.maybe_purge();
         }
         Ok(None) => {}
         Err(e) => {

@@ -7,22 +7,26 @@
 //!   task under a global concurrency bound, so a slow destination delays no one;
 //! - a delivery attempt's outcome is a row before anything follows from it.
 
+pub mod callback;
 pub mod client;
 mod deliver;
 mod fire;
 pub mod misfire;
 pub mod outcome;
+pub mod queues;
 pub mod timer;
 
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
-use crate::model::Millis;
-use crate::store::{Store, StoreError};
+use crate::model::{Message, Millis, SigningKeys};
+use crate::store::{Retention, Store, StoreError};
+use queues::QueueGate;
 pub use timer::{Timer, TimerKey};
 
 /// The engine's tunables.
@@ -36,6 +40,8 @@ pub struct Settings {
     pub retry_scale: f64,
     /// Most missed slots fired at once under `Cronhook-Misfire: all`.
     pub misfire_all_cap: usize,
+    /// Bounds on the log, the DLQ and deduplication keys.
+    pub retention: Retention,
 }
 
 impl Default for Settings {
@@ -45,16 +51,19 @@ impl Default for Settings {
             default_timeout: Duration::from_secs(30),
             retry_scale: 1.0,
             misfire_all_cap: 100,
+            retention: Retention {
+                log_max_age_ms: 14 * 86_400_000,
+                log_max_entries: 1_000_000,
+                dlq_max_age_ms: 14 * 86_400_000,
+                dlq_max_entries: 100_000,
+            },
         }
     }
 }
 
-/// The signing keys; `current` signs, receivers also accept `next` (§8.1).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SigningKeys {
-    pub current: String,
-    pub next: String,
-}
+/// Purges run at most this often, and only when there has been activity, so
+/// an idle cronhook does not wake up for them.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
 
 /// What every engine task needs.
 pub(crate) struct Ctx {
@@ -64,6 +73,57 @@ pub(crate) struct Ctx {
     pub client: client::HttpClient,
     pub keys: Arc<RwLock<SigningKeys>>,
     pub settings: Settings,
+    pub queues: QueueGate,
+    last_purge: Mutex<Option<Instant>>,
+    purging: AtomicBool,
+}
+
+impl Ctx {
+    /// Arms a committed message, through its queue's gate if it has one.
+    fn arm_message(&self, id: &str, due_at: Millis, queue: Option<&str>) {
+        if queue.is_none_or(|q| self.queues.admit(q, id, due_at)) {
+            self.timer.arm(TimerKey::Message(id.into()), due_at);
+        }
+    }
+
+    /// Message `id` is done for good: admit the next of its queue.
+    fn finished(&self, id: &str) {
+        for (next, due) in self.queues.release(id) {
+            self.timer.arm(TimerKey::Message(next.into()), due);
+        }
+    }
+
+    /// Starts a background purge when one is due (see `PURGE_EVERY`).
+    fn maybe_purge(self: &Arc<Self>) {
+        {
+            let mut last = self.last_purge.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|t| t.elapsed() < PURGE_EVERY) {
+                return;
+            }
+            if self.purging.swap(true, Ordering::AcqRel) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        let ctx = self.clone();
+        tokio::spawn(async move {
+            match ctx
+                .store
+                .purge(ctx.clock.now_ms(), ctx.settings.retention)
+                .await
+            {
+                Ok(p) if p != Default::default() => tracing::info!(
+                    events = p.events,
+                    dlq = p.dlq,
+                    dedup = p.dedup,
+                    "retention: old entries removed"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "retention purge failed"),
+            }
+            ctx.purging.store(false, Ordering::Release);
+        });
+    }
 }
 
 /// The running engine.
@@ -86,23 +146,31 @@ impl Engine {
         clock: Arc<dyn Clock>,
     ) -> Result<Engine, StoreError> {
         let timer = Timer::new();
-        for (id, at) in store.armed_schedules().await? {
-            timer.arm(TimerKey::Schedule(id.into()), at);
-        }
-        for (id, at) in store.pending_messages().await? {
-            timer.arm(TimerKey::Message(id.into()), at);
-        }
-        tracing::info!(armed = timer.len(), "engine: timer loaded");
-
         let permits = Arc::new(Semaphore::new(settings.max_in_flight));
         let ctx = Arc::new(Ctx {
-            store,
+            store: store.clone(),
             timer: timer.clone(),
             clock: clock.clone(),
             client: client::HttpClient::new(),
             keys,
             settings,
+            queues: QueueGate::default(),
+            last_purge: Mutex::new(None),
+            purging: AtomicBool::new(false),
         });
+        for (queue, parallelism) in store.queue_parallelisms().await? {
+            ctx.queues.configure(&queue, parallelism);
+        }
+        for (id, at) in store.armed_schedules().await? {
+            timer.arm(TimerKey::Schedule(id.into()), at);
+        }
+        // In publish order, so queues keep their FIFO order across restarts.
+        for p in store.pending_messages().await? {
+            ctx.arm_message(&p.id, p.due_at, p.queue.as_deref());
+        }
+        tracing::info!(armed = timer.len(), "engine: timer loaded");
+        ctx.maybe_purge();
+
         let (stop, stop_rx) = watch::channel(false);
         let (due_tx, due_rx) = mpsc::channel(1024);
         let timer_task = tokio::spawn(timer.run(clock, due_tx, stop_rx));
@@ -119,13 +187,8 @@ impl Engine {
     /// The handle the API uses to tell the engine about committed changes.
     pub fn handle(&self) -> EngineHandle {
         EngineHandle {
-            timer: self.ctx.timer.clone(),
+            ctx: self.ctx.clone(),
         }
-    }
-
-    /// Keys armed in the timer (for diagnostics and tests).
-    pub fn armed(&self) -> usize {
-        self.ctx.timer.len()
     }
 
     /// Stops taking due work, then waits up to `grace` for firings and
@@ -149,7 +212,7 @@ impl Engine {
 /// What the API may tell the engine, after its write committed.
 #[derive(Clone)]
 pub struct EngineHandle {
-    timer: Timer,
+    ctx: Arc<Ctx>,
 }
 
 impl EngineHandle {
@@ -157,14 +220,33 @@ impl EngineHandle {
     pub fn schedule_changed(&self, id: &str, next_fire_at: Option<Millis>) {
         let key = TimerKey::Schedule(id.into());
         match next_fire_at {
-            Some(at) => self.timer.arm(key, at),
-            None => self.timer.disarm(&key),
+            Some(at) => self.ctx.timer.arm(key, at),
+            None => self.ctx.timer.disarm(&key),
         }
     }
 
-    /// Arms a new message.
-    pub fn message_added(&self, id: &str, due_at: Millis) {
-        self.timer.arm(TimerKey::Message(id.into()), due_at);
+    /// Arms new messages.
+    pub fn messages_added(&self, messages: &[Message]) {
+        for m in messages {
+            self.ctx
+                .arm_message(&m.id, m.due_at, m.delivery.queue_name.as_deref());
+        }
+        self.ctx.maybe_purge();
+    }
+
+    /// Forgets cancelled messages and lets their queues move on.
+    pub fn messages_cancelled(&self, ids: &[String]) {
+        for id in ids {
+            self.ctx
+                .timer
+                .disarm(&TimerKey::Message(id.as_str().into()));
+            self.ctx.finished(id);
+        }
+    }
+
+    /// A queue's parallelism, as stored.
+    pub fn queue_configured(&self, queue: &str, parallelism: u32) {
+        self.ctx.queues.configure(queue, parallelism);
     }
 }
 

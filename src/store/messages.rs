@@ -1,12 +1,17 @@
-//! Pending messages, their outcomes, and the dead-letter queue.
+//! Pending messages: publishing (with deduplication), attempt outcomes
+//! (with their log entries and callback messages), and cancelling.
 
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::codec::{self, to_json, MESSAGE_COLUMNS};
+use super::dlq;
+use super::events::{self, log, Details};
 use super::schedules::set_last_state;
 use super::{Store, StoreError};
-use crate::model::{schedule_state, DlqEntry, FailedResponse, Message, Millis};
+use crate::filter::{Filter, Subject};
+use crate::model::{schedule_state, state, Attempt, DlqEntry, Message, Millis};
 
+/// Stores a new message and logs it as CREATED.
 pub(super) fn insert(conn: &Connection, m: &Message) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO messages (id, url, schedule_id, slot_at, delivery, body, created_at, \
@@ -26,7 +31,18 @@ pub(super) fn insert(conn: &Connection, m: &Message) -> Result<(), StoreError> {
         m.retried,
         m.caller_ip,
     ])?;
-    Ok(())
+    let next = (m.due_at > m.created_at).then_some(m.due_at);
+    log(
+        conn,
+        m.created_at,
+        m,
+        state::CREATED,
+        Details {
+            body: true,
+            next_delivery_time: next,
+            ..Details::default()
+        },
+    )
 }
 
 /// Removes a pending message; returns it if it was still there.
@@ -38,41 +54,76 @@ fn take(conn: &Connection, id: &str) -> Result<Option<Message>, StoreError> {
         .optional()?)
 }
 
-const DLQ_COLUMNS: &str = "dlq_id, message_id, url, schedule_id, delivery, body, created_at, \
-     not_before, retried, caller_ip, failed_at, response_status, response_headers, response_body, error";
+fn insert_all(conn: &Connection, messages: &[Message]) -> Result<(), StoreError> {
+    messages.iter().try_for_each(|m| insert(conn, m))
+}
 
-fn dlq_entry(row: &rusqlite::Row) -> rusqlite::Result<DlqEntry> {
-    let delivery: String = row.get(4)?;
-    let headers: String = row.get(12)?;
-    Ok(DlqEntry {
-        dlq_id: row.get(0)?,
-        message: Message {
-            id: row.get(1)?,
-            url: row.get(2)?,
-            schedule_id: row.get(3)?,
-            slot_at: None,
-            delivery: codec::from_json(4, &delivery)?,
-            body: row.get(5)?,
-            created_at: row.get(6)?,
-            not_before: row.get(7)?,
-            due_at: row.get(7)?,
-            retried: row.get(8)?,
-            caller_ip: row.get(9)?,
-        },
-        failed_at: row.get(10)?,
-        response: FailedResponse {
-            status: row.get(11)?,
-            headers: codec::header_map(12, &headers)?,
-            body: row.get(13)?,
-            error: row.get(14)?,
-        },
-    })
+/// A pending message as the timer needs it at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub id: String,
+    pub due_at: Millis,
+    pub queue: Option<String>,
+}
+
+/// The result of a publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    New,
+    /// A deduplication key matched: the message it first created.
+    Duplicate {
+        message_id: String,
+    },
+}
+
+/// What recording an outcome did; `None` from the store when the message had
+/// already left (cancelled meanwhile), in which case nothing was written.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// Callback messages created with the outcome; the engine arms them.
+    pub created: Vec<Message>,
+    pub dlq: Option<DlqEntry>,
 }
 
 impl Store {
-    /// Stores a new message (publish).
-    pub async fn insert_message(&self, m: Message) -> Result<(), StoreError> {
-        self.write(move |conn| insert(conn, &m)).await
+    /// Publishes each message unless one of its deduplication keys was seen
+    /// within its window (keys live until `expires_at`); a duplicate stores
+    /// nothing and answers the first message's id (§9.7). One transaction for
+    /// all, so a batch costs one commit.
+    pub async fn publish(
+        &self,
+        items: Vec<(Message, Vec<String>)>,
+        expires_at: Millis,
+    ) -> Result<Vec<Published>, StoreError> {
+        self.write(move |conn| {
+            let mut results = Vec::with_capacity(items.len());
+            'items: for (m, dedup_keys) in &items {
+                for key in dedup_keys {
+                    let seen: Option<String> = conn
+                        .prepare_cached(
+                            "SELECT message_id FROM dedup WHERE key = ?1 AND expires_at > ?2",
+                        )?
+                        .query_row(params![key, m.created_at], |r| r.get(0))
+                        .optional()?;
+                    if let Some(message_id) = seen {
+                        results.push(Published::Duplicate { message_id });
+                        continue 'items;
+                    }
+                }
+                insert(conn, m)?;
+                for key in dedup_keys {
+                    conn.prepare_cached(
+                        "INSERT INTO dedup (key, message_id, expires_at) VALUES (?1, ?2, ?3) \
+                         ON CONFLICT (key) DO UPDATE SET message_id = excluded.message_id, \
+                         expires_at = excluded.expires_at",
+                    )?
+                    .execute(params![key, m.id, expires_at])?;
+                }
+                results.push(Published::New);
+            }
+            Ok(results)
+        })
+        .await
     }
 
     pub async fn message(&self, id: &str) -> Result<Option<Message>, StoreError> {
@@ -87,111 +138,199 @@ impl Store {
         .await
     }
 
-    /// `(id, due_at)` of every pending message: what the timer is loaded with at
-    /// start-up, so attempts in flight at a crash are made again.
-    pub async fn pending_messages(&self) -> Result<Vec<(String, Millis)>, StoreError> {
+    /// `(id, due_at)` of every pending message, in publish order: what the
+    /// timer is loaded with at start-up, so attempts in flight at a crash are
+    /// made again.
+    pub async fn pending_messages(&self) -> Result<Vec<Pending>, StoreError> {
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT id, due_at FROM messages")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, due_at, json_extract(delivery, '$.queueName') FROM messages \
+                 ORDER BY rowid",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(Pending {
+                    id: r.get(0)?,
+                    due_at: r.get(1)?,
+                    queue: r.get(2)?,
+                })
+            })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
     }
 
-    /// A 2xx arrived: the message leaves the hot table.
-    pub async fn record_delivered(&self, id: &str) -> Result<(), StoreError> {
-        let id = id.to_owned();
-        self.write(move |conn| {
-            if let Some(m) = take(conn, &id)? {
-                if let Some(schedule_id) = &m.schedule_id {
-                    set_last_state(conn, schedule_id, &m.id, schedule_state::SUCCESS)?;
-                }
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    /// An attempt failed and another is due at `due_at`. Persisted, so a
-    /// restart resumes the retry count and the backoff.
-    pub async fn record_retry(
+    /// A 2xx arrived: log ACTIVE → DELIVERED, remove the message, store the
+    /// callback message if any.
+    pub async fn record_delivered(
         &self,
-        id: &str,
-        retried: u32,
-        due_at: Millis,
-    ) -> Result<bool, StoreError> {
-        let id = id.to_owned();
+        m: Message,
+        attempt: Attempt,
+        callbacks: Vec<Message>,
+    ) -> Result<Option<Recorded>, StoreError> {
         self.write(move |conn| {
-            Ok(conn
-                .prepare_cached("UPDATE messages SET retried = ?2, due_at = ?3 WHERE id = ?1")?
-                .execute(params![id, retried, due_at])?
-                > 0)
-        })
-        .await
-    }
-
-    /// Attempts are exhausted (or the destination said not to retry): the
-    /// message moves to the DLQ. Returns the DLQ entry, or `None` if the message
-    /// had already left (e.g. it was cancelled meanwhile).
-    pub async fn record_failed(
-        &self,
-        id: &str,
-        retried: u32,
-        failed_at: Millis,
-        response: FailedResponse,
-    ) -> Result<Option<DlqEntry>, StoreError> {
-        let id = id.to_owned();
-        self.write(move |conn| {
-            let Some(mut m) = take(conn, &id)? else {
+            if take(conn, &m.id)?.is_none() {
                 return Ok(None);
-            };
-            m.retried = retried;
-            conn.prepare_cached(
-                "INSERT INTO dlq (dlq_id, message_id, url, schedule_id, delivery, body, created_at, \
-                 not_before, retried, caller_ip, failed_at, response_status, response_headers, \
-                 response_body, error) \
-                 VALUES ('', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-            )?
-            .execute(params![
-                m.id,
-                m.url,
-                m.schedule_id,
-                to_json(&m.delivery)?,
-                m.body,
-                m.created_at,
-                m.not_before,
-                m.retried,
-                m.caller_ip,
-                failed_at,
-                response.status,
-                to_json(&response.headers)?,
-                response.body,
-                response.error,
-            ])?;
-            // QStash's DLQ ids look like "<failed ms>-<n>"; the row id makes it unique.
-            let dlq_id = format!("{failed_at}-{}", conn.last_insert_rowid());
-            conn.prepare_cached("UPDATE dlq SET dlq_id = ?1 WHERE seq = last_insert_rowid()")?
-                .execute([&dlq_id])?;
-            if let Some(schedule_id) = &m.schedule_id {
-                set_last_state(conn, schedule_id, &m.id, schedule_state::FAIL)?;
             }
-            Ok(Some(DlqEntry {
-                dlq_id,
-                message: m,
-                failed_at,
-                response,
+            log(
+                conn,
+                attempt.started_at,
+                &m,
+                state::ACTIVE,
+                Details::default(),
+            )?;
+            log(
+                conn,
+                attempt.ended_at,
+                &m,
+                state::DELIVERED,
+                Details {
+                    response: Some(&attempt.response),
+                    ..Details::default()
+                },
+            )?;
+            if let Some(schedule_id) = &m.schedule_id {
+                set_last_state(conn, schedule_id, &m.id, schedule_state::SUCCESS)?;
+            }
+            insert_all(conn, &callbacks)?;
+            Ok(Some(Recorded {
+                created: callbacks,
+                dlq: None,
             }))
         })
         .await
     }
 
-    /// The dead-letter queue, newest first.
-    pub async fn dlq_entries(&self) -> Result<Vec<DlqEntry>, StoreError> {
-        self.read(|conn| {
-            let sql = format!("SELECT {DLQ_COLUMNS} FROM dlq ORDER BY seq DESC");
+    /// An attempt failed and another is due at `due_at`: log ACTIVE → ERROR →
+    /// RETRY and persist the count, so a restart resumes the backoff.
+    pub async fn record_retry(
+        &self,
+        m: Message,
+        attempt: Attempt,
+        due_at: Millis,
+        callbacks: Vec<Message>,
+    ) -> Result<Option<Recorded>, StoreError> {
+        self.write(move |conn| {
+            let updated = conn
+                .prepare_cached("UPDATE messages SET retried = ?2, due_at = ?3 WHERE id = ?1")?
+                .execute(params![m.id, m.retried + 1, due_at])?;
+            if updated == 0 {
+                return Ok(None);
+            }
+            events::log_failed_attempt(conn, &m, &attempt)?;
+            log(
+                conn,
+                attempt.ended_at,
+                &m,
+                state::RETRY,
+                Details {
+                    next_delivery_time: Some(due_at),
+                    ..Details::default()
+                },
+            )?;
+            insert_all(conn, &callbacks)?;
+            Ok(Some(Recorded {
+                created: callbacks,
+                dlq: None,
+            }))
+        })
+        .await
+    }
+
+    /// Attempts are exhausted (or the destination said not to retry): log
+    /// ACTIVE → ERROR → FAILED, move the message to the DLQ, and store the
+    /// callback messages `callbacks` builds from the new DLQ entry.
+    pub async fn record_failed<F>(
+        &self,
+        m: Message,
+        attempt: Attempt,
+        callbacks: F,
+    ) -> Result<Option<Recorded>, StoreError>
+    where
+        F: FnOnce(&DlqEntry) -> Vec<Message> + Send + 'static,
+    {
+        self.write(move |conn| {
+            if take(conn, &m.id)?.is_none() {
+                return Ok(None);
+            }
+            events::log_failed_attempt(conn, &m, &attempt)?;
+            log(
+                conn,
+                attempt.ended_at,
+                &m,
+                state::FAILED,
+                Details {
+                    error: Some(&attempt.response.error),
+                    ..Details::default()
+                },
+            )?;
+            let entry = dlq::insert(conn, &m, attempt.ended_at, &attempt.response)?;
+            if let Some(schedule_id) = &m.schedule_id {
+                set_last_state(conn, schedule_id, &m.id, schedule_state::FAIL)?;
+            }
+            let created = callbacks(&entry);
+            insert_all(conn, &created)?;
+            Ok(Some(Recorded {
+                created,
+                dlq: Some(entry),
+            }))
+        })
+        .await
+    }
+
+    /// Cancels pending messages: those with `ids` if given, else those
+    /// matching `filter` (by creation time), at most `limit`. Each is logged
+    /// CANCEL_REQUESTED → CANCELED and never delivered. Returns the ids.
+    pub async fn cancel(
+        &self,
+        ids: Vec<String>,
+        filter: Filter,
+        limit: usize,
+        now: Millis,
+    ) -> Result<Vec<String>, StoreError> {
+        self.write(move |conn| {
+            let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages ORDER BY rowid");
             let mut stmt = conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map([], dlq_entry)?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            let candidates: Vec<Message> = if ids.is_empty() {
+                stmt.query_map([], codec::message)?
+                    .filter_map(Result::ok)
+                    .filter(|m| {
+                        filter.matches(&Subject {
+                            message_id: &m.id,
+                            dlq_id: None,
+                            url: &m.url,
+                            schedule_id: m.schedule_id.as_deref(),
+                            caller_ip: m.caller_ip.as_deref(),
+                            delivery: &m.delivery,
+                            state: None,
+                            response_status: None,
+                            time: m.created_at,
+                        })
+                    })
+                    .take(limit)
+                    .collect()
+            } else {
+                let mut found = Vec::new();
+                for id in &ids {
+                    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1");
+                    if let Some(m) = conn
+                        .prepare_cached(&sql)?
+                        .query_row([id], codec::message)
+                        .optional()?
+                    {
+                        found.push(m);
+                    }
+                }
+                found
+            };
+            let mut cancelled = Vec::with_capacity(candidates.len());
+            for m in candidates {
+                if take(conn, &m.id)?.is_some() {
+                    log(conn, now, &m, state::CANCEL_REQUESTED, Details::default())?;
+                    log(conn, now, &m, state::CANCELED, Details::default())?;
+                    cancelled.push(m.id);
+                }
+            }
+            Ok(cancelled)
         })
         .await
     }

@@ -6,8 +6,12 @@
 //! possible without touching the engine or the API.
 
 mod codec;
+mod dlq;
+mod events;
 mod messages;
+mod meta;
 mod migrations;
+mod retention;
 mod schedules;
 mod writer;
 
@@ -18,7 +22,10 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::mpsc;
 
+pub use dlq::DlqSelection;
+pub use messages::{Pending, Published, Recorded};
 pub use migrations::LATEST_VERSION;
+pub use retention::{Purged, Retention};
 pub use schedules::{FirePlan, Fired};
 
 /// Errors of the storage layer.

@@ -1,7 +1,10 @@
 //! The store's contract: group commit, slot uniqueness, outcomes, persistence.
 
 use super::*;
-use crate::model::{schedule_state, Delivery, FailedResponse, Message, Misfire, Schedule};
+use crate::filter::Filter;
+use crate::model::{
+    schedule_state, state, Attempt, AttemptResponse, Delivery, Message, Misfire, Schedule,
+};
 
 fn open(dir: &tempfile::TempDir) -> Store {
     Store::open(&dir.path().join("t.db"), SyncMode::Normal).unwrap()
@@ -33,12 +36,39 @@ fn message(id: &str, due: i64) -> Message {
         slot_at: None,
         delivery: Delivery::default(),
         body: b"hi".to_vec(),
-        created_at: 1,
+        created_at: due,
         not_before: due,
         due_at: due,
         retried: 0,
         caller_ip: None,
     }
+}
+
+async fn insert(store: &Store, m: Message) -> Result<(), StoreError> {
+    store.publish(vec![(m, vec![])], 0).await.map(|_| ())
+}
+
+fn attempt(status: u16, at: i64) -> Attempt {
+    Attempt {
+        started_at: at,
+        ended_at: at + 5,
+        response: AttemptResponse {
+            status: Some(status),
+            body: format!("said {status}").into_bytes(),
+            error: format!("HTTP {status}"),
+            ..Default::default()
+        },
+    }
+}
+
+async fn states(store: &Store, id: &str) -> Vec<String> {
+    let filter = Filter {
+        message_ids: vec![id.to_owned()],
+        ..Default::default()
+    };
+    let (mut page, _) = store.events(filter, None, 100).await.unwrap();
+    page.reverse();
+    page.into_iter().map(|e| e.state).collect()
 }
 
 fn fire_plan(slots: Vec<i64>, next: i64) -> impl FnOnce(&Schedule, i64) -> FirePlan + Send {
@@ -54,7 +84,7 @@ async fn concurrent_writers_all_commit() {
     let store = open(&dir);
     let writes = (0..500).map(|i| {
         let store = store.clone();
-        tokio::spawn(async move { store.insert_message(message(&format!("m{i}"), i)).await })
+        tokio::spawn(async move { insert(&store, message(&format!("m{i}"), i)).await })
     });
     for w in writes {
         w.await.unwrap().unwrap();
@@ -66,9 +96,9 @@ async fn concurrent_writers_all_commit() {
 async fn a_failing_write_does_not_undo_the_others_in_its_batch() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    store.insert_message(message("dup", 1)).await.unwrap();
-    let a = store.insert_message(message("dup", 2)); // primary key violation
-    let b = store.insert_message(message("fresh", 3));
+    insert(&store, message("dup", 1)).await.unwrap();
+    let a = insert(&store, message("dup", 2)); // primary key violation
+    let b = insert(&store, message("fresh", 3));
     let (a, b) = tokio::join!(a, b);
     assert!(a.is_err());
     b.unwrap();
@@ -77,7 +107,7 @@ async fn a_failing_write_does_not_undo_the_others_in_its_batch() {
         .await
         .unwrap()
         .into_iter()
-        .map(|(id, _)| id)
+        .map(|p| p.id)
         .collect();
     ids.sort();
     assert_eq!(ids, ["dup", "fresh"]);
@@ -178,7 +208,7 @@ async fn overwrite_replaces_settings_but_keeps_created_at() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn outcomes_move_messages_out_and_record_schedule_states() {
+async fn outcomes_move_messages_out_log_states_and_record_schedule_states() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     store.put_schedule(schedule("s", 1000)).await.unwrap();
@@ -187,39 +217,195 @@ async fn outcomes_move_messages_out_and_record_schedule_states() {
         .await
         .unwrap()
         .unwrap();
-    let id = fired.messages[0].id.clone();
+    let m = fired.messages[0].clone();
 
-    assert!(store.record_retry(&id, 1, 9000).await.unwrap());
-    let m = store.message(&id).await.unwrap().unwrap();
-    assert_eq!((m.retried, m.due_at), (1, 9000));
-
-    let response = FailedResponse {
-        status: Some(500),
-        body: b"boom".to_vec(),
-        error: "HTTP 500".into(),
-        ..Default::default()
-    };
-    let entry = store
-        .record_failed(&id, 1, 9100, response.clone())
+    let callback = message("cb", 9000);
+    let r = store
+        .record_retry(m.clone(), attempt(500, 8000), 9000, vec![callback.clone()])
         .await
         .unwrap()
         .unwrap();
-    assert!(entry.dlq_id.starts_with("9100-"));
-    assert!(store.message(&id).await.unwrap().is_none());
+    assert_eq!(r.created, [callback]);
+    let stored = store.message(&m.id).await.unwrap().unwrap();
+    assert_eq!((stored.retried, stored.due_at), (1, 9000));
+    assert!(
+        store.message("cb").await.unwrap().is_some(),
+        "callback stored"
+    );
+
+    let r = store
+        .record_failed(stored.clone(), attempt(500, 9100), |entry| {
+            vec![message(&format!("fail-{}", entry.dlq_id), 9200)]
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let entry = r.dlq.unwrap();
+    assert!(entry.dlq_id.starts_with("9105-"));
+    assert_eq!(r.created[0].id, format!("fail-{}", entry.dlq_id));
+    assert!(store.message(&m.id).await.unwrap().is_none());
     let dlq = store.dlq_entries().await.unwrap();
     assert_eq!(dlq.len(), 1);
-    assert_eq!(dlq[0].message.id, id);
-    assert_eq!(dlq[0].response, response);
+    assert_eq!(dlq[0].message.id, m.id);
+    assert_eq!(dlq[0].response.status, Some(500));
+    assert_eq!(dlq[0].response.body, b"said 500");
     let s = store.schedule("s").await.unwrap().unwrap();
-    assert_eq!(s.last_states[&id], schedule_state::FAIL);
+    assert_eq!(s.last_states[&m.id], schedule_state::FAIL);
+    assert_eq!(
+        states(&store, &m.id).await,
+        ["CREATED", "ACTIVE", "ERROR", "RETRY", "ACTIVE", "ERROR", "FAILED"]
+    );
 
-    // A second outcome for a message that already left is a no-op.
+    // A second outcome for a message that already left writes nothing.
     assert!(store
-        .record_failed(&id, 1, 9200, FailedResponse::default())
+        .record_failed(stored.clone(), attempt(500, 9300), |_| vec![])
         .await
         .unwrap()
         .is_none());
-    assert!(!store.record_retry(&id, 2, 9300).await.unwrap());
+    assert!(store
+        .record_delivered(stored, attempt(200, 9400), vec![])
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(states(&store, &m.id).await.len(), 7);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delivery_is_logged_created_active_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    insert(&store, message("m", 10)).await.unwrap();
+    store
+        .record_delivered(message("m", 10), attempt(200, 20), vec![])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        states(&store, "m").await,
+        ["CREATED", "ACTIVE", "DELIVERED"]
+    );
+    assert!(store.message("m").await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dedup_keys_suppress_repeats_within_their_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let first = store
+        .publish(vec![(message("a", 1), vec!["id:x".into()])], 1000)
+        .await
+        .unwrap();
+    assert_eq!(first, [Published::New]);
+    let again = store
+        .publish(vec![(message("b", 1), vec!["id:x".into()])], 1000)
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        [Published::Duplicate {
+            message_id: "a".into()
+        }]
+    );
+    assert!(store.message("b").await.unwrap().is_none());
+    // Past the window (created at 1000 ≥ expiry 1000) the key is free again.
+    let later = store
+        .publish(vec![(message("c", 1000), vec!["id:x".into()])], 5000)
+        .await
+        .unwrap();
+    assert_eq!(later, [Published::New]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_by_id_and_by_filter_logs_and_removes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    for id in ["a", "b", "c"] {
+        insert(&store, message(id, 5)).await.unwrap();
+    }
+    let by_id = store
+        .cancel(
+            vec!["b".into(), "zz".into()],
+            Filter::default(),
+            usize::MAX,
+            7,
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_id, ["b"]);
+    assert_eq!(
+        states(&store, "b").await,
+        ["CREATED", state::CANCEL_REQUESTED, state::CANCELED]
+    );
+    let limited = store.cancel(vec![], Filter::default(), 1, 8).await.unwrap();
+    assert_eq!(limited, ["a"], "oldest first, up to the count");
+    let rest = store
+        .cancel(vec![], Filter::default(), usize::MAX, 9)
+        .await
+        .unwrap();
+    assert_eq!(rest, ["c"]);
+    assert!(store.pending_messages().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_keeps_the_newest_entries_within_the_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    for i in 0..30 {
+        insert(&store, message(&format!("m{i}"), i)).await.unwrap();
+    }
+    let bounds = Retention {
+        log_max_age_ms: 1_000_000,
+        log_max_entries: 10,
+        dlq_max_age_ms: 1_000_000,
+        dlq_max_entries: 10,
+    };
+    let purged = store.purge(100, bounds).await.unwrap();
+    assert_eq!(purged.events, 20);
+    let (left, _) = store.events(Filter::default(), None, 100).await.unwrap();
+    assert_eq!(left.len(), 10);
+    assert_eq!(left[0].message_id, "m29", "the newest are kept");
+    // Age: everything created before now - max_age goes.
+    let purged = store
+        .purge(
+            1_000_000 + 25,
+            Retention {
+                log_max_entries: 1000,
+                ..bounds
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(purged.events, 5, "m20..m24 are older than the age bound");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotated_keys_survive_restarts_until_the_configuration_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let configured = crate::model::SigningKeys {
+        current: "sig_a".into(),
+        next: "sig_b".into(),
+    };
+    {
+        let store = open(&dir);
+        assert_eq!(
+            store.signing_keys(configured.clone()).await.unwrap(),
+            configured
+        );
+        let rotated = store.rotate_keys("sig_c".into()).await.unwrap();
+        assert_eq!(
+            (rotated.current.as_str(), rotated.next.as_str()),
+            ("sig_b", "sig_c")
+        );
+        assert!(store.close(Duration::from_secs(5)));
+    }
+    let store = open(&dir);
+    let kept = store.signing_keys(configured.clone()).await.unwrap();
+    assert_eq!(kept.current, "sig_b");
+    let changed = crate::model::SigningKeys {
+        current: "sig_x".into(),
+        next: "sig_y".into(),
+    };
+    assert_eq!(store.signing_keys(changed.clone()).await.unwrap(), changed);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -228,8 +414,13 @@ async fn everything_survives_a_reopen() {
     {
         let store = open(&dir);
         store.put_schedule(schedule("s", 1000)).await.unwrap();
-        store.insert_message(message("m", 42)).await.unwrap();
-        store.record_retry("m", 2, 4242).await.unwrap();
+        insert(&store, message("m", 42)).await.unwrap();
+        let mut m = message("m", 42);
+        m.retried = 1;
+        store
+            .record_retry(m, attempt(500, 40), 4242, vec![])
+            .await
+            .unwrap();
         assert!(store.close(Duration::from_secs(5)));
     }
     let store = open(&dir);
@@ -237,9 +428,7 @@ async fn everything_survives_a_reopen() {
         store.armed_schedules().await.unwrap(),
         [("s".to_owned(), 1000)]
     );
-    assert_eq!(
-        store.pending_messages().await.unwrap(),
-        [("m".to_owned(), 4242)]
-    );
+    let pending = store.pending_messages().await.unwrap();
+    assert_eq!((pending[0].id.as_str(), pending[0].due_at), ("m", 4242));
     assert_eq!(store.message("m").await.unwrap().unwrap().retried, 2);
 }

@@ -1,0 +1,236 @@
+//! The dead-letter queue (§4.8, §6.2).
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::codec::{self, to_json};
+use super::messages::insert as insert_message;
+use super::{Store, StoreError};
+use crate::filter::{Filter, Subject};
+use crate::model::{AttemptResponse, DlqEntry, Message, Millis};
+
+const COLUMNS: &str = "seq, dlq_id, message_id, url, schedule_id, delivery, body, created_at, \
+     not_before, retried, caller_ip, failed_at, response_status, response_headers, \
+     response_body, error";
+
+fn entry(row: &Row) -> rusqlite::Result<DlqEntry> {
+    let delivery: String = row.get(5)?;
+    let headers: String = row.get(13)?;
+    Ok(DlqEntry {
+        seq: row.get(0)?,
+        dlq_id: row.get(1)?,
+        message: Message {
+            id: row.get(2)?,
+            url: row.get(3)?,
+            schedule_id: row.get(4)?,
+            slot_at: None,
+            delivery: codec::from_json(5, &delivery)?,
+            body: row.get(6)?,
+            created_at: row.get(7)?,
+            not_before: row.get(8)?,
+            due_at: row.get(8)?,
+            retried: row.get(9)?,
+            caller_ip: row.get(10)?,
+        },
+        failed_at: row.get(11)?,
+        response: AttemptResponse {
+            status: row.get(12)?,
+            headers: codec::header_map(13, &headers)?,
+            body: row.get(14)?,
+            error: row.get(15)?,
+        },
+    })
+}
+
+fn subject(e: &DlqEntry) -> Subject<'_> {
+    Subject {
+        message_id: &e.message.id,
+        dlq_id: Some(&e.dlq_id),
+        url: &e.message.url,
+        schedule_id: e.message.schedule_id.as_deref(),
+        caller_ip: e.message.caller_ip.as_deref(),
+        delivery: &e.message.delivery,
+        state: None,
+        response_status: e.response.status,
+        time: e.failed_at,
+    }
+}
+
+/// Moves a failed message into the DLQ; its id is QStash-like
+/// `"<failed ms>-<n>"`, unique through the row id.
+pub(super) fn insert(
+    conn: &Connection,
+    m: &Message,
+    failed_at: Millis,
+    response: &AttemptResponse,
+) -> Result<DlqEntry, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO dlq (dlq_id, message_id, url, schedule_id, delivery, body, created_at, \
+         not_before, retried, caller_ip, failed_at, response_status, response_headers, \
+         response_body, error) \
+         VALUES ('', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?
+    .execute(params![
+        m.id,
+        m.url,
+        m.schedule_id,
+        to_json(&m.delivery)?,
+        m.body,
+        m.created_at,
+        m.not_before,
+        m.retried,
+        m.caller_ip,
+        failed_at,
+        response.status,
+        to_json(&response.headers)?,
+        response.body,
+        response.error,
+    ])?;
+    let seq = conn.last_insert_rowid();
+    let dlq_id = format!("{failed_at}-{seq}");
+    conn.prepare_cached("UPDATE dlq SET dlq_id = ?1 WHERE seq = ?2")?
+        .execute(params![dlq_id, seq])?;
+    Ok(DlqEntry {
+        dlq_id,
+        seq,
+        message: m.clone(),
+        failed_at,
+        response: response.clone(),
+    })
+}
+
+/// Newest-first entries with `seq < before` matching `filter`; at most
+/// `count`, plus the next page's `before` when there is more.
+fn page(
+    conn: &Connection,
+    filter: &Filter,
+    before: Option<i64>,
+    count: usize,
+) -> Result<(Vec<DlqEntry>, Option<i64>), StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM dlq WHERE seq < ?1 ORDER BY seq DESC LIMIT 1000");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut cursor = before.unwrap_or(i64::MAX);
+    let mut found = Vec::new();
+    loop {
+        let rows: Vec<DlqEntry> = stmt.query_map([cursor], entry)?.collect::<Result<_, _>>()?;
+        let exhausted = rows.len() < 1000;
+        for e in rows {
+            cursor = e.seq;
+            if filter.matches(&subject(&e)) {
+                if found.len() == count {
+                    let next = found.last().map(|l: &DlqEntry| l.seq);
+                    return Ok((found, next));
+                }
+                found.push(e);
+            }
+        }
+        if exhausted {
+            return Ok((found, None));
+        }
+    }
+}
+
+fn get(conn: &Connection, dlq_id: &str) -> Result<Option<DlqEntry>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM dlq WHERE dlq_id = ?1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([dlq_id], entry)
+        .optional()?)
+}
+
+fn remove(conn: &Connection, dlq_id: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("DELETE FROM dlq WHERE dlq_id = ?1")?
+        .execute([dlq_id])?
+        > 0)
+}
+
+/// Which DLQ entries a bulk call acts on.
+#[derive(Debug, Clone, Default)]
+pub struct DlqSelection {
+    /// Explicit ids; when given, the filter is ignored.
+    pub ids: Vec<String>,
+    pub filter: Filter,
+    pub before: Option<i64>,
+    pub count: usize,
+}
+
+fn select(
+    conn: &Connection,
+    sel: &DlqSelection,
+) -> Result<(Vec<DlqEntry>, Option<i64>), StoreError> {
+    if sel.ids.is_empty() {
+        return page(conn, &sel.filter, sel.before, sel.count);
+    }
+    let mut found = Vec::new();
+    for id in &sel.ids {
+        found.extend(get(conn, id)?);
+    }
+    Ok((found, None))
+}
+
+impl Store {
+    pub async fn dlq_page(
+        &self,
+        filter: Filter,
+        before: Option<i64>,
+        count: usize,
+    ) -> Result<(Vec<DlqEntry>, Option<i64>), StoreError> {
+        self.read(move |conn| page(conn, &filter, before, count))
+            .await
+    }
+
+    /// The whole DLQ, newest first.
+    pub async fn dlq_entries(&self) -> Result<Vec<DlqEntry>, StoreError> {
+        self.dlq_page(Filter::default(), None, usize::MAX)
+            .await
+            .map(|(all, _)| all)
+    }
+
+    pub async fn dlq_entry(&self, dlq_id: &str) -> Result<Option<DlqEntry>, StoreError> {
+        let dlq_id = dlq_id.to_owned();
+        self.read(move |conn| get(conn, &dlq_id)).await
+    }
+
+    /// Deletes the selected entries; returns how many, and the next page's
+    /// `before` when a filtered deletion stopped at `count`.
+    pub async fn dlq_delete(
+        &self,
+        selection: DlqSelection,
+    ) -> Result<(usize, Option<i64>), StoreError> {
+        self.write(move |conn| {
+            let (entries, next) = select(conn, &selection)?;
+            let mut deleted = 0;
+            for e in &entries {
+                deleted += usize::from(remove(conn, &e.dlq_id)?);
+            }
+            Ok((deleted, next))
+        })
+        .await
+    }
+
+    /// Re-publishes the selected entries as new messages built by `build`
+    /// (same body and settings, request overrides applied) and removes them
+    /// from the DLQ, in one transaction.
+    pub async fn dlq_retry<F>(
+        &self,
+        selection: DlqSelection,
+        build: F,
+    ) -> Result<(Vec<Message>, Option<i64>), StoreError>
+    where
+        F: Fn(&DlqEntry) -> Message + Send + 'static,
+    {
+        self.write(move |conn| {
+            let (entries, next) = select(conn, &selection)?;
+            let mut created = Vec::with_capacity(entries.len());
+            for e in &entries {
+                if remove(conn, &e.dlq_id)? {
+                    let m = build(e);
+                    insert_message(conn, &m)?;
+                    created.push(m);
+                }
+            }
+            Ok((created, next))
+        })
+        .await
+    }
+}

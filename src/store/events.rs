@@ -1,0 +1,174 @@
+//! The log (§6.6, §9.6): one row per state change, written inside the
+//! transaction that makes the change, so the log never disagrees with the data.
+
+use rusqlite::{params, Connection, Row};
+
+use super::codec::{self, to_json};
+use super::{Store, StoreError};
+use crate::filter::{Filter, Subject};
+use crate::model::{state, AttemptResponse, LogEntry, Message, Millis};
+
+/// What a state change adds to the bare event.
+#[derive(Default)]
+pub(super) struct Details<'a> {
+    pub body: bool,
+    pub error: Option<&'a str>,
+    pub next_delivery_time: Option<Millis>,
+    pub response: Option<&'a AttemptResponse>,
+}
+
+pub(super) fn log(
+    conn: &Connection,
+    time: Millis,
+    m: &Message,
+    state: &str,
+    details: Details,
+) -> Result<(), StoreError> {
+    let response = details.response;
+    conn.prepare_cached(
+        "INSERT INTO events (time, message_id, state, url, schedule_id, caller_ip, delivery, body, \
+         error, next_delivery_time, response_status, response_headers, response_body) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        time,
+        m.id,
+        state,
+        m.url,
+        m.schedule_id,
+        m.caller_ip,
+        to_json(&m.delivery)?,
+        details.body.then_some(&m.body),
+        details.error,
+        details.next_delivery_time,
+        response.and_then(|r| r.status),
+        response.map(|r| to_json(&r.headers)).transpose()?,
+        response.map(|r| &r.body),
+    ])?;
+    Ok(())
+}
+
+/// Logs one attempt that failed: ACTIVE at its start, ERROR at its end.
+pub(super) fn log_failed_attempt(
+    conn: &Connection,
+    m: &Message,
+    attempt: &crate::model::Attempt,
+) -> Result<(), StoreError> {
+    log(
+        conn,
+        attempt.started_at,
+        m,
+        state::ACTIVE,
+        Details::default(),
+    )?;
+    log(
+        conn,
+        attempt.ended_at,
+        m,
+        state::ERROR,
+        Details {
+            error: Some(&attempt.response.error),
+            response: Some(&attempt.response),
+            ..Details::default()
+        },
+    )
+}
+
+const COLUMNS: &str = "seq, time, message_id, state, url, schedule_id, caller_ip, delivery, body, \
+     error, next_delivery_time, response_status, response_headers, response_body";
+
+fn entry(row: &Row) -> rusqlite::Result<LogEntry> {
+    let delivery: String = row.get(7)?;
+    let headers: Option<String> = row.get(12)?;
+    let response = match headers {
+        Some(h) => Some(AttemptResponse {
+            status: row.get(11)?,
+            headers: codec::header_map(12, &h)?,
+            body: row.get::<_, Option<Vec<u8>>>(13)?.unwrap_or_default(),
+            error: String::new(),
+        }),
+        None => None,
+    };
+    Ok(LogEntry {
+        seq: row.get(0)?,
+        time: row.get(1)?,
+        message_id: row.get(2)?,
+        state: row.get(3)?,
+        url: row.get(4)?,
+        schedule_id: row.get(5)?,
+        caller_ip: row.get(6)?,
+        delivery: codec::from_json(7, &delivery)?,
+        body: row.get(8)?,
+        error: row.get(9)?,
+        next_delivery_time: row.get(10)?,
+        response,
+    })
+}
+
+/// Rows scanned per query while filtering a page.
+const SCAN_CHUNK: i64 = 1000;
+
+impl Store {
+    /// A page of the log, newest first: entries with `seq < before` (all when
+    /// `None`) that match `filter`, at most `count`. The second value is the
+    /// `before` of the next page, `None` on the last page.
+    pub async fn events(
+        &self,
+        filter: Filter,
+        before: Option<i64>,
+        count: usize,
+    ) -> Result<(Vec<LogEntry>, Option<i64>), StoreError> {
+        self.read(move |conn| {
+            let mut page = Vec::with_capacity(count.min(1000));
+            let mut cursor = before.unwrap_or(i64::MAX);
+            // Narrow in SQL where an index helps; the rest in `Filter::matches`.
+            let by_message = !filter.message_ids.is_empty();
+            let sql = if by_message {
+                format!(
+                    "SELECT {COLUMNS} FROM events WHERE seq < ?1 AND message_id IN \
+                     (SELECT value FROM json_each(?3)) ORDER BY seq DESC LIMIT ?2"
+                )
+            } else {
+                format!("SELECT {COLUMNS} FROM events WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2")
+            };
+            let ids = to_json(&filter.message_ids)?;
+            let mut stmt = conn.prepare_cached(&sql)?;
+            loop {
+                let rows: Vec<LogEntry> = if by_message {
+                    stmt.query_map(params![cursor, SCAN_CHUNK, ids], entry)?
+                        .collect::<Result<_, _>>()?
+                } else {
+                    stmt.query_map(params![cursor, SCAN_CHUNK], entry)?
+                        .collect::<Result<_, _>>()?
+                };
+                let exhausted = (rows.len() as i64) < SCAN_CHUNK;
+                for e in rows {
+                    cursor = e.seq;
+                    let subject = Subject {
+                        message_id: &e.message_id,
+                        dlq_id: None,
+                        url: &e.url,
+                        schedule_id: e.schedule_id.as_deref(),
+                        caller_ip: e.caller_ip.as_deref(),
+                        delivery: &e.delivery,
+                        state: Some(&e.state),
+                        response_status: e.response.as_ref().and_then(|r| r.status),
+                        time: e.time,
+                    };
+                    if filter.matches(&subject) {
+                        if page.len() == count {
+                            // One more exists: the next page starts at the last one kept.
+                            let next = page.last().map(|l: &LogEntry| l.seq);
+                            return Ok((page, next));
+                        }
+                        page.push(e);
+                    }
+                }
+                if exhausted {
+                    return Ok((page, None));
+                }
+            }
+        })
+        .await
+    }
+}
