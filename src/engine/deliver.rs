@@ -67,10 +67,14 @@ pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str) {
             let a = attempt.clone();
             ctx.store
                 .record_failed(message.clone(), attempt, move |entry| {
-                    [Kind::AfterAttempt, Kind::Failure]
-                        .into_iter()
-                        .filter_map(|kind| callback::message(kind, &source, &a, Some(entry), now))
-                        .collect()
+                    // The failure callback alone carries the DLQ id (§9.4).
+                    [
+                        callback::message(Kind::AfterAttempt, &source, &a, None, now),
+                        callback::message(Kind::Failure, &source, &a, Some(entry), now),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .collect()
                 })
                 .await
         }
