@@ -103,7 +103,6 @@ pub fn log_json(e: &LogEntry) -> Value {
         }
     };
     put("scheduleId", e.schedule_id.as_ref().map(|s| json!(s)));
-    put("queueName", d.queue_name.as_ref().map(|q| json!(q)));
     put("callerIP", e.caller_ip.as_ref().map(|ip| json!(ip)));
     put("callerIp", e.caller_ip.as_ref().map(|ip| json!(ip)));
     put(
@@ -141,19 +140,8 @@ pub fn log_json(e: &LogEntry) -> Value {
         "failureCallbackHeaders",
         (!d.failure_callback_headers.is_empty()).then(|| json!(d.failure_callback_headers)),
     );
-    put(
-        "retryDelayExpression",
-        d.retry_delay.as_ref().map(|x| json!(x)),
-    );
     put("retryDelayExpr", d.retry_delay.as_ref().map(|x| json!(x)));
-    put("label", d.labels.first().map(|l| json!(l)));
-    put("labels", (!d.labels.is_empty()).then(|| json!(d.labels)));
-    if let Some(fc) = &d.flow_control {
-        put("flowControlKey", Some(json!(fc.key)));
-        put("parallelism", fc.parallelism.map(|p| json!(p)));
-        put("rate", fc.rate.map(|r| json!(r)));
-        put("period", Some(json!(fc.period)));
-    }
+    shared_fields(&mut o, d);
     Value::Object(o)
 }
 
@@ -174,15 +162,27 @@ pub fn delivery_fields(o: &mut Map<String, Value>, d: &Delivery) {
             o.insert(key.into(), v);
         }
     };
-    put(
-        "retryDelayExpression",
-        d.retry_delay.as_ref().map(|e| json!(e)),
-    );
     put("timeout", d.timeout_ms.map(|ms| json!(ms.div_ceil(1000))));
     put("callback", d.callback.as_ref().map(|u| json!(u)));
     put(
         "failureCallback",
         d.failure_callback.as_ref().map(|u| json!(u)),
+    );
+    put("redact", d.redact.as_ref().map(|r| json!(r)));
+    shared_fields(o, d);
+}
+
+/// Fields every view shows the same way: retry delay, queue, labels (`label`
+/// is the first, §6.1) and flow control (`period` defaults to 1 s, §6.1).
+fn shared_fields(o: &mut Map<String, Value>, d: &Delivery) {
+    let mut put = |key: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            o.insert(key.into(), v);
+        }
+    };
+    put(
+        "retryDelayExpression",
+        d.retry_delay.as_ref().map(|e| json!(e)),
     );
     put("queueName", d.queue_name.as_ref().map(|q| json!(q)));
     put("label", d.labels.first().map(|l| json!(l)));
@@ -193,7 +193,6 @@ pub fn delivery_fields(o: &mut Map<String, Value>, d: &Delivery) {
         put("rate", fc.rate.map(|r| json!(r)));
         put("period", Some(json!(fc.period)));
     }
-    put("redact", d.redact.as_ref().map(|r| json!(r)));
 }
 
 /// `body` when the bytes are UTF-8, else `bodyBase64`; omitted when empty (§6.3).
