@@ -88,7 +88,9 @@ CREATE TABLE events (
     response_body       BLOB
 ) STRICT;
 CREATE INDEX events_message ON events (message_id);
-CREATE INDEX events_time ON events (time);
+-- The log is listed newest first by time (an ACTIVE row is written with its
+-- attempt's outcome but stamped with the attempt's start), then by seq.
+CREATE INDEX events_time ON events (time, seq);
 
 -- Deduplication keys (§9.7): `id:<Upstash-Deduplication-Id>` or
 -- `content:<sha256>`, each pointing at the message it first created.

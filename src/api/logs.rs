@@ -5,9 +5,10 @@ use axum::extract::{Request, State};
 use axum::Json;
 use serde_json::{Map, Value};
 
-use super::query::{cursor_json, Query};
+use super::query::Query;
 use super::view::log_json;
-use super::{ApiResult, AppState};
+use super::{ApiError, ApiResult, AppState};
+use crate::store::LogCursor;
 
 /// Default page size; the SDKs document 1000 as the most.
 const DEFAULT_COUNT: usize = 100;
@@ -18,14 +19,30 @@ pub async fn list(State(state): State<AppState>, request: Request) -> ApiResult<
     let count = query.count(DEFAULT_COUNT, MAX_COUNT)?;
     let (entries, next) = state
         .store
-        .events(query.filter()?, query.cursor()?, count)
+        .events(query.filter()?, log_cursor(&query)?, count)
         .await?;
     let list = Value::Array(entries.iter().map(log_json).collect());
     let mut o = Map::new();
     o.insert("events".into(), list.clone());
     o.insert("logs".into(), list);
-    if let Some(c) = cursor_json(next) {
-        o.insert("cursor".into(), c);
+    if let Some((time, seq)) = next {
+        o.insert("cursor".into(), Value::String(format!("{time}-{seq}")));
     }
     Ok(Json(Value::Object(o)))
+}
+
+/// The log's cursor is `<time>-<seq>`: the position where the last page
+/// stopped (opaque to clients).
+fn log_cursor(query: &Query) -> Result<Option<LogCursor>, ApiError> {
+    let Some(raw) = query.one("cursor") else {
+        return Ok(None);
+    };
+    raw.split_once('-')
+        .and_then(|(t, s)| Some((t.parse().ok()?, s.parse().ok()?)))
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "cursor: \"{raw}\" is not a cursor this server gave out"
+            ))
+        })
 }

@@ -30,7 +30,8 @@ impl Query {
             .collect()
     }
 
-    fn one(&self, key: &str) -> Option<&str> {
+    /// The first value of `key`, trimmed, if not empty.
+    pub fn one(&self, key: &str) -> Option<&str> {
         self.pairs
             .iter()
             .find(|(k, _)| k == key)

@@ -108,42 +108,49 @@ fn entry(row: &Row) -> rusqlite::Result<LogEntry> {
 /// Rows scanned per query while filtering a page.
 const SCAN_CHUNK: i64 = 1000;
 
+/// Where a page of the log starts: entries strictly older than this
+/// (time, seq) position.
+pub type LogCursor = (Millis, i64);
+
 impl Store {
-    /// A page of the log, newest first: entries with `seq < before` (all when
-    /// `None`) that match `filter`, at most `count`. The second value is the
-    /// `before` of the next page, `None` on the last page.
+    /// A page of the log, newest first by time (then seq): entries older than
+    /// `before` (all when `None`) that match `filter`, at most `count`. The
+    /// second value is the next page's `before`, `None` on the last page.
     pub async fn events(
         &self,
         filter: Filter,
-        before: Option<i64>,
+        before: Option<LogCursor>,
         count: usize,
-    ) -> Result<(Vec<LogEntry>, Option<i64>), StoreError> {
+    ) -> Result<(Vec<LogEntry>, Option<LogCursor>), StoreError> {
         self.read(move |conn| {
             let mut page = Vec::with_capacity(count.min(1000));
-            let mut cursor = before.unwrap_or(i64::MAX);
+            let mut cursor = before.unwrap_or((i64::MAX, i64::MAX));
             // Narrow in SQL where an index helps; the rest in `Filter::matches`.
             let by_message = !filter.message_ids.is_empty();
             let sql = if by_message {
                 format!(
-                    "SELECT {COLUMNS} FROM events WHERE seq < ?1 AND message_id IN \
-                     (SELECT value FROM json_each(?3)) ORDER BY seq DESC LIMIT ?2"
+                    "SELECT {COLUMNS} FROM events WHERE (time, seq) < (?1, ?2) AND message_id IN \
+                     (SELECT value FROM json_each(?4)) ORDER BY time DESC, seq DESC LIMIT ?3"
                 )
             } else {
-                format!("SELECT {COLUMNS} FROM events WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2")
+                format!(
+                    "SELECT {COLUMNS} FROM events WHERE (time, seq) < (?1, ?2) \
+                     ORDER BY time DESC, seq DESC LIMIT ?3"
+                )
             };
             let ids = to_json(&filter.message_ids)?;
             let mut stmt = conn.prepare_cached(&sql)?;
             loop {
                 let rows: Vec<LogEntry> = if by_message {
-                    stmt.query_map(params![cursor, SCAN_CHUNK, ids], entry)?
+                    stmt.query_map(params![cursor.0, cursor.1, SCAN_CHUNK, ids], entry)?
                         .collect::<Result<_, _>>()?
                 } else {
-                    stmt.query_map(params![cursor, SCAN_CHUNK], entry)?
+                    stmt.query_map(params![cursor.0, cursor.1, SCAN_CHUNK], entry)?
                         .collect::<Result<_, _>>()?
                 };
                 let exhausted = (rows.len() as i64) < SCAN_CHUNK;
                 for e in rows {
-                    cursor = e.seq;
+                    cursor = (e.time, e.seq);
                     let subject = Subject {
                         message_id: &e.message_id,
                         dlq_id: None,
@@ -157,8 +164,8 @@ impl Store {
                     };
                     if filter.matches(&subject) {
                         if page.len() == count {
-                            // One more exists: the next page starts at the last one kept.
-                            let next = page.last().map(|l: &LogEntry| l.seq);
+                            // One more exists: the next page starts after the last one kept.
+                            let next = page.last().map(|l: &LogEntry| (l.time, l.seq));
                             return Ok((page, next));
                         }
                         page.push(e);

@@ -23,6 +23,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::mpsc;
 
 pub use dlq::DlqSelection;
+pub use events::LogCursor;
 pub use messages::{Pending, Published, Recorded};
 pub use migrations::LATEST_VERSION;
 pub use retention::{Purged, Retention};
