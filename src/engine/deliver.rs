@@ -15,7 +15,12 @@ use crate::model::{canonical_header_name, Attempt, AttemptResponse, HeaderMap, M
 use crate::signing::{sign, Claims};
 
 pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str) {
-    let message = match ctx.store.message(id).await {
+    let cached = ctx.take_cached(id).map(|m| Ok(Some(m)));
+    let loaded = match cached {
+        Some(hit) => hit,
+        None => ctx.store.message(id).await,
+    };
+    let message = match loaded {
         Ok(Some(m)) => m,
         Ok(None) => {
             // Cancelled, or already done: its queue place is free.
@@ -84,9 +89,7 @@ pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str) {
             if let Some(entry) = &r.dlq {
                 tracing::warn!(message = %id, dlq = %entry.dlq_id, error = %entry.response.error, "message failed; moved to the DLQ");
             }
-            for m in &r.created {
-                ctx.arm_message(&m.id, m.due_at, None);
-            }
+            ctx.arm_messages(&r.created);
             if !matches!(decision, Decision::Retry { .. }) {
                 ctx.finished(id);
             }

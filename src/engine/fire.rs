@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::cron::CronSpec;
 use crate::engine::misfire;
-use crate::engine::{Ctx, TimerKey, STORE_RETRY};
+use crate::engine::{Ctx, TimerKey, FIRE_LEAD, STORE_RETRY};
 use crate::store::FirePlan;
 
 pub(super) async fn fire(ctx: &Arc<Ctx>, id: &str) {
@@ -14,7 +14,7 @@ pub(super) async fn fire(ctx: &Arc<Ctx>, id: &str) {
     let schedule_id = id.to_owned();
     let fired = ctx
         .store
-        .fire_schedule(id, now, move |s, due| {
+        .fire_schedule(id, now, now + FIRE_LEAD, move |s, due| {
             match CronSpec::parse(&s.cron, s.cron_seconds) {
                 Ok(spec) => {
                     let plan = misfire::plan(&spec, s.misfire, due, now, all_cap);
@@ -38,12 +38,9 @@ pub(super) async fn fire(ctx: &Arc<Ctx>, id: &str) {
         .await;
     match fired {
         Ok(Some(fired)) => {
-            for m in &fired.messages {
-                tracing::debug!(schedule = %id, message = %m.id, due = m.due_at, "slot fired");
-                ctx.arm_message(&m.id, m.due_at, m.delivery.queue_name.as_deref());
-            }
+            ctx.arm_messages(&fired.messages);
             if let Some(next) = fired.next_fire_at {
-                ctx.timer.arm(TimerKey::Schedule(id.into()), next);
+                ctx.arm_schedule(id, next);
             }
             ctx.maybe_purge();
         }

@@ -16,6 +16,7 @@ pub mod outcome;
 pub mod queues;
 pub mod timer;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -61,6 +62,16 @@ impl Default for Settings {
     }
 }
 
+/// How far ahead of its slot a schedule fires: the slot's message is
+/// committed and armed before the instant comes, so the commit's fsync is not
+/// in the delivery's latency. A pause or delete takes effect for slots more
+/// than this far away.
+pub const FIRE_LEAD: Millis = 100;
+
+/// Most messages kept in memory between their creation and their first
+/// attempt, which then needs no database read.
+const CACHE_MAX: usize = 100_000;
+
 /// Purges run at most this often, and only when there has been activity, so
 /// an idle cronhook does not wake up for them.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
@@ -74,11 +85,42 @@ pub(crate) struct Ctx {
     pub keys: Arc<RwLock<SigningKeys>>,
     pub settings: Settings,
     pub queues: QueueGate,
+    /// Messages created by this process and not yet attempted (see `CACHE_MAX`).
+    cache: Mutex<HashMap<String, Message>>,
     last_purge: Mutex<Option<Instant>>,
     purging: AtomicBool,
 }
 
 impl Ctx {
+    /// Arms schedule `id` to fire `FIRE_LEAD` before its slot `next`.
+    fn arm_schedule(&self, id: &str, next: Millis) {
+        self.timer
+            .arm(TimerKey::Schedule(id.into()), next - FIRE_LEAD);
+    }
+
+    /// Arms committed messages, keeping them in memory for their first attempt.
+    fn arm_messages(&self, messages: &[Message]) {
+        {
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            for m in messages {
+                if cache.len() < CACHE_MAX {
+                    cache.insert(m.id.clone(), m.clone());
+                }
+            }
+        }
+        for m in messages {
+            self.arm_message(&m.id, m.due_at, m.delivery.queue_name.as_deref());
+        }
+    }
+
+    /// The cached message `id`, taken out of the cache.
+    fn take_cached(&self, id: &str) -> Option<Message> {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id)
+    }
+
     /// Arms a committed message, through its queue's gate if it has one.
     fn arm_message(&self, id: &str, due_at: Millis, queue: Option<&str>) {
         if queue.is_none_or(|q| self.queues.admit(q, id, due_at)) {
@@ -155,6 +197,7 @@ impl Engine {
             keys,
             settings,
             queues: QueueGate::default(),
+            cache: Mutex::new(HashMap::new()),
             last_purge: Mutex::new(None),
             purging: AtomicBool::new(false),
         });
@@ -162,7 +205,7 @@ impl Engine {
             ctx.queues.configure(&queue, parallelism);
         }
         for (id, at) in store.armed_schedules().await? {
-            timer.arm(TimerKey::Schedule(id.into()), at);
+            ctx.arm_schedule(&id, at);
         }
         // In publish order, so queues keep their FIFO order across restarts.
         for p in store.pending_messages().await? {
@@ -218,25 +261,22 @@ pub struct EngineHandle {
 impl EngineHandle {
     /// Arms (or, with `None`, disarms) schedule `id`.
     pub fn schedule_changed(&self, id: &str, next_fire_at: Option<Millis>) {
-        let key = TimerKey::Schedule(id.into());
         match next_fire_at {
-            Some(at) => self.ctx.timer.arm(key, at),
-            None => self.ctx.timer.disarm(&key),
+            Some(at) => self.ctx.arm_schedule(id, at),
+            None => self.ctx.timer.disarm(&TimerKey::Schedule(id.into())),
         }
     }
 
     /// Arms new messages.
     pub fn messages_added(&self, messages: &[Message]) {
-        for m in messages {
-            self.ctx
-                .arm_message(&m.id, m.due_at, m.delivery.queue_name.as_deref());
-        }
+        self.ctx.arm_messages(messages);
         self.ctx.maybe_purge();
     }
 
     /// Forgets cancelled messages and lets their queues move on.
     pub fn messages_cancelled(&self, ids: &[String]) {
         for id in ids {
+            self.ctx.take_cached(id);
             self.ctx
                 .timer
                 .disarm(&TimerKey::Message(id.as_str().into()));

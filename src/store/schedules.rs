@@ -143,9 +143,10 @@ impl Store {
         .await
     }
 
-    /// Fires schedule `id` if its `next_fire_at` has come (`<= now`): in one
-    /// transaction, creates one message per slot of the engine's `plan(schedule,
-    /// due)` and moves `next_fire_at` on.
+    /// Fires schedule `id` if its `next_fire_at` is at or before `horizon`
+    /// (the engine fires a little ahead of the slot): in one transaction,
+    /// creates one message per slot of the engine's `plan(schedule, due)`, each
+    /// due at its slot, and moves `next_fire_at` on. `now` stamps the messages.
     ///
     /// Returns `None` when nothing is due (the schedule was deleted, paused, or
     /// moved to a later slot), so a stale timer entry does nothing. The
@@ -155,6 +156,7 @@ impl Store {
         &self,
         id: &str,
         now: Millis,
+        horizon: Millis,
         plan: F,
     ) -> Result<Option<Fired>, StoreError>
     where
@@ -165,7 +167,7 @@ impl Store {
             let Some(mut s) = get(conn, &id)? else {
                 return Ok(None);
             };
-            let Some(due) = s.next_fire_at.filter(|&at| at <= now && !s.paused) else {
+            let Some(due) = s.next_fire_at.filter(|&at| at <= horizon && !s.paused) else {
                 return Ok(None);
             };
             let plan = plan(&s, due);

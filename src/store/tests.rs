@@ -120,7 +120,7 @@ async fn firing_creates_messages_and_moves_the_schedule_on_once() {
     store.put_schedule(schedule("s", 1000)).await.unwrap();
 
     let fired = store
-        .fire_schedule("s", 1500, fire_plan(vec![1000], 2000))
+        .fire_schedule("s", 1500, 1500, fire_plan(vec![1000], 2000))
         .await
         .unwrap()
         .expect("due");
@@ -130,7 +130,7 @@ async fn firing_creates_messages_and_moves_the_schedule_on_once() {
 
     // The same slot again (a stale timer entry): nothing is due any more.
     assert!(store
-        .fire_schedule("s", 1500, fire_plan(vec![1000], 2000))
+        .fire_schedule("s", 1500, 1500, fire_plan(vec![1000], 2000))
         .await
         .unwrap()
         .is_none());
@@ -149,12 +149,12 @@ async fn the_slot_key_refuses_a_slot_that_already_fired() {
     let store = open(&dir);
     store.put_schedule(schedule("s", 1000)).await.unwrap();
     store
-        .fire_schedule("s", 1000, fire_plan(vec![1000], 1000))
+        .fire_schedule("s", 1000, 1000, fire_plan(vec![1000], 1000))
         .await
         .unwrap();
     // A plan that tries slot 1000 again (as a buggy or raced firing would).
     let again = store
-        .fire_schedule("s", 1000, fire_plan(vec![1000], 3000))
+        .fire_schedule("s", 1000, 1000, fire_plan(vec![1000], 3000))
         .await
         .unwrap()
         .unwrap();
@@ -178,7 +178,7 @@ async fn paused_or_deleted_schedules_do_not_fire() {
     assert!(!store.delete_schedule("d").await.unwrap());
     for id in ["p", "d"] {
         assert!(store
-            .fire_schedule(id, 5000, fire_plan(vec![1000], 2000))
+            .fire_schedule(id, 5000, 5000, fire_plan(vec![1000], 2000))
             .await
             .unwrap()
             .is_none());
@@ -213,7 +213,7 @@ async fn outcomes_move_messages_out_log_states_and_record_schedule_states() {
     let store = open(&dir);
     store.put_schedule(schedule("s", 1000)).await.unwrap();
     let fired = store
-        .fire_schedule("s", 1000, fire_plan(vec![1000], 2000))
+        .fire_schedule("s", 1000, 1000, fire_plan(vec![1000], 2000))
         .await
         .unwrap()
         .unwrap();
