@@ -11,132 +11,14 @@
 // SDK sends), §6.3 (schedule object), §7.2 (delivery headers), §8 (signature),
 // §10 (schedule semantics).
 
-import http from "node:http";
-import { isDeepStrictEqual, inspect } from "node:util";
-import { Client, Receiver, QstashError } from "@upstash/qstash";
+import { Client, Receiver } from "@upstash/qstash";
+import { Sink, check, checkEq, env, expectQstashError, rawRequest, run, show, step, summary } from "./harness.mjs";
 
 const SEED_ID = "user-summary-ann@example.com";
 const SEED_CRON = "CRON_TZ=Europe/Berlin 30 9 * * 1";
 const OPTIONS_ID = "sdk-js-options";
 const TRIM_ID = "sdk-js-trim";
 const SECONDS_ID = "sdk-js-seconds";
-
-// ---------------------------------------------------------------------------
-// Check bookkeeping: failed checks are recorded and the program goes on, so a
-// single run reports every problem; the exit status is 1 if any check failed.
-// ---------------------------------------------------------------------------
-
-let passed = 0;
-const failed = [];
-
-class StepAborted extends Error {}
-
-const show = (v) => inspect(v, { depth: 5, breakLength: Infinity });
-
-function check(cond, what, detail, required = false) {
-  if (cond) {
-    passed += 1;
-    console.log(`ok   - ${what}`);
-    return true;
-  }
-  const msg = detail === undefined ? what : `${what}: ${detail}`;
-  failed.push(msg);
-  console.log(`FAIL - ${msg}`);
-  if (required) throw new StepAborted(msg);
-  return false;
-}
-
-function checkEq(actual, expected, what, required = false) {
-  return check(
-    isDeepStrictEqual(actual, expected),
-    `${what} == ${show(expected)}`,
-    `got ${show(actual)}`,
-    required,
-  );
-}
-
-async function step(name, fn) {
-  console.log(`\n== ${name}`);
-  try {
-    await fn();
-  } catch (e) {
-    if (e instanceof StepAborted) {
-      console.log(`   (rest of step '${name}' skipped)`);
-      return;
-    }
-    const msg = `${name}: unexpected ${e?.name}: ${e?.message}`;
-    failed.push(msg);
-    console.log(`FAIL - ${msg}`);
-    console.log(e?.stack);
-  }
-}
-
-function env(name) {
-  const v = process.env[name];
-  if (!v) {
-    console.log(`FAIL - environment variable ${name} is not set`);
-    process.exit(2);
-  }
-  return v;
-}
-
-// ---------------------------------------------------------------------------
-// HTTP sink: records method, path, headers and raw body bytes of each request.
-// ---------------------------------------------------------------------------
-
-class Sink {
-  constructor() {
-    this.requests = [];
-    this.waiters = [];
-    this.server = http.createServer((req, res) => {
-      const chunks = [];
-      req.on("data", (c) => chunks.push(c));
-      req.on("end", () => {
-        const record = {
-          method: req.method,
-          path: req.url,
-          headers: req.headers, // lower-cased names
-          body: Buffer.concat(chunks),
-          receivedAt: Date.now(),
-        };
-        this.requests.push(record);
-        for (const w of [...this.waiters]) w();
-        res.writeHead(200, { "Content-Type": "text/plain" });
-        res.end("ok");
-      });
-    });
-  }
-
-  async start() {
-    await new Promise((resolve) => this.server.listen(0, "127.0.0.1", resolve));
-    this.port = this.server.address().port;
-    this.base = `http://127.0.0.1:${this.port}`;
-  }
-
-  waitFor(predicate, timeoutMs) {
-    return new Promise((resolve) => {
-      const found = () => this.requests.find(predicate);
-      const hit = found();
-      if (hit) return resolve(hit);
-      const waiter = () => {
-        const r = found();
-        if (r) done(r);
-      };
-      const timer = setTimeout(() => done(undefined), timeoutMs);
-      const done = (r) => {
-        clearTimeout(timer);
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        resolve(r);
-      };
-      this.waiters.push(waiter);
-    });
-  }
-
-  close() {
-    this.server.closeAllConnections?.();
-    this.server.close();
-  }
-}
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -175,29 +57,6 @@ function expectedNextMonday0930(nowMs) {
   return undefined;
 }
 
-async function rawRequest(method, url, token, headers = {}, body = undefined) {
-  const res = await fetch(url, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, ...headers },
-    body,
-  });
-  return { status: res.status, text: await res.text() };
-}
-
-async function expectQstashError(fn, what) {
-  try {
-    await fn();
-  } catch (e) {
-    if (e instanceof QstashError) {
-      check(true, `${what} throws QstashError (status ${e.status}: ${e.message})`);
-      return e;
-    }
-    check(false, `${what} throws QstashError`, `threw ${e?.name}: ${e?.message}`);
-    return undefined;
-  }
-  check(false, `${what} throws QstashError`, "nothing thrown");
-  return undefined;
-}
 
 async function expectVerifyFails(receiver, request, what) {
   try {
@@ -365,17 +224,7 @@ async function main() {
   await step("delete", async () => {
     await client.schedules.delete(SEED_ID);
     check(true, "delete: no error");
-    const e = await expectQstashError(() => client.schedules.get(SEED_ID), "get after delete");
-    if (e) {
-      checkEq(e.status, 404, "get after delete: status");
-      let body;
-      try {
-        body = JSON.parse(e.message);
-      } catch {
-        body = undefined;
-      }
-      check(typeof body?.error === "string", 'get after delete: body is {"error": "..."}', `got ${show(e.message)}`);
-    }
+    await expectQstashError(() => client.schedules.get(SEED_ID), "get after delete", 404);
     const ids = (await client.schedules.list()).map((s) => s.scheduleId);
     check(!ids.includes(SEED_ID), "delete: list no longer has the schedule", `got ${show(ids)}`);
     await client.schedules.delete(OPTIONS_ID);
@@ -491,19 +340,7 @@ async function main() {
   });
 
   sink.close();
-  console.log(`\n${passed} passed, ${failed.length} failed`);
-  if (failed.length > 0) {
-    console.log("\nFailed checks:");
-    for (const f of failed) console.log(`  - ${f}`);
-    return 1;
-  }
-  return 0;
+  return summary();
 }
 
-main().then(
-  (code) => process.exit(code),
-  (e) => {
-    console.log(`FAIL - unexpected error: ${e?.stack ?? e}`);
-    process.exit(1);
-  },
-);
+run(main);

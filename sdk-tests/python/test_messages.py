@@ -29,14 +29,10 @@ import hashlib
 import io
 import json
 import os
-import re
 import sys
-import threading
 import time
-import traceback
-import urllib.error
-import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import jwt
 from qstash import QStash, Receiver
@@ -44,254 +40,29 @@ from qstash.errors import QStashError, SignatureError
 from qstash.log import LogState
 from qstash.receiver import verify_with_key
 
+from harness import (
+    Sink,
+    b64,
+    b64decode_or_none,
+    check,
+    check_between,
+    check_eq,
+    env,
+    expect_qstash_error,
+    now_ms,
+    on_path,
+    parse_json,
+    raw_request,
+    step,
+    summary,
+)
+
 QUEUE = "sdk-py-queue"
 BATCH_QUEUE = "sdk-py-batch-queue"
 
 # --------------------------------------------------------------------------
-# Check bookkeeping: failed checks are recorded and the program goes on, so a
-# single run reports every problem; the exit status is 1 if any check failed.
-# --------------------------------------------------------------------------
-
-PASSED = 0
-FAILED = []
-
-
-class StepAborted(Exception):
-    """A required check failed: the rest of the current step is skipped."""
-
-
-def check(cond, what, detail=None, required=False):
-    global PASSED
-    if cond:
-        PASSED += 1
-        print(f"ok   - {what}", flush=True)
-        return True
-    msg = what if detail is None else f"{what}: {detail}"
-    FAILED.append(msg)
-    print(f"FAIL - {msg}", flush=True)
-    if required:
-        raise StepAborted(msg)
-    return False
-
-
-def check_eq(actual, expected, what, required=False):
-    return check(
-        actual == expected,
-        f"{what} == {expected!r}",
-        f"got {actual!r}",
-        required=required,
-    )
-
-
-def check_between(value, lo, hi, what, required=False):
-    return check(
-        isinstance(value, (int, float)) and not isinstance(value, bool) and lo <= value <= hi,
-        f"{what} in [{lo}, {hi}]",
-        f"got {value!r}",
-        required=required,
-    )
-
-
-def step(name, fn):
-    print(f"\n== {name}", flush=True)
-    try:
-        fn()
-    except StepAborted:
-        print(f"   (rest of step '{name}' skipped)", flush=True)
-    except Exception as e:  # an unexpected SDK error is a failed check too
-        msg = f"{name}: unexpected {type(e).__name__}: {e}"
-        FAILED.append(msg)
-        print(f"FAIL - {msg}", flush=True)
-        traceback.print_exc()
-
-
-def env(name):
-    value = os.environ.get(name)
-    if not value:
-        print(f"FAIL - environment variable {name} is not set", flush=True)
-        sys.exit(2)
-    return value
-
-
-def now_ms():
-    return int(time.time() * 1000)
-
-
-def b64(data):
-    return base64.b64encode(data).decode("ascii")
-
-
-def b64decode_or_none(text):
-    try:
-        return base64.b64decode(text, validate=True)
-    except Exception:
-        return None
-
-
-# --------------------------------------------------------------------------
-# HTTP sink: records method, path, headers and raw body bytes of each request,
-# and answers each path as configured (status, body, headers, delay).
-# --------------------------------------------------------------------------
-
-
-class Sink:
-    def __init__(self):
-        self.requests = []
-        self.cond = threading.Condition()
-        # path (without query) -> {"status", "body", "headers", "sleep"}
-        self.behaviour = {}
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _read_body(self):
-                length = self.headers.get("Content-Length")
-                if length is not None:
-                    return self.rfile.read(int(length))
-                if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                    chunks = []
-                    while True:
-                        size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                        if size == 0:
-                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                                pass
-                            return b"".join(chunks)
-                        chunks.append(self.rfile.read(size))
-                        self.rfile.readline()
-                return b""
-
-            def _handle(self):
-                body = self._read_body()
-                path_only = self.path.split("?", 1)[0]
-                record = {
-                    "method": self.command,
-                    "path": self.path,
-                    "headers": self.headers,  # case-insensitive lookups
-                    "header_names": list(self.headers.keys()),  # as sent
-                    "body": body,
-                    "received_at": time.time(),
-                    "responded_at": None,
-                }
-                with sink.cond:
-                    sink.requests.append(record)
-                    beh = dict(sink.behaviour.get(path_only, {}))
-                    sink.cond.notify_all()
-                if beh.get("sleep"):
-                    time.sleep(beh["sleep"])
-                status = beh.get("status", 200)
-                reply = beh.get("body", b"ok")
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "text/plain")
-                    for k, v in beh.get("headers", {}).items():
-                        self.send_header(k, v)
-                    self.send_header("Content-Length", str(len(reply)))
-                    self.end_headers()
-                    if self.command != "HEAD":
-                        self.wfile.write(reply)
-                    self.wfile.flush()
-                except OSError:
-                    pass  # the caller gave up (timeout test)
-                with sink.cond:
-                    record["responded_at"] = time.time()
-                    sink.cond.notify_all()
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
-
-            def log_message(self, fmt, *args):
-                pass
-
-            def handle_one_request(self):
-                try:
-                    super().handle_one_request()
-                except OSError:
-                    self.close_connection = True
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.base = f"http://127.0.0.1:{self.port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def set(self, path, **beh):
-        with self.cond:
-            self.behaviour[path] = beh
-
-    def wait_for(self, predicate, timeout):
-        hits = self.wait_count(predicate, 1, timeout)
-        return hits[0] if hits else None
-
-    def wait_count(self, predicate, n, timeout):
-        """Waits until at least n recorded requests match; returns them all
-        (possibly fewer than n on timeout)."""
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                hits = [r for r in self.requests if predicate(r)]
-                left = deadline - time.monotonic()
-                if len(hits) >= n or left <= 0:
-                    return hits
-                self.cond.wait(left)
-
-    def matching(self, predicate):
-        with self.cond:
-            return [r for r in self.requests if predicate(r)]
-
-
-def on_path(path):
-    return lambda r: r["path"].split("?", 1)[0] == path
-
-
-# --------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------
-
-
-def raw_request(method, url, token, headers=None, body=None):
-    """Plain HTTP to the server (for what the SDK cannot send or hides).
-    Returns (status, body_text)."""
-    req = urllib.request.Request(url, data=body, method=method)
-    req.add_header("Authorization", f"Bearer {token}")
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, resp.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode("utf-8", "replace")
-
-
-def parse_json(text):
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
-
-
-def expect_qstash_error(fn, what, status=None):
-    """Runs fn, which must raise QStashError (with the given HTTP status)."""
-    try:
-        fn()
-    except QStashError as e:
-        check(True, f"{what} raises QStashError ({e})")
-        msg = str(e)
-        if status is not None:
-            m = re.search(r"status: (\d+)", msg)
-            check_eq(int(m.group(1)) if m else None, status, f"{what}: status")
-            body = re.search(r"body: (.*)$", msg, re.S)
-            parsed = parse_json(body.group(1)) if body else None
-            check(
-                isinstance(parsed, dict) and isinstance(parsed.get("error"), str),
-                f'{what}: body is {{"error": "..."}}',
-                f"got {msg!r}",
-            )
-        return msg
-    except Exception as e:
-        check(False, f"{what} raises QStashError", f"raised {type(e).__name__}: {e}")
-        return None
-    check(False, f"{what} raises QStashError", "no error raised")
-    return None
 
 
 def quiet(fn):
@@ -427,6 +198,7 @@ def main():
     # ---- 1. message get and every cancel form (nothing else pending) --------
     cancelled = {"ids": [], "due": 0.0}
 
+    @step("message get and every cancel form")
     def get_and_cancel():
         dest = f"{S}/py/cancel/options?x=1&y=two"
         t0 = now_ms()
@@ -533,6 +305,7 @@ def main():
     # ---- 2. start delayed / not-before deliveries (checked in step 11) -----
     timed = {}
 
+    @step("start delayed and not-before messages")
     def start_timed():
         t0 = time.time()
         r = client.message.publish(url=f"{S}/py/timed/delay", body="delayed 3s", delay="3s")
@@ -551,6 +324,7 @@ def main():
         check(not sink.matching(lambda r: r["path"].startswith("/py/timed/")), "timed messages not delivered early")
 
     # ---- 3. publish / publish_json delivered -------------------------------
+    @step("publish and publish_json delivered")
     def publish_delivered():
         dest = f"{S}/py/deliver/options?x=1&y=two"
         body = "grüße ✓ plain".encode("utf-8")
@@ -632,6 +406,7 @@ def main():
             check_eq(claims.get("body", "").rstrip("="), want, "binary delivery: body claim hashes the raw bytes")
 
     # ---- 4. enqueue / enqueue_json: FIFO, parallelism 1 --------------------
+    @step("enqueue and enqueue_json (FIFO, parallelism 1)")
     def enqueue():
         sink.set("/py/queue/0", sleep=1.0)
         r0 = client.message.enqueue(queue=QUEUE, url=f"{S}/py/queue/0", body="first", content_type="text/plain",
@@ -666,10 +441,12 @@ def main():
             verify(rec, f"enqueue delivery {i}")
         logs = check_state_sequence(r0.message_id, ["CREATED", "ACTIVE", "DELIVERED"], "enqueued message")
         check(all(l.queue == QUEUE for l in logs), "enqueued message logs: queueName", f"{[l.queue for l in logs]}")
+        log_entries(r2.message_id)  # the last DELIVERED row is written after the sink answered
         q = quiet(lambda: client.log.list(filter={"queue": QUEUE, "state": LogState.DELIVERED}))
         check_eq(sorted(l.message_id for l in q.logs), sorted(ids), "logs filter queue + state DELIVERED")
 
     # ---- 5. batch / batch_json ---------------------------------------------
+    @step("batch and batch_json")
     def batch():
         res = client.message.batch([
             {"url": f"{S}/py/batch/a?k=v", "body": "batch a", "content_type": "text/plain",
@@ -723,6 +500,7 @@ def main():
             check_eq(rec["headers"].get("J-Header"), "j", "batch_json a: forwarded header")
 
     # ---- 6. deduplication ---------------------------------------------------
+    @step("deduplication (id and content)")
     def dedup():
         dest = f"{S}/py/dedup/id"
         r1 = client.message.publish(url=dest, body="one", deduplication_id="py-dedup-1")
@@ -766,6 +544,7 @@ def main():
         check_eq(got, [b"one", b"three"], "dedup id: delivered bodies")
 
     # ---- 7. callback after a successful delivery ----------------------------
+    @step("callback after a delivery")
     def callback_success():
         dest = f"{S}/py/cb/target"
         sink.set("/py/cb/target", status=200, body=b"hello from sink", headers={"X-Reply": "r1"})
@@ -789,6 +568,7 @@ def main():
             check_state_sequence(cb_id, ["CREATED", "ACTIVE", "DELIVERED"], "callback message (its own message)")
 
     # ---- 8. failed attempts: retry delay, callbacks, failure callback -------
+    @step("retry delay, callbacks and failure callback")
     def failure_with_retry():
         dest = f"{S}/py/fail/target"
         sink.set("/py/fail/target", status=500, body=b"boom", headers={"X-Fail": "f1"})
@@ -846,6 +626,7 @@ def main():
             check_eq(d.retry_delay_expression, "1000", "DLQ entry: retryDelayExpression")
 
     # ---- 9. per-attempt timeout ----------------------------------------------
+    @step("per-attempt timeout")
     def timeout():
         dest = f"{S}/py/timeout/slow"
         sink.set("/py/timeout/slow", sleep=3.0)
@@ -874,6 +655,7 @@ def main():
             state["timeout_dlq"] = msgs[0].get("dlqId")
 
     # ---- 10. DLQ ----------------------------------------------------------------
+    @step("DLQ list, get, retry, delete")
     def dlq():
         paths = [f"/py/dlq/{i}" for i in range(3)]
         for p in paths:
@@ -976,6 +758,7 @@ def main():
         check_eq(client.dlq.delete_many([d1]), 0, "dlq.delete_many of already deleted ids: 0")
 
     # ---- 11. logs: filters, pagination, /v2/logs -----------------------------
+    @step("logs filters and pagination")
     def logs():
         mid = state.get("delivered_id")
         check(mid is not None, "a delivered message from step 3", required=True)
@@ -996,10 +779,12 @@ def main():
         check_eq(sorted({l.state.value for l in res.logs}), ["ACTIVE", "ERROR", "RETRY"],
                  "log.list state IN_PROGRESS matches ACTIVE, RETRY and ERROR (§4.9)")
 
-        everything = quiet(lambda: client.log.list(count=100))
-        times = [l.time for l in everything.logs]
-        check(len(times) > 20 and times == sorted(times, reverse=True), "log.list: entries newest first",
-              f"{len(times)} entries")
+        everything = quiet(lambda: client.log.list(count=100)).logs
+        bad = [(a, b) for a, b in zip(everything, everything[1:]) if b.time > a.time]
+        check(len(everything) > 20 and not bad, "log.list: entries newest first (§4.9)",
+              f"{len(everything)} entries, {len(bad)} out of order, first: "
+              + (f"{bad[0][0].time} {bad[0][0].state.value} {bad[0][0].message_id} listed before "
+                 f"{bad[0][1].time} {bad[0][1].state.value} {bad[0][1].message_id}" if bad else "-"))
         seen, cursor, pages = [], None, 0
         while pages < 10:
             page = quiet(lambda: client.log.list(cursor=cursor, count=2, filter={"message_id": other}))
@@ -1037,6 +822,7 @@ def main():
         check_eq(nulls, [], "log entries: no null fields (§6)")
 
     # ---- 12. timed deliveries, cancelled messages never delivered -----------
+    @step("delayed deliveries and cancelled messages")
     def timed_results():
         check(set(timed) == {"delay", "not_before", "both"}, "step 2 published the timed messages", required=True)
         mid, t0, t1 = timed["delay"]
@@ -1070,6 +856,7 @@ def main():
                   f"cancelled {mid}: logs end CANCELED, never ACTIVE", f"states {states}")
 
     # ---- 13. signing keys -----------------------------------------------------
+    @step("signing keys and rotation")
     def signing_keys():
         k = client.signing_key.get()
         check_eq((k.current, k.next), (keys["current"], keys["next"]), "signing_key.get: the keys printed at startup")
@@ -1108,27 +895,7 @@ def main():
             check(True, "the retired current key no longer verifies")
         check_eq(rec["headers"].get("Upstash-Message-Id"), res.message_id, "delivery after rotation: message id")
 
-    step("message get and every cancel form", get_and_cancel)
-    step("start delayed and not-before messages", start_timed)
-    step("publish and publish_json delivered", publish_delivered)
-    step("enqueue and enqueue_json (FIFO, parallelism 1)", enqueue)
-    step("batch and batch_json", batch)
-    step("deduplication (id and content)", dedup)
-    step("callback after a delivery", callback_success)
-    step("retry delay, callbacks and failure callback", failure_with_retry)
-    step("per-attempt timeout", timeout)
-    step("DLQ list, get, retry, delete", dlq)
-    step("logs filters and pagination", logs)
-    step("delayed deliveries and cancelled messages", timed_results)
-    step("signing keys and rotation", signing_keys)
-
-    print(f"\n{PASSED} passed, {len(FAILED)} failed", flush=True)
-    if FAILED:
-        print("\nFailed checks:", flush=True)
-        for f in FAILED:
-            print(f"  - {f}", flush=True)
-        return 1
-    return 0
+    return summary()
 
 
 if __name__ == "__main__":

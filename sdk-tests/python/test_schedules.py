@@ -17,157 +17,30 @@ import json
 import os
 import re
 import sys
-import threading
 import time
-import traceback
-import urllib.error
-import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from qstash import QStash, Receiver
-from qstash.errors import QStashError, SignatureError
+from qstash.errors import SignatureError
 from qstash.receiver import verify_with_key
+
+from harness import (
+    Sink,
+    check,
+    check_eq,
+    env,
+    expect_qstash_error,
+    raw_request,
+    status_of,
+    step,
+    summary,
+)
 
 SEED_ID = "user-summary-ann@example.com"
 SEED_CRON = "CRON_TZ=Europe/Berlin 30 9 * * 1"
 OPTIONS_ID = "sdk-py-options"
 SECONDS_ID = "sdk-py-seconds"
-
-# --------------------------------------------------------------------------
-# Check bookkeeping: failed checks are recorded and the program goes on, so a
-# single run reports every problem; the exit status is 1 if any check failed.
-# --------------------------------------------------------------------------
-
-PASSED = 0
-FAILED = []
-
-
-class StepAborted(Exception):
-    """A required check failed: the rest of the current step is skipped."""
-
-
-def check(cond, what, detail=None, required=False):
-    global PASSED
-    if cond:
-        PASSED += 1
-        print(f"ok   - {what}", flush=True)
-        return True
-    msg = what if detail is None else f"{what}: {detail}"
-    FAILED.append(msg)
-    print(f"FAIL - {msg}", flush=True)
-    if required:
-        raise StepAborted(msg)
-    return False
-
-
-def check_eq(actual, expected, what, required=False):
-    return check(
-        actual == expected,
-        f"{what} == {expected!r}",
-        f"got {actual!r}",
-        required=required,
-    )
-
-
-def step(name, fn):
-    print(f"\n== {name}", flush=True)
-    try:
-        fn()
-    except StepAborted:
-        print(f"   (rest of step '{name}' skipped)", flush=True)
-    except Exception as e:  # an unexpected SDK error is a failed check too
-        msg = f"{name}: unexpected {type(e).__name__}: {e}"
-        FAILED.append(msg)
-        print(f"FAIL - {msg}", flush=True)
-        traceback.print_exc()
-
-
-def env(name):
-    value = os.environ.get(name)
-    if not value:
-        print(f"FAIL - environment variable {name} is not set", flush=True)
-        sys.exit(2)
-    return value
-
-
-# --------------------------------------------------------------------------
-# HTTP sink: records method, path, headers and raw body bytes of each request.
-# --------------------------------------------------------------------------
-
-
-class Sink:
-    def __init__(self):
-        self.requests = []
-        self.cond = threading.Condition()
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _read_body(self):
-                length = self.headers.get("Content-Length")
-                if length is not None:
-                    return self.rfile.read(int(length))
-                if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                    chunks = []
-                    while True:
-                        size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                        if size == 0:
-                            # trailers until the empty line
-                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                                pass
-                            return b"".join(chunks)
-                        chunks.append(self.rfile.read(size))
-                        self.rfile.readline()
-                return b""
-
-            def _handle(self):
-                body = self._read_body()
-                record = {
-                    "method": self.command,
-                    "path": self.path,
-                    "headers": self.headers,  # case-insensitive lookups
-                    "body": body,
-                    "received_at": time.time(),
-                }
-                with sink.cond:
-                    sink.requests.append(record)
-                    sink.cond.notify_all()
-                reply = b"ok"
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(reply)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
-
-            def log_message(self, fmt, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.base = f"http://127.0.0.1:{self.port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def wait_for(self, predicate, timeout):
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for r in self.requests:
-                    if predicate(r):
-                        return r
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self.cond.wait(left)
-
-    def matching(self, predicate):
-        with self.cond:
-            return [r for r in self.requests if predicate(r)]
-
 
 # --------------------------------------------------------------------------
 # Helpers
@@ -227,49 +100,6 @@ def expected_next_monday_0930_ms(now_ms):
     return None
 
 
-def raw_request(method, url, token, headers=None, body=None):
-    """Plain HTTP to the server (for what the SDK cannot send). Returns
-    (status, body_text)."""
-    req = urllib.request.Request(url, data=body, method=method)
-    req.add_header("Authorization", f"Bearer {token}")
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, resp.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode("utf-8", "replace")
-
-
-def expect_qstash_error(fn, what):
-    """Runs fn, which must raise QStashError; returns the message (or None)."""
-    try:
-        fn()
-    except QStashError as e:
-        check(True, f"{what} raises QStashError ({e})")
-        return str(e)
-    except Exception as e:
-        check(False, f"{what} raises QStashError", f"raised {type(e).__name__}: {e}")
-        return None
-    check(False, f"{what} raises QStashError", "no error raised")
-    return None
-
-
-def status_of(message):
-    m = re.search(r"status: (\d+)", message or "")
-    return int(m.group(1)) if m else None
-
-
-def error_body_of(message):
-    m = re.search(r"body: (.*)$", message or "", re.S)
-    if not m:
-        return None
-    try:
-        return json.loads(m.group(1))
-    except ValueError:
-        return None
-
-
 # --------------------------------------------------------------------------
 # The test
 # --------------------------------------------------------------------------
@@ -291,6 +121,7 @@ def main():
     state = {}
 
     # ---- the seed use case -------------------------------------------------
+    @step("seed: create_json")
     def seed_create():
         before = int(time.time() * 1000)
         sid = client.schedule.create_json(
@@ -302,6 +133,7 @@ def main():
         state["seed_window"] = (before, int(time.time() * 1000))
         check_eq(sid, SEED_ID, "create_json returns the schedule id", required=True)
 
+    @step("seed: get returns every field")
     def seed_get():
         s = client.schedule.get(SEED_ID)
         now = int(time.time() * 1000)
@@ -353,6 +185,7 @@ def main():
         )
 
     # ---- create with more options ------------------------------------------
+    @step("create with more options")
     def options_create():
         sid = client.schedule.create(
             schedule_id=OPTIONS_ID,
@@ -399,6 +232,7 @@ def main():
         check_eq(s.paused, False, "options get: isPaused")
 
     # ---- list, pause, resume -----------------------------------------------
+    @step("list, pause, resume")
     def list_pause_resume():
         ids = sorted(s.schedule_id for s in client.schedule.list())
         check_eq(ids, sorted([SEED_ID, OPTIONS_ID]), "list: schedule ids")
@@ -416,6 +250,7 @@ def main():
         check_eq(client.schedule.get(SEED_ID).paused, False, "resume again: still not paused (idempotent)")
 
     # ---- overwrite ---------------------------------------------------------
+    @step("overwrite with the same schedule id")
     def overwrite():
         new_dest = f"{sink.base}/api/send-weekly-summary-v2"
         sid = client.schedule.create(schedule_id=SEED_ID, destination=new_dest, cron=SEED_CRON)
@@ -437,24 +272,18 @@ def main():
         check_eq(len(client.schedule.list()), 2, "overwrite: list still has 2 schedules")
 
     # ---- delete -------------------------------------------------------------
+    @step("delete")
     def delete():
         client.schedule.delete(SEED_ID)
         check(True, "delete: no error")
-        msg = expect_qstash_error(lambda: client.schedule.get(SEED_ID), "get after delete")
-        if msg is not None:
-            check_eq(status_of(msg), 404, "get after delete: status")
-            body = error_body_of(msg)
-            check(
-                isinstance(body, dict) and isinstance(body.get("error"), str),
-                'get after delete: body is {"error": "..."}',
-                f"got {msg!r}",
-            )
+        expect_qstash_error(lambda: client.schedule.get(SEED_ID), "get after delete", status=404)
         ids = [s.schedule_id for s in client.schedule.list()]
         check(SEED_ID not in ids, "delete: list no longer has the schedule", f"got {ids!r}")
         client.schedule.delete(OPTIONS_ID)
         check_eq(client.schedule.list(), [], "delete: list is empty after deleting both")
 
     # ---- bad crons ----------------------------------------------------------
+    @step("bad crons are rejected")
     def bad_crons():
         msg = expect_qstash_error(
             lambda: client.schedule.create(destination=f"{sink.base}/never", cron="0 0 * * 25"),
@@ -476,6 +305,7 @@ def main():
         check_eq(client.schedule.list(), [], "rejected crons created no schedule")
 
     # ---- delivery + Receiver ------------------------------------------------
+    @step("delivery, headers and Receiver")
     def delivery():
         dest = f"{sink.base}/hook?x=1"
         body_bytes = json.dumps({"hello": "world", "note": "grüße ✓"}, ensure_ascii=False).encode("utf-8")
@@ -564,22 +394,7 @@ def main():
         msg = expect_qstash_error(lambda: client.schedule.get(SECONDS_ID), "get seconds schedule after delete")
         check_eq(status_of(msg), 404, "get seconds schedule after delete: status")
 
-    step("seed: create_json", seed_create)
-    step("seed: get returns every field", seed_get)
-    step("create with more options", options_create)
-    step("list, pause, resume", list_pause_resume)
-    step("overwrite with the same schedule id", overwrite)
-    step("delete", delete)
-    step("bad crons are rejected", bad_crons)
-    step("delivery, headers and Receiver", delivery)
-
-    print(f"\n{PASSED} passed, {len(FAILED)} failed", flush=True)
-    if FAILED:
-        print("\nFailed checks:", flush=True)
-        for f in FAILED:
-            print(f"  - {f}", flush=True)
-        return 1
-    return 0
+    return summary()
 
 
 if __name__ == "__main__":
