@@ -38,32 +38,41 @@ impl Store {
     /// Creates the schedule, or replaces every setting of the one with the same
     /// id (QStash's overwrite, §10). `createdAt` of a replaced schedule is kept.
     /// Returns the schedule as stored.
-    pub async fn put_schedule(&self, s: Schedule) -> Result<Schedule, StoreError> {
+    pub async fn put_schedule(&self, mut s: Schedule) -> Result<Schedule, StoreError> {
         self.write(move |conn| {
-            conn.prepare_cached(
-                "INSERT INTO schedules (id, destination, cron, cron_seconds, delivery, body, \
-                 misfire, paused, created_at, next_fire_at, last_fire_at, last_states, caller_ip) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, '{}', ?11) \
-                 ON CONFLICT (id) DO UPDATE SET destination = excluded.destination, \
-                 cron = excluded.cron, cron_seconds = excluded.cron_seconds, \
-                 delivery = excluded.delivery, body = excluded.body, misfire = excluded.misfire, \
-                 paused = excluded.paused, next_fire_at = excluded.next_fire_at, \
-                 caller_ip = excluded.caller_ip",
-            )?
-            .execute(params![
-                s.id,
-                s.destination,
-                s.cron,
-                s.cron_seconds,
-                to_json(&s.delivery)?,
-                s.body,
-                s.misfire.as_str(),
-                s.paused,
-                s.created_at,
-                s.next_fire_at,
-                s.caller_ip,
-            ])?;
-            get(conn, &s.id)?.ok_or(StoreError::Closed)
+            // The row's kept columns come back with RETURNING: no re-read.
+            let (created_at, last_fire_at, last_states): (Millis, Option<Millis>, String) = conn
+                .prepare_cached(
+                    "INSERT INTO schedules (id, destination, cron, cron_seconds, delivery, body, \
+                     misfire, paused, created_at, next_fire_at, last_fire_at, last_states, \
+                     caller_ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, '{}', ?11) \
+                     ON CONFLICT (id) DO UPDATE SET destination = excluded.destination, \
+                     cron = excluded.cron, cron_seconds = excluded.cron_seconds, \
+                     delivery = excluded.delivery, body = excluded.body, \
+                     misfire = excluded.misfire, paused = excluded.paused, \
+                     next_fire_at = excluded.next_fire_at, caller_ip = excluded.caller_ip \
+                     RETURNING created_at, last_fire_at, last_states",
+                )?
+                .query_row(
+                    params![
+                        s.id,
+                        s.destination,
+                        s.cron,
+                        s.cron_seconds,
+                        to_json(&s.delivery)?,
+                        s.body,
+                        s.misfire.as_str(),
+                        s.paused,
+                        s.created_at,
+                        s.next_fire_at,
+                        s.caller_ip,
+                    ],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )?;
+            s.created_at = created_at;
+            s.last_fire_at = last_fire_at;
+            s.last_states = serde_json::from_str(&last_states)?;
+            Ok(s)
         })
         .await
     }
