@@ -1,0 +1,303 @@
+//! `cronhook-bench`: bounded, loopback-only benchmarks of a real cronhook.
+//!
+//! ```sh
+//! cargo build --release --bin cronhook --bin cronhook-bench
+//! cargo run --release --bin cronhook-bench -- all
+//! cargo run --release --bin cronhook-bench -- throughput lateness --messages 2000 --seconds 10
+//! ```
+//!
+//! Each scenario starts `cronhook serve` (the release binary next to this
+//! one) as a child process on a fresh temporary database, points it at a
+//! sink in this process (an axum server on 127.0.0.1 that answers 200 at
+//! once and records arrival times and the `Upstash-Message-Id` /
+//! `Cronhook-Slot-Time` headers), drives it through the QStash API, and
+//! prints one JSON line per scenario on stdout. A table of every number
+//! follows on stderr. Children are stopped by PID and temporary
+//! directories removed when a scenario ends, also on error and on Ctrl-C.
+//!
+//! Scenarios: `raw` (cronhook's own HTTP client straight at the sink: the
+//! loopback ceiling), `throughput` (batch publish → deliveries, with
+//! `synchronous=FULL` and `NORMAL`), `lateness` (seconds-schedules,
+//! arrival − slot time), `burst` (many messages due at one instant),
+//! `scale` (many schedules: create rate, memory, disk, restart time) and
+//! `idle` (CPU and memory with nothing to do). `all` runs them in that order
+//! (idle before scale).
+
+mod api;
+mod report;
+mod scenarios;
+mod server;
+mod sink;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use clap::{Parser, ValueEnum};
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    All,
+    Raw,
+    Throughput,
+    Lateness,
+    Burst,
+    Scale,
+    Idle,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::All => "all",
+            Scenario::Raw => "raw",
+            Scenario::Throughput => "throughput",
+            Scenario::Lateness => "lateness",
+            Scenario::Burst => "burst",
+            Scenario::Scale => "scale",
+            Scenario::Idle => "idle",
+        }
+    }
+}
+
+/// How `lateness` spreads its schedules over the minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LatenessMode {
+    /// Schedule i fires at second i % 60 of every minute (`<s> * * * * *`):
+    /// K/60 deliveries per second.
+    Spread,
+    /// Every schedule fires every second (`* * * * * *`): K deliveries per
+    /// second. Only for small K.
+    EverySecond,
+}
+
+/// Benchmarks for cronhook, on loopback only. Prints one JSON line per
+/// scenario (stdout), then a table (stderr).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "cronhook-bench")]
+pub struct Args {
+    /// Scenarios to run, in order; `all` runs every one.
+    #[arg(value_enum, default_value = "all")]
+    pub scenarios: Vec<Scenario>,
+
+    /// throughput: messages published (via /v2/batch) and delivered, per run.
+    #[arg(long, default_value_t = 20_000)]
+    pub messages: usize,
+
+    /// burst: messages due at the same instant [default: 5 × --messages].
+    #[arg(long)]
+    pub burst_messages: Option<usize>,
+
+    /// burst: seconds between the start of publishing and the instant
+    /// [default: estimated from the accept rate, with a safety margin].
+    #[arg(long)]
+    pub burst_lead_seconds: Option<u64>,
+
+    /// scale: schedules created through the API.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub schedules: usize,
+
+    /// idle: schedules (due in an hour) for the second phase [default: --schedules / 10].
+    #[arg(long)]
+    pub idle_schedules: Option<usize>,
+
+    /// lateness: schedule counts to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    pub lateness_schedules: Vec<usize>,
+
+    /// lateness: how the schedules fire.
+    #[arg(long, value_enum, default_value = "spread")]
+    pub lateness_mode: LatenessMode,
+
+    /// lateness: seconds skipped after the schedules exist, before measuring.
+    #[arg(long, default_value_t = 2)]
+    pub skip_seconds: u64,
+
+    /// lateness and idle: length of each measured window, seconds.
+    #[arg(long, default_value_t = 30)]
+    pub seconds: u64,
+
+    /// raw: how long to post at the sink, seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub raw_seconds: f64,
+
+    /// raw: requests in flight.
+    #[arg(long, default_value_t = 256)]
+    pub raw_in_flight: usize,
+
+    /// Connections used to create schedules (one request at a time each).
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+
+    /// Messages per /v2/batch request.
+    #[arg(long, default_value_t = 500)]
+    pub batch_size: usize,
+
+    /// /v2/batch requests in flight (one per connection).
+    #[arg(long, default_value_t = 4)]
+    pub batch_connections: usize,
+
+    /// Extra argument for every `cronhook serve` (repeat it), e.g.
+    /// `--cronhook-arg=--max-in-flight=64`.
+    #[arg(long, allow_hyphen_values = true)]
+    pub cronhook_arg: Vec<String>,
+
+    /// The cronhook binary [default: `cronhook` next to this executable].
+    #[arg(long)]
+    pub cronhook: Option<PathBuf>,
+}
+
+impl Args {
+    pub fn burst_messages(&self) -> usize {
+        self.burst_messages.unwrap_or(self.messages * 5)
+    }
+
+    pub fn idle_schedules(&self) -> usize {
+        self.idle_schedules.unwrap_or(self.schedules / 10)
+    }
+}
+
+/// The cronhook binary: --cronhook, or `cronhook` next to this executable.
+fn locate_cronhook(args: &Args) -> Result<PathBuf, String> {
+    let bin = match &args.cronhook {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()
+            .map_err(|e| format!("cannot find my own executable: {e}"))?
+            .with_file_name("cronhook"),
+    };
+    if !bin.is_file() {
+        return Err(format!(
+            "{} does not exist: build it with `cargo build --release --bin cronhook` \
+             (or pass --cronhook PATH)",
+            bin.display()
+        ));
+    }
+    warn_if_stale(&bin);
+    Ok(bin)
+}
+
+/// `cargo run --bin cronhook-bench` does not rebuild `cronhook`: say so when
+/// a source file is newer than the binary.
+fn warn_if_stale(bin: &std::path::Path) {
+    let Ok(built) = std::fs::metadata(bin).and_then(|m| m.modified()) else {
+        return;
+    };
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut newest: Option<(SystemTime, PathBuf)> = None;
+    let mut stack = vec![
+        root.join("src"),
+        root.join("schema.sql"),
+        root.join("Cargo.toml"),
+    ];
+    while let Some(p) = stack.pop() {
+        if p.ends_with("src/bin") {
+            continue;
+        }
+        if let Ok(entries) = std::fs::read_dir(&p) {
+            stack.extend(entries.flatten().map(|e| e.path()));
+        } else if let Ok(t) = std::fs::metadata(&p).and_then(|m| m.modified()) {
+            if newest.as_ref().is_none_or(|(n, _)| t > *n) {
+                newest = Some((t, p));
+            }
+        }
+    }
+    if let Some((t, p)) = newest {
+        if t > built {
+            eprintln!(
+                "[bench] warning: {} is newer than {}; run `cargo build --release --bin cronhook` \
+                 to measure the current code",
+                p.display(),
+                bin.display()
+            );
+        }
+    }
+}
+
+fn expand(list: &[Scenario]) -> Vec<Scenario> {
+    let mut out = Vec::new();
+    for s in list {
+        let add: &[Scenario] = match s {
+            Scenario::All => &[
+                Scenario::Raw,
+                Scenario::Throughput,
+                Scenario::Lateness,
+                Scenario::Burst,
+                Scenario::Idle,
+                Scenario::Scale,
+            ],
+            other => std::slice::from_ref(other),
+        };
+        for a in add {
+            if !out.contains(a) {
+                out.push(*a);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let bin = match locate_cronhook(&args) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("cronhook-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("[bench] interrupted: stopping cronhook and removing temporary files");
+            server::cleanup_all();
+            std::process::exit(130);
+        }
+    });
+    let list = expand(&args.scenarios);
+    let ctx = Arc::new(scenarios::Ctx::new(args, bin));
+    let started = Instant::now();
+    let mut results = Vec::new();
+    let mut failed = 0;
+    for scenario in list {
+        eprintln!("[bench] === {} ===", scenario.name());
+        let t0 = Instant::now();
+        let task = tokio::spawn(scenarios::run(ctx.clone(), scenario));
+        let outcome = match task.await {
+            Ok(r) => r,
+            Err(e) => Err(format!("the scenario panicked: {e}")),
+        };
+        let mut line = match outcome {
+            Ok(Value::Object(m)) => Value::Object(m),
+            Ok(other) => json!({ "result": other }),
+            Err(e) => {
+                failed += 1;
+                eprintln!("[bench] {} failed: {e}", scenario.name());
+                json!({ "error": e })
+            }
+        };
+        line["scenario_seconds"] = report::round(t0.elapsed().as_secs_f64(), 1);
+        // `scenario` first, for people reading the lines.
+        let rest = line.to_string();
+        println!(
+            "{{\"scenario\":\"{}\",{}",
+            scenario.name(),
+            rest.strip_prefix('{').unwrap_or(&rest)
+        );
+        line["scenario"] = scenario.name().into();
+        results.push(line);
+    }
+    let total = started.elapsed().as_secs_f64();
+    eprintln!();
+    eprint!("{}", report::table(&results));
+    eprintln!(
+        "total: {total:.1} s for {} scenario(s), {failed} failed",
+        results.len()
+    );
+    if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,862 @@
+//! The scenarios. Each returns its JSON object (without `scenario`), or an
+//! error with the end of cronhook's log. Guards (`Server`, `TempDir`, `Sink`)
+//! stop and remove everything when a scenario returns, whatever it returns.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::{Timelike, Utc};
+use cronhook::engine::client::{HttpClient, Outgoing, Reply};
+use serde_json::{json, Map, Value};
+
+use crate::api::{self, Call};
+use crate::report::{distribution, round, threads_text};
+use crate::server::{self, db_bytes, thread_cpu_s, thread_ticks, ProcStats, Server, TempDir};
+use crate::sink::{now_ms, Sink};
+use crate::{Args, LatenessMode, Scenario};
+
+/// Shared between scenarios of one run.
+pub struct Ctx {
+    pub args: Args,
+    pub bin: PathBuf,
+    /// `raw`'s requests/s, once measured.
+    raw_rps: Mutex<Option<f64>>,
+    /// The batch accept rate of the `throughput` FULL run, once measured.
+    accept_rate: Mutex<Option<f64>>,
+}
+
+impl Ctx {
+    pub fn new(args: Args, bin: PathBuf) -> Ctx {
+        Ctx {
+            args,
+            bin,
+            raw_rps: Mutex::new(None),
+            accept_rate: Mutex::new(None),
+        }
+    }
+}
+
+pub async fn run(ctx: Arc<Ctx>, scenario: Scenario) -> Result<Value, String> {
+    match scenario {
+        Scenario::Raw => raw(&ctx).await,
+        Scenario::Throughput => throughput(&ctx).await,
+        Scenario::Lateness => lateness(&ctx).await,
+        Scenario::Burst => burst(&ctx).await,
+        Scenario::Scale => scale(&ctx).await,
+        Scenario::Idle => idle(&ctx).await,
+        Scenario::All => Err("`all` is expanded before running".into()),
+    }
+}
+
+fn say(what: impl AsRef<str>) {
+    eprintln!("[bench] {}", what.as_ref());
+}
+
+fn db_path(dir: &TempDir) -> PathBuf {
+    dir.path().join("bench.db")
+}
+
+/// `cronhook serve` on `db` with `extra` and every `--cronhook-arg`.
+async fn start_server(ctx: &Ctx, db: &std::path::Path, extra: &[&str]) -> Result<Server, String> {
+    let mut args: Vec<&str> = extra.to_vec();
+    args.extend(ctx.args.cronhook_arg.iter().map(String::as_str));
+    Server::start(&ctx.bin, db, &args).await
+}
+
+async fn sleep_until_ms(at_ms: i64) {
+    let left = at_ms - now_ms();
+    if left > 0 {
+        tokio::time::sleep(Duration::from_millis(left as u64)).await;
+    }
+}
+
+/// CPU, memory and per-thread CPU of cronhook over a stretch of time.
+struct Usage {
+    stats: ProcStats,
+    threads: BTreeMap<String, u64>,
+    at: Instant,
+}
+
+impl Usage {
+    fn sample(server: &Server) -> Result<Usage, String> {
+        Ok(Usage {
+            stats: server.stats()?,
+            threads: thread_ticks(server.pid),
+            at: Instant::now(),
+        })
+    }
+
+    /// `cronhook_cpu_s`, `cronhook_cpu_pct_of_one_core`, the busiest threads,
+    /// `rss_mb` and `peak_rss_mb` since `self`.
+    fn report(&self, server: &Server, out: &mut Map<String, Value>) -> Result<(), String> {
+        let now = Usage::sample(server)?;
+        let cpu = now.stats.cpu_s_since(&self.stats);
+        let wall = now.at.duration_since(self.at).as_secs_f64().max(1e-9);
+        out.insert("cronhook_cpu_s".into(), round(cpu, 2));
+        out.insert(
+            "cronhook_cpu_pct_of_one_core".into(),
+            round(100.0 * cpu / wall, 1),
+        );
+        out.insert(
+            "cronhook_cpu_by_thread".into(),
+            threads_text(&thread_cpu_s(&self.threads, &now.threads)).into(),
+        );
+        out.insert("rss_mb".into(), round(now.stats.rss_mb(), 1));
+        out.insert("peak_rss_mb".into(), round(now.stats.hwm_mb(), 1));
+        Ok(())
+    }
+}
+
+/// Warnings and errors cronhook logged, with the first few as evidence.
+fn log_counts(server: &Server, out: &mut Map<String, Value>) {
+    let log = server.log();
+    out.insert("cronhook_log_warnings".into(), log.warnings.into());
+    out.insert("cronhook_log_errors".into(), log.errors.into());
+    if !log.notable.is_empty() {
+        out.insert(
+            "cronhook_log_first_notable".into(),
+            log.notable[0].clone().into(),
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// raw
+
+/// A signature of the size cronhook sends (an HS256 JWT, ~400 bytes).
+fn fake_signature() -> String {
+    format!(
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.{}.{}",
+        "a".repeat(320),
+        "b".repeat(43)
+    )
+}
+
+async fn raw(ctx: &Ctx) -> Result<Value, String> {
+    let sink = Sink::start().await?;
+    let client = HttpClient::new(ctx.args.raw_in_flight);
+    let in_flight = ctx.args.raw_in_flight.max(1);
+    let duration = Duration::from_secs_f64(ctx.args.raw_seconds.max(0.1));
+    say(format!(
+        "raw: HttpClient → sink, {in_flight} in flight for {:.1} s",
+        duration.as_secs_f64()
+    ));
+    let signature = Arc::new(fake_signature());
+    let seq = Arc::new(AtomicU64::new(0));
+    let first_error: Arc<Mutex<Option<String>>> = Arc::default();
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..in_flight {
+        let (client, url, signature, seq, first_error) = (
+            client.clone(),
+            sink.url.clone(),
+            signature.clone(),
+            seq.clone(),
+            first_error.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut failed, mut latencies) = (0u64, 0u64, Vec::new());
+            while Instant::now() < deadline {
+                let i = seq.fetch_add(1, Ordering::Relaxed);
+                let t0 = Instant::now();
+                let reply = client
+                    .send(Outgoing {
+                        method: "POST",
+                        url: &url,
+                        headers: vec![
+                            ("Content-Type".into(), "text/plain".into()),
+                            ("User-Agent".into(), "Upstash-QStash".into()),
+                            ("Upstash-Signature".into(), signature.to_string()),
+                            ("Upstash-Message-Id".into(), format!("msg_raw_{i}")),
+                            ("Upstash-Retried".into(), "0".into()),
+                        ],
+                        body: Bytes::from_static(b"x"),
+                        timeout: Duration::from_secs(10),
+                    })
+                    .await;
+                match reply {
+                    Reply::Response { status: 200, .. } => {
+                        ok += 1;
+                        latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    other => {
+                        failed += 1;
+                        let mut first = first_error.lock().unwrap_or_else(|p| p.into_inner());
+                        first.get_or_insert(format!("{other:?}"));
+                    }
+                }
+            }
+            (ok, failed, latencies)
+        }));
+    }
+    let (mut ok, mut failed, mut latencies) = (0, 0, Vec::new());
+    for t in tasks {
+        let (o, f, l) = t.await.map_err(|e| format!("a raw task panicked: {e}"))?;
+        ok += o;
+        failed += f;
+        latencies.extend(l);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let rps = ok as f64 / elapsed;
+    *ctx.raw_rps.lock().unwrap_or_else(|p| p.into_inner()) = Some(rps);
+    let mut out = Map::new();
+    out.insert("requests_per_s".into(), round(rps, 0));
+    out.insert("requests".into(), ok.into());
+    out.insert("failed_requests".into(), failed.into());
+    if let Some(e) = first_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        out.insert("first_failure".into(), e.into());
+    }
+    out.insert("in_flight".into(), in_flight.into());
+    out.insert("seconds".into(), round(elapsed, 2));
+    out.extend(distribution("request_", &mut latencies));
+    out.insert(
+        "sink_connections_accepted".into(),
+        sink.connections().into(),
+    );
+    say(format!("raw: {rps:.0} requests/s"));
+    Ok(Value::Object(out))
+}
+
+/// `raw`'s requests/s; measured now when `raw` did not run yet.
+async fn raw_rps(ctx: &Ctx) -> Result<(f64, bool), String> {
+    if let Some(r) = *ctx.raw_rps.lock().unwrap_or_else(|p| p.into_inner()) {
+        return Ok((r, false));
+    }
+    say("throughput: measuring raw first (the ratio needs it)");
+    raw(ctx).await?;
+    let r = ctx
+        .raw_rps
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .ok_or("raw did not record a rate")?;
+    Ok((r, true))
+}
+
+// ---------------------------------------------------------------------------
+// publishing helpers
+
+/// Publishes `n` messages to the sink via /v2/batch, with per-message headers.
+async fn publish(
+    ctx: &Ctx,
+    server: &Server,
+    sink_url: &str,
+    n: usize,
+    headers: &[(&str, String)],
+    label: &str,
+) -> Result<api::LoadStats, String> {
+    let size = ctx.args.batch_size.max(1);
+    let chunks = n.div_ceil(size);
+    let full = api::batch_body(sink_url, size, headers);
+    let last = api::batch_body(sink_url, n - (chunks - 1) * size, headers);
+    api::run_load(
+        server.addr,
+        chunks,
+        ctx.args.batch_connections,
+        move |i| Call {
+            path: "/v2/batch".into(),
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: if i + 1 == chunks {
+                last.clone()
+            } else {
+                full.clone()
+            },
+        },
+        api::judge_batch,
+        false,
+        label,
+    )
+    .await
+    .map_err(|e| server.failure(&e))
+}
+
+/// Creates `n` schedules over `--connections` connections.
+async fn create_schedules<F>(
+    ctx: &Ctx,
+    server: &Server,
+    n: usize,
+    make: F,
+    label: &str,
+) -> Result<api::LoadStats, String>
+where
+    F: Fn(usize) -> Call + Send + Sync + 'static,
+{
+    let conns = ctx.args.connections.clamp(1, n.max(1));
+    say(format!(
+        "{label}: creating {n} schedules over {conns} connections"
+    ));
+    let stats = api::run_load(server.addr, n, conns, make, api::judge_one, true, label)
+        .await
+        .map_err(|e| server.failure(&e))?;
+    say(format!(
+        "{label}: {} schedules in {:.1} s ({:.0}/s)",
+        stats.accepted,
+        stats.elapsed.as_secs_f64(),
+        stats.per_s()
+    ));
+    Ok(stats)
+}
+
+fn load_fields(prefix: &str, stats: &mut api::LoadStats, out: &mut Map<String, Value>) {
+    out.extend(distribution(
+        &format!("{prefix}request_"),
+        &mut stats.latencies_ms,
+    ));
+    if stats.retries > 0 {
+        out.insert(format!("{prefix}retried_requests"), stats.retries.into());
+    }
+}
+
+/// Message ids seen more than once.
+fn duplicates(recs: &[crate::sink::Rec]) -> (usize, usize) {
+    let mut seen = HashSet::with_capacity(recs.len());
+    let mut dups = 0;
+    for r in recs {
+        if !seen.insert(r.id.as_deref()) {
+            dups += 1;
+        }
+    }
+    (seen.len(), dups)
+}
+
+// ---------------------------------------------------------------------------
+// throughput
+
+async fn throughput(ctx: &Ctx) -> Result<Value, String> {
+    let (raw, measured_here) = raw_rps(ctx).await?;
+    let mut runs = Vec::new();
+    for sync in ["full", "normal"] {
+        runs.push(throughput_run(ctx, sync, raw).await?);
+    }
+    Ok(json!({
+        "messages": ctx.args.messages,
+        "batch_size": ctx.args.batch_size,
+        "batch_connections": ctx.args.batch_connections,
+        "raw_requests_per_s": round(raw, 0),
+        "raw_measured_for_this_scenario": measured_here,
+        "runs": runs,
+    }))
+}
+
+async fn throughput_run(ctx: &Ctx, sync: &str, raw: f64) -> Result<Value, String> {
+    let n = ctx.args.messages;
+    let dir = TempDir::new("throughput")?;
+    let extra: &[&str] = if sync == "normal" {
+        &["--sync", "normal"]
+    } else {
+        &[]
+    };
+    let server = start_server(ctx, &db_path(&dir), extra).await?;
+    let sink = Sink::start().await?;
+    say(format!(
+        "throughput (sync={sync}): publishing {n} messages in batches of {}",
+        ctx.args.batch_size
+    ));
+    let usage = Usage::sample(&server)?;
+    let published_at = crate::sink::now_us();
+    let mut load = publish(ctx, &server, &sink.url, n, &[], "batch").await?;
+    let accepted = load.accepted;
+    say(format!(
+        "throughput (sync={sync}): accepted {accepted} in {:.2} s; waiting for deliveries",
+        load.elapsed.as_secs_f64()
+    ));
+    let deadline = Instant::now() + Duration::from_secs(120 + n as u64 / 100);
+    if let Err(got) = sink
+        .wait_for(accepted, Duration::from_secs(30), deadline)
+        .await
+    {
+        return Err(server.failure(&format!(
+            "only {got} of {accepted} messages were delivered (stalled)"
+        )));
+    }
+    let mut out = Map::new();
+    usage.report(&server, &mut out)?;
+    // Anything arriving right after the last one is a duplicate.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let recs = sink.take();
+    let (unique, dups) = duplicates(&recs);
+    let first = recs.iter().map(|r| r.at_us).min().unwrap_or(0);
+    let last = recs.iter().map(|r| r.at_us).max().unwrap_or(0);
+    let span_s = (last - first) as f64 / 1e6;
+    let rate = unique as f64 / span_s.max(1e-9);
+    let end_to_end_s = (last - published_at) as f64 / 1e6;
+    let mut run = Map::new();
+    run.insert("sync".into(), sync.into());
+    run.insert("accepted_messages".into(), accepted.into());
+    run.insert("accept_messages_per_s".into(), round(load.per_s(), 0));
+    run.insert("delivered_messages".into(), unique.into());
+    run.insert("duplicate_deliveries".into(), dups.into());
+    run.insert("deliveries_per_s".into(), round(rate, 0));
+    run.insert("ratio_to_raw".into(), round(rate / raw, 3));
+    run.insert("first_to_last_delivery_s".into(), round(span_s, 2));
+    run.insert(
+        "publish_start_to_last_delivery_s".into(),
+        round(end_to_end_s, 2),
+    );
+    run.insert(
+        "end_to_end_messages_per_s".into(),
+        round(unique as f64 / end_to_end_s.max(1e-9), 0),
+    );
+    load_fields("batch_", &mut load, &mut run);
+    run.extend(out);
+    run.insert(
+        "sink_connections_accepted".into(),
+        sink.connections().into(),
+    );
+    log_counts(&server, &mut run);
+    if sync == "full" {
+        *ctx.accept_rate.lock().unwrap_or_else(|p| p.into_inner()) = Some(load.per_s());
+    }
+    say(format!(
+        "throughput (sync={sync}): {rate:.0} deliveries/s ({:.3} of raw), accept {:.0}/s",
+        rate / raw,
+        load.per_s()
+    ));
+    drop(server);
+    drop(dir);
+    Ok(Value::Object(run))
+}
+
+// ---------------------------------------------------------------------------
+// lateness
+
+async fn lateness(ctx: &Ctx) -> Result<Value, String> {
+    let design = match ctx.args.lateness_mode {
+        LatenessMode::Spread => {
+            "spread: schedule i has cron `<i % 60> * * * * *` (Cronhook-Cron-Seconds), so each \
+             second of the minute has K/60 schedules and K/60 deliveries/s are due"
+        }
+        LatenessMode::EverySecond => {
+            "every-second: every schedule has cron `* * * * * *`, so K deliveries/s are due"
+        }
+    };
+    let mut runs = Vec::new();
+    for &k in &ctx.args.lateness_schedules {
+        runs.push(lateness_run(ctx, k).await?);
+    }
+    Ok(json!({
+        "design": design,
+        "measured_seconds": ctx.args.seconds,
+        "skipped_seconds": ctx.args.skip_seconds,
+        "runs": runs,
+    }))
+}
+
+async fn lateness_run(ctx: &Ctx, k: usize) -> Result<Value, String> {
+    let spread = ctx.args.lateness_mode == LatenessMode::Spread;
+    let dir = TempDir::new("lateness")?;
+    let server = start_server(ctx, &db_path(&dir), &[]).await?;
+    let sink = Sink::start().await?;
+    let dest = sink.url.clone();
+    let label = format!("lateness K={k}");
+    let created = create_schedules(
+        ctx,
+        &server,
+        k,
+        move |i| {
+            let cron = if spread {
+                format!("{} * * * * *", i % 60)
+            } else {
+                "* * * * * *".to_owned()
+            };
+            api::schedule_call(&dest, format!("lat-{i}"), cron, true, "x")
+        },
+        &label,
+    )
+    .await?;
+    let created_ms = now_ms();
+    let start_ms = (created_ms + ctx.args.skip_seconds as i64 * 1000) / 1000 * 1000 + 1000;
+    let end_ms = start_ms + ctx.args.seconds as i64 * 1000;
+    // Schedules per second-of-minute, to know what is due in the window.
+    let mut per_second = [0u64; 60];
+    for i in 0..k {
+        if spread {
+            per_second[i % 60] += 1;
+        } else {
+            per_second.iter_mut().for_each(|c| *c += 1);
+        }
+    }
+    let expected: u64 = (start_ms / 1000..end_ms / 1000)
+        .map(|s| per_second[(s % 60) as usize])
+        .sum();
+    say(format!(
+        "{label}: measuring {} s ({expected} slots due, {:.0}/s)",
+        ctx.args.seconds,
+        expected as f64 / ctx.args.seconds.max(1) as f64
+    ));
+    sleep_until_ms(start_ms).await;
+    let usage = Usage::sample(&server)?;
+    sleep_until_ms(end_ms).await;
+    let mut out = Map::new();
+    usage.report(&server, &mut out)?;
+    // Let the window's last slots arrive (up to 30 s late).
+    let in_window = |r: &crate::sink::Rec| r.slot_ms.is_some_and(|s| s >= start_ms && s < end_ms);
+    let wait_until = Instant::now() + Duration::from_secs(30);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let got = sink.count_matching(in_window);
+        if got >= expected || Instant::now() > wait_until {
+            break;
+        }
+    }
+    let recs = sink.take();
+    let mut lateness = Vec::new();
+    let mut during_creation = Vec::new();
+    let mut slots = HashSet::new();
+    let (mut dups, mut early) = (0u64, 0u64);
+    for r in &recs {
+        let Some(slot) = r.slot_ms else { continue };
+        let late = r.at_us as f64 / 1000.0 - slot as f64;
+        if slot >= start_ms && slot < end_ms {
+            if !slots.insert((r.schedule.clone(), slot)) {
+                dups += 1;
+            }
+            if late < 0.0 {
+                early += 1;
+            }
+            lateness.push(late);
+        } else if slot < start_ms {
+            during_creation.push(late);
+        }
+    }
+    let delivered = slots.len() as u64;
+    let mut run = Map::new();
+    run.insert("schedules".into(), k.into());
+    run.insert("create_per_s".into(), round(created.per_s(), 0));
+    run.insert(
+        "due_deliveries_per_s".into(),
+        round(expected as f64 / ctx.args.seconds.max(1) as f64, 1),
+    );
+    run.insert("due_slots".into(), expected.into());
+    run.insert("delivered_slots".into(), delivered.into());
+    run.insert(
+        "missing_slots".into(),
+        expected.saturating_sub(delivered).into(),
+    );
+    run.insert("duplicate_deliveries".into(), dups.into());
+    run.insert("early_deliveries".into(), early.into());
+    run.extend(distribution("", &mut lateness));
+    let creation = distribution("during_creation_", &mut during_creation);
+    for key in ["during_creation_p99_ms", "during_creation_max_ms"] {
+        if let Some(v) = creation.get(key) {
+            run.insert(key.into(), v.clone());
+        }
+    }
+    run.extend(out);
+    log_counts(&server, &mut run);
+    say(format!(
+        "{label}: p50 {} ms, p99 {} ms, max {} ms, {delivered}/{expected} slots",
+        run["p50_ms"], run["p99_ms"], run["max_ms"]
+    ));
+    drop(server);
+    drop(dir);
+    Ok(Value::Object(run))
+}
+
+// ---------------------------------------------------------------------------
+// burst
+
+async fn burst(ctx: &Ctx) -> Result<Value, String> {
+    let n = ctx.args.burst_messages();
+    let dir = TempDir::new("burst")?;
+    let server = start_server(ctx, &db_path(&dir), &[]).await?;
+    let sink = Sink::start().await?;
+    // Everything must be accepted before the instant: allow for half the
+    // accept rate `throughput` saw (or a cautious guess), plus 3 s.
+    let known_rate = *ctx.accept_rate.lock().unwrap_or_else(|p| p.into_inner());
+    let rate = known_rate.unwrap_or(10_000.0).max(500.0);
+    let lead_s = ctx
+        .args
+        .burst_lead_seconds
+        .unwrap_or_else(|| (n as f64 / (rate * 0.5)).ceil() as u64 + 3)
+        .max(2);
+    let instant_s = now_ms() / 1000 + 1 + lead_s as i64;
+    let instant_ms = instant_s * 1000;
+    say(format!(
+        "burst: publishing {n} messages due at one instant, {lead_s} s ahead"
+    ));
+    let mut load = publish(
+        ctx,
+        &server,
+        &sink.url,
+        n,
+        &[("Upstash-Not-Before", instant_s.to_string())],
+        "burst batch",
+    )
+    .await?;
+    let published_ms = now_ms();
+    let margin_ms = instant_ms - published_ms;
+    say(format!(
+        "burst: accepted {} in {:.1} s ({:.0}/s), {margin_ms} ms before the instant",
+        load.accepted,
+        load.elapsed.as_secs_f64(),
+        load.per_s()
+    ));
+    sleep_until_ms(instant_ms - 300).await;
+    let before = server.stats()?;
+    let early_count = sink.count();
+    let usage = Usage::sample(&server)?;
+    let deadline = Instant::now() + Duration::from_secs(300 + n as u64 / 100);
+    if let Err(got) = sink
+        .wait_for(load.accepted, Duration::from_secs(30), deadline)
+        .await
+    {
+        return Err(server.failure(&format!(
+            "only {got} of {} messages were delivered (stalled)",
+            load.accepted
+        )));
+    }
+    let mut out = Map::new();
+    usage.report(&server, &mut out)?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let recs = sink.take();
+    let (unique, dups) = duplicates(&recs);
+    let instant_us = instant_ms * 1000;
+    let early = recs.iter().filter(|r| r.at_us < instant_us).count();
+    let first = recs.iter().map(|r| r.at_us).min().unwrap_or(0);
+    let last = recs.iter().map(|r| r.at_us).max().unwrap_or(0);
+    let mut after: Vec<f64> = recs
+        .iter()
+        .map(|r| (r.at_us - instant_us) as f64 / 1000.0)
+        .collect();
+    let drain_s = (last - instant_us) as f64 / 1e6;
+    let mut run = Map::new();
+    run.insert("messages".into(), n.into());
+    run.insert("accepted_messages".into(), load.accepted.into());
+    run.insert("accept_messages_per_s".into(), round(load.per_s(), 0));
+    run.insert("lead_s".into(), lead_s.into());
+    run.insert("accepted_before_instant".into(), (margin_ms > 0).into());
+    run.insert("accepted_ms_before_instant".into(), margin_ms.into());
+    run.insert(
+        "first_delivery_after_instant_ms".into(),
+        round((first - instant_us) as f64 / 1000.0, 1),
+    );
+    run.insert(
+        "last_delivery_after_instant_ms".into(),
+        round(drain_s * 1000.0, 1),
+    );
+    run.insert(
+        "drain_deliveries_per_s".into(),
+        round(unique as f64 / drain_s.max(1e-9), 0),
+    );
+    run.insert(
+        "first_to_last_deliveries_per_s".into(),
+        round(unique as f64 / ((last - first) as f64 / 1e6).max(1e-9), 0),
+    );
+    run.insert("delivered_messages".into(), unique.into());
+    run.insert("duplicate_deliveries".into(), dups.into());
+    run.insert(
+        "early_deliveries".into(),
+        (early as u64).max(early_count).into(),
+    );
+    let dist = distribution("after_instant_", &mut after);
+    for key in ["after_instant_p50_ms", "after_instant_p99_ms"] {
+        run.insert(key.into(), dist[key].clone());
+    }
+    run.insert("rss_with_all_pending_mb".into(), round(before.rss_mb(), 1));
+    load_fields("batch_", &mut load, &mut run);
+    run.extend(out);
+    run.insert(
+        "sink_connections_accepted".into(),
+        sink.connections().into(),
+    );
+    log_counts(&server, &mut run);
+    say(format!(
+        "burst: last delivery {:.0} ms after the instant ({:.0}/s)",
+        drain_s * 1000.0,
+        unique as f64 / drain_s.max(1e-9)
+    ));
+    drop(server);
+    drop(dir);
+    Ok(Value::Object(run))
+}
+
+// ---------------------------------------------------------------------------
+// scale
+
+async fn scale(ctx: &Ctx) -> Result<Value, String> {
+    let n = ctx.args.schedules;
+    let dir = TempDir::new("scale")?;
+    let db = db_path(&dir);
+    let mut server = start_server(ctx, &db, &[]).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let empty = server.stats()?;
+    let usage = Usage::sample(&server)?;
+    let mut created = create_schedules(
+        ctx,
+        &server,
+        n,
+        |i| {
+            api::schedule_call(
+                "http://127.0.0.1:9/scale",
+                format!("scale-{i:07}"),
+                "0 0 1 1 *".into(),
+                false,
+                "{\"n\":1}",
+            )
+        },
+        "scale",
+    )
+    .await?;
+    let mut during = Map::new();
+    usage.report(&server, &mut during)?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let loaded = server.stats()?;
+    let (db_b, wal_b) = db_bytes(&db);
+    let mut run = Map::new();
+    run.insert("schedules".into(), n.into());
+    run.insert("created".into(), created.accepted.into());
+    run.insert("connections".into(), ctx.args.connections.into());
+    run.insert("create_per_s".into(), round(created.per_s(), 0));
+    run.insert(
+        "create_seconds".into(),
+        round(created.elapsed.as_secs_f64(), 1),
+    );
+    load_fields("create_", &mut created, &mut run);
+    for (k, v) in during {
+        run.insert(format!("during_create_{k}"), v);
+    }
+    run.insert("rss_empty_mb".into(), round(empty.rss_mb(), 1));
+    run.insert("rss_loaded_mb".into(), round(loaded.rss_mb(), 1));
+    run.insert("peak_rss_mb".into(), round(loaded.hwm_mb(), 1));
+    run.insert(
+        "memory_bytes_per_schedule".into(),
+        round(
+            (loaded.rss_kb.saturating_sub(empty.rss_kb) * 1024) as f64 / n.max(1) as f64,
+            0,
+        ),
+    );
+    run.insert("db_mb".into(), round(db_b as f64 / 1048576.0, 1));
+    run.insert("wal_mb".into(), round(wal_b as f64 / 1048576.0, 1));
+    run.insert(
+        "disk_bytes_per_schedule".into(),
+        round((db_b + wal_b) as f64 / n.max(1) as f64, 0),
+    );
+    log_counts(&server, &mut run);
+
+    say("scale: SIGKILL, then start again on the same database");
+    server.kill();
+    drop(server);
+    let mut server = start_server(ctx, &db, &[]).await?;
+    run.insert(
+        "restart_to_ready_ms".into(),
+        round(server.ready.as_secs_f64() * 1000.0, 0),
+    );
+    run.insert(
+        "restart_to_url_line_ms".into(),
+        round(server.url_line.as_secs_f64() * 1000.0, 0),
+    );
+    run.insert(
+        "armed_after_restart".into(),
+        server.log().armed_at_start.map_or(Value::Null, Value::from),
+    );
+    let restarted_now = server.stats()?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let restarted = server.stats()?;
+    run.insert("rss_after_restart_mb".into(), round(restarted.rss_mb(), 1));
+    run.insert(
+        "peak_rss_during_restart_mb".into(),
+        round(restarted_now.hwm_mb(), 1),
+    );
+    run.insert(
+        "memory_bytes_per_schedule_after_restart".into(),
+        round(
+            (restarted.rss_kb.saturating_sub(empty.rss_kb) * 1024) as f64 / n.max(1) as f64,
+            0,
+        ),
+    );
+    let (db_b, wal_b) = db_bytes(&db);
+    run.insert(
+        "disk_bytes_per_schedule_after_restart".into(),
+        round((db_b + wal_b) as f64 / n.max(1) as f64, 0),
+    );
+    say(format!(
+        "scale: ready {:.0} ms after the restart",
+        server.ready.as_secs_f64() * 1000.0
+    ));
+    match server.terminate(Duration::from_secs(60)) {
+        Ok((took, clean)) => {
+            run.insert(
+                "sigterm_to_exit_ms".into(),
+                round(took.as_secs_f64() * 1000.0, 0),
+            );
+            run.insert("sigterm_exit_clean".into(), clean.into());
+        }
+        Err(e) => {
+            run.insert("sigterm_error".into(), e.into());
+        }
+    }
+    drop(server);
+    drop(dir);
+    Ok(Value::Object(run))
+}
+
+// ---------------------------------------------------------------------------
+// idle
+
+/// CPU and memory over `seconds` with nothing to do.
+async fn idle_phase(server: &Server, seconds: u64, phase: &str) -> Result<Value, String> {
+    let before = server.stats()?;
+    let wakeups_before = server::context_switches(server.pid);
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let after = server.stats()?;
+    let wakeups = server::context_switches(server.pid).saturating_sub(wakeups_before);
+    let cpu = after.cpu_s_since(&before);
+    Ok(json!({
+        "phase": phase,
+        "seconds": seconds,
+        "cpu_s": round(cpu, 3),
+        "cpu_pct_of_one_core": round(100.0 * cpu / seconds.max(1) as f64, 3),
+        "context_switches": wakeups,
+        "rss_mb": round(after.rss_mb(), 1),
+        "threads": after.threads,
+    }))
+}
+
+async fn idle(ctx: &Ctx) -> Result<Value, String> {
+    let seconds = ctx.args.seconds;
+    let m = ctx.args.idle_schedules();
+    let binary = server::file_size(&ctx.bin);
+    let dir = TempDir::new("idle")?;
+    let server = start_server(ctx, &db_path(&dir), &[]).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    say(format!("idle: {seconds} s with no schedules"));
+    let empty = idle_phase(&server, seconds, "empty").await?;
+    let due = Utc::now() + chrono::Duration::hours(1);
+    let cron = format!("{} {} * * *", due.minute(), due.hour());
+    let created = create_schedules(
+        ctx,
+        &server,
+        m,
+        move |i| {
+            api::schedule_call(
+                "http://127.0.0.1:9/idle",
+                format!("idle-{i}"),
+                cron.clone(),
+                false,
+                "x",
+            )
+        },
+        "idle",
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    say(format!(
+        "idle: {seconds} s with {m} schedules due in an hour"
+    ));
+    let loaded = idle_phase(&server, seconds, &format!("{m}_schedules_due_in_1h")).await?;
+    let mut out = Map::new();
+    out.insert("binary_size_mb".into(), round(binary as f64 / 1048576.0, 2));
+    out.insert("binary".into(), ctx.bin.display().to_string().into());
+    out.insert("schedules".into(), m.into());
+    out.insert("create_per_s".into(), round(created.per_s(), 0));
+    out.insert("phases".into(), json!([empty, loaded]));
+    log_counts(&server, &mut out);
+    drop(server);
+    drop(dir);
+    Ok(Value::Object(out))
+}
