@@ -26,23 +26,36 @@ pub struct Delivery {
     pub headers: HeaderMap,
     pub retries: u32,
     /// `Upstash-Retry-Delay` source; validated before it is stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_delay: Option<String>,
     /// Per-attempt HTTP timeout; `None` means the server default.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
     /// Delay between a message's creation and its first attempt (for schedules:
     /// applied to every fired message, §10).
+    #[serde(skip_serializing_if = "is_zero")]
     pub delay_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub callback: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_callback: Option<String>,
+    #[serde(skip_serializing_if = "HeaderMap::is_empty")]
     pub callback_headers: HeaderMap,
+    #[serde(skip_serializing_if = "HeaderMap::is_empty")]
     pub failure_callback_headers: HeaderMap,
     /// `Upstash-Callback-Method`, `-Retries`, … (§5.1).
+    #[serde(skip_serializing_if = "CallbackOptions::is_unset")]
     pub callback_options: CallbackOptions,
     /// `Upstash-Failure-Callback-Method`, `-Retries`, … (§5.1).
+    #[serde(skip_serializing_if = "CallbackOptions::is_unset")]
     pub failure_callback_options: CallbackOptions,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub queue_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub flow_control: Option<FlowControl>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub redact: Option<String>,
 }
 
@@ -79,6 +92,19 @@ pub struct CallbackOptions {
     pub retry_delay: Option<String>,
     pub timeout_ms: Option<u64>,
     pub delay_ms: Option<u64>,
+}
+
+impl CallbackOptions {
+    /// Nothing set: every field follows the default.
+    pub fn is_unset(&self) -> bool {
+        *self == CallbackOptions::default()
+    }
+}
+
+/// Stored JSON leaves out what is at its default: a `Delivery` is written
+/// with every log row, and most messages set almost nothing.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// QStash's default number of retries (§9.1): four attempts in all.

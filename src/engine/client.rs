@@ -41,12 +41,15 @@ pub struct HttpClient {
 
 impl Default for HttpClient {
     fn default() -> Self {
-        Self::new()
+        Self::new(64)
     }
 }
 
 impl HttpClient {
-    pub fn new() -> HttpClient {
+    /// A client keeping up to `max_idle_per_host` idle connections per
+    /// destination. Pass the in-flight bound: fewer idle slots than requests
+    /// in flight makes every burst close and reopen connections.
+    pub fn new(max_idle_per_host: usize) -> HttpClient {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -58,7 +61,7 @@ impl HttpClient {
             .wrap_connector(http);
         let inner = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(64)
+            .pool_max_idle_per_host(max_idle_per_host)
             // Receivers see canonical names (`Upstash-Message-Id`), as from QStash (§7.2).
             .http1_title_case_headers(true)
             .build(https);

@@ -193,7 +193,7 @@ impl Engine {
             store: store.clone(),
             timer: timer.clone(),
             clock: clock.clone(),
-            client: client::HttpClient::new(),
+            client: client::HttpClient::new(settings.max_in_flight),
             keys,
             settings,
             queues: QueueGate::default(),

@@ -13,6 +13,7 @@ use crate::model::{schedule_state, state, Attempt, DlqEntry, Message, Millis};
 
 /// Stores a new message and logs it as CREATED.
 pub(super) fn insert(conn: &Connection, m: &Message) -> Result<(), StoreError> {
+    let delivery = to_json(&m.delivery)?;
     conn.prepare_cached(
         "INSERT INTO messages (id, url, schedule_id, slot_at, delivery, body, created_at, \
          not_before, due_at, retried, caller_ip) \
@@ -23,7 +24,7 @@ pub(super) fn insert(conn: &Connection, m: &Message) -> Result<(), StoreError> {
         m.url,
         m.schedule_id,
         m.slot_at,
-        to_json(&m.delivery)?,
+        delivery,
         m.body,
         m.created_at,
         m.not_before,
@@ -36,6 +37,7 @@ pub(super) fn insert(conn: &Connection, m: &Message) -> Result<(), StoreError> {
         conn,
         m.created_at,
         m,
+        &delivery,
         state::CREATED,
         Details {
             body: true,
@@ -45,13 +47,12 @@ pub(super) fn insert(conn: &Connection, m: &Message) -> Result<(), StoreError> {
     )
 }
 
-/// Removes a pending message; returns it if it was still there.
-fn take(conn: &Connection, id: &str) -> Result<Option<Message>, StoreError> {
-    let sql = format!("DELETE FROM messages WHERE id = ?1 RETURNING {MESSAGE_COLUMNS}");
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_row([id], codec::message)
-        .optional()?)
+/// Removes a pending message; false if it was gone already (cancelled).
+fn remove(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    let removed = conn
+        .prepare_cached("DELETE FROM messages WHERE id = ?1")?
+        .execute([id])?;
+    Ok(removed == 1)
 }
 
 fn insert_all(conn: &Connection, messages: &[Message]) -> Result<(), StoreError> {
@@ -168,13 +169,15 @@ impl Store {
         callbacks: Vec<Message>,
     ) -> Result<Option<Recorded>, StoreError> {
         self.write(move |conn| {
-            if take(conn, &m.id)?.is_none() {
+            if !remove(conn, &m.id)? {
                 return Ok(None);
             }
+            let delivery = to_json(&m.delivery)?;
             log(
                 conn,
                 attempt.started_at,
                 &m,
+                &delivery,
                 state::ACTIVE,
                 Details::default(),
             )?;
@@ -182,6 +185,7 @@ impl Store {
                 conn,
                 attempt.ended_at,
                 &m,
+                &delivery,
                 state::DELIVERED,
                 Details {
                     response: Some(&attempt.response),
@@ -216,11 +220,13 @@ impl Store {
             if updated == 0 {
                 return Ok(None);
             }
-            events::log_failed_attempt(conn, &m, &attempt)?;
+            let delivery = to_json(&m.delivery)?;
+            events::log_failed_attempt(conn, &m, &delivery, &attempt)?;
             log(
                 conn,
                 attempt.ended_at,
                 &m,
+                &delivery,
                 state::RETRY,
                 Details {
                     next_delivery_time: Some(due_at),
@@ -249,14 +255,16 @@ impl Store {
         F: FnOnce(&DlqEntry) -> Vec<Message> + Send + 'static,
     {
         self.write(move |conn| {
-            if take(conn, &m.id)?.is_none() {
+            if !remove(conn, &m.id)? {
                 return Ok(None);
             }
-            events::log_failed_attempt(conn, &m, &attempt)?;
+            let delivery = to_json(&m.delivery)?;
+            events::log_failed_attempt(conn, &m, &delivery, &attempt)?;
             log(
                 conn,
                 attempt.ended_at,
                 &m,
+                &delivery,
                 state::FAILED,
                 Details {
                     error: Some(&attempt.response.error),
@@ -324,9 +332,11 @@ impl Store {
             };
             let mut cancelled = Vec::with_capacity(candidates.len());
             for m in candidates {
-                if take(conn, &m.id)?.is_some() {
-                    log(conn, now, &m, state::CANCEL_REQUESTED, Details::default())?;
-                    log(conn, now, &m, state::CANCELED, Details::default())?;
+                if remove(conn, &m.id)? {
+                    let delivery = to_json(&m.delivery)?;
+                    for state in [state::CANCEL_REQUESTED, state::CANCELED] {
+                        log(conn, now, &m, &delivery, state, Details::default())?;
+                    }
                     cancelled.push(m.id);
                 }
             }
