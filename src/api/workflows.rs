@@ -1,0 +1,192 @@
+//! Workflow runs: the run log, ending and cancelling runs, and their logs
+//! (workflow-wire §1 rows 3–5, 10, 11; §3.10).
+
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::Json;
+use base64::{engine::general_purpose::STANDARD, Engine as _};
+use serde_json::{json, Map, Value};
+
+use super::query::Query;
+use super::{read_body, ApiError, ApiResult, AppState};
+use crate::store::RunSelection;
+use crate::workflow::run_log::{raw_steps, step_logs};
+use crate::workflow::{Run, RunState};
+
+/// `GET /v2/workflows/runs/{id}`: the whole log as `RawStep[]`, for the
+/// SDK's lazy fetch. 404 once the run has ended: the SDK reads that as
+/// "workflow already ended" (§1 row 5).
+pub async fn get_run(
+    State(state): State<AppState>,
+    Path(run_id): Path<String>,
+) -> ApiResult<(StatusCode, Vec<u8>)> {
+    match state.store.workflow_run(&run_id).await? {
+        Some((run, log)) if run.state == RunState::Started => Ok((StatusCode::OK, raw_steps(&log))),
+        _ => Err(ApiError::NotFound(format!(
+            "workflow run {run_id} has ended or does not exist"
+        ))),
+    }
+}
+
+/// `DELETE /v2/workflows/runs/{id}?cancel=false|true`: the SDK's "done"
+/// (with the route's result as body) or `context.cancel()`. Always 2xx, also
+/// for an ended or unknown run: the SDK deletes twice and treats any error
+/// here as its own failure (§1 row 3).
+pub async fn end_run(
+    State(state): State<AppState>,
+    Path(run_id): Path<String>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
+    let query = Query::parse(request.uri().query())?;
+    let cancel = match query.one("cancel") {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case("true") => true,
+        Some(v) if v.eq_ignore_ascii_case("false") => false,
+        Some(v) => {
+            return Err(ApiError::BadRequest(format!(
+                "cancel: \"{v}\" is not true or false"
+            )))
+        }
+    };
+    let body = read_body(request.into_body(), state.max_body).await?;
+    let end = if cancel {
+        RunState::Canceled
+    } else {
+        RunState::Success
+    };
+    let response = (!body.is_empty()).then(|| body.to_vec());
+    let dropped = state
+        .store
+        .end_workflow_run(&run_id, end, state.clock.now_ms(), response)
+        .await?
+        .unwrap_or_default();
+    state.engine.messages_cancelled(&dropped);
+    Ok(Json(json!({})))
+}
+
+/// The query keys a bulk cancel understands. Any other key is refused
+/// rather than ignored: ignoring a filter would cancel more than asked.
+const CANCEL_KEYS: [&str; 8] = [
+    "workflowRunIds",
+    "workflowUrl",
+    "workflowUrlExactMatch",
+    "label",
+    "fromDate",
+    "toDate",
+    "count",
+    "cursor",
+];
+
+/// `DELETE /v2/workflows/runs?workflowRunIds=…|workflowUrl=…[&workflowUrlExactMatch=true]|…`
+/// (`client.cancel`, §1 row 10): `{cancelled: n}`. No filter means every
+/// running run (`{all: true}` sends only `count`).
+pub async fn cancel_many(
+    State(state): State<AppState>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
+    let query = Query::parse(request.uri().query())?;
+    if let Some(key) = query.keys().find(|k| !CANCEL_KEYS.contains(k)) {
+        return Err(ApiError::BadRequest(format!(
+            "{key}: not a filter of workflow cancel; use {}",
+            CANCEL_KEYS.join(", ")
+        )));
+    }
+    let selection = selection(&query)?;
+    let limit = query.count(usize::MAX, usize::MAX)?;
+    let (cancelled, dropped) = state
+        .store
+        .cancel_workflow_runs(selection, limit, state.clock.now_ms())
+        .await?;
+    state.engine.messages_cancelled(&dropped);
+    Ok(Json(json!({ "cancelled": cancelled })))
+}
+
+fn selection(query: &Query) -> ApiResult<RunSelection> {
+    let int = |key: &str| -> ApiResult<Option<i64>> {
+        query
+            .one(key)
+            .map(|v| {
+                v.parse::<i64>().map_err(|_| {
+                    ApiError::BadRequest(format!("{key}: \"{v}\" is not a whole number"))
+                })
+            })
+            .transpose()
+    };
+    let mut run_ids = query.all("workflowRunIds");
+    run_ids.extend(query.all("workflowRunId"));
+    let states = query
+        .all("state")
+        .iter()
+        .map(|s| {
+            RunState::parse(s).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "state: \"{s}\" is not one of RUN_STARTED, RUN_SUCCESS, RUN_FAILED, RUN_CANCELED"
+                ))
+            })
+        })
+        .collect::<ApiResult<_>>()?;
+    let mut from = int("fromDate")?;
+    let mut to = int("toDate")?;
+    if let Some(at) = int("workflowCreatedAt")? {
+        (from, to) = (Some(at), Some(at));
+    }
+    Ok(RunSelection {
+        run_ids,
+        url: query.one("workflowUrl").map(str::to_owned),
+        url_exact: query
+            .one("workflowUrlExactMatch")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        labels: query.all("label"),
+        states,
+        from,
+        to,
+    })
+}
+
+/// Page size of `client.logs` when `count` is not given.
+const LOGS_PAGE: usize = 10;
+
+/// `GET /v2/workflows/events?groupBy=workflowRunId&…` (`client.logs`, §1
+/// row 11): `{cursor?, runs: WorkflowRunLog[]}`, newest run first.
+pub async fn logs(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
+    let query = Query::parse(request.uri().query())?;
+    let mut selection = selection(&query)?;
+    // In the logs a workflowUrl filter is the whole URL.
+    selection.url_exact = selection.url.is_some();
+    let count = query.count(LOGS_PAGE, 1000)?;
+    let (runs, next) = state
+        .store
+        .workflow_runs_page(selection, query.cursor()?, count)
+        .await?;
+    let mut o = Map::new();
+    if let Some(n) = next {
+        o.insert("cursor".into(), json!(n.to_string()));
+    }
+    o.insert(
+        "runs".into(),
+        Value::Array(runs.iter().map(|(r, log)| run_json(r, log)).collect()),
+    );
+    Ok(Json(Value::Object(o)))
+}
+
+/// `WorkflowRunLog` with the fields the SDK's type declares.
+fn run_json(run: &Run, log: &[crate::workflow::run_log::StepEntry]) -> Value {
+    let mut o = Map::new();
+    o.insert("workflowRunId".into(), json!(run.run_id));
+    o.insert("workflowUrl".into(), json!(run.url));
+    o.insert("workflowState".into(), json!(run.state.as_str()));
+    o.insert("workflowRunCreatedAt".into(), json!(run.created_at));
+    if let Some(t) = run.ended_at {
+        o.insert("workflowRunCompletedAt".into(), json!(t));
+    }
+    o.insert("steps".into(), Value::Array(step_logs(run, log)));
+    if let Some(r) = &run.response {
+        let text = String::from_utf8(r.clone()).unwrap_or_else(|_| STANDARD.encode(r));
+        o.insert("workflowRunResponse".into(), json!(text));
+    }
+    if let Some(first) = run.config.labels.first() {
+        o.insert("label".into(), json!(first));
+        o.insert("labels".into(), json!(run.config.labels));
+    }
+    Value::Object(o)
+}
