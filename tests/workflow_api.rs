@@ -839,3 +839,162 @@ fn a_plain_publish_carries_no_workflow_headers() {
         .collect();
     assert!(workflow.is_empty(), "{workflow:?}");
 }
+
+/// `client.dlq`: the failed step is listed with its run, the failure
+/// function can be called again, resume delivers the failed step again with
+/// its log, restart starts over from the Init entry, delete removes
+/// (§1 row 12).
+#[test]
+fn the_workflow_dlq_lists_resumes_restarts_and_deletes_failed_runs() {
+    let (_dir, server, sink) = start();
+    let url = sink.url("/wf");
+    sink.answer("/wf", 500, &[]);
+    let fail_headers = [
+        ("upstash-retries", "0"),
+        ("upstash-failure-callback", &*sink.url("/fail")),
+        ("upstash-forward-x-auth", "secret"),
+    ];
+    let init = trigger(&server, &url, "wfr_d", &fail_headers, "payload");
+    sink.wait_for("/fail", 1, WAIT);
+    let list = |query: &str| {
+        let (status, json) = call(
+            &server,
+            "GET",
+            &format!("/v2/dlq?source=workflow{query}"),
+            &[],
+            b"",
+        );
+        assert_eq!(status, 200, "{json}");
+        json["messages"].as_array().unwrap().clone()
+    };
+    let plain = publish_failing(&server, &sink);
+    let entries = wait_until("the workflow DLQ entry", || {
+        let l = list("");
+        (!l.is_empty()).then_some(l)
+    });
+    assert_eq!(entries.len(), 1, "only workflow steps: {entries:?}");
+    let e = &entries[0];
+    assert_eq!(e["workflowRunId"], "wfr_d");
+    assert_eq!(e["workflowUrl"], url.as_str());
+    assert_eq!(e["messageId"], init.as_str());
+    assert!(e["workflowCreatedAt"].as_i64().is_some());
+    assert_eq!(list("&workflowRunId=other").len(), 0);
+    let dlq_id = e["dlqId"].as_str().unwrap().to_owned();
+    assert!(
+        wait_until("the plain DLQ entry", || {
+            let (_, all) = call(&server, "GET", "/v2/dlq", &[], b"");
+            let all = all["messages"].as_array().unwrap().clone();
+            all.iter()
+                .any(|m| m["messageId"] == plain.as_str())
+                .then_some(true)
+        }),
+        "the plain DLQ still lists everything"
+    );
+
+    // The failure function again.
+    let (status, json) = call(
+        &server,
+        "POST",
+        &format!("/v2/workflows/dlq/callback/{dlq_id}"),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["workflowRunId"], "wfr_d");
+    let again = sink.wait_for("/fail", 2, WAIT).remove(1);
+    let body: Value = serde_json::from_slice(&again.body).unwrap();
+    assert_eq!(
+        STANDARD
+            .decode(body["sourceBody"].as_str().unwrap())
+            .unwrap(),
+        b"payload"
+    );
+
+    // Resume: the failed Init is delivered again, the run is running again.
+    sink.answer("/wf", 200, &[]);
+    let (status, json) = call(
+        &server,
+        "POST",
+        &format!("/v2/workflows/dlq/resume?dlqIds={dlq_id}"),
+        &[("Upstash-Retries", "2")],
+        b"",
+    );
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["workflowRuns"][0]["workflowRunId"], "wfr_d");
+    let resumed = sink.wait_for("/wf", 2, WAIT).remove(1);
+    let steps = raw_steps(&resumed.body);
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0].1, "payload");
+    assert_eq!(steps[0].0, resumed.header("upstash-message-id").unwrap());
+    assert_eq!(resumed.header("x-auth"), Some("secret"));
+    assert_eq!(run_log(&server, "wfr_d")["workflowState"], "RUN_STARTED");
+    assert!(list("").is_empty(), "resumed entries leave the DLQ");
+
+    // Restart: a second run fails after a step and starts over from [init].
+    sink.answer("/wf2", 500, &[]);
+    let url2 = sink.url("/wf2");
+    let init2 = trigger(
+        &server,
+        &url2,
+        "wfr_r",
+        &[("upstash-retries", "0")],
+        "again",
+    );
+    let entry = wait_until("the second run's DLQ entry", || {
+        list("&workflowRunId=wfr_r").first().cloned()
+    });
+    assert_eq!(entry["messageId"], init2.as_str());
+    sink.answer("/wf2", 200, &[]);
+    let (status, json) = call(
+        &server,
+        "POST",
+        &format!(
+            "/v2/workflows/dlq/restart?dlqIds={}",
+            entry["dlqId"].as_str().unwrap()
+        ),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 200, "{json}");
+    let restarted = sink.wait_for("/wf2", 2, WAIT).remove(1);
+    let steps = raw_steps(&restarted.body);
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0].1, "again");
+    assert_eq!(restarted.header("upstash-workflow-sdk-version"), Some("1"));
+
+    // Delete: fail a third run, then remove its entry.
+    sink.answer("/wf3", 500, &[]);
+    trigger(
+        &server,
+        &sink.url("/wf3"),
+        "wfr_x",
+        &[("upstash-retries", "0")],
+        "p",
+    );
+    wait_until("the third run's DLQ entry", || {
+        (!list("&workflowRunId=wfr_x").is_empty()).then_some(())
+    });
+    let (status, json) = call(
+        &server,
+        "DELETE",
+        "/v2/workflows/dlq?workflowRunId=wfr_x",
+        &[],
+        b"",
+    );
+    assert_eq!((status, json["deleted"].as_u64()), (200, Some(1)), "{json}");
+    assert!(list("").is_empty());
+}
+
+/// A plain message that fails into the DLQ; returns its id.
+fn publish_failing(server: &ServerProcess, sink: &Sink) -> String {
+    sink.answer("/plain", 500, &[]);
+    let (status, json) = call(
+        server,
+        "POST",
+        &format!("/v2/publish/{}", sink.url("/plain")),
+        &[("Upstash-Retries", "0")],
+        b"x",
+    );
+    assert_eq!(status, 201, "{json}");
+    json["messageId"].as_str().unwrap().to_owned()
+}

@@ -131,6 +131,13 @@ pub fn router(state: AppState) -> Router {
             get(workflows::get_run).delete(workflows::end_run),
         )
         .route("/v2/workflows/events", get(workflows::logs))
+        .route("/v2/workflows/dlq", delete(workflows::dlq_delete))
+        .route("/v2/workflows/dlq/resume", post(workflows::dlq_resume))
+        .route("/v2/workflows/dlq/restart", post(workflows::dlq_restart))
+        .route(
+            "/v2/workflows/dlq/callback/{id}",
+            post(workflows::dlq_callback),
+        )
         .route("/v2/wait/{event}", post(wait::wait))
         .route("/v2/notify/{event}", post(wait::notify))
         .route("/v2/notify/{run}/{event}", post(wait::notify_run))

@@ -1,5 +1,5 @@
-//! Workflow runs: the run log, ending and cancelling runs, and their logs
-//! (workflow-wire §1 rows 3–5, 10, 11; §3.10).
+//! Workflow runs: the run log, ending and cancelling runs, their logs, and
+//! the workflow DLQ calls (workflow-wire §1 rows 3–5, 10–12; §3.10).
 
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
@@ -8,10 +8,13 @@ use base64::{engine::general_purpose::STANDARD, Engine as _};
 use serde_json::{json, Map, Value};
 
 use super::query::Query;
+use super::view::dlq_json;
 use super::{read_body, ApiError, ApiResult, AppState};
-use crate::store::RunSelection;
-use crate::workflow::run_log::{raw_steps, step_logs};
-use crate::workflow::{Run, RunState};
+use crate::engine::callback::{self, Kind};
+use crate::model::{Attempt, DlqEntry};
+use crate::store::{DlqSelection, Revive, ReviveOverrides, RunSelection};
+use crate::workflow::run_log::{failure_body, raw_steps, step_logs};
+use crate::workflow::{Role, Run, RunState};
 
 /// `GET /v2/workflows/runs/{id}`: the whole log as `RawStep[]`, for the
 /// SDK's lazy fetch. 404 once the run has ended: the SDK reads that as
@@ -189,4 +192,205 @@ fn run_json(run: &Run, log: &[crate::workflow::run_log::StepEntry]) -> Value {
         o.insert("labels".into(), json!(run.config.labels));
     }
     Value::Object(o)
+}
+
+/// The workflow entries of the DLQ a `client.dlq` call means: `dlqIds`, or
+/// the filters (`workflowRunId`, `workflowUrl`, `workflowCreatedAt` and the
+/// usual DLQ ones), newest first, with the run each belongs to.
+async fn workflow_dlq(state: &AppState, query: &Query) -> ApiResult<Vec<(DlqEntry, Run)>> {
+    let ids = query.all("dlqIds");
+    let filter = if ids.is_empty() {
+        query.filter()?
+    } else {
+        Default::default()
+    };
+    let (entries, _) = state
+        .store
+        .dlq_page(filter, query.cursor()?, usize::MAX)
+        .await?;
+    let run_ids = query.all("workflowRunId");
+    let url = query.one("workflowUrl");
+    let created = query
+        .one("workflowCreatedAt")
+        .map(|v| {
+            v.parse::<i64>().map_err(|_| {
+                ApiError::BadRequest(format!("workflowCreatedAt: \"{v}\" is not a whole number"))
+            })
+        })
+        .transpose()?;
+    let mut out = Vec::new();
+    for e in entries {
+        if !ids.is_empty() && !ids.contains(&e.dlq_id) {
+            continue;
+        }
+        let Some(link) = e
+            .message
+            .delivery
+            .workflow
+            .as_ref()
+            .filter(|l| l.role.fails_run())
+        else {
+            continue;
+        };
+        let Some((run, _)) = state.store.workflow_run(&link.run_id).await? else {
+            continue;
+        };
+        let keep = (run_ids.is_empty() || run_ids.contains(&run.run_id))
+            && url.is_none_or(|u| run.url == u)
+            && created.is_none_or(|c| run.created_at == c);
+        if keep {
+            out.push((e, run));
+        }
+    }
+    Ok(out)
+}
+
+/// `GET /v2/dlq?source=workflow` (`client.dlq.list`): `{messages:
+/// PublicDLQMessage[], cursor?}`, the failed steps with their run's fields.
+pub async fn dlq_list(state: &AppState, query: &Query) -> ApiResult<Json<Value>> {
+    let count = query.count(100, 100)?;
+    let mut all = workflow_dlq(state, query).await?;
+    let next = (all.len() > count).then(|| all[count - 1].0.seq);
+    all.truncate(count);
+    let messages = all
+        .iter()
+        .map(|(e, run)| {
+            let mut v = dlq_json(e);
+            if let Some(o) = v.as_object_mut() {
+                o.insert("workflowRunId".into(), json!(run.run_id));
+                o.insert("workflowUrl".into(), json!(run.url));
+                o.insert("workflowCreatedAt".into(), json!(run.created_at));
+                if let Some(f) = &e.message.delivery.failure_callback {
+                    o.insert("failureCallback".into(), json!(f));
+                }
+            }
+            v
+        })
+        .collect();
+    let mut o = Map::new();
+    o.insert("messages".into(), Value::Array(messages));
+    if let Some(n) = next {
+        o.insert("cursor".into(), json!(n.to_string()));
+    }
+    Ok(Json(Value::Object(o)))
+}
+
+/// `DLQResumeRestartResponse`: the SDK declares `workflowCreatedAt` a string.
+fn revived_json(run: &Run) -> Value {
+    json!({ "workflowRunId": run.run_id, "workflowCreatedAt": run.created_at.to_string() })
+}
+
+async fn revive(state: AppState, request: Request, how: Revive) -> ApiResult<Json<Value>> {
+    let query = Query::parse(request.uri().query())?;
+    let raw = request.headers().clone();
+    let parsed = super::headers::delivery(&raw)?;
+    let overrides = ReviveOverrides {
+        retries: raw
+            .contains_key("upstash-retries")
+            .then_some(parsed.retries),
+        flow_control: parsed.flow_control,
+    };
+    let selected = workflow_dlq(&state, &query).await?;
+    let count = query.count(usize::MAX, usize::MAX)?;
+    let ids = selected
+        .iter()
+        .take(count)
+        .map(|(e, _)| e.dlq_id.clone())
+        .collect();
+    let revived = state
+        .store
+        .workflow_dlq_revive(ids, how, overrides, state.clock.now_ms())
+        .await?;
+    let messages: Vec<_> = revived.iter().map(|(_, m)| m.clone()).collect();
+    state.engine.messages_added(&messages);
+    let runs: Vec<Value> = revived.iter().map(|(r, _)| revived_json(r)).collect();
+    Ok(Json(json!({ "workflowRuns": runs })))
+}
+
+/// `POST /v2/workflows/dlq/resume?dlqIds=…` (or filters): continue each
+/// failed run from the step that failed.
+pub async fn dlq_resume(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
+    revive(state, request, Revive::Resume).await
+}
+
+/// `POST /v2/workflows/dlq/restart?dlqIds=…` (or filters): start each failed
+/// run over from its trigger payload.
+pub async fn dlq_restart(
+    State(state): State<AppState>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
+    revive(state, request, Revive::Restart).await
+}
+
+/// `POST /v2/workflows/dlq/callback/{dlqId}`: call the failure function of
+/// a failed run again; the entry stays in the DLQ.
+pub async fn dlq_callback(
+    State(state): State<AppState>,
+    Path(dlq_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let Some(e) = state.store.dlq_entry(&dlq_id).await? else {
+        return Err(ApiError::NotFound(format!(
+            "DLQ message {dlq_id:?} not found"
+        )));
+    };
+    let Some(link) = e
+        .message
+        .delivery
+        .workflow
+        .clone()
+        .filter(|l| l.role.fails_run())
+    else {
+        return Err(ApiError::BadRequest(format!(
+            "DLQ message {dlq_id:?} is not a workflow step"
+        )));
+    };
+    let Some((run, _)) = state.store.workflow_run(&link.run_id).await? else {
+        return Err(ApiError::NotFound(format!(
+            "workflow run {} not found",
+            link.run_id
+        )));
+    };
+    let now = state.clock.now_ms();
+    let attempt = Attempt {
+        started_at: e.failed_at,
+        ended_at: e.failed_at,
+        response: e.response.clone(),
+    };
+    let Some(mut failure) = callback::message(Kind::Failure, &e.message, &attempt, Some(&e), now)
+    else {
+        return Err(ApiError::BadRequest(format!(
+            "workflow run {} has no failure function (Upstash-Failure-Callback)",
+            run.run_id
+        )));
+    };
+    if let Ok(plain) = serde_json::from_slice(&failure.body) {
+        failure.body = serde_json::to_vec(&failure_body(plain, &run)).expect("JSON");
+    }
+    failure.delivery.workflow = Some(link.derived(Role::Failure));
+    state
+        .store
+        .publish(vec![(failure.clone(), Vec::new())], now)
+        .await?;
+    state.engine.messages_added(std::slice::from_ref(&failure));
+    Ok(Json(revived_json(&run)))
+}
+
+/// `DELETE /v2/workflows/dlq?dlqIds=…` (or filters): `{deleted: n}`.
+pub async fn dlq_delete(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
+    let query = Query::parse(request.uri().query())?;
+    let count = query.count(usize::MAX, usize::MAX)?;
+    let ids = workflow_dlq(&state, &query)
+        .await?
+        .into_iter()
+        .take(count)
+        .map(|(e, _)| e.dlq_id)
+        .collect();
+    let (deleted, _) = state
+        .store
+        .dlq_delete(DlqSelection {
+            ids,
+            ..Default::default()
+        })
+        .await?;
+    Ok(Json(json!({ "deleted": deleted })))
 }

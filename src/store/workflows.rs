@@ -105,6 +105,8 @@ pub(super) fn admit(conn: &Connection, m: &Message) -> Result<Option<String>, St
     }
     match existing {
         Some(run) if run.state == RunState::Started => Ok(None),
+        // A failure function is called after its run failed (§3.9).
+        Some(_) if link.role == Role::Failure => Ok(None),
         _ => Err(WorkflowError::RunNotActive(link.run_id.clone()).into()),
     }
 }
@@ -115,7 +117,15 @@ pub(super) fn on_insert(conn: &Connection, m: &Message) -> Result<(), StoreError
     let Some(link) = &m.delivery.workflow else {
         return Ok(());
     };
-    if let Some(call_type) = link.role.call_type_on_insert() {
+    let Some(call_type) = link.role.call_type_on_insert() else {
+        return Ok(());
+    };
+    // A message resumed from the DLQ took over its predecessor's entry.
+    let logged: Option<i64> = conn
+        .prepare_cached("SELECT seq FROM workflow_steps WHERE message_id = ?1")?
+        .query_row([&m.id], |r| r.get(0))
+        .optional()?;
+    if logged.is_none() {
         append_entry(conn, &link.run_id, &m.id, call_type, &m.body, m.created_at)?;
     }
     Ok(())
@@ -250,7 +260,115 @@ pub struct Notified {
     pub stored: bool,
 }
 
+/// How a dead-lettered workflow step comes back (`client.dlq`, §1 row 12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revive {
+    /// Deliver the failed step again, with the log up to it.
+    Resume,
+    /// Start the run over from its Init entry (the log is cut back to it).
+    Restart,
+}
+
+/// Overrides a resume or restart request may carry.
+#[derive(Debug, Clone, Default)]
+pub struct ReviveOverrides {
+    pub retries: Option<u32>,
+    pub flow_control: Option<crate::model::FlowControl>,
+}
+
 impl Store {
+    /// Takes the given workflow entries out of the DLQ and brings their runs
+    /// back: the run is running again (with the overrides in its config)
+    /// and one new message takes over the failed step's log entry (resume)
+    /// or the Init entry (restart). Entries of other messages are left alone.
+    pub async fn workflow_dlq_revive(
+        &self,
+        dlq_ids: Vec<String>,
+        how: Revive,
+        overrides: ReviveOverrides,
+        now: Millis,
+    ) -> Result<Vec<(Run, Message)>, StoreError> {
+        self.write(move |conn| {
+            let mut out = Vec::new();
+            for dlq_id in &dlq_ids {
+                let Some(entry) = super::dlq::get(conn, dlq_id)? else {
+                    continue;
+                };
+                let Some(link) = link_of(&entry.message).filter(|l| l.role.fails_run()).cloned()
+                else {
+                    continue;
+                };
+                let Some(mut run) = get_run(conn, &link.run_id)? else {
+                    continue;
+                };
+                super::dlq::remove(conn, dlq_id)?;
+                if let Some(r) = overrides.retries {
+                    run.config.retries = r;
+                }
+                if let Some(fc) = &overrides.flow_control {
+                    run.config.flow_control = Some(fc.clone());
+                }
+                run.state = RunState::Started;
+                run.ended_at = None;
+                conn.prepare_cached(
+                    "UPDATE workflow_runs SET state = ?2, ended_at = NULL, config = ?3 \
+                     WHERE run_id = ?1",
+                )?
+                .execute(params![run.run_id, run.state.as_str(), to_json(&run.config)?])?;
+                let id = crate::ids::message_id();
+                let m = match how {
+                    Revive::Resume => {
+                        conn.prepare_cached(
+                            "UPDATE workflow_steps SET message_id = ?2 WHERE message_id = ?1",
+                        )?
+                        .execute(params![entry.message.id, id])?;
+                        Message {
+                            id,
+                            retried: 0,
+                            created_at: now,
+                            not_before: now,
+                            due_at: now,
+                            ..entry.message.clone()
+                        }
+                    }
+                    Revive::Restart => {
+                        conn.prepare_cached(
+                            "DELETE FROM workflow_steps WHERE run_id = ?1 AND seq > 0",
+                        )?
+                        .execute([&run.run_id])?;
+                        conn.prepare_cached(
+                            "UPDATE workflow_steps SET message_id = ?2 WHERE run_id = ?1 AND seq = 0",
+                        )?
+                        .execute(params![run.run_id, id])?;
+                        let mut delivery = crate::model::Delivery::default();
+                        delivery.headers.insert(
+                            "Upstash-Workflow-Sdk-Version".into(),
+                            vec!["1".into()],
+                        );
+                        delivery.workflow = Some(link.derived(Role::Step));
+                        Message {
+                            id,
+                            url: run.url.clone(),
+                            schedule_id: None,
+                            slot_at: None,
+                            delivery,
+                            body: run.initial_body.clone(),
+                            created_at: now,
+                            not_before: now,
+                            due_at: now,
+                            retried: 0,
+                            caller_ip: run.caller_ip.clone(),
+                        }
+                    }
+                };
+                insert_message(conn, &m)?;
+                out.push((run, m));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// A run and its whole log.
     pub async fn workflow_run(
         &self,
