@@ -157,7 +157,13 @@ export function createApp({ log = console.log } = {}) {
       });
       const response = await handler(request);
       const text = await response.text();
-      if (response.status >= 300) log(`workflow endpoint answered ${response.status}: ${text}`);
+      if (response.status >= 300) {
+        let why = text;
+        try {
+          why = JSON.parse(text).message.split("\n")[0];
+        } catch {}
+        log(`workflow endpoint answered ${response.status}: ${why}`);
+      }
       res.writeHead(response.status, Object.fromEntries(response.headers));
       res.end(text);
     } catch (e) {

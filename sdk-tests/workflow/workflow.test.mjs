@@ -291,7 +291,14 @@ async function main() {
   for (const [k, v] of Object.entries(cronhook.vars)) process.env[k] = v;
   process.env.NO_PROXY = "127.0.0.1,localhost";
 
-  app = createApp({ log: (line) => console.log(`# ${stamp()} app: ${line}`) });
+  // Every non-2xx answer of the workflow endpoint (server.mjs logs them).
+  const refusals = [];
+  app = createApp({
+    log: (line) => {
+      console.log(`# ${stamp()} app: ${line}`);
+      if (line.startsWith("workflow endpoint answered")) refusals.push(line);
+    },
+  });
   await new Promise((resolve) => app.server.listen(0, "127.0.0.1", resolve));
   const appUrl = `http://127.0.0.1:${app.server.address().port}`;
   const wfUrl = `${appUrl}/workflow`;
@@ -574,6 +581,38 @@ async function main() {
       .schedules.list()
       .then((all) => all.filter((x) => x.scheduleId === SCHEDULE_ID));
     checkEq(left, [], "schedule.mjs --delete removed it");
+  });
+  await part("signatures", async () => {
+    // Both signing keys are set, so `serve` verifies every request (§4): a
+    // direct POST without cronhook's signature runs nothing.
+    const res = await fetch(wfUrl, { method: "POST", body: JSON.stringify({ sleepSeconds: 1, tag: "unsigned" }) });
+    const text = await res.text();
+    check(
+      res.status === 500 && text.includes("Failed to verify"),
+      "an unsigned POST to the workflow is refused (500 Failed to verify)",
+      `${res.status} ${text.slice(0, 200)}`,
+    );
+    await sleep(500);
+    checkEq(
+      app.journal.filter((e) => e.input?.tag === "unsigned"),
+      [],
+      "the unsigned POST started no run",
+    );
+  });
+  await part("endpoint answers", async () => {
+    // The SDK answers non-2xx only for F's failing step (twice) and for the
+    // unsigned POST: any other (auth-fail 400, "Failed to verify", a parse
+    // error of a delivery body) is a delivery cronhook got wrong, even if a
+    // retry hid it.
+    checkEq(
+      refusals.map((l) => l.replace(/^workflow endpoint answered /, "")),
+      [
+        "500: kaboom: on purpose",
+        "500: kaboom: on purpose",
+        "500: Failed to verify that the Workflow request comes from QStash: Error: `Upstash-Signature` header is not passed.",
+      ],
+      "non-2xx answers of the workflow endpoint",
+    );
   });
   await part("runs.mjs", async () => {
     const r = await runScript(envFile, appUrl, "runs.mjs", ["50"]);
