@@ -28,7 +28,7 @@
 //      the workflow: a complete run, deleted after its first run started, and
 //      no run after the delete.
 //   F  a failing step, 1 retry: tried twice, then the failure function gets
-//      the original payload and headers; RUN_FAILED.
+//      the original payload and headers; RUN_FAILED; the run in client.dlq.
 //   C  client.cancel of a sleeping run: the step after the sleep never runs;
 //      RUN_STARTED before, RUN_CANCELED after.
 //   K  kill -9 of cronhook while a run sleeps, restart on the same database:
@@ -511,6 +511,31 @@ async function main() {
       show(failure.failResponse),
     );
     await checkState("F", id, "RUN_FAILED");
+    // The failed run is in the workflow DLQ (§3.9, §1 #12), with the failing
+    // answer and the failure function's outcome.
+    let dlq;
+    await waitFor(
+      async () => {
+        dlq = await client.dlq.list({ filter: { workflowRunId: id } }).catch((e) => `threw ${e?.name}: ${e?.message}`);
+        return dlq?.messages?.[0]?.failureCallbackInfo?.state === "CALLBACK_SUCCESS";
+      },
+      5000,
+      200,
+    );
+    const m = Array.isArray(dlq?.messages) ? dlq.messages : [];
+    check(
+      isDeepStrictEqual(
+        m.map((x) => [x.workflowRunId, x.workflowUrl, x.responseStatus]),
+        [[id, wfUrl, 500]],
+      ),
+      "F: client.dlq.list has the run, once, with its failing status 500",
+      `got ${show(dlq)}`,
+    );
+    checkEq(
+      m[0]?.failureCallbackInfo?.state,
+      "CALLBACK_SUCCESS",
+      "F: client.dlq.list: failureCallbackInfo.state (the failure function answered 200)",
+    );
   });
 
   const runC = part("C (cancel while sleeping)", async () => {
