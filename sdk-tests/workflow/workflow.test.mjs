@@ -228,11 +228,11 @@ class Cronhook {
 // in examples/workflow, with nothing of ours in their environment.
 // ---------------------------------------------------------------------------
 
-function runScript(envFile, appUrl, script, args = []) {
+function runScript(envFile, appUrl, script, args = [], extraEnv = {}) {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [`--env-file=${envFile}`, script, ...args], {
       cwd: EXAMPLE_DIR,
-      env: scrubbedEnv({ UPSTASH_WORKFLOW_URL: appUrl }),
+      env: scrubbedEnv({ UPSTASH_WORKFLOW_URL: appUrl, ...extraEnv }),
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
@@ -606,6 +606,16 @@ async function main() {
       .schedules.list()
       .then((all) => all.filter((x) => x.scheduleId === SCHEDULE_ID));
     checkEq(left, [], "schedule.mjs --delete removed it");
+  });
+  await part("QSTASH_DEV", async () => {
+    // With QSTASH_DEV=1 the SDK would ignore QSTASH_URL (§5): the example
+    // refuses to run, as the README says.
+    const r = await runScript(envFile, appUrl, "trigger.mjs", [], { QSTASH_DEV: "1" });
+    check(
+      r.code === 2 && r.stderr.includes("QSTASH_DEV=1 must be unset") && r.stdout === "",
+      "trigger.mjs refuses to run with QSTASH_DEV=1",
+      show(r),
+    );
   });
   await part("signatures", async () => {
     // Both signing keys are set, so `serve` verifies every request (§4): a
