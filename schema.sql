@@ -129,7 +129,8 @@ CREATE TABLE workflow_runs (
     init_message_id  TEXT NOT NULL,
     initial_body     BLOB NOT NULL,
     response         BLOB,                -- the body of DELETE ?cancel=false
-    caller_ip        TEXT
+    caller_ip        TEXT,
+    failure_message_id TEXT               -- the latest failure-function call
 ) STRICT;
 CREATE INDEX workflow_runs_created ON workflow_runs (created_at);
 

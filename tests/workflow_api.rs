@@ -880,6 +880,12 @@ fn the_workflow_dlq_lists_resumes_restarts_and_deletes_failed_runs() {
     assert!(e["workflowCreatedAt"].as_i64().is_some());
     assert_eq!(list("&workflowRunId=other").len(), 0);
     let dlq_id = e["dlqId"].as_str().unwrap().to_owned();
+    let info = wait_until("the failure function's outcome", || {
+        let l = list("");
+        let info = l.first()?.get("failureCallbackInfo")?.clone();
+        (info["state"] == "CALLBACK_SUCCESS").then_some(info)
+    });
+    assert_eq!(info["responseStatus"], 200);
     assert!(
         wait_until("the plain DLQ entry", || {
             let (_, all) = call(&server, "GET", "/v2/dlq", &[], b"");

@@ -12,7 +12,7 @@ use super::view::dlq_json;
 use super::{read_body, ApiError, ApiResult, AppState};
 use crate::engine::callback::{self, Kind};
 use crate::model::{Attempt, DlqEntry};
-use crate::store::{DlqSelection, Revive, ReviveOverrides, RunSelection};
+use crate::store::{DlqSelection, FailureInfo, Revive, ReviveOverrides, RunSelection};
 use crate::workflow::run_log::{failure_body, raw_steps, step_logs};
 use crate::workflow::{Role, Run, RunState};
 
@@ -252,27 +252,52 @@ pub async fn dlq_list(state: &AppState, query: &Query) -> ApiResult<Json<Value>>
     let mut all = workflow_dlq(state, query).await?;
     let next = (all.len() > count).then(|| all[count - 1].0.seq);
     all.truncate(count);
-    let messages = all
-        .iter()
-        .map(|(e, run)| {
-            let mut v = dlq_json(e);
-            if let Some(o) = v.as_object_mut() {
-                o.insert("workflowRunId".into(), json!(run.run_id));
-                o.insert("workflowUrl".into(), json!(run.url));
-                o.insert("workflowCreatedAt".into(), json!(run.created_at));
-                if let Some(f) = &e.message.delivery.failure_callback {
-                    o.insert("failureCallback".into(), json!(f));
-                }
+    let mut messages = Vec::with_capacity(all.len());
+    for (e, run) in &all {
+        let mut o = match dlq_json(e) {
+            Value::Object(o) => o,
+            _ => Map::new(),
+        };
+        o.insert("workflowRunId".into(), json!(run.run_id));
+        o.insert("workflowUrl".into(), json!(run.url));
+        o.insert("workflowCreatedAt".into(), json!(run.created_at));
+        if let Some(f) = &e.message.delivery.failure_callback {
+            o.insert("failureCallback".into(), json!(f));
+        }
+        if let Some(first) = run.config.labels.first() {
+            o.insert("label".into(), json!(first));
+            o.insert("labels".into(), json!(run.config.labels));
+        }
+        if let Some(id) = &run.failure_message_id {
+            if let Some(info) = state.store.workflow_failure_info(id).await? {
+                o.insert("failureCallbackInfo".into(), failure_info_json(&info));
             }
-            v
-        })
-        .collect();
+        }
+        messages.push(Value::Object(o));
+    }
     let mut o = Map::new();
     o.insert("messages".into(), Value::Array(messages));
     if let Some(n) = next {
         o.insert("cursor".into(), json!(n.to_string()));
     }
     Ok(Json(Value::Object(o)))
+}
+
+/// `FailureCallbackInfo` of the SDK's `DLQMessage`.
+fn failure_info_json(info: &FailureInfo) -> Value {
+    let mut o = Map::new();
+    o.insert("state".into(), json!(info.state));
+    if let Some(r) = &info.response {
+        if let Some(s) = r.status {
+            o.insert("responseStatus".into(), json!(s));
+        }
+        o.insert("responseHeaders".into(), json!(r.headers));
+        o.insert(
+            "responseBody".into(),
+            json!(String::from_utf8_lossy(&r.body)),
+        );
+    }
+    Value::Object(o)
 }
 
 /// `DLQResumeRestartResponse`: the SDK declares `workflowCreatedAt` a string.

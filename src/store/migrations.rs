@@ -31,7 +31,8 @@ CREATE TABLE workflow_runs (
     init_message_id  TEXT NOT NULL,
     initial_body     BLOB NOT NULL,
     response         BLOB,
-    caller_ip        TEXT
+    caller_ip        TEXT,
+    failure_message_id TEXT
 ) STRICT;
 CREATE INDEX workflow_runs_created ON workflow_runs (created_at);
 CREATE TABLE workflow_steps (

@@ -29,7 +29,7 @@ pub use messages::{Pending, Published, Recorded};
 pub use migrations::LATEST_VERSION;
 pub use retention::{Purged, Retention};
 pub use schedules::{FirePlan, Fired};
-pub use workflows::{Notified, Revive, ReviveOverrides, RunSelection, WaitOutcome};
+pub use workflows::{FailureInfo, Notified, Revive, ReviveOverrides, RunSelection, WaitOutcome};
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]

@@ -14,7 +14,7 @@ use crate::workflow::run_log::StepEntry;
 use crate::workflow::{Role, Run, RunState, Waiter, WorkflowError, WorkflowLink};
 
 const RUN_COLUMNS: &str = "run_id, url, state, created_at, ended_at, config, init_message_id, \
-     initial_body, response, caller_ip";
+     initial_body, response, caller_ip, failure_message_id";
 
 fn run_row(row: &Row) -> rusqlite::Result<Run> {
     let state: String = row.get(2)?;
@@ -30,6 +30,7 @@ fn run_row(row: &Row) -> rusqlite::Result<Run> {
         initial_body: row.get(7)?,
         response: row.get(8)?,
         caller_ip: row.get(9)?,
+        failure_message_id: row.get(10)?,
     })
 }
 
@@ -117,6 +118,11 @@ pub(super) fn on_insert(conn: &Connection, m: &Message) -> Result<(), StoreError
     let Some(link) = &m.delivery.workflow else {
         return Ok(());
     };
+    if link.role == Role::Failure {
+        // Remembered so the DLQ can report how the failure function did.
+        conn.prepare_cached("UPDATE workflow_runs SET failure_message_id = ?2 WHERE run_id = ?1")?
+            .execute(params![link.run_id, m.id])?;
+    }
     let Some(call_type) = link.role.call_type_on_insert() else {
         return Ok(());
     };
@@ -276,7 +282,59 @@ pub struct ReviveOverrides {
     pub flow_control: Option<crate::model::FlowControl>,
 }
 
+/// How a failure-function call went (`failureCallbackInfo`, §1 row 12).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailureInfo {
+    /// `CALLBACK_INPROGRESS`, `CALLBACK_SUCCESS`, `CALLBACK_FAIL` or `CALLBACK_CANCELED`.
+    pub state: &'static str,
+    pub response: Option<crate::model::AttemptResponse>,
+}
+
 impl Store {
+    /// The state of failure-callback message `message_id`, from its log
+    /// entries; `None` once they are purged.
+    pub async fn workflow_failure_info(
+        &self,
+        message_id: &str,
+    ) -> Result<Option<FailureInfo>, StoreError> {
+        let id = message_id.to_owned();
+        self.read(move |conn| {
+            let last: Option<String> = conn
+                .prepare_cached(
+                    "SELECT state FROM events WHERE message_id = ?1 ORDER BY seq DESC LIMIT 1",
+                )?
+                .query_row([&id], |r| r.get(0))
+                .optional()?;
+            let Some(last) = last else {
+                return Ok(None);
+            };
+            let response = conn
+                .prepare_cached(
+                    "SELECT response_status, response_headers, response_body FROM events \
+                     WHERE message_id = ?1 AND response_headers IS NOT NULL \
+                     ORDER BY seq DESC LIMIT 1",
+                )?
+                .query_row([&id], |r| {
+                    let headers: String = r.get(1)?;
+                    Ok(crate::model::AttemptResponse {
+                        status: r.get(0)?,
+                        headers: codec::header_map(1, &headers)?,
+                        body: r.get::<_, Option<Vec<u8>>>(2)?.unwrap_or_default(),
+                        error: String::new(),
+                    })
+                })
+                .optional()?;
+            let state = match last.as_str() {
+                state::DELIVERED => "CALLBACK_SUCCESS",
+                state::FAILED => "CALLBACK_FAIL",
+                state::CANCELED | state::CANCEL_REQUESTED => "CALLBACK_CANCELED",
+                _ => "CALLBACK_INPROGRESS",
+            };
+            Ok(Some(FailureInfo { state, response }))
+        })
+        .await
+    }
+
     /// Takes the given workflow entries out of the DLQ and brings their runs
     /// back: the run is running again (with the overrides in its config)
     /// and one new message takes over the failed step's log entry (resume)

@@ -227,6 +227,8 @@ pub struct Run {
     /// The body of `DELETE …?cancel=false` (the route's result).
     pub response: Option<Vec<u8>>,
     pub caller_ip: Option<String>,
+    /// The latest failure-function call of the run, if any.
+    pub failure_message_id: Option<String>,
 }
 
 /// A `waitForEvent` waiter (§1 row 6, §3.7).

@@ -252,6 +252,7 @@ mod tests {
             initial_body: b"first".to_vec(),
             response: None,
             caller_ip: None,
+            failure_message_id: None,
         }
     }
 
