@@ -13,7 +13,7 @@
 // Environment:
 //   CRONHOOK_BIN      the cronhook binary (required)
 //   WORK_DIR          a scratch directory for the database and env file
-//                     (default: a new temporary directory)
+//                     (default: a new temporary directory, removed at exit)
 //   CRONHOOK_PIDFILE  appends the pid of every cronhook started here, so the
 //                     caller can kill a leftover one if this program is killed
 //
@@ -263,6 +263,7 @@ async function main() {
     console.log("FAIL - CRONHOOK_BIN is not set");
     return 2;
   }
+  const ownDir = !process.env.WORK_DIR;
   const workDir = process.env.WORK_DIR || fs.mkdtempSync(path.join(os.tmpdir(), "cronhook-wf-"));
   const envFile = path.join(workDir, "cronhook.env");
   const cronhook = new Cronhook(bin, path.join(workDir, "cronhook.db"), process.env.CRONHOOK_PIDFILE);
@@ -272,6 +273,7 @@ async function main() {
     cronhook.killNowSync();
     app?.server.closeAllConnections?.();
     app?.server.close();
+    if (ownDir) fs.rmSync(workDir, { recursive: true, force: true });
   };
   process.on("exit", cleanup);
   setTimeout(() => {
