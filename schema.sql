@@ -115,3 +115,65 @@ CREATE TABLE queues (
     created_at   INTEGER NOT NULL,
     updated_at   INTEGER NOT NULL
 ) STRICT;
+
+-- Upstash Workflow runs (version 2; workflow-wire.md). A run is keyed by the
+-- SDK's Upstash-Workflow-RunId. `config` is the JSON of workflow::RunConfig,
+-- the trigger settings replayed on every delivery of the run (§3.2).
+CREATE TABLE workflow_runs (
+    run_id           TEXT PRIMARY KEY,
+    url              TEXT NOT NULL,
+    state            TEXT NOT NULL,       -- RUN_STARTED | RUN_SUCCESS | RUN_FAILED | RUN_CANCELED
+    created_at       INTEGER NOT NULL,
+    ended_at         INTEGER,
+    config           TEXT NOT NULL,
+    init_message_id  TEXT NOT NULL,
+    initial_body     BLOB NOT NULL,
+    response         BLOB,                -- the body of DELETE ?cancel=false
+    caller_ip        TEXT,
+    failure_message_id TEXT               -- the latest failure-function call
+) STRICT;
+CREATE INDEX workflow_runs_created ON workflow_runs (created_at);
+
+-- The run log (§3.1): one entry per message, in append order. Entry 0 is
+-- the Init message; a delivery carries the entries up to its own.
+CREATE TABLE workflow_steps (
+    run_id       TEXT NOT NULL,
+    seq          INTEGER NOT NULL,
+    message_id   TEXT NOT NULL,
+    call_type    TEXT NOT NULL,
+    body         BLOB NOT NULL,
+    created_at   INTEGER NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX workflow_steps_message ON workflow_steps (message_id);
+
+-- waitForEvent waiters (§3.7). Each has a pending timeout message (due at
+-- the deadline) in `messages`, which is how the deadline survives restarts.
+CREATE TABLE workflow_waiters (
+    timeout_message_id  TEXT PRIMARY KEY,
+    event_id            TEXT NOT NULL,
+    run_id              TEXT NOT NULL,
+    url                 TEXT NOT NULL,
+    delivery            TEXT NOT NULL,    -- settings of the notify delivery (the wait's headers)
+    step                TEXT NOT NULL,    -- the wait request's step JSON
+    timeout             TEXT NOT NULL,
+    timeout_url         TEXT NOT NULL,
+    timeout_headers     TEXT NOT NULL,    -- JSON {name: [values]}
+    deadline            INTEGER NOT NULL,
+    created_at          INTEGER NOT NULL
+) STRICT;
+CREATE INDEX workflow_waiters_event ON workflow_waiters (event_id);
+CREATE INDEX workflow_waiters_run ON workflow_waiters (run_id);
+
+-- Lookback notifications (§1 row 8): an event sent to a run before it waits.
+CREATE TABLE workflow_notices (
+    run_id      TEXT NOT NULL,
+    event_id    TEXT NOT NULL,
+    data        BLOB NOT NULL,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (run_id, event_id)
+) STRICT, WITHOUT ROWID;
+
+-- A run's pending messages, found when it ends (cancel drops them).
+CREATE INDEX messages_workflow_run ON messages (json_extract(delivery, '$.workflow.runId'))
+    WHERE json_extract(delivery, '$.workflow.runId') IS NOT NULL;

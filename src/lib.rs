@@ -15,6 +15,7 @@ pub mod model;
 pub mod retry;
 pub mod signing;
 pub mod store;
+pub mod workflow;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};

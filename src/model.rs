@@ -57,6 +57,11 @@ pub struct Delivery {
     pub flow_control: Option<FlowControl>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redact: Option<String>,
+    /// Set on messages that belong to an Upstash Workflow run (workflow-wire
+    /// §2.1 `Upstash-Workflow-RunId`); absent on plain messages, so the JSON of
+    /// existing rows and schedules reads back unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<crate::workflow::WorkflowLink>,
 }
 
 impl Default for Delivery {
@@ -78,6 +83,7 @@ impl Default for Delivery {
             queue_name: None,
             flow_control: None,
             redact: None,
+            workflow: None,
         }
     }
 }

@@ -18,6 +18,10 @@ const PAGE: usize = 100;
 
 pub async fn list(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
     let query = Query::parse(request.uri().query())?;
+    if query.one("source") == Some("workflow") {
+        // `client.dlq.list` of the Workflow SDK (workflow-wire §1 row 12).
+        return super::workflows::dlq_list(&state, &query).await;
+    }
     let count = query.count(PAGE, PAGE)?;
     let (entries, next) = state
         .store

@@ -420,11 +420,19 @@ fn forwarded_headers(headers: &HeaderMap, d: &mut Delivery) -> Result<(), Header
 
 /// The forwarded name in `Upstash-Callback-<rest>`: `Forward-X` → `X`;
 /// Python's `X` → `X` (§12.11); the callback's own settings are not headers.
+/// Neither are the workflow settings the Workflow SDK puts on a call's
+/// callback and on the failure callback (`-Workflow-RunId`, `-Feature-Set`,
+/// `-Flow-Control-*`, workflow-wire §3.6, §3.9): forwarded, they would reach
+/// the workflow endpoint as stray `Workflow-*` headers.
 fn callback_header(rest: &str) -> Option<&str> {
     if let Some(name) = rest.strip_prefix("forward-") {
         return Some(name);
     }
-    (!CALLBACK_SETTINGS.contains(&rest)).then_some(rest)
+    let setting = CALLBACK_SETTINGS.contains(&rest)
+        || rest.starts_with("workflow-")
+        || rest.starts_with("flow-control-")
+        || rest == "feature-set";
+    (!setting).then_some(rest)
 }
 
 /// `Upstash-Flow-Control-Key` and `-Value`: `parallelism=<n>, rate=<n>, period=<duration>`.

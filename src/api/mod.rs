@@ -14,6 +14,8 @@ mod publish;
 mod query;
 mod schedules;
 mod view;
+mod wait;
+mod workflows;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -34,6 +36,7 @@ use crate::clock::Clock;
 use crate::engine::EngineHandle;
 use crate::model::SigningKeys;
 use crate::store::{Store, StoreError};
+use crate::workflow::WorkflowError;
 use headers::HeaderError;
 
 /// What every handler can reach.
@@ -66,13 +69,28 @@ pub enum ApiError {
     #[error("request body is larger than the limit of {limit} bytes (see --max-body)")]
     TooLarge { limit: usize },
     #[error("storage failed: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
+    #[error(transparent)]
+    Workflow(#[from] WorkflowError),
+}
+
+impl From<StoreError> for ApiError {
+    /// A workflow rule the store enforces is the client's mistake (400),
+    /// any other store failure is ours (500).
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Workflow(w) => ApiError::Workflow(w),
+            other => ApiError::Store(other),
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {
-            ApiError::Header(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Header(_) | ApiError::BadRequest(_) | ApiError::Workflow(_) => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -107,6 +125,23 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/dlq/{id}", get(dlq::get).delete(dlq::delete))
         .route("/v2/events", get(logs::list))
         .route("/v2/logs", get(logs::list))
+        .route("/v2/workflows/runs", delete(workflows::cancel_many))
+        .route(
+            "/v2/workflows/runs/{id}",
+            get(workflows::get_run).delete(workflows::end_run),
+        )
+        .route("/v2/workflows/events", get(workflows::logs))
+        .route("/v2/workflows/dlq", delete(workflows::dlq_delete))
+        .route("/v2/workflows/dlq/resume", post(workflows::dlq_resume))
+        .route("/v2/workflows/dlq/restart", post(workflows::dlq_restart))
+        .route(
+            "/v2/workflows/dlq/callback/{id}",
+            post(workflows::dlq_callback),
+        )
+        .route("/v2/wait/{event}", post(wait::wait))
+        .route("/v2/notify/{event}", post(wait::notify))
+        .route("/v2/notify/{run}/{event}", post(wait::notify_run))
+        .route("/v2/waiters/{event}", get(wait::waiters))
         .route("/v2/keys", get(keys::get))
         .route("/v2/keys/rotate", post(keys::rotate))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));

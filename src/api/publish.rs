@@ -180,6 +180,7 @@ fn build(
     if p.forward_all_headers {
         forward_all(headers, &state.token, &mut delivery.headers);
     }
+    delivery.workflow = crate::workflow::link_from_headers(headers, &delivery, &url)?;
     let now = state.clock.now_ms();
     let due = p.not_before.unwrap_or(now + delivery.delay_ms as Millis);
     let message = Message {

@@ -30,6 +30,11 @@ impl Query {
             .collect()
     }
 
+    /// The keys given, in order (repeats included).
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.pairs.iter().map(|(k, _)| k.as_str())
+    }
+
     /// The first value of `key`, trimmed, if not empty.
     pub fn one(&self, key: &str) -> Option<&str> {
         self.pairs

@@ -13,6 +13,9 @@ use crate::engine::{Ctx, TimerKey, STORE_RETRY};
 use crate::ids;
 use crate::model::{canonical_header_name, Attempt, AttemptResponse, HeaderMap, Message};
 use crate::signing::{sign, Claims};
+use crate::workflow::config::is_transport_or_delivery_header;
+
+use super::workflow as wf;
 
 pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str) {
     let cached = ctx.take_cached(id).map(|m| Ok(Some(m)));
@@ -33,8 +36,40 @@ pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str) {
             return;
         }
     };
+    let mut message = message;
+    let workflow = match message.delivery.workflow.clone() {
+        None => None,
+        Some(link) => match wf::prepare(ctx, &mut message, link).await {
+            Ok(Some(w)) => Some(w),
+            Ok(None) => {
+                // Its run has ended: the message goes with it (§3.10).
+                let now = ctx.clock.now_ms();
+                if let Err(e) = ctx
+                    .store
+                    .cancel(vec![id.to_owned()], Default::default(), 1, now)
+                    .await
+                {
+                    tracing::error!(message = %id, error = %e, "dropping a message of an ended workflow run failed; trying again shortly");
+                    rearm(ctx, id, now + STORE_RETRY);
+                    return;
+                }
+                ctx.finished(id);
+                return;
+            }
+            Err(e) => {
+                tracing::error!(message = %id, error = %e, "loading a workflow run failed; trying again shortly");
+                rearm(ctx, id, ctx.clock.now_ms() + STORE_RETRY);
+                return;
+            }
+        },
+    };
+    let message = message;
     let started_at = ctx.clock.now_ms();
-    let reply = attempt(ctx, &message).await;
+    let (body, extra) = match &workflow {
+        Some(w) => (w.body.clone(), w.headers()),
+        None => (message.body.clone(), Vec::new()),
+    };
+    let reply = attempt(ctx, &message, body, extra).await;
     let now = ctx.clock.now_ms();
     let decision = decide(&message, &reply, now, ctx.settings.retry_scale);
     let attempt = Attempt {
@@ -42,9 +77,19 @@ pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str) {
         ended_at: now,
         response: response_of(&reply),
     };
+    let final_outcome = !matches!(decision, Decision::Retry { .. });
     let after_attempt = |a: &Attempt| {
+        // A `context.call` reports to its workflow once, on the final
+        // outcome (§3.6), and that report is a message of the run.
+        if workflow.as_ref().is_some_and(|w| w.is_call()) && !final_outcome {
+            return Vec::new();
+        }
         callback::message(Kind::AfterAttempt, &message, a, None, now)
             .into_iter()
+            .map(|cb| match &workflow {
+                Some(w) => w.callback_of_call(cb),
+                None => cb,
+            })
             .collect::<Vec<_>>()
     };
     let recorded = match decision {
@@ -70,16 +115,17 @@ pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str) {
         Decision::Failed => {
             let source = message.clone();
             let a = attempt.clone();
+            let after = after_attempt(&attempt);
+            let run = workflow.clone();
             ctx.store
                 .record_failed(message.clone(), attempt, move |entry| {
                     // The failure callback alone carries the DLQ id (§9.4).
-                    [
-                        callback::message(Kind::AfterAttempt, &source, &a, None, now),
-                        callback::message(Kind::Failure, &source, &a, Some(entry), now),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .collect()
+                    let failure = callback::message(Kind::Failure, &source, &a, Some(entry), now)
+                        .map(|f| match &run {
+                            Some(w) => w.failure_callback(f),
+                            None => f,
+                        });
+                    after.into_iter().chain(failure).collect()
                 })
                 .await
         }
@@ -90,6 +136,12 @@ pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str) {
                 tracing::warn!(message = %id, dlq = %entry.dlq_id, error = %entry.response.error, "message failed; moved to the DLQ");
             }
             ctx.arm_messages(&r.created);
+            for dropped in &r.dropped {
+                ctx.timer
+                    .disarm(&TimerKey::Message(dropped.as_str().into()));
+                ctx.take_cached(dropped);
+                ctx.finished(dropped);
+            }
             if !matches!(decision, Decision::Retry { .. }) {
                 ctx.finished(id);
             }
@@ -109,8 +161,10 @@ fn rearm(ctx: &Ctx, id: &str, at: i64) {
     ctx.timer.arm(TimerKey::Message(id.into()), at);
 }
 
-/// Sends the attempt with the headers of §7.2 and a fresh signature.
-async fn attempt(ctx: &Ctx, m: &Message) -> Reply {
+/// Sends the attempt with the headers of §7.2 and a fresh signature over
+/// `body` (the message body, or a workflow delivery's run log). `extra` are
+/// headers cronhook adds for this delivery (`Upstash-Workflow-RunId`).
+async fn attempt(ctx: &Ctx, m: &Message, body: Vec<u8>, extra: Vec<(String, String)>) -> Reply {
     let signing_key = ctx
         .keys
         .read()
@@ -118,13 +172,22 @@ async fn attempt(ctx: &Ctx, m: &Message) -> Reply {
         .current
         .clone();
     let now_secs = ctx.clock.now_ms() / 1000;
-    let claims = Claims::new(&m.url, &m.body, now_secs, ids::jwt_id());
+    let claims = Claims::new(&m.url, &body, now_secs, ids::jwt_id());
+    // Headers cronhook sets itself win over forwarded ones of the same name,
+    // and framing headers are never forwarded: a first invocation forwards
+    // every header it got, a stale Content-Length included (workflow-wire §7.1).
     let mut headers: Vec<(String, String)> = m
         .delivery
         .headers
         .iter()
+        .filter(|(name, _)| {
+            let lower = name.to_ascii_lowercase();
+            !is_transport_or_delivery_header(&lower)
+                && !extra.iter().any(|(n, _)| n.eq_ignore_ascii_case(&lower))
+        })
         .flat_map(|(name, values)| values.iter().map(move |v| (name.clone(), v.clone())))
         .collect();
+    headers.extend(extra);
     headers.push(("User-Agent".into(), "Upstash-QStash".into()));
     headers.push(("Upstash-Signature".into(), sign(&claims, &signing_key)));
     headers.push(("Upstash-Message-Id".into(), m.id.clone()));
@@ -150,7 +213,7 @@ async fn attempt(ctx: &Ctx, m: &Message) -> Reply {
             method: &m.delivery.method,
             url: &m.url,
             headers,
-            body: Bytes::copy_from_slice(&m.body),
+            body: Bytes::from(body),
             timeout,
         })
         .await

@@ -15,6 +15,7 @@ pub mod misfire;
 pub mod outcome;
 pub mod queues;
 pub mod timer;
+mod workflow;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

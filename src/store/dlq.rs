@@ -129,7 +129,7 @@ fn page(
     }
 }
 
-fn get(conn: &Connection, dlq_id: &str) -> Result<Option<DlqEntry>, StoreError> {
+pub(super) fn get(conn: &Connection, dlq_id: &str) -> Result<Option<DlqEntry>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM dlq WHERE dlq_id = ?1");
     Ok(conn
         .prepare_cached(&sql)?
@@ -137,7 +137,7 @@ fn get(conn: &Connection, dlq_id: &str) -> Result<Option<DlqEntry>, StoreError> 
         .optional()?)
 }
 
-fn remove(conn: &Connection, dlq_id: &str) -> Result<bool, StoreError> {
+pub(super) fn remove(conn: &Connection, dlq_id: &str) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached("DELETE FROM dlq WHERE dlq_id = ?1")?
         .execute([dlq_id])?

@@ -7,6 +7,7 @@ use super::codec::{self, to_json, MESSAGE_COLUMNS};
 use super::dlq;
 use super::events::{self, log, Details};
 use super::schedules::set_last_state;
+use super::workflows;
 use super::{Store, StoreError};
 use crate::filter::{Filter, Subject};
 use crate::model::{schedule_state, state, Attempt, DlqEntry, Message, Millis};
@@ -32,6 +33,7 @@ pub(super) fn insert(conn: &Connection, m: &Message) -> Result<(), StoreError> {
         m.retried,
         m.caller_ip,
     ])?;
+    workflows::on_insert(conn, m)?;
     let next = (m.due_at > m.created_at).then_some(m.due_at);
     log(
         conn,
@@ -53,6 +55,15 @@ fn remove(conn: &Connection, id: &str) -> Result<bool, StoreError> {
         .prepare_cached("DELETE FROM messages WHERE id = ?1")?
         .execute([id])?;
     Ok(removed == 1)
+}
+
+/// Removes a pending message; returns it if it was still there.
+pub(super) fn take(conn: &Connection, id: &str) -> Result<Option<Message>, StoreError> {
+    let sql = format!("DELETE FROM messages WHERE id = ?1 RETURNING {MESSAGE_COLUMNS}");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], codec::message)
+        .optional()?)
 }
 
 fn insert_all(conn: &Connection, messages: &[Message]) -> Result<(), StoreError> {
@@ -84,13 +95,19 @@ pub struct Recorded {
     /// Callback messages created with the outcome; the engine arms them.
     pub created: Vec<Message>,
     pub dlq: Option<DlqEntry>,
+    /// Messages dropped with the outcome (the rest of a failed workflow
+    /// run); the engine disarms them.
+    pub dropped: Vec<String>,
 }
 
 impl Store {
     /// Publishes each message unless one of its deduplication keys was seen
     /// within its window (keys live until `expires_at`); a duplicate stores
     /// nothing and answers the first message's id (§9.7). One transaction for
-    /// all, so a batch costs one commit.
+    /// all, so a batch costs one commit. Workflow messages are checked
+    /// against their run first (`workflows::admit`): a repeated Init is a
+    /// duplicate of the run's Init message, and an append to an ended run
+    /// fails the whole call, so a batch is stored entirely or not at all.
     pub async fn publish(
         &self,
         items: Vec<(Message, Vec<String>)>,
@@ -99,6 +116,10 @@ impl Store {
         self.write(move |conn| {
             let mut results = Vec::with_capacity(items.len());
             'items: for (m, dedup_keys) in &items {
+                if let Some(message_id) = workflows::admit(conn, m)? {
+                    results.push(Published::Duplicate { message_id });
+                    continue 'items;
+                }
                 for key in dedup_keys {
                     let seen: Option<String> = conn
                         .prepare_cached(
@@ -199,6 +220,7 @@ impl Store {
             Ok(Some(Recorded {
                 created: callbacks,
                 dlq: None,
+                dropped: Vec::new(),
             }))
         })
         .await
@@ -237,6 +259,7 @@ impl Store {
             Ok(Some(Recorded {
                 created: callbacks,
                 dlq: None,
+                dropped: Vec::new(),
             }))
         })
         .await
@@ -275,11 +298,24 @@ impl Store {
             if let Some(schedule_id) = &m.schedule_id {
                 set_last_state(conn, schedule_id, &m.id, schedule_state::FAIL)?;
             }
+            // A workflow step out of attempts fails its run (§3.9).
+            let mut dropped = Vec::new();
+            if let Some(link) = workflows::link_of(&m).filter(|l| l.role.fails_run()) {
+                dropped = workflows::end_run(
+                    conn,
+                    &link.run_id,
+                    crate::workflow::RunState::Failed,
+                    attempt.ended_at,
+                    None,
+                )?
+                .unwrap_or_default();
+            }
             let created = callbacks(&entry);
             insert_all(conn, &created)?;
             Ok(Some(Recorded {
                 created,
                 dlq: Some(entry),
+                dropped,
             }))
         })
         .await

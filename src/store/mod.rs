@@ -13,6 +13,7 @@ mod meta;
 mod migrations;
 mod retention;
 mod schedules;
+mod workflows;
 mod writer;
 
 use std::path::Path;
@@ -28,6 +29,7 @@ pub use messages::{Pending, Published, Recorded};
 pub use migrations::LATEST_VERSION;
 pub use retention::{Purged, Retention};
 pub use schedules::{FirePlan, Fired};
+pub use workflows::{FailureInfo, Notified, Revive, ReviveOverrides, RunSelection, WaitOutcome};
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +47,9 @@ pub enum StoreError {
     CommitFailed(String),
     #[error("the store is shut down")]
     Closed,
+    /// A workflow rule refused the write (the whole transaction is undone).
+    #[error(transparent)]
+    Workflow(#[from] crate::workflow::WorkflowError),
 }
 
 /// The writer connection's page cache bound, in KiB (negative in the pragma).

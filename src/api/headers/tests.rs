@@ -250,3 +250,33 @@ fn schedule_ids_allow_email_style_names_only() {
         assert!(validate_schedule_id(bad).is_err(), "{bad}");
     }
 }
+
+/// The Workflow SDK's settings on a call's callback and on the failure
+/// callback are not forwarded headers (workflow-wire §3.6, §3.9).
+#[test]
+fn workflow_settings_of_callbacks_are_not_forwarded() {
+    let d = delivery(&map(&[
+        ("upstash-callback", "https://cb.test/wf"),
+        ("upstash-callback-workflow-runid", "wfr_1"),
+        ("upstash-callback-workflow-calltype", "fromCallback"),
+        ("upstash-callback-workflow-init", "false"),
+        ("upstash-callback-workflow-url", "https://cb.test/wf"),
+        ("upstash-callback-feature-set", "LazyFetch"),
+        ("upstash-callback-forward-upstash-workflow-callback", "true"),
+        ("upstash-failure-callback-workflow-calltype", "failureCall"),
+        ("upstash-failure-callback-flow-control-key", "k"),
+        (
+            "upstash-failure-callback-forward-upstash-workflow-is-failure",
+            "true",
+        ),
+    ]))
+    .unwrap();
+    let names: Vec<&str> = d.callback_headers.keys().map(String::as_str).collect();
+    assert_eq!(names, ["Upstash-Workflow-Callback"]);
+    let names: Vec<&str> = d
+        .failure_callback_headers
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(names, ["Upstash-Workflow-Is-Failure"]);
+}

@@ -1,0 +1,126 @@
+//! Upstash Workflow end to end: the official SDK (npm `@upstash/workflow`
+//! 1.3.3 on `@upstash/qstash` 2.12.0) runs the example app of
+//! examples/workflow against the real binary.
+//!
+//! The test runs sdk-tests/setup-workflow.sh (which installs the example's
+//! pinned packages once and is a no-op after that), then the Node program
+//! sdk-tests/workflow/workflow.test.mjs with `CRONHOOK_BIN` set to the binary
+//! cargo built. The Node program starts `cronhook serve` itself (temporary
+//! database, a free port, `--retry-scale 0.01`), because it must kill it with
+//! SIGKILL in the middle of a run and restart it on the same database and
+//! port. Its checks (issue #5) are listed at the top of that file; it ends
+//! with `N passed, N failed` and exits non-zero when any check fails.
+//!
+//! Every cronhook the program starts is recorded in a pid file; if the
+//! program itself has to be killed, those pids (and only those, after
+//! checking that each still runs this binary) are killed here.
+//!
+//! Needs node (20.6 or later) and npm on PATH, and the npm registry the first
+//! time. Loopback only.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::run_with_timeout;
+
+const SETUP_TIMEOUT: Duration = Duration::from_secs(600);
+/// The Node program gives up by itself after 100 s; this is the backstop.
+const PROGRAM_TIMEOUT: Duration = Duration::from_secs(115);
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+fn run_setup() {
+    let path = root().join("sdk-tests").join("setup-workflow.sh");
+    let mut cmd = Command::new("bash");
+    cmd.arg(&path);
+    let (status, out, err) = run_with_timeout(cmd, SETUP_TIMEOUT);
+    match status {
+        Some(s) if s.success() => eprint!("{out}{err}"),
+        other => panic!(
+            "{} failed ({}):\n--- stdout ---\n{out}\n--- stderr ---\n{err}",
+            path.display(),
+            match other {
+                Some(s) => format!("{s}"),
+                None => format!("timed out after {SETUP_TIMEOUT:?}"),
+            }
+        ),
+    }
+}
+
+/// Kills the cronhook processes listed in `pidfile` that are still running
+/// this test's binary (a pid may have been reused by then).
+fn kill_leftovers(pidfile: &Path) {
+    let Ok(text) = std::fs::read_to_string(pidfile) else {
+        return;
+    };
+    let bin = std::fs::canonicalize(env!("CARGO_BIN_EXE_cronhook")).ok();
+    for pid in text.lines().filter_map(|l| l.trim().parse::<u32>().ok()) {
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+        if exe.is_some() && exe == bin {
+            eprintln!("killing leftover cronhook pid {pid}");
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(pid.to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+#[test]
+fn workflow_sdk_end_to_end() {
+    run_setup();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pidfile = dir.path().join("cronhook.pids");
+    let program = root()
+        .join("sdk-tests")
+        .join("workflow")
+        .join("workflow.test.mjs");
+
+    let mut cmd = Command::new("node");
+    cmd.arg(&program)
+        .current_dir(root().join("sdk-tests").join("workflow"))
+        .env("CRONHOOK_BIN", env!("CARGO_BIN_EXE_cronhook"))
+        .env("WORK_DIR", dir.path())
+        .env("CRONHOOK_PIDFILE", &pidfile);
+    // The program sets the app's QSTASH_* from the server it starts; nothing
+    // of the caller's shell (dev mode, regions, proxies) may leak in.
+    for k in [
+        "QSTASH_URL",
+        "QSTASH_TOKEN",
+        "QSTASH_CURRENT_SIGNING_KEY",
+        "QSTASH_NEXT_SIGNING_KEY",
+        "QSTASH_DEV",
+        "QSTASH_DEV_PORT",
+        "QSTASH_REGION",
+        "UPSTASH_REGION",
+        "UPSTASH_WORKFLOW_URL",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ] {
+        cmd.env_remove(k);
+    }
+
+    let (status, out, err) = run_with_timeout(cmd, PROGRAM_TIMEOUT);
+    kill_leftovers(&pidfile);
+    match status {
+        Some(s) if s.success() => eprintln!("{out}"),
+        other => panic!(
+            "workflow.test.mjs {}\n--- stdout ---\n{out}\n--- stderr ---\n{err}",
+            match other {
+                Some(s) => format!("exited with {s}"),
+                None => format!("timed out after {PROGRAM_TIMEOUT:?} and was killed"),
+            }
+        ),
+    }
+}
