@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 echo "== installing the official SDKs for their tests (skipped when current)"
 bash sdk-tests/setup-python.sh
 bash sdk-tests/setup-node.sh
+bash sdk-tests/setup-workflow.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -4,6 +4,11 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+# Tests run in parallel and each runs this script: one install at a time,
+# the others wait and then find it current.
+exec 9>"$here/.setup.lock"
+flock 9
 pydir="$here/python"
 venv="$pydir/.venv"
 req="$pydir/requirements.txt"

@@ -7,6 +7,11 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+# Tests run in parallel and each runs this script: one install at a time,
+# the others wait and then find it current.
+exec 9>"$here/.setup.lock"
+flock 9
 appdir="$(cd "$here/../examples/workflow" && pwd)"
 lock="$appdir/package-lock.json"
 stamp="$appdir/node_modules/.cronhook-lock.sha256"
