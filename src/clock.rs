@@ -10,6 +10,13 @@ use crate::model::Millis;
 
 pub trait Clock: Send + Sync + 'static {
     fn now_ms(&self) -> Millis;
+
+    /// Microseconds since the epoch, for clocks that can tell. The timer
+    /// uses it to wake on time to well under a millisecond; test clocks
+    /// that only step in milliseconds leave it `None`.
+    fn now_us(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// The operating system's clock.
@@ -22,5 +29,14 @@ impl Clock for SystemClock {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as Millis)
             .unwrap_or(0)
+    }
+
+    fn now_us(&self) -> Option<i64> {
+        Some(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_micros() as i64)
+                .unwrap_or(0),
+        )
     }
 }

@@ -23,6 +23,11 @@ use crate::model::Millis;
 /// Longest sleep before the wall clock is read again.
 pub const RECHECK: Duration = Duration::from_secs(60);
 
+/// How close to a due time the timer stops trusting tokio's sleep, which
+/// has millisecond ticks and wakes up to ~2 ms late, and finishes the wait
+/// with a thread sleep, which wakes within tens of microseconds.
+const FINE_WAIT: Duration = Duration::from_millis(3);
+
 /// Most keys popped per turn, so a burst streams through dispatch instead of
 /// being copied out of the heap all at once.
 const POP_BATCH: usize = 1024;
@@ -147,15 +152,24 @@ impl Timer {
             if popped_full_batch {
                 continue;
             }
-            let sleep = next.map(|at| {
-                let ms = (at - clock.now_ms()).clamp(0, RECHECK.as_millis() as Millis);
-                Duration::from_millis(ms as u64)
+            let sleep = next.map(|at| time_until(clock.as_ref(), at));
+            if let (Some(d), Some(_)) = (sleep, clock.now_us()) {
+                if d <= FINE_WAIT {
+                    // Off the async threads; an earlier arming or a shutdown
+                    // in this short window waits for it to end.
+                    let _ = tokio::task::spawn_blocking(move || std::thread::sleep(d)).await;
+                    continue;
+                }
+            }
+            let coarse = sleep.map(|d| match clock.now_us() {
+                Some(_) => d - FINE_WAIT,
+                None => d,
             });
             tokio::select! {
                 _ = self.shared.notify.notified() => {}
                 _ = shutdown.changed() => return,
                 _ = async {
-                    match sleep {
+                    match coarse {
                         Some(d) => tokio::time::sleep(d).await,
                         None => std::future::pending().await,
                     }
@@ -163,6 +177,16 @@ impl Timer {
             }
         }
     }
+}
+
+/// How long until `at`, at most `RECHECK`: to the microsecond when the
+/// clock can tell, else to the millisecond.
+fn time_until(clock: &dyn Clock, at: Millis) -> Duration {
+    let us = match clock.now_us() {
+        Some(now_us) => at * 1000 - now_us,
+        None => (at - clock.now_ms()) * 1000,
+    };
+    Duration::from_micros(us.clamp(0, RECHECK.as_micros() as i64) as u64)
 }
 
 #[cfg(test)]
