@@ -159,6 +159,7 @@ impl Ctx {
                     events = p.events,
                     dlq = p.dlq,
                     dedup = p.dedup,
+                    workflow_runs = p.runs,
                     "retention: old entries removed"
                 ),
                 Ok(_) => {}

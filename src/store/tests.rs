@@ -379,6 +379,69 @@ async fn retention_keeps_the_newest_entries_within_the_bounds() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn ended_workflow_runs_go_with_the_log_and_failed_ones_with_the_dlq() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    {
+        // Rows as the workflow code writes them; only the purge is under test.
+        let conn = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+        for (run, state, ended_at) in [
+            ("wfr_old_ok", "RUN_SUCCESS", Some(10)),
+            ("wfr_old_cancel", "RUN_CANCELED", Some(10)),
+            ("wfr_old_failed", "RUN_FAILED", Some(10)),
+            ("wfr_new_ok", "RUN_SUCCESS", Some(990)),
+            ("wfr_running", "RUN_STARTED", None),
+        ] {
+            conn.execute(
+                "INSERT INTO workflow_runs (run_id, url, state, created_at, ended_at, config, \
+                 init_message_id, initial_body) VALUES (?1, 'http://127.0.0.1:9/wf', ?2, 0, ?3, \
+                 '{}', 'msg_x', x'')",
+                rusqlite::params![run, state, ended_at],
+            )
+            .unwrap();
+            for seq in 0..3 {
+                conn.execute(
+                    "INSERT INTO workflow_steps (run_id, seq, message_id, call_type, body, \
+                     created_at) VALUES (?1, ?2, ?3, 'step', x'', 0)",
+                    rusqlite::params![run, seq, format!("msg_{run}_{seq}")],
+                )
+                .unwrap();
+            }
+        }
+    }
+    let bounds = Retention {
+        log_max_age_ms: 500,
+        log_max_entries: 1000,
+        dlq_max_age_ms: 2000,
+        dlq_max_entries: 1000,
+    };
+    let purged = store.purge(1000, bounds).await.unwrap();
+    assert_eq!(purged.runs, 2, "the old successful and cancelled runs");
+    let left = |sql: &str| -> Vec<String> {
+        let conn = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+        let mut stmt = conn.prepare(sql).unwrap();
+        let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+        rows.map(Result::unwrap).collect()
+    };
+    assert_eq!(
+        left("SELECT run_id FROM workflow_runs ORDER BY run_id"),
+        ["wfr_new_ok", "wfr_old_failed", "wfr_running"]
+    );
+    assert_eq!(
+        left("SELECT DISTINCT run_id FROM workflow_steps ORDER BY run_id"),
+        ["wfr_new_ok", "wfr_old_failed", "wfr_running"],
+        "a run's log goes with it"
+    );
+    // Once the DLQ may no longer hold it, the failed run goes too.
+    let purged = store.purge(2100, bounds).await.unwrap();
+    assert_eq!(
+        purged.runs, 2,
+        "the failed run, and the newer successful one"
+    );
+    assert_eq!(left("SELECT run_id FROM workflow_runs"), ["wfr_running"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn rotated_keys_survive_restarts_until_the_configuration_changes() {
     let dir = tempfile::tempdir().unwrap();
     let configured = crate::model::SigningKeys {
