@@ -303,6 +303,34 @@ pub fn canonical_header_name(name: &str) -> String {
     out
 }
 
+/// Headers never forwarded to a destination: framing and hop-by-hop headers
+/// (a stale `Content-Length` would break the request) and the ones cronhook
+/// sets on every delivery itself. Forwarding sources that pass on *every*
+/// header they got (`Upstash-Header-Forward: true`, a workflow's first
+/// invocation, workflow-wire §7.1) include them. `lower` is lower-case.
+pub fn is_transport_or_delivery_header(lower: &str) -> bool {
+    const NAMES: [&str; 17] = [
+        "host",
+        "content-length",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "expect",
+        "proxy-connection",
+        "proxy-authorization",
+        "accept-encoding",
+        "user-agent",
+        "upstash-signature",
+        "upstash-message-id",
+        "upstash-retried",
+        "upstash-caller-ip",
+    ];
+    NAMES.contains(&lower) || lower == "upstash-schedule-id"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

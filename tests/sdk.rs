@@ -14,31 +14,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{run_with_timeout, ServerProcess};
+use common::{run_setup, run_with_timeout, ServerProcess};
 
-const SETUP_TIMEOUT: Duration = Duration::from_secs(600);
 const PROGRAM_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn sdk_tests_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sdk-tests")
-}
-
-fn run_setup(script: &str) {
-    let path = sdk_tests_dir().join(script);
-    let mut cmd = Command::new("bash");
-    cmd.arg(&path);
-    let (status, out, err) = run_with_timeout(cmd, SETUP_TIMEOUT);
-    match status {
-        Some(s) if s.success() => eprint!("{out}{err}"),
-        other => panic!(
-            "{} failed ({}):\n--- stdout ---\n{out}\n--- stderr ---\n{err}",
-            path.display(),
-            match other {
-                Some(s) => format!("{s}"),
-                None => format!("timed out after {SETUP_TIMEOUT:?}"),
-            }
-        ),
-    }
 }
 
 /// Starts a server on a temporary database, runs `program args...` with the

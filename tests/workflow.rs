@@ -24,32 +24,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::run_with_timeout;
+use common::{run_setup, run_with_timeout};
 
-const SETUP_TIMEOUT: Duration = Duration::from_secs(600);
 /// The Node program gives up by itself after 100 s; this is the backstop.
 const PROGRAM_TIMEOUT: Duration = Duration::from_secs(115);
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
-}
-
-fn run_setup() {
-    let path = root().join("sdk-tests").join("setup-workflow.sh");
-    let mut cmd = Command::new("bash");
-    cmd.arg(&path);
-    let (status, out, err) = run_with_timeout(cmd, SETUP_TIMEOUT);
-    match status {
-        Some(s) if s.success() => eprint!("{out}{err}"),
-        other => panic!(
-            "{} failed ({}):\n--- stdout ---\n{out}\n--- stderr ---\n{err}",
-            path.display(),
-            match other {
-                Some(s) => format!("{s}"),
-                None => format!("timed out after {SETUP_TIMEOUT:?}"),
-            }
-        ),
-    }
 }
 
 /// Kills the cronhook processes listed in `pidfile` that are still running
@@ -75,7 +56,7 @@ fn kill_leftovers(pidfile: &Path) {
 
 #[test]
 fn workflow_sdk_end_to_end() {
-    run_setup();
+    run_setup("setup-workflow.sh");
     let dir = tempfile::tempdir().expect("tempdir");
     let pidfile = dir.path().join("cronhook.pids");
     let program = root()

@@ -15,7 +15,7 @@ use super::headers::{self, HeaderError};
 use super::schedules::create_schedule;
 use super::{caller_ip, read_body, ApiError, ApiResult, AppState};
 use crate::ids;
-use crate::model::{canonical_header_name, Message, Millis};
+use crate::model::{canonical_header_name, is_transport_or_delivery_header, Message, Millis};
 use crate::store::Published;
 
 /// `POST /v2/publish/{destination}`.
@@ -221,22 +221,13 @@ fn content_hash(m: &Message) -> String {
 /// to the destination, except transport headers, cronhook's own settings and
 /// the cronhook token.
 fn forward_all(headers: &HeaderMap, token: &str, out: &mut crate::model::HeaderMap) {
-    const TRANSPORT: [&str; 10] = [
-        "host",
-        "content-length",
-        "connection",
-        "keep-alive",
-        "transfer-encoding",
-        "te",
-        "trailer",
-        "upgrade",
-        "proxy-authorization",
-        "proxy-connection",
-    ];
     let bearer = format!("Bearer {token}");
     for (name, value) in headers {
         let n = name.as_str();
-        if TRANSPORT.contains(&n) || n.starts_with("upstash-") || n.starts_with("cronhook-") {
+        if is_transport_or_delivery_header(n)
+            || n.starts_with("upstash-")
+            || n.starts_with("cronhook-")
+        {
             continue;
         }
         let Ok(v) = value.to_str() else { continue };

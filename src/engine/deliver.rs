@@ -11,9 +11,11 @@ use crate::engine::client::{Outgoing, Reply};
 use crate::engine::outcome::{decide, Decision};
 use crate::engine::{Ctx, TimerKey, STORE_RETRY};
 use crate::ids;
-use crate::model::{canonical_header_name, Attempt, AttemptResponse, HeaderMap, Message};
+use crate::model::{
+    canonical_header_name, is_transport_or_delivery_header, Attempt, AttemptResponse, HeaderMap,
+    Message,
+};
 use crate::signing::{sign, Claims};
-use crate::workflow::config::is_transport_or_delivery_header;
 
 use super::workflow as wf;
 

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Role;
 use crate::model::{
-    canonical_header_name, CallbackOptions, Delivery, FlowControl, HeaderMap as Headers,
-    DEFAULT_RETRIES,
+    canonical_header_name, is_transport_or_delivery_header, CallbackOptions, Delivery, FlowControl,
+    HeaderMap as Headers, DEFAULT_RETRIES,
 };
 
 /// Settings saved from the Init message.
@@ -45,33 +45,6 @@ impl Default for RunConfig {
             headers: Headers::new(),
         }
     }
-}
-
-/// Headers that must never be stored for replay: framing and hop-by-hop
-/// headers (a stale `Content-Length` would break the next request) and the
-/// ones cronhook sets on every delivery itself. A serve-initiated first
-/// invocation forwards *every* header it received, these included (§7.1).
-pub fn is_transport_or_delivery_header(lower: &str) -> bool {
-    const NAMES: [&str; 17] = [
-        "host",
-        "content-length",
-        "connection",
-        "keep-alive",
-        "transfer-encoding",
-        "te",
-        "trailer",
-        "upgrade",
-        "expect",
-        "proxy-connection",
-        "proxy-authorization",
-        "accept-encoding",
-        "user-agent",
-        "upstash-signature",
-        "upstash-message-id",
-        "upstash-retried",
-        "upstash-caller-ip",
-    ];
-    NAMES.contains(&lower) || lower == "upstash-schedule-id"
 }
 
 impl RunConfig {

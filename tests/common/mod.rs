@@ -494,3 +494,26 @@ pub fn run_with_timeout(
     let e = err.lock().unwrap().clone();
     (status, o, e)
 }
+
+/// Runs `sdk-tests/<script>` (an idempotent installer of a test's SDK) and
+/// panics with its output if it fails or takes longer than 10 minutes.
+pub fn run_setup(script: &str) {
+    const SETUP_TIMEOUT: Duration = Duration::from_secs(600);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sdk-tests")
+        .join(script);
+    let mut cmd = Command::new("bash");
+    cmd.arg(&path);
+    let (status, out, err) = run_with_timeout(cmd, SETUP_TIMEOUT);
+    match status {
+        Some(s) if s.success() => eprint!("{out}{err}"),
+        other => panic!(
+            "{} failed ({}):\n--- stdout ---\n{out}\n--- stderr ---\n{err}",
+            path.display(),
+            match other {
+                Some(s) => format!("{s}"),
+                None => format!("timed out after {SETUP_TIMEOUT:?}"),
+            }
+        ),
+    }
+}
