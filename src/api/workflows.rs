@@ -13,8 +13,8 @@ use super::{read_body, ApiError, ApiResult, AppState};
 use crate::engine::callback::{self, Kind};
 use crate::model::{Attempt, DlqEntry};
 use crate::store::{DlqSelection, FailureInfo, Revive, ReviveOverrides, RunSelection};
-use crate::workflow::run_log::{failure_body, raw_steps, step_logs};
-use crate::workflow::{Role, Run, RunState};
+use crate::workflow::run_log::{failure_call, raw_steps, step_logs};
+use crate::workflow::{Run, RunState};
 
 /// `GET /v2/workflows/runs/{id}`: the whole log as `RawStep[]`, for the
 /// SDK's lazy fetch. 404 once the run has ended: the SDK reads that as
@@ -327,7 +327,7 @@ async fn revive(state: AppState, request: Request, how: Revive) -> ApiResult<Jso
         .workflow_dlq_revive(ids, how, overrides, state.clock.now_ms())
         .await?;
     let messages: Vec<_> = revived.iter().map(|(_, m)| m.clone()).collect();
-    state.engine.messages_added(&messages);
+    state.engine.messages_added(messages);
     let runs: Vec<Value> = revived.iter().map(|(r, _)| revived_json(r)).collect();
     Ok(Json(json!({ "workflowRuns": runs })))
 }
@@ -381,22 +381,21 @@ pub async fn dlq_callback(
         ended_at: e.failed_at,
         response: e.response.clone(),
     };
-    let Some(mut failure) = callback::message(Kind::Failure, &e.message, &attempt, Some(&e), now)
+    let Some(failure) = callback::message(Kind::Failure, &e.message, &attempt, Some(&e), now)
     else {
         return Err(ApiError::BadRequest(format!(
             "workflow run {} has no failure function (Upstash-Failure-Callback)",
             run.run_id
         )));
     };
-    if let Ok(plain) = serde_json::from_slice(&failure.body) {
-        failure.body = serde_json::to_vec(&failure_body(plain, &run)).expect("JSON");
-    }
-    failure.delivery.workflow = Some(link.derived(Role::Failure));
-    state
+    let failure = failure_call(failure, &run, &link);
+    let stored = state
         .store
-        .publish(vec![(failure.clone(), Vec::new())], now)
+        .publish(vec![(failure, Vec::new())], now)
         .await?;
-    state.engine.messages_added(std::slice::from_ref(&failure));
+    state
+        .engine
+        .messages_added(stored.into_iter().map(|(m, _)| m).collect());
     Ok(Json(revived_json(&run)))
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::engine::Ctx;
 use crate::model::Message;
 use crate::store::StoreError;
-use crate::workflow::run_log::{delivery_body, failure_body, raw_steps};
+use crate::workflow::run_log::{delivery_body, failure_call, raw_steps};
 use crate::workflow::{Role, Run, RunState, WorkflowLink, RUN_ID_HEADER};
 
 /// A workflow message ready for its attempt.
@@ -80,15 +80,11 @@ impl Prepared {
 
     /// The failure callback of a failed run, with the workflow fields of
     /// §3.9 in its body.
-    pub fn failure_callback(&self, mut failure: Message) -> Message {
-        if !self.link.role.fails_run() {
-            return failure;
+    pub fn failure_callback(&self, failure: Message) -> Message {
+        if self.link.role.fails_run() {
+            failure_call(failure, &self.run, &self.link)
+        } else {
+            failure
         }
-        if let Ok(plain) = serde_json::from_slice(&failure.body) {
-            failure.body =
-                serde_json::to_vec(&failure_body(plain, &self.run)).expect("JSON of a JSON value");
-        }
-        failure.delivery.workflow = Some(self.link.derived(Role::Failure));
-        failure
     }
 }

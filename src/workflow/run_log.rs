@@ -8,8 +8,8 @@
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use serde_json::{json, Map, Value};
 
-use super::Run;
-use crate::model::Millis;
+use super::{Role, Run, WorkflowLink};
+use crate::model::{Message, Millis};
 
 /// One entry of a run's log, in append order (`seq`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +78,19 @@ pub fn wait_result(
         }
     }
     serde_json::to_vec(&Value::Object(o)).expect("JSON")
+}
+
+/// A failure callback of step `link` turned into its run's failure-function
+/// call (§3.9): the workflow fields in its body, and the `Failure` role, so
+/// it is delivered after the run failed.
+pub fn failure_call(mut failure: Message, run: &Run, link: &WorkflowLink) -> Message {
+    if let Ok(plain) = serde_json::from_slice(&failure.body) {
+        if let Ok(body) = serde_json::to_vec(&failure_body(plain, run)) {
+            failure.body = body;
+        }
+    }
+    failure.delivery.workflow = Some(link.derived(Role::Failure));
+    failure
 }
 
 /// Turns the plain failure-callback body (§9.4) into the workflow one
