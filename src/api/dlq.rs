@@ -152,7 +152,7 @@ async fn retry(
         .store
         .dlq_retry(selection, move |e| republished(e, &overrides, now))
         .await?;
-    state.engine.messages_added(&created);
+    state.engine.messages_added(created.clone());
     Ok((created, next))
 }
 

@@ -34,10 +34,8 @@ pub async fn publish(State(state): State<AppState>, request: Request) -> ApiResu
     let ip = caller_ip(&request);
     let body = read_body(request.into_body(), state.max_body).await?;
     let (m, keys) = build(&state, url, &headers, body, ip, None)?;
-    let published = publish_all(&state, vec![(m.clone(), keys)])
-        .await?
-        .remove(0);
-    Ok(respond(&m, published))
+    let (status, body) = publish_all(&state, vec![(m, keys)]).await?.remove(0);
+    Ok((status, Json(body)).into_response())
 }
 
 /// `POST /v2/enqueue/{queue}/{destination}`: a publish into a FIFO queue,
@@ -57,10 +55,8 @@ pub async fn enqueue(State(state): State<AppState>, request: Request) -> ApiResu
     let body = read_body(request.into_body(), state.max_body).await?;
     let (m, keys) = build(&state, url, &headers, body, ip, Some(queue.to_owned()))?;
     ensure_queue(&state, queue).await?;
-    let published = publish_all(&state, vec![(m.clone(), keys)])
-        .await?
-        .remove(0);
-    Ok(respond(&m, published))
+    let (status, body) = publish_all(&state, vec![(m, keys)]).await?.remove(0);
+    Ok((status, Json(body)).into_response())
 }
 
 /// One item of `POST /v2/batch` (§4.3): JS sends lower-case header names,
@@ -84,22 +80,21 @@ pub async fn batch(State(state): State<AppState>, request: Request) -> ApiResult
     let items: Vec<Value> = serde_json::from_slice(&body).map_err(|e| {
         ApiError::BadRequest(format!("batch body must be a JSON array of messages: {e}"))
     })?;
-    let mut slots: Vec<Result<Message, String>> = Vec::with_capacity(items.len());
+    // Each item's place: published (its answer comes from `publish_all`, in
+    // order) or refused with its error.
+    let mut slots: Vec<Result<(), String>> = Vec::with_capacity(items.len());
     let mut valid = Vec::new();
     for (i, raw) in items.into_iter().enumerate() {
         let item = batch_item(&state, raw, ip.clone())
             .await
             .map_err(|e| format!("item {i}: {e}"));
-        if let Ok((m, keys)) = &item {
-            valid.push((m.clone(), keys.clone()));
-        }
-        slots.push(item.map(|(m, _)| m));
+        slots.push(item.map(|m| valid.push(m)));
     }
-    let mut published = publish_all(&state, valid).await?.into_iter();
+    let mut answers = publish_all(&state, valid).await?.into_iter();
     let out = slots
         .into_iter()
         .map(|slot| match slot {
-            Ok(m) => publish_json(&m, published.next().expect("one result per item")).1,
+            Ok(()) => answers.next().expect("one answer per item").1,
             Err(e) => json!({ "error": e }),
         })
         .collect();
@@ -240,40 +235,33 @@ fn forward_all(headers: &HeaderMap, token: &str, out: &mut crate::model::HeaderM
     }
 }
 
-/// Stores the messages (one transaction) and arms the new ones.
+/// Stores the messages (one transaction), arms the new ones, and answers
+/// each as §4.1 does (`{messageId, url}`, 201; a duplicate 202 with the
+/// first message's id and `deduplicated: true`), in order.
 async fn publish_all(
     state: &AppState,
     items: Vec<(Message, Vec<String>)>,
-) -> ApiResult<Vec<Published>> {
+) -> ApiResult<Vec<(StatusCode, Value)>> {
     let expires = state.clock.now_ms() + state.dedup_window_ms;
-    let messages: Vec<Message> = items.iter().map(|(m, _)| m.clone()).collect();
-    let results = state.store.publish(items, expires).await?;
-    let new: Vec<Message> = messages
+    let published = state.store.publish(items, expires).await?;
+    let answers = published
+        .iter()
+        .map(|(m, p)| match p {
+            Published::New => (
+                StatusCode::CREATED,
+                json!({ "messageId": m.id, "url": m.url }),
+            ),
+            Published::Duplicate { message_id } => (
+                StatusCode::ACCEPTED,
+                json!({ "messageId": message_id, "url": m.url, "deduplicated": true }),
+            ),
+        })
+        .collect();
+    let new = published
         .into_iter()
-        .zip(&results)
-        .filter(|(_, r)| **r == Published::New)
+        .filter(|(_, p)| *p == Published::New)
         .map(|(m, _)| m)
         .collect();
-    state.engine.messages_added(&new);
-    Ok(results)
-}
-
-/// §4.1: `{messageId, url}`; a duplicate answers 202 with the first
-/// message's id and `deduplicated: true`.
-fn publish_json(m: &Message, published: Published) -> (StatusCode, Value) {
-    match published {
-        Published::New => (
-            StatusCode::CREATED,
-            json!({ "messageId": m.id, "url": m.url }),
-        ),
-        Published::Duplicate { message_id } => (
-            StatusCode::ACCEPTED,
-            json!({ "messageId": message_id, "url": m.url, "deduplicated": true }),
-        ),
-    }
-}
-
-fn respond(m: &Message, published: Published) -> Response {
-    let (status, body) = publish_json(m, published);
-    (status, Json(body)).into_response()
+    state.engine.messages_added(new);
+    Ok(answers)
 }

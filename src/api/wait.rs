@@ -115,7 +115,7 @@ pub async fn wait(
         .await?
     {
         WaitOutcome::Waiting(m) | WaitOutcome::Notified(m) => {
-            state.engine.messages_added(&[m]);
+            state.engine.messages_added(vec![m]);
         }
     }
     Ok(Json(json!({})))
@@ -174,7 +174,7 @@ async fn notify_with(
         .await?;
     state.engine.messages_cancelled(&done.dropped);
     let created: Vec<Message> = done.woken.iter().map(|(_, m)| m.clone()).collect();
-    state.engine.messages_added(&created);
+    state.engine.messages_added(created);
     let out: Vec<Value> = done
         .woken
         .iter()

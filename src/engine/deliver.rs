@@ -25,7 +25,7 @@ pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str) {
         Some(hit) => hit,
         None => ctx.store.message(id).await,
     };
-    let message = match loaded {
+    let mut message = match loaded {
         Ok(Some(m)) => m,
         Ok(None) => {
             // Cancelled, or already done: its queue place is free.
@@ -38,7 +38,6 @@ pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str) {
             return;
         }
     };
-    let mut message = message;
     let workflow = match message.delivery.workflow.clone() {
         None => None,
         Some(link) => match wf::prepare(ctx, &mut message, link).await {
@@ -65,7 +64,6 @@ pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str) {
             }
         },
     };
-    let message = message;
     let started_at = ctx.clock.now_ms();
     let (body, extra) = match &workflow {
         Some(w) => (w.body.clone(), w.headers()),
@@ -99,7 +97,7 @@ pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str) {
             tracing::debug!(message = %id, retried = message.retried, "delivered");
             let callbacks = after_attempt(&attempt);
             ctx.store
-                .record_delivered(message.clone(), attempt, callbacks)
+                .record_delivered(message, attempt, callbacks)
                 .await
         }
         Decision::Retry { due_at } => {
@@ -107,7 +105,7 @@ pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str) {
             let callbacks = after_attempt(&attempt);
             let recorded = ctx
                 .store
-                .record_retry(message.clone(), attempt, due_at, callbacks)
+                .record_retry(message, attempt, due_at, callbacks)
                 .await;
             if let Ok(Some(_)) = recorded {
                 rearm(ctx, id, due_at);
@@ -120,7 +118,7 @@ pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str) {
             let after = after_attempt(&attempt);
             let run = workflow.clone();
             ctx.store
-                .record_failed(message.clone(), attempt, move |entry| {
+                .record_failed(message, attempt, move |entry| {
                     // The failure callback alone carries the DLQ id (§9.4).
                     let failure = callback::message(Kind::Failure, &source, &a, Some(entry), now)
                         .map(|f| match &run {
@@ -137,7 +135,7 @@ pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str) {
             if let Some(entry) = &r.dlq {
                 tracing::warn!(message = %id, dlq = %entry.dlq_id, error = %entry.response.error, "message failed; moved to the DLQ");
             }
-            ctx.arm_messages(&r.created);
+            ctx.arm_messages(r.created);
             for dropped in &r.dropped {
                 ctx.timer
                     .disarm(&TimerKey::Message(dropped.as_str().into()));

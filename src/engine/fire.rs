@@ -38,7 +38,7 @@ pub(super) async fn fire(ctx: &Arc<Ctx>, id: &str) {
         .await;
     match fired {
         Ok(Some(fired)) => {
-            ctx.arm_messages(&fired.messages);
+            ctx.arm_messages(fired.messages);
             if let Some(next) = fired.next_fire_at {
                 ctx.arm_schedule(id, next);
             }

@@ -99,18 +99,22 @@ impl Ctx {
             .arm(TimerKey::Schedule(id.into()), next - FIRE_LEAD);
     }
 
-    /// Arms committed messages, keeping them in memory for their first attempt.
-    fn arm_messages(&self, messages: &[Message]) {
+    /// Arms committed messages, keeping them in memory for their first
+    /// attempt. Cached before armed: an attempt that starts at once must
+    /// find (and take) its entry, or the entry would outlive the message.
+    fn arm_messages(&self, messages: Vec<Message>) {
+        let mut due = Vec::with_capacity(messages.len());
         {
             let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
             for m in messages {
+                due.push((m.id.clone(), m.due_at, m.delivery.queue_name.clone()));
                 if cache.len() < CACHE_MAX {
-                    cache.insert(m.id.clone(), m.clone());
+                    cache.insert(m.id.clone(), m);
                 }
             }
         }
-        for m in messages {
-            self.arm_message(&m.id, m.due_at, m.delivery.queue_name.as_deref());
+        for (id, due_at, queue) in due {
+            self.arm_message(&id, due_at, queue.as_deref());
         }
     }
 
@@ -270,7 +274,7 @@ impl EngineHandle {
     }
 
     /// Arms new messages.
-    pub fn messages_added(&self, messages: &[Message]) {
+    pub fn messages_added(&self, messages: Vec<Message>) {
         self.ctx.arm_messages(messages);
         self.ctx.maybe_purge();
     }

@@ -137,6 +137,8 @@ impl Timer {
         out: mpsc::Sender<(TimerKey, Millis)>,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        // A clock that tells microseconds gets the precise finish (`FINE_WAIT`).
+        let precise = clock.now_us().is_some();
         loop {
             if *shutdown.borrow() {
                 return;
@@ -153,18 +155,16 @@ impl Timer {
                 continue;
             }
             let sleep = next.map(|at| time_until(clock.as_ref(), at));
-            if let (Some(d), Some(_)) = (sleep, clock.now_us()) {
-                if d <= FINE_WAIT {
+            let coarse = match sleep {
+                Some(d) if precise && d <= FINE_WAIT => {
                     // Off the async threads; an earlier arming or a shutdown
                     // in this short window waits for it to end.
                     let _ = tokio::task::spawn_blocking(move || std::thread::sleep(d)).await;
                     continue;
                 }
-            }
-            let coarse = sleep.map(|d| match clock.now_us() {
-                Some(_) => d - FINE_WAIT,
-                None => d,
-            });
+                Some(d) if precise => Some(d - FINE_WAIT),
+                other => other,
+            };
             tokio::select! {
                 _ = self.shared.notify.notified() => {}
                 _ = shutdown.changed() => return,

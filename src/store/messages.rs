@@ -66,6 +66,38 @@ pub(super) fn take(conn: &Connection, id: &str) -> Result<Option<Message>, Store
         .optional()?)
 }
 
+/// Stores `m` unless its run or one of its deduplication keys says it is a
+/// duplicate; new keys live until `expires_at`.
+fn publish_one(
+    conn: &Connection,
+    m: &Message,
+    dedup_keys: &[String],
+    expires_at: Millis,
+) -> Result<Published, StoreError> {
+    if let Some(message_id) = workflows::admit(conn, m)? {
+        return Ok(Published::Duplicate { message_id });
+    }
+    for key in dedup_keys {
+        let seen: Option<String> = conn
+            .prepare_cached("SELECT message_id FROM dedup WHERE key = ?1 AND expires_at > ?2")?
+            .query_row(params![key, m.created_at], |r| r.get(0))
+            .optional()?;
+        if let Some(message_id) = seen {
+            return Ok(Published::Duplicate { message_id });
+        }
+    }
+    insert(conn, m)?;
+    for key in dedup_keys {
+        conn.prepare_cached(
+            "INSERT INTO dedup (key, message_id, expires_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (key) DO UPDATE SET message_id = excluded.message_id, \
+             expires_at = excluded.expires_at",
+        )?
+        .execute(params![key, m.id, expires_at])?;
+    }
+    Ok(Published::New)
+}
+
 fn insert_all(conn: &Connection, messages: &[Message]) -> Result<(), StoreError> {
     messages.iter().try_for_each(|m| insert(conn, m))
 }
@@ -112,36 +144,12 @@ impl Store {
         &self,
         items: Vec<(Message, Vec<String>)>,
         expires_at: Millis,
-    ) -> Result<Vec<Published>, StoreError> {
+    ) -> Result<Vec<(Message, Published)>, StoreError> {
         self.write(move |conn| {
             let mut results = Vec::with_capacity(items.len());
-            'items: for (m, dedup_keys) in &items {
-                if let Some(message_id) = workflows::admit(conn, m)? {
-                    results.push(Published::Duplicate { message_id });
-                    continue 'items;
-                }
-                for key in dedup_keys {
-                    let seen: Option<String> = conn
-                        .prepare_cached(
-                            "SELECT message_id FROM dedup WHERE key = ?1 AND expires_at > ?2",
-                        )?
-                        .query_row(params![key, m.created_at], |r| r.get(0))
-                        .optional()?;
-                    if let Some(message_id) = seen {
-                        results.push(Published::Duplicate { message_id });
-                        continue 'items;
-                    }
-                }
-                insert(conn, m)?;
-                for key in dedup_keys {
-                    conn.prepare_cached(
-                        "INSERT INTO dedup (key, message_id, expires_at) VALUES (?1, ?2, ?3) \
-                         ON CONFLICT (key) DO UPDATE SET message_id = excluded.message_id, \
-                         expires_at = excluded.expires_at",
-                    )?
-                    .execute(params![key, m.id, expires_at])?;
-                }
-                results.push(Published::New);
+            for (m, dedup_keys) in items {
+                let published = publish_one(conn, &m, &dedup_keys, expires_at)?;
+                results.push((m, published));
             }
             Ok(results)
         })
