@@ -33,14 +33,17 @@ pub fn validate_url(raw: &str) -> Result<String, String> {
     }
 }
 
+/// Whether a path's rest starts like an http(s) URL (rather than a schedule
+/// id or a URL group name).
+pub fn looks_like_url(rest: &str) -> bool {
+    let lower = rest.get(..6).unwrap_or(rest).to_ascii_lowercase();
+    lower.starts_with("http:") || lower.starts_with("https")
+}
+
 /// A destination from the path: a URL, checked. URL groups are not
 /// implemented yet, so a name gets QStash's invalid-scheme error.
 pub fn checked(destination: &str) -> Result<String, String> {
-    let lower = destination
-        .get(..6)
-        .unwrap_or(destination)
-        .to_ascii_lowercase();
-    if !(lower.starts_with("http:") || lower.starts_with("https")) {
+    if !looks_like_url(destination) {
         return Err(format!(
             "{INVALID_SCHEME} (destination {destination:?}; URL groups are not supported yet)"
         ));

@@ -265,7 +265,8 @@ fn timeout(header: &str, v: &str) -> Result<u64, HeaderError> {
     Ok(ms)
 }
 
-fn delay(header: &str, v: &str) -> Result<u64, HeaderError> {
+/// A delay of at most a year, in milliseconds; `header` names it in errors.
+pub(crate) fn delay(header: &str, v: &str) -> Result<u64, HeaderError> {
     let ms = parse_duration(v)
         .map_err(|e| bad(header, e.to_string()))?
         .as_millis() as u64;

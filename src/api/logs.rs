@@ -2,8 +2,10 @@
 //! openapi), each answering with the list under both keys (§12.1).
 
 use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::query::Query;
 use super::view::log_json;
@@ -14,21 +16,30 @@ use crate::store::LogCursor;
 const DEFAULT_COUNT: usize = 100;
 const MAX_COUNT: usize = 1000;
 
-pub async fn list(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
+pub async fn list(State(state): State<AppState>, request: Request) -> ApiResult<Response> {
     let query = Query::parse(request.uri().query())?;
     let count = query.count(DEFAULT_COUNT, MAX_COUNT)?;
     let (entries, next) = state
         .store
         .events(query.filter()?, log_cursor(&query)?, count)
         .await?;
-    let list = Value::Array(entries.iter().map(log_json).collect());
-    let mut o = Map::new();
-    o.insert("events".into(), list.clone());
-    o.insert("logs".into(), list);
-    if let Some((time, seq)) = next {
-        o.insert("cursor".into(), Value::String(format!("{time}-{seq}")));
-    }
-    Ok(Json(Value::Object(o)))
+    let list: Vec<Value> = entries.iter().map(log_json).collect();
+    Ok(Json(Page {
+        cursor: next.map(|(time, seq)| format!("{time}-{seq}")),
+        events: &list,
+        logs: &list,
+    })
+    .into_response())
+}
+
+/// One page of the log, under both keys the SDKs read (§12), without
+/// copying it.
+#[derive(Serialize)]
+struct Page<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cursor: Option<String>,
+    events: &'a [Value],
+    logs: &'a [Value],
 }
 
 /// The log's cursor is `<time>-<seq>`: the position where the last page

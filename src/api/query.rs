@@ -44,7 +44,8 @@ impl Query {
             .filter(|v| !v.is_empty())
     }
 
-    fn int(&self, key: &str) -> Result<Option<i64>, ApiError> {
+    /// `key` as a whole number, if given.
+    pub fn int(&self, key: &str) -> Result<Option<i64>, ApiError> {
         self.one(key)
             .map(|v| {
                 v.parse::<i64>().map_err(|_| {

@@ -13,15 +13,11 @@ use serde_json::{json, Value};
 
 use super::headers;
 use super::{read_body, ApiError, ApiResult, AppState};
-use crate::duration::parse_duration;
 use crate::ids;
 use crate::model::{HeaderMap, Message, Millis};
 use crate::store::WaitOutcome;
 use crate::workflow::run_log::wait_result;
 use crate::workflow::{Role, Waiter, WorkflowError, WorkflowLink};
-
-/// Longest wait accepted: one year, like `Upstash-Delay`.
-const MAX_WAIT_MS: u64 = 365 * 86_400_000;
 
 /// The body of `POST /v2/wait/{eventId}` (`WaitRequest` in the SDK).
 #[derive(Deserialize)]
@@ -64,14 +60,8 @@ pub async fn wait(
         return Err(ApiError::BadRequest("step: must be a JSON object".into()));
     }
     let timeout = req.timeout.unwrap_or_else(|| "7d".into());
-    let wait_ms = parse_duration(&timeout)
-        .map_err(|e| ApiError::BadRequest(format!("timeout: {e}")))?
-        .as_millis() as u64;
-    if wait_ms > MAX_WAIT_MS {
-        return Err(ApiError::BadRequest(format!(
-            "timeout: \"{timeout}\" is longer than one year"
-        )));
-    }
+    // At most a year, like `Upstash-Delay`.
+    let wait_ms = super::headers::delay("timeout", &timeout)?;
     let now = state.clock.now_ms();
     let deadline = now + wait_ms as Millis;
     let link = WorkflowLink {
