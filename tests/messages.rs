@@ -714,12 +714,15 @@ fn failed_messages_land_in_the_dlq_and_a_retry_publishes_them_anew() {
     let (d0, d1, d2) = (dlq_id(ids[0]), dlq_id(ids[1]), dlq_id(ids[2]));
 
     // Bulk retry (JS dlq.retry): ids in the query; the request's
-    // Upstash-Retries: 0 overrides the original 1.
+    // Upstash-Retries: 0 overrides the original 1, its Content-Type does not.
     let (status, json) = call(
         &server,
         "POST",
         &format!("/v2/dlq/retry?dlqIds={d1}&dlqIds={d2}"),
-        &[("Upstash-Retries", "0")],
+        &[
+            ("Upstash-Retries", "0"),
+            ("Content-Type", "application/json"),
+        ],
         b"",
     );
     assert!((200..300).contains(&status), "{status} {json}");
@@ -746,6 +749,11 @@ fn failed_messages_land_in_the_dlq_and_a_retry_publishes_them_anew() {
             "same headers"
         );
         assert_eq!(e["retryDelayExpression"], "100", "other settings kept");
+        assert_eq!(
+            e["header"]["Content-Type"],
+            json!(["text/plain"]),
+            "the retry request's own Content-Type is not an override"
+        );
         let attempts = received_with_id(&sink, "/flaky", id);
         assert_eq!(attempts.len(), 1, "no retries after the override");
         assert_eq!(attempts[0].header("upstash-retried"), Some("0"));

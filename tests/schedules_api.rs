@@ -188,6 +188,24 @@ fn publish_with_upstash_cron_creates_a_schedule() {
 }
 
 #[test]
+fn schedule_settings_also_work_as_query_parameters() {
+    let (_dir, server) = server();
+    let (status, json) = call(
+        &server,
+        "POST",
+        &format!("/v2/schedules/{DEST}?page=2&upstash-retries=1&upstash-delay=10s"),
+        &[("Upstash-Cron", "*/5 * * * *")],
+        b"",
+    );
+    assert_eq!(status, 201, "{json}");
+    let id = json["scheduleId"].as_str().unwrap();
+    let (_, s) = call(&server, "GET", &format!("/v2/schedules/{id}"), &[], b"");
+    assert_eq!(s["destination"], format!("{DEST}?page=2"));
+    assert_eq!(s["retries"], 1, "{s}");
+    assert_eq!(s["delay"], 10, "{s}");
+}
+
+#[test]
 fn bad_input_is_a_4xx_that_names_the_problem_and_stores_nothing() {
     let (_dir, server) = server();
     /// destination, headers, expected status, words the error must contain

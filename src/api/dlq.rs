@@ -99,9 +99,9 @@ pub async fn delete_many(
 
 /// `POST /v2/dlq/retry` → `{"responses": [{"messageId"}], "cursor"?}`.
 pub async fn retry_many(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
-    let overrides = request.headers().clone();
+    let request_headers = request.headers().clone();
     let selection = selection(&state, request).await?;
-    let (created, next) = retry(&state, selection, overrides).await?;
+    let (created, next) = retry(&state, selection, &request_headers).await?;
     let mut o = Map::new();
     o.insert(
         "responses".into(),
@@ -128,7 +128,7 @@ pub async fn retry_one(
         ids: vec![id.clone()],
         ..Default::default()
     };
-    let (created, _) = retry(&state, selection, request.headers().clone()).await?;
+    let (created, _) = retry(&state, selection, request.headers()).await?;
     match created.first() {
         Some(m) => Ok((
             StatusCode::CREATED,
@@ -143,8 +143,16 @@ pub async fn retry_one(
 async fn retry(
     state: &AppState,
     selection: DlqSelection,
-    overrides: http::HeaderMap,
+    request_headers: &http::HeaderMap,
 ) -> ApiResult<(Vec<Message>, Option<i64>)> {
+    // Only `Upstash-*` headers override: the retry request's own
+    // `Content-Type` describes that request (often its JSON body), not the
+    // message being retried.
+    let overrides: http::HeaderMap = request_headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with("upstash-"))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
     // Validate the overrides once, before anything is taken out of the DLQ.
     headers::delivery_onto(&overrides, Default::default())?;
     let now = state.clock.now_ms();

@@ -31,10 +31,7 @@ pub async fn by_path(
 ) -> ApiResult<axum::response::Response> {
     let path = request.uri().path();
     let rest = path.strip_prefix("/v2/schedules/").unwrap_or("").to_owned();
-    let is_url = {
-        let lower = rest.get(..6).unwrap_or(&rest).to_ascii_lowercase();
-        lower.starts_with("http:") || lower.starts_with("https")
-    };
+    let is_url = destination::looks_like_url(&rest);
     let action = rest
         .rsplit_once('/')
         .filter(|(id, action)| {
@@ -65,7 +62,12 @@ async fn create(state: AppState, request: Request) -> ApiResult<(StatusCode, Jso
         .strip_prefix("/v2/schedules/")
         .unwrap_or("");
     let destination = destination::from_path(rest, request.uri().query());
-    let settings = headers::schedule(request.headers())?;
+    // `?upstash-*` settings work here as on publish; `from_path` took them
+    // out of the destination.
+    let settings = headers::schedule(&headers::with_query(
+        request.headers(),
+        request.uri().query(),
+    )?)?;
     create_schedule(&state, destination, settings, request).await
 }
 

@@ -88,7 +88,11 @@ pub async fn cancel_many(
     request: Request,
 ) -> ApiResult<Json<Value>> {
     let query = Query::parse(request.uri().query())?;
-    if let Some(key) = query.keys().find(|k| !CANCEL_KEYS.contains(k)) {
+    // `qstash_token` is the token, not a filter (authentication read it).
+    if let Some(key) = query
+        .keys()
+        .find(|k| !CANCEL_KEYS.contains(k) && *k != "qstash_token")
+    {
         return Err(ApiError::BadRequest(format!(
             "{key}: not a filter of workflow cancel; use {}",
             CANCEL_KEYS.join(", ")
@@ -105,16 +109,6 @@ pub async fn cancel_many(
 }
 
 fn selection(query: &Query) -> ApiResult<RunSelection> {
-    let int = |key: &str| -> ApiResult<Option<i64>> {
-        query
-            .one(key)
-            .map(|v| {
-                v.parse::<i64>().map_err(|_| {
-                    ApiError::BadRequest(format!("{key}: \"{v}\" is not a whole number"))
-                })
-            })
-            .transpose()
-    };
     let mut run_ids = query.all("workflowRunIds");
     run_ids.extend(query.all("workflowRunId"));
     let states = query
@@ -128,9 +122,9 @@ fn selection(query: &Query) -> ApiResult<RunSelection> {
             })
         })
         .collect::<ApiResult<_>>()?;
-    let mut from = int("fromDate")?;
-    let mut to = int("toDate")?;
-    if let Some(at) = int("workflowCreatedAt")? {
+    let mut from = query.int("fromDate")?;
+    let mut to = query.int("toDate")?;
+    if let Some(at) = query.int("workflowCreatedAt")? {
         (from, to) = (Some(at), Some(at));
     }
     Ok(RunSelection {
@@ -210,14 +204,7 @@ async fn workflow_dlq(state: &AppState, query: &Query) -> ApiResult<Vec<(DlqEntr
         .await?;
     let run_ids = query.all("workflowRunId");
     let url = query.one("workflowUrl");
-    let created = query
-        .one("workflowCreatedAt")
-        .map(|v| {
-            v.parse::<i64>().map_err(|_| {
-                ApiError::BadRequest(format!("workflowCreatedAt: \"{v}\" is not a whole number"))
-            })
-        })
-        .transpose()?;
+    let created = query.int("workflowCreatedAt")?;
     let mut out = Vec::new();
     for e in entries {
         if !ids.is_empty() && !ids.contains(&e.dlq_id) {
