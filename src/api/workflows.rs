@@ -23,7 +23,7 @@ pub async fn get_run(
     State(state): State<AppState>,
     Path(run_id): Path<String>,
 ) -> ApiResult<(StatusCode, Vec<u8>)> {
-    match state.store.workflow_run(&run_id).await? {
+    match state.store.workflow_run_with_log(&run_id).await? {
         Some((run, log)) if run.state == RunState::Started => Ok((StatusCode::OK, raw_steps(&log))),
         _ => Err(ApiError::NotFound(format!(
             "workflow run {run_id} has ended or does not exist"
@@ -219,7 +219,7 @@ async fn workflow_dlq(state: &AppState, query: &Query) -> ApiResult<Vec<(DlqEntr
         else {
             continue;
         };
-        let Some((run, _)) = state.store.workflow_run(&link.run_id).await? else {
+        let Some(run) = state.store.workflow_run(&link.run_id).await? else {
             continue;
         };
         let keep = (run_ids.is_empty() || run_ids.contains(&run.run_id))
@@ -356,7 +356,7 @@ pub async fn dlq_callback(
             "DLQ message {dlq_id:?} is not a workflow step"
         )));
     };
-    let Some((run, _)) = state.store.workflow_run(&link.run_id).await? else {
+    let Some(run) = state.store.workflow_run(&link.run_id).await? else {
         return Err(ApiError::NotFound(format!(
             "workflow run {} not found",
             link.run_id

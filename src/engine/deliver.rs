@@ -38,7 +38,7 @@ pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str) {
             return;
         }
     };
-    let workflow = match message.delivery.workflow.clone() {
+    let mut workflow = match message.delivery.workflow.clone() {
         None => None,
         Some(link) => match wf::prepare(ctx, &mut message, link).await {
             Ok(Some(w)) => Some(w),
@@ -65,10 +65,11 @@ pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str) {
         },
     };
     let started_at = ctx.clock.now_ms();
-    let (body, extra) = match &workflow {
-        Some(w) => (w.body.clone(), w.headers()),
-        None => (message.body.clone(), Vec::new()),
+    let (body, extra) = match workflow.as_mut() {
+        Some(w) => (w.body.take(), w.headers()),
+        None => (None, Vec::new()),
     };
+    let body = body.unwrap_or_else(|| message.body.clone());
     let reply = attempt(ctx, &message, body, extra).await;
     let now = ctx.clock.now_ms();
     let decision = decide(&message, &reply, now, ctx.settings.retry_scale);
@@ -116,7 +117,7 @@ pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str) {
             let source = message.clone();
             let a = attempt.clone();
             let after = after_attempt(&attempt);
-            let run = workflow.clone();
+            let run = workflow;
             ctx.store
                 .record_failed(message, attempt, move |entry| {
                     // The failure callback alone carries the DLQ id (§9.4).

@@ -13,12 +13,12 @@ use crate::workflow::run_log::{delivery_body, failure_call, raw_steps};
 use crate::workflow::{Role, Run, RunState, WorkflowLink, RUN_ID_HEADER};
 
 /// A workflow message ready for its attempt.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) struct Prepared {
     link: WorkflowLink,
     run: Run,
-    /// What is sent: the log prefix for steps, the message body otherwise.
-    pub body: Vec<u8>,
+    /// What a step sends instead of its body: the run's log up to its entry.
+    pub body: Option<Vec<u8>>,
 }
 
 /// Loads the run of `message` and applies it to the message. `None` when the
@@ -37,20 +37,26 @@ pub(super) async fn prepare(
     {
         return Ok(None); // notified first
     }
-    let Some((run, log)) = ctx.store.workflow_run(&link.run_id).await? else {
-        return Ok(None);
+    // Only a step is delivered with the run's log (§3.1); the others need
+    // the run alone.
+    let (run, body) = if link.role.delivers_log() {
+        let Some((run, log)) = ctx.store.workflow_run_with_log(&link.run_id).await? else {
+            return Ok(None);
+        };
+        // A step always has its entry; should it be missing, the whole log
+        // is the closest to the truth.
+        let body = delivery_body(&log, &message.id).unwrap_or_else(|| raw_steps(&log));
+        (run, Some(body))
+    } else {
+        let Some(run) = ctx.store.workflow_run(&link.run_id).await? else {
+            return Ok(None);
+        };
+        (run, None)
     };
     if run.state != RunState::Started && link.role != Role::Failure {
         return Ok(None);
     }
     run.config.apply(link.role, &mut message.delivery);
-    let body = if link.role.delivers_log() {
-        // A step always has its entry; should it be missing, the whole log
-        // is the closest to the truth.
-        delivery_body(&log, &message.id).unwrap_or_else(|| raw_steps(&log))
-    } else {
-        message.body.clone()
-    };
     Ok(Some(Prepared { link, run, body }))
 }
 

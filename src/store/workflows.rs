@@ -429,8 +429,14 @@ impl Store {
         .await
     }
 
+    /// A run, without its log.
+    pub async fn workflow_run(&self, run_id: &str) -> Result<Option<Run>, StoreError> {
+        let run_id = run_id.to_owned();
+        self.read(move |conn| get_run(conn, &run_id)).await
+    }
+
     /// A run and its whole log.
-    pub async fn workflow_run(
+    pub async fn workflow_run_with_log(
         &self,
         run_id: &str,
     ) -> Result<Option<(Run, Vec<StepEntry>)>, StoreError> {
