@@ -55,11 +55,6 @@ fn host_and_path(url: &str) -> (&str, &str) {
 }
 
 impl Filter {
-    /// True when no key constrains anything ("all").
-    pub fn is_empty(&self) -> bool {
-        *self == Filter::default()
-    }
-
     pub fn matches(&self, s: &Subject) -> bool {
         let (host, path) = host_and_path(s.url);
         let host_no_port = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
@@ -88,9 +83,8 @@ impl Filter {
 
     fn state_matches(&self, state: &str) -> bool {
         self.states.iter().any(|want| {
-            want == state
-                || (want == crate::model::state::IN_PROGRESS
-                    && ["ACTIVE", "RETRY", "ERROR"].contains(&state))
+            use crate::model::state::{ACTIVE, ERROR, IN_PROGRESS, RETRY};
+            want == state || (want == IN_PROGRESS && [ACTIVE, RETRY, ERROR].contains(&state))
         })
     }
 }

@@ -2,6 +2,8 @@
 
 use rand::{distr::Alphanumeric, Rng};
 
+use crate::clock::{Clock, SystemClock};
+
 fn random_id(prefix: &str, len: usize) -> String {
     let mut id = String::with_capacity(prefix.len() + len);
     id.push_str(prefix);
@@ -23,11 +25,17 @@ fn random_id(prefix: &str, len: usize) -> String {
 /// B-tree, and every touched page is written to the WAL; time-ordered keys
 /// land on the same few rightmost pages. Receivers treat ids as opaque.
 pub fn message_id() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let mut id = random_id("msg_", 20);
-    id.insert_str(4, &format!("{:012x}", now & 0xffff_ffff_ffff));
+    use std::fmt::Write as _;
+    let now = SystemClock.now_ms().max(0) as u64;
+    let mut id = String::with_capacity(4 + 12 + 20);
+    id.push_str("msg_");
+    let _ = write!(id, "{:012x}", now & 0xffff_ffff_ffff);
+    id.extend(
+        rand::rng()
+            .sample_iter(&Alphanumeric)
+            .take(20)
+            .map(char::from),
+    );
     id
 }
 

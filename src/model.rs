@@ -309,7 +309,7 @@ pub fn canonical_header_name(name: &str) -> String {
 /// header they got (`Upstash-Header-Forward: true`, a workflow's first
 /// invocation, workflow-wire §7.1) include them. `lower` is lower-case.
 pub fn is_transport_or_delivery_header(lower: &str) -> bool {
-    const NAMES: [&str; 17] = [
+    const NAMES: [&str; 18] = [
         "host",
         "content-length",
         "connection",
@@ -327,8 +327,9 @@ pub fn is_transport_or_delivery_header(lower: &str) -> bool {
         "upstash-message-id",
         "upstash-retried",
         "upstash-caller-ip",
+        "upstash-schedule-id",
     ];
-    NAMES.contains(&lower) || lower == "upstash-schedule-id"
+    NAMES.contains(&lower)
 }
 
 #[cfg(test)]
