@@ -103,24 +103,6 @@ struct Skipped {
     misfire: String,
 }
 
-/// Removes ANSI colour sequences (`ESC [ … letter`), which the log may carry.
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// The value of `name=value` in a log line, without quotes.
 fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
     line.split_whitespace()
@@ -131,7 +113,6 @@ fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
 /// Every `missed slot skipped` line in `log`.
 fn skipped_slots(log: &str) -> Vec<Skipped> {
     log.lines()
-        .map(strip_ansi)
         .filter(|line| line.contains("missed slot skipped"))
         .map(|line| {
             let parse = || -> Option<Skipped> {
@@ -140,9 +121,9 @@ fn skipped_slots(log: &str) -> Vec<Skipped> {
                     logged_ms: chrono::DateTime::parse_from_rfc3339(stamp)
                         .ok()?
                         .timestamp_millis(),
-                    schedule: field(&line, "schedule")?.to_owned(),
-                    slot: field(&line, "slot")?.parse().ok()?,
-                    misfire: field(&line, "misfire")?.to_owned(),
+                    schedule: field(line, "schedule")?.to_owned(),
+                    slot: field(line, "slot")?.parse().ok()?,
+                    misfire: field(line, "misfire")?.to_owned(),
                 })
             };
             parse().unwrap_or_else(|| panic!("cannot read the log line {line:?}"))
@@ -569,7 +550,7 @@ fn sigterm_stops_gracefully_and_commits() {
         .find(|l| !l.trim().is_empty())
         .unwrap_or("");
     assert!(
-        strip_ansi(last).contains("store closed; everything committed"),
+        last.contains("store closed; everything committed"),
         "the last log line is {last:?}; stderr:\n{log}"
     );
     assert_eq!(

@@ -32,7 +32,8 @@ pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Environment variables removed from the child so a developer's shell cannot
 /// change what the server does (its defaults are the §11.2 dev user 1).
-const SCRUBBED_ENV: &[&str] = &[
+pub const SCRUBBED_ENV: &[&str] = &[
+    "RUST_LOG",
     "QSTASH_URL",
     "QSTASH_TOKEN",
     "QSTASH_CURRENT_SIGNING_KEY",

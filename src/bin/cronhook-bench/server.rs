@@ -93,19 +93,18 @@ const NOTABLE_LINES: usize = 5;
 
 impl Log {
     fn push(&mut self, line: String) {
-        let plain = strip_ansi(&line);
-        match plain.split_whitespace().nth(1) {
+        match line.split_whitespace().nth(1) {
             Some("WARN") => self.warnings += 1,
             Some("ERROR") => self.errors += 1,
             _ => {}
         }
-        if matches!(plain.split_whitespace().nth(1), Some("WARN" | "ERROR"))
+        if matches!(line.split_whitespace().nth(1), Some("WARN" | "ERROR"))
             && self.notable.len() < NOTABLE_LINES
         {
-            self.notable.push(plain.clone());
+            self.notable.push(line.clone());
         }
-        if plain.contains("timer loaded") {
-            self.armed_at_start = plain
+        if line.contains("timer loaded") {
+            self.armed_at_start = line
                 .split_whitespace()
                 .find_map(|w| w.strip_prefix("armed="))
                 .and_then(|n| n.parse().ok());
@@ -113,30 +112,12 @@ impl Log {
         if self.tail.len() == TAIL_LINES {
             self.tail.pop_front();
         }
-        self.tail.push_back(plain);
+        self.tail.push_back(line);
     }
 
     pub fn tail(&self) -> String {
         self.tail.iter().cloned().collect::<Vec<_>>().join("\n")
     }
-}
-
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // CSI: ESC [ ... final byte in @..~
-            for d in chars.by_ref() {
-                if ('@'..='~').contains(&d) && d != '[' {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// A running `cronhook serve`; SIGKILLed (by PID) and reaped on drop.
