@@ -194,7 +194,11 @@ class Cronhook {
         return false;
       }
     }, 30_000);
-    if (!healthy) throw new Error(`cronhook at ${this.url}: /healthz did not answer 200`);
+    if (!healthy) {
+      // Do not leave it running: the next start would replace this child.
+      await this.kill9();
+      throw new Error(`cronhook at ${this.url}: /healthz did not answer 200`);
+    }
     console.log(`# ${stamp()} cronhook pid ${child.pid} at ${this.url}`);
     return this;
   }
@@ -541,7 +545,9 @@ async function main() {
   });
 
   const runC = part("C (cancel while sleeping)", async () => {
-    const sleepSeconds = 3;
+    // Long enough that the kill, the restart and its health check fit in
+    // it on a slow machine; the check below needs the run still asleep.
+    const sleepSeconds = 6;
     const { workflowRunId: id } = await client.trigger({
       url: wfUrl,
       body: { sleepSeconds },
@@ -566,7 +572,9 @@ async function main() {
   // -------------------------------------------------------------------------
   console.log(`\n== ${stamp()} phase 2: kill -9 and restart`);
   await part("K (kill -9 mid-sleep)", async () => {
-    const sleepSeconds = 3;
+    // Long enough that the kill, the restart and its health check fit in
+    // it on a slow machine; the check below needs the run still asleep.
+    const sleepSeconds = 6;
     const { workflowRunId: id } = await client.trigger({
       url: wfUrl,
       body: { sleepSeconds, waitTimeout: "1s" },
