@@ -44,14 +44,26 @@ impl Store {
         loop {
             let round = self
                 .write(move |conn| {
+                    // Two statements, each on an index: by age through the
+                    // time index, by count as a range of `seq`. One query
+                    // with `OR` scanned the whole table on every purge.
                     let bounded = |table: &str, time: &str, age: i64, max: i64| {
-                        let sql = format!(
+                        let by_age = format!(
                             "DELETE FROM {table} WHERE seq IN (SELECT seq FROM {table} \
-                             WHERE {time} < ?1 OR seq <= (SELECT seq FROM {table} \
-                             ORDER BY seq DESC LIMIT 1 OFFSET ?2) ORDER BY seq LIMIT ?3)"
+                             WHERE {time} < ?1 LIMIT ?2)"
                         );
-                        conn.prepare_cached(&sql)?
-                            .execute(params![now - age, max, CHUNK])
+                        let by_count = format!(
+                            "DELETE FROM {table} WHERE seq IN (SELECT seq FROM {table} \
+                             WHERE seq <= (SELECT seq FROM {table} ORDER BY seq DESC \
+                             LIMIT 1 OFFSET ?1) ORDER BY seq LIMIT ?2)"
+                        );
+                        let aged = conn
+                            .prepare_cached(&by_age)?
+                            .execute(params![now - age, CHUNK])?;
+                        let counted = conn
+                            .prepare_cached(&by_count)?
+                            .execute(params![max, CHUNK - aged as i64])?;
+                        Ok::<_, rusqlite::Error>(aged + counted)
                     };
                     Ok(Purged {
                         events: bounded("events", "time", r.log_max_age_ms, r.log_max_entries)?,
