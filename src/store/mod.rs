@@ -47,6 +47,8 @@ pub enum StoreError {
     CommitFailed(String),
     #[error("the store is shut down")]
     Closed,
+    #[error("a write panicked; it was rolled back")]
+    JobPanicked,
     /// A workflow rule refused the write (the whole transaction is undone).
     #[error(transparent)]
     Workflow(#[from] crate::workflow::WorkflowError),

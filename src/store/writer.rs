@@ -56,7 +56,12 @@ where
         let Some(f) = self.f.take() else { return };
         let result = (|| {
             conn.execute_batch("SAVEPOINT job")?;
-            match f(conn) {
+            // Jobs run code from outside the store (misfire plans, callback
+            // builders): a panic in one must undo that job alone, not end
+            // the only writer and with it every later write.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
+                .unwrap_or_else(|_| Err(StoreError::JobPanicked));
+            match outcome {
                 Ok(value) => {
                     conn.execute_batch("RELEASE job")?;
                     Ok(value)
@@ -118,4 +123,55 @@ fn commit_batch(conn: &mut Connection, batch: &mut [Box<dyn Job>]) -> Result<(),
         return Err(e.into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Reply = oneshot::Receiver<Result<(), StoreError>>;
+
+    fn insert(v: i64) -> (Box<dyn Job>, Reply) {
+        FnJob::boxed(move |c: &Connection| {
+            c.execute("INSERT INTO t (v) VALUES (?1)", [v])?;
+            Ok(())
+        })
+    }
+
+    /// The batch is built by hand, so the jobs certainly share one
+    /// transaction (two concurrent callers may or may not).
+    #[test]
+    fn a_failing_or_panicking_job_is_undone_alone_and_the_writer_goes_on() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER PRIMARY KEY)")
+            .unwrap();
+        let (first, r_first) = insert(1);
+        let (duplicate, r_duplicate) = insert(1);
+        let (panics, r_panics) = FnJob::boxed(|c: &Connection| -> Result<(), StoreError> {
+            c.execute("INSERT INTO t (v) VALUES (3)", [])?;
+            panic!("a job's own code panicked")
+        });
+        let (last, r_last) = insert(2);
+        let mut batch = vec![first, duplicate, panics, last];
+        let outcome = commit_batch(&mut conn, &mut batch);
+        assert!(outcome.is_ok(), "{outcome:?}");
+        for job in batch.drain(..) {
+            job.finish(outcome.as_ref().map(|_| ()));
+        }
+        assert!(r_first.blocking_recv().unwrap().is_ok());
+        assert!(r_duplicate.blocking_recv().unwrap().is_err());
+        assert!(matches!(
+            r_panics.blocking_recv().unwrap(),
+            Err(StoreError::JobPanicked)
+        ));
+        assert!(r_last.blocking_recv().unwrap().is_ok());
+        let values: Vec<i64> = conn
+            .prepare("SELECT v FROM t ORDER BY v")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(values, [1, 2], "the panicking job's insert is rolled back");
+    }
 }
