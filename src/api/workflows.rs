@@ -12,7 +12,7 @@ use super::view::dlq_json;
 use super::{read_body, ApiError, ApiResult, AppState};
 use crate::engine::callback::{self, Kind};
 use crate::model::{Attempt, DlqEntry};
-use crate::store::{DlqSelection, FailureInfo, Revive, ReviveOverrides, RunSelection};
+use crate::store::{DlqSelection, FailureInfo, Revive, ReviveOverrides, RunCursor, RunSelection};
 use crate::workflow::run_log::{failure_call, raw_steps, step_logs};
 use crate::workflow::{Run, RunState};
 
@@ -153,17 +153,33 @@ pub async fn logs(State(state): State<AppState>, request: Request) -> ApiResult<
     let count = query.count(LOGS_PAGE, 1000)?;
     let (runs, next) = state
         .store
-        .workflow_runs_page(selection, query.cursor()?, count)
+        .workflow_runs_page(selection, run_cursor(&query)?, count)
         .await?;
     let mut o = Map::new();
-    if let Some(n) = next {
-        o.insert("cursor".into(), json!(n.to_string()));
+    if let Some((created, run_id)) = next {
+        o.insert("cursor".into(), json!(format!("{created}-{run_id}")));
     }
     o.insert(
         "runs".into(),
         Value::Array(runs.iter().map(|(r, log)| run_json(r, log)).collect()),
     );
     Ok(Json(Value::Object(o)))
+}
+
+/// The runs cursor is `<createdAt>-<runId>`: where the last page stopped
+/// (opaque to clients).
+fn run_cursor(query: &Query) -> ApiResult<Option<RunCursor>> {
+    let Some(raw) = query.one("cursor") else {
+        return Ok(None);
+    };
+    raw.split_once('-')
+        .and_then(|(t, id)| Some((t.parse().ok()?, id.to_owned())))
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "cursor: \"{raw}\" is not a cursor this server gave out"
+            ))
+        })
 }
 
 /// `WorkflowRunLog` with the fields the SDK's type declares.

@@ -29,7 +29,9 @@ pub use messages::{Pending, Published, Recorded};
 pub use migrations::LATEST_VERSION;
 pub use retention::{Purged, Retention};
 pub use schedules::{FirePlan, Fired};
-pub use workflows::{FailureInfo, Notified, Revive, ReviveOverrides, RunSelection, WaitOutcome};
+pub use workflows::{
+    FailureInfo, Notified, Revive, ReviveOverrides, RunCursor, RunSelection, WaitOutcome,
+};
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]

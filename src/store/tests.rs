@@ -450,6 +450,50 @@ async fn ended_workflow_runs_go_with_the_log_and_failed_ones_with_the_dlq() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn run_pages_do_not_skip_runs_created_in_the_same_millisecond() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+        // One batch of triggers: five runs, one creation time, and an older one.
+        for (run, created) in [
+            ("wfr_a", 10),
+            ("wfr_b", 10),
+            ("wfr_c", 10),
+            ("wfr_d", 10),
+            ("wfr_e", 10),
+            ("wfr_old", 5),
+        ] {
+            conn.execute(
+                "INSERT INTO workflow_runs (run_id, url, state, created_at, config, \
+                 init_message_id, initial_body) VALUES (?1, 'http://127.0.0.1:9/wf', \
+                 'RUN_STARTED', ?2, '{}', 'msg_x', x'')",
+                rusqlite::params![run, created],
+            )
+            .unwrap();
+        }
+    }
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    for _ in 0..10 {
+        let (page, next) = store
+            .workflow_runs_page(crate::store::RunSelection::default(), cursor, 2)
+            .await
+            .unwrap();
+        seen.extend(page.into_iter().map(|(r, _)| r.run_id));
+        cursor = next;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(
+        seen,
+        ["wfr_a", "wfr_b", "wfr_c", "wfr_d", "wfr_e", "wfr_old"],
+        "newest first, ties by id, each run once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn rotated_keys_survive_restarts_until_the_configuration_changes() {
     let dir = tempfile::tempdir().unwrap();
     let configured = crate::model::SigningKeys {

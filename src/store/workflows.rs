@@ -16,6 +16,9 @@ use crate::workflow::{Role, Run, RunState, Waiter, WorkflowError, WorkflowLink};
 const RUN_COLUMNS: &str = "run_id, url, state, created_at, ended_at, config, init_message_id, \
      initial_body, response, caller_ip, failure_message_id";
 
+/// Where a page of runs ended: the last run's creation time and id.
+pub type RunCursor = (Millis, String);
+
 fn run_row(row: &Row) -> rusqlite::Result<Run> {
     let state: String = row.get(2)?;
     let config: String = row.get(5)?;
@@ -525,21 +528,26 @@ impl Store {
         .await
     }
 
-    /// Runs newest first, with `seq`-free paging by creation time: the page
-    /// after `before` (a `created_at`), at most `count`, plus the next cursor.
+    /// Runs newest first (ties by run id), the page after `after` (the last
+    /// run of the previous page: its creation time and id), at most
+    /// `count`, plus the next cursor. Both parts are needed: runs created in
+    /// the same millisecond (one batch of triggers) would otherwise be
+    /// skipped at a page break.
     pub async fn workflow_runs_page(
         &self,
         selection: RunSelection,
-        before: Option<Millis>,
+        after: Option<RunCursor>,
         count: usize,
-    ) -> Result<(Vec<(Run, Vec<StepEntry>)>, Option<Millis>), StoreError> {
+    ) -> Result<(Vec<(Run, Vec<StepEntry>)>, Option<RunCursor>), StoreError> {
         self.read(move |conn| {
             let sql = format!(
-                "SELECT {RUN_COLUMNS} FROM workflow_runs WHERE created_at < ?1 \
+                "SELECT {RUN_COLUMNS} FROM workflow_runs \
+                 WHERE created_at < ?1 OR (created_at = ?1 AND run_id > ?2) \
                  ORDER BY created_at DESC, run_id"
             );
             let mut stmt = conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map([before.unwrap_or(Millis::MAX)], run_row)?;
+            let (created, run_id) = after.unwrap_or((Millis::MAX, String::new()));
+            let rows = stmt.query_map(params![created, run_id], run_row)?;
             let mut found = Vec::new();
             let mut next = None;
             for row in rows {
@@ -548,7 +556,9 @@ impl Store {
                     continue;
                 }
                 if found.len() == count {
-                    next = found.last().map(|(r, _): &(Run, _)| r.created_at);
+                    next = found
+                        .last()
+                        .map(|(r, _): &(Run, _)| (r.created_at, r.run_id.clone()));
                     break;
                 }
                 let log = entries(conn, &run.run_id)?;
