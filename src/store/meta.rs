@@ -59,6 +59,20 @@ impl Store {
     /// returns its parallelism.
     pub async fn ensure_queue(&self, name: &str, now: Millis) -> Result<u32, StoreError> {
         let name = name.to_owned();
+        // Queues are never changed or removed once made: a read answers
+        // every enqueue but the first, without a commit (and its fsync).
+        let lookup = name.clone();
+        let known: Option<u32> = self
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT parallelism FROM queues WHERE name = ?1")?
+                    .query_row([&lookup], |r| r.get(0))
+                    .optional()?)
+            })
+            .await?;
+        if let Some(parallelism) = known {
+            return Ok(parallelism);
+        }
         self.write(move |conn| {
             conn.prepare_cached(
                 "INSERT INTO queues (name, parallelism, paused, created_at, updated_at) \
