@@ -179,13 +179,6 @@ impl Store {
             .await
     }
 
-    /// The whole DLQ, newest first.
-    pub async fn dlq_entries(&self) -> Result<Vec<DlqEntry>, StoreError> {
-        self.dlq_page(Filter::default(), None, usize::MAX)
-            .await
-            .map(|(all, _)| all)
-    }
-
     pub async fn dlq_entry(&self, dlq_id: &str) -> Result<Option<DlqEntry>, StoreError> {
         let dlq_id = dlq_id.to_owned();
         self.read(move |conn| get(conn, &dlq_id)).await

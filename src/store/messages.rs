@@ -308,7 +308,7 @@ impl Store {
             }
             // A workflow step out of attempts fails its run (§3.9).
             let mut dropped = Vec::new();
-            if let Some(link) = workflows::link_of(&m).filter(|l| l.role.fails_run()) {
+            if let Some(link) = m.delivery.workflow.as_ref().filter(|l| l.role.fails_run()) {
                 dropped = workflows::end_run(
                     conn,
                     &link.run_id,

@@ -26,7 +26,6 @@ use tokio::sync::mpsc;
 pub use dlq::DlqSelection;
 pub use events::LogCursor;
 pub use messages::{Pending, Published, Recorded};
-pub use migrations::LATEST_VERSION;
 pub use retention::{Purged, Retention};
 pub use schedules::{FirePlan, Fired};
 pub use workflows::{

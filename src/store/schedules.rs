@@ -21,7 +21,6 @@ pub struct FirePlan {
 /// The outcome of a firing: the messages created, and when to fire next.
 #[derive(Debug, Clone)]
 pub struct Fired {
-    pub schedule: Schedule,
     pub messages: Vec<Message>,
     pub next_fire_at: Option<Millis>,
 }
@@ -229,7 +228,6 @@ impl Store {
                 to_json(&s.last_states)?
             ])?;
             Ok(Some(Fired {
-                schedule: s,
                 messages: created,
                 next_fire_at: plan.next,
             }))

@@ -244,7 +244,10 @@ async fn outcomes_move_messages_out_log_states_and_record_schedule_states() {
     assert!(entry.dlq_id.starts_with("9105-"));
     assert_eq!(r.created[0].id, format!("fail-{}", entry.dlq_id));
     assert!(store.message(&m.id).await.unwrap().is_none());
-    let dlq = store.dlq_entries().await.unwrap();
+    let (dlq, _) = store
+        .dlq_page(Filter::default(), None, usize::MAX)
+        .await
+        .unwrap();
     assert_eq!(dlq.len(), 1);
     assert_eq!(dlq[0].message.id, m.id);
     assert_eq!(dlq[0].response.status, Some(500));

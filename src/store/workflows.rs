@@ -11,7 +11,7 @@ use super::messages::{insert as insert_message, take};
 use super::{codec, Store, StoreError};
 use crate::model::{state, Message, Millis};
 use crate::workflow::run_log::StepEntry;
-use crate::workflow::{Role, Run, RunState, Waiter, WorkflowError, WorkflowLink};
+use crate::workflow::{Role, Run, RunState, Waiter, WorkflowError};
 
 const RUN_COLUMNS: &str = "run_id, url, state, created_at, ended_at, config, init_message_id, \
      initial_body, response, caller_ip, failure_message_id";
@@ -357,7 +357,7 @@ impl Store {
                 let Some(entry) = super::dlq::get(conn, dlq_id)? else {
                     continue;
                 };
-                let Some(link) = link_of(&entry.message).filter(|l| l.role.fails_run()).cloned()
+                let Some(link) = entry.message.delivery.workflow.as_ref().filter(|l| l.role.fails_run()).cloned()
                 else {
                     continue;
                 };
@@ -680,9 +680,4 @@ impl Store {
         })
         .await
     }
-}
-
-/// The link of a workflow message, if it has one.
-pub(super) fn link_of(m: &Message) -> Option<&WorkflowLink> {
-    m.delivery.workflow.as_ref()
 }
