@@ -43,6 +43,12 @@ use chrono_tz::{GapInfo, Tz};
 use croner::parser::{CronParser, Seconds, Year};
 use croner::Cron;
 
+use crate::duration::clip;
+
+/// Errors echo the expression; this keeps them one readable line even for
+/// a multi-kilobyte header.
+const SHOWN_CHARS: usize = 120;
+
 /// A parsed, validated schedule expression with cronhook's DST policy.
 #[derive(Debug, Clone)]
 pub struct CronSpec {
@@ -203,15 +209,6 @@ const FIELDS: [Field; 6] = [
     },
 ];
 
-/// Keeps error messages one readable line even for a multi-kilobyte header.
-fn shown(expr: &str) -> String {
-    const LIMIT: usize = 120;
-    match expr.char_indices().nth(LIMIT) {
-        Some((cut, _)) => format!("{}…", &expr[..cut]),
-        None => expr.to_string(),
-    }
-}
-
 /// Builds field errors with the expression and field already filled in.
 struct FieldCtx<'a> {
     expr: &'a str,
@@ -222,18 +219,18 @@ struct FieldCtx<'a> {
 impl FieldCtx<'_> {
     fn malformed(&self, reason: impl Into<String>) -> CronError {
         CronError::Malformed {
-            expr: shown(self.expr),
+            expr: clip(self.expr, SHOWN_CHARS),
             field: self.field.name,
-            text: shown(self.text),
+            text: clip(self.text, SHOWN_CHARS),
             reason: reason.into(),
         }
     }
 
     fn out_of_range(&self, value: &str) -> CronError {
         CronError::OutOfRange {
-            expr: shown(self.expr),
+            expr: clip(self.expr, SHOWN_CHARS),
             field: self.field.name,
-            value: shown(value),
+            value: clip(value, SHOWN_CHARS),
             min: self.field.min,
             max: self.field.max,
         }
@@ -255,7 +252,7 @@ impl FieldCtx<'_> {
         let names: &[&str] = match self.field.kind {
             Kind::Month => &MONTH_NAMES,
             Kind::DayOfWeek => &WEEKDAY_NAMES,
-            _ => return Err(self.malformed(format!("{:?} is not a number", shown(s)))),
+            _ => return Err(self.malformed(format!("{:?} is not a number", clip(s, SHOWN_CHARS)))),
         };
         match names.iter().position(|n| n.eq_ignore_ascii_case(s)) {
             Some(i) if self.field.kind == Kind::Month => Ok(i as u32 + 1),
@@ -267,7 +264,10 @@ impl FieldCtx<'_> {
                 } else {
                     "a weekday name (SUN–SAT)"
                 };
-                Err(self.malformed(format!("{:?} is not a number or {expected}", shown(s))))
+                Err(self.malformed(format!(
+                    "{:?} is not a number or {expected}",
+                    clip(s, SHOWN_CHARS)
+                )))
             }
         }
     }
@@ -284,9 +284,12 @@ impl FieldCtx<'_> {
             }
             Err(_) if s.bytes().all(|b| b.is_ascii_digit()) => Err(self.malformed(format!(
                 "a step must be between 1 and {max_step}, not {}",
-                shown(s)
+                clip(s, SHOWN_CHARS)
             ))),
-            Err(_) => Err(self.malformed(format!("the step {:?} is not a number", shown(s)))),
+            Err(_) => Err(self.malformed(format!(
+                "the step {:?} is not a number",
+                clip(s, SHOWN_CHARS)
+            ))),
         }
     }
 
@@ -346,7 +349,7 @@ impl FieldCtx<'_> {
             if item.starts_with(['L', 'l']) {
                 return Err(self.malformed(format!(
                     "{:?} is not supported (use L for the last day or LW for the last weekday)",
-                    shown(item)
+                    clip(item, SHOWN_CHARS)
                 )));
             }
         }
@@ -360,7 +363,7 @@ impl FieldCtx<'_> {
                     }
                     _ => Err(self.malformed(format!(
                         "the occurrence after # must be between 1 and 5, not {:?}",
-                        shown(nth)
+                        clip(nth, SHOWN_CHARS)
                     ))),
                 };
             }
@@ -494,8 +497,8 @@ fn split_zone(expr: &str) -> Result<(Tz, &str), CronError> {
                 .find(|tz| tz.name().eq_ignore_ascii_case(zone))
         })
         .ok_or_else(|| CronError::UnknownTimeZone {
-            expr: shown(expr),
-            zone: shown(zone),
+            expr: clip(expr, SHOWN_CHARS),
+            zone: clip(zone, SHOWN_CHARS),
         })?;
     Ok((tz, fields.trim_start()))
 }
@@ -517,12 +520,12 @@ impl CronSpec {
                 .find(|(name, _)| name.eq_ignore_ascii_case(first))
                 .map(|(_, fields)| *fields)
                 .ok_or_else(|| CronError::UnknownNickname {
-                    expr: shown(trimmed),
-                    nickname: shown(first),
+                    expr: clip(trimmed, SHOWN_CHARS),
+                    nickname: clip(first, SHOWN_CHARS),
                 })?;
             if tokens.len() > 1 {
                 return Err(CronError::FieldCount {
-                    expr: shown(trimmed),
+                    expr: clip(trimmed, SHOWN_CHARS),
                     found: tokens.len(),
                     with_seconds,
                 });
@@ -536,7 +539,7 @@ impl CronSpec {
         let expected = if with_seconds { 6 } else { 5 };
         if tokens.len() != expected {
             return Err(CronError::FieldCount {
-                expr: shown(trimmed),
+                expr: clip(trimmed, SHOWN_CHARS),
                 found: tokens.len(),
                 with_seconds,
             });
@@ -572,9 +575,9 @@ impl CronSpec {
         }
 
         let compiled = compile(&normalized).map_err(|e| CronError::Malformed {
-            expr: shown(trimmed),
+            expr: clip(trimmed, SHOWN_CHARS),
             field: "expression",
-            text: shown(body),
+            text: clip(body, SHOWN_CHARS),
             reason: e.to_string(),
         })?;
         let hour_text = tokens[if with_seconds { 2 } else { 1 }];

@@ -174,7 +174,7 @@ fn unit(syntax: DurationSyntax, name: &str) -> Option<(u128, u8)> {
 
 /// Inputs are echoed in error messages that go back to HTTP clients; a multi-kilobyte
 /// header should not become a multi-kilobyte error body.
-fn clip(s: &str, max_chars: usize) -> String {
+pub(crate) fn clip(s: &str, max_chars: usize) -> String {
     match s.char_indices().nth(max_chars) {
         Some((cut, _)) => format!("{}…", &s[..cut]),
         None => s.to_owned(),
@@ -183,7 +183,7 @@ fn clip(s: &str, max_chars: usize) -> String {
 
 /// 1-based character column of byte offset `byte` in `s`, because users count characters,
 /// not UTF-8 bytes.
-fn column(s: &str, byte: usize) -> usize {
+pub(crate) fn column(s: &str, byte: usize) -> usize {
     s.get(..byte).map_or(0, |head| head.chars().count()) + 1
 }
 

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::HeaderMap;
 
-use crate::duration::{parse_duration, parse_go_duration, DurationError};
+use crate::duration::{clip, column, parse_duration, parse_go_duration, DurationError};
 
 /// The longest wait between two attempts: QStash caps both the default backoff and rate-limit
 /// signals at one day (§9.1, §9.3), and we apply the same cap to retry-delay expressions.
@@ -363,21 +363,6 @@ struct Token {
     end: usize,
 }
 
-/// 1-based character column of byte offset `byte` in `src`.
-fn column(src: &str, byte: usize) -> usize {
-    src.get(..byte).map_or(0, |head| head.chars().count()) + 1
-}
-
-/// Tokens and names are echoed in messages; keep a pathological one from filling the
-/// response.
-fn clip(s: &str) -> String {
-    const MAX_CHARS: usize = 32;
-    match s.char_indices().nth(MAX_CHARS) {
-        Some((cut, _)) => format!("{}…", &s[..cut]),
-        None => s.to_owned(),
-    }
-}
-
 fn lex(src: &str) -> Result<Vec<Token>, RetryExprError> {
     let bytes = src.as_bytes();
     let mut tokens = Vec::new();
@@ -405,7 +390,7 @@ fn lex(src: &str) -> Result<Vec<Token>, RetryExprError> {
                     Ok(v) if text.matches('.').count() <= 1 => Kind::Number(v),
                     _ => {
                         return Err(RetryExprError::InvalidNumber {
-                            text: clip(text),
+                            text: clip(text, 32),
                             pos: column(src, start),
                         })
                     }
@@ -482,7 +467,7 @@ impl Parser<'_> {
             RetryExprError::UnexpectedEnd { expected }
         } else {
             RetryExprError::UnexpectedToken {
-                found: clip(self.text(token)),
+                found: clip(self.text(token), 32),
                 expected,
                 pos: self.pos(token),
             }
@@ -545,7 +530,7 @@ impl Parser<'_> {
                 if self.peek().kind == Kind::LParen {
                     let Some(func) = func else {
                         return Err(RetryExprError::UnknownFunction {
-                            name: clip(name),
+                            name: clip(name, 32),
                             pos: self.pos(token),
                         });
                     };
@@ -559,7 +544,7 @@ impl Parser<'_> {
                     });
                 } else {
                     return Err(RetryExprError::UnknownVariable {
-                        name: clip(name),
+                        name: clip(name, 32),
                         pos: self.pos(token),
                     });
                 }
