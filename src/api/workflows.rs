@@ -10,8 +10,8 @@ use serde_json::{json, Map, Value};
 use super::query::Query;
 use super::view::dlq_json;
 use super::{read_body, ApiError, ApiResult, AppState};
-use crate::engine::callback::{self, Kind};
-use crate::model::{Attempt, DlqEntry};
+use crate::engine::callback;
+use crate::model::DlqEntry;
 use crate::store::{DlqSelection, FailureInfo, Revive, ReviveOverrides, RunCursor, RunSelection};
 use crate::workflow::run_log::{failure_call, raw_steps, step_logs};
 use crate::workflow::{Run, RunState};
@@ -379,13 +379,7 @@ pub async fn dlq_callback(
         )));
     };
     let now = state.clock.now_ms();
-    let attempt = Attempt {
-        started_at: e.failed_at,
-        ended_at: e.failed_at,
-        response: e.response.clone(),
-    };
-    let Some(failure) = callback::message(Kind::Failure, &e.message, &attempt, Some(&e), now)
-    else {
+    let Some(failure) = callback::failure(&e, now) else {
         return Err(ApiError::BadRequest(format!(
             "workflow run {} has no failure function (Upstash-Failure-Callback)",
             run.run_id

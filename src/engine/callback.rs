@@ -6,23 +6,42 @@ use base64::{engine::general_purpose::STANDARD, Engine as _};
 use serde_json::{json, Map, Value};
 
 use crate::ids;
-use crate::model::{Attempt, CallbackOptions, Delivery, DlqEntry, HeaderMap, Message, Millis};
+use crate::model::{
+    AttemptResponse, CallbackOptions, Delivery, DlqEntry, HeaderMap, Message, Millis,
+};
 
 /// Which callback to build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+enum Kind {
     /// `Upstash-Callback`, after every attempt.
     AfterAttempt,
     /// `Upstash-Failure-Callback`, once after the last attempt failed.
     Failure,
 }
 
-/// The callback message for `attempt` of `source`, if `source` asks for one.
-/// `dlq` is the entry the failure put in the DLQ (for `Failure`).
-pub fn message(
+/// The `Upstash-Callback` message reporting `response` to an attempt of
+/// `source`, if `source` asks for one.
+pub fn after_attempt(source: &Message, response: &AttemptResponse, now: Millis) -> Option<Message> {
+    message(Kind::AfterAttempt, source, response, None, now)
+}
+
+/// The `Upstash-Failure-Callback` message for a message that failed into
+/// DLQ entry `entry` (which holds the message and its last response), if
+/// the message asks for one. It alone carries the DLQ id (§9.4).
+pub fn failure(entry: &DlqEntry, now: Millis) -> Option<Message> {
+    message(
+        Kind::Failure,
+        &entry.message,
+        &entry.response,
+        Some(entry),
+        now,
+    )
+}
+
+fn message(
     kind: Kind,
     source: &Message,
-    attempt: &Attempt,
+    response: &AttemptResponse,
     dlq: Option<&DlqEntry>,
     now: Millis,
 ) -> Option<Message> {
@@ -39,7 +58,7 @@ pub fn message(
             &d.failure_callback_options,
         ),
     };
-    let body = serde_json::to_vec(&body(source, attempt, dlq)).expect("JSON of plain values");
+    let body = serde_json::to_vec(&body(source, response, dlq)).expect("JSON of plain values");
     let mut forwarded: HeaderMap = headers.clone();
     forwarded.insert("Content-Type".into(), vec!["application/json".into()]);
     let delay = options.delay_ms.unwrap_or(0);
@@ -74,8 +93,7 @@ fn delivery(source: &Delivery, o: &CallbackOptions, headers: HeaderMap) -> Deliv
 
 /// The documented callback body (§9.4). With no response (timeout, refused
 /// connection) `status` is 0 and `error` says why.
-fn body(source: &Message, attempt: &Attempt, dlq: Option<&DlqEntry>) -> Value {
-    let r = &attempt.response;
+fn body(source: &Message, r: &AttemptResponse, dlq: Option<&DlqEntry>) -> Value {
     let mut o = Map::new();
     o.insert("status".into(), json!(r.status.unwrap_or(0)));
     o.insert("header".into(), json!(r.headers));
@@ -107,7 +125,7 @@ fn body(source: &Message, attempt: &Attempt, dlq: Option<&DlqEntry>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::AttemptResponse;
+    use crate::model::Attempt;
 
     fn source() -> Message {
         let mut d = Delivery {
@@ -159,14 +177,7 @@ mod tests {
 
     #[test]
     fn the_callback_reports_the_attempt_with_the_documented_fields() {
-        let m = message(
-            Kind::AfterAttempt,
-            &source(),
-            &attempt(Some(500)),
-            None,
-            1000,
-        )
-        .unwrap();
+        let m = after_attempt(&source(), &attempt(Some(500)).response, 1000).unwrap();
         assert_eq!(m.url, "http://127.0.0.1:1/cb");
         assert_eq!(m.delivery.method, "POST");
         assert_eq!(m.delivery.retries, 2, "defaults to the source's retries");
@@ -197,7 +208,7 @@ mod tests {
             failed_at: 310,
             response: a.response.clone(),
         };
-        let m = message(Kind::Failure, &src, &a, Some(&entry), 1000).unwrap();
+        let m = failure(&entry, 1000).unwrap();
         assert_eq!(m.url, "http://127.0.0.1:1/fail");
         assert_eq!((m.delivery.method.as_str(), m.delivery.retries), ("PUT", 0));
         let body: Value = serde_json::from_slice(&m.body).unwrap();
@@ -210,6 +221,6 @@ mod tests {
     fn no_callback_url_means_no_message() {
         let mut src = source();
         src.delivery.callback = None;
-        assert!(message(Kind::AfterAttempt, &src, &attempt(Some(200)), None, 0).is_none());
+        assert!(after_attempt(&src, &attempt(Some(200)).response, 0).is_none());
     }
 }

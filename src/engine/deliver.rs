@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::engine::callback::{self, Kind};
+use crate::engine::callback;
 use crate::engine::client::{Outgoing, Reply};
 use crate::engine::outcome::{decide, Decision};
 use crate::engine::{Ctx, TimerKey, STORE_RETRY};
@@ -85,7 +85,7 @@ pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str) {
         if workflow.as_ref().is_some_and(|w| w.is_call()) && !final_outcome {
             return Vec::new();
         }
-        callback::message(Kind::AfterAttempt, &message, a, None, now)
+        callback::after_attempt(&message, &a.response, now)
             .into_iter()
             .map(|cb| match &workflow {
                 Some(w) => w.callback_of_call(cb),
@@ -114,18 +114,14 @@ pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str) {
             recorded
         }
         Decision::Failed => {
-            let source = message.clone();
-            let a = attempt.clone();
             let after = after_attempt(&attempt);
             let run = workflow;
             ctx.store
                 .record_failed(message, attempt, move |entry| {
-                    // The failure callback alone carries the DLQ id (§9.4).
-                    let failure = callback::message(Kind::Failure, &source, &a, Some(entry), now)
-                        .map(|f| match &run {
-                            Some(w) => w.failure_callback(f),
-                            None => f,
-                        });
+                    let failure = callback::failure(entry, now).map(|f| match &run {
+                        Some(w) => w.failure_callback(f),
+                        None => f,
+                    });
                     after.into_iter().chain(failure).collect()
                 })
                 .await
