@@ -1,0 +1,103 @@
+//! croner patterns, interned so equal schedules share one, and checked once for
+//! patterns that match no date at all.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+
+use chrono::{Datelike, NaiveDate};
+use croner::parser::{CronParser, Seconds, Year};
+use croner::Cron;
+
+/// The zone-independent part of a spec.
+#[derive(Debug)]
+pub(super) struct Compiled {
+    /// Matches local wall-clock times; always parsed in croner's 6-field form.
+    pub(super) cron: Cron,
+    /// The pattern matches no date at all (e.g. `0 0 30 2 *`). Decided once so
+    /// that `next_after` never walks to croner's year-5000 search limit.
+    pub(super) never: bool,
+}
+
+/// Parses the normalized 6-field pattern, sharing the result between specs.
+///
+/// A croner `Cron` carries a 5001-byte year bitmap and takes tens of
+/// microseconds to build, while a million schedules typically use a few
+/// thousand distinct patterns (`*/5 * * * *` over and over). Interning by the
+/// normalized text keeps startup memory and parse time proportional to the
+/// distinct patterns. Entries are weak, so dropped specs free their pattern.
+pub(super) fn compile(normalized: &str) -> Result<Arc<Compiled>, croner::errors::CronError> {
+    #[derive(Default)]
+    struct Interner {
+        map: HashMap<Box<str>, Weak<Compiled>>,
+        prune_at: usize,
+    }
+    static INTERNER: OnceLock<Mutex<Interner>> = OnceLock::new();
+    let interner = INTERNER.get_or_init(Mutex::default);
+    // A panic while holding the lock cannot leave the map inconsistent.
+    let lock = || interner.lock().unwrap_or_else(PoisonError::into_inner);
+
+    if let Some(hit) = lock().map.get(normalized).and_then(Weak::upgrade) {
+        return Ok(hit);
+    }
+    let cron = CronParser::builder()
+        .seconds(Seconds::Required)
+        .year(Year::Disallowed)
+        .build()
+        .parse(normalized)?;
+    let never = never_matches(&cron);
+    let fresh = Arc::new(Compiled { cron, never });
+
+    let mut guard = lock();
+    if let Some(raced) = guard.map.get(normalized).and_then(Weak::upgrade) {
+        return Ok(raced);
+    }
+    if guard.map.len() >= guard.prune_at {
+        guard.map.retain(|_, weak| weak.strong_count() > 0);
+        guard.prune_at = (guard.map.len() * 2).max(1024);
+    }
+    guard.map.insert(normalized.into(), Arc::downgrade(&fresh));
+    Ok(fresh)
+}
+
+/// Whether no calendar day ever satisfies the month and day fields.
+///
+/// Whether a day matches depends only on its month, day, weekday and the
+/// month's length, and 2001–2028 contains every (leap year, weekday of
+/// 1 January) combination, so a pattern with no day there has none anywhere.
+/// Scanning days is cheap; croner itself would search to the year 5000.
+fn never_matches(cron: &Cron) -> bool {
+    let pattern = &cron.pattern;
+    let (Some(mut day), Some(end)) = (
+        NaiveDate::from_ymd_opt(2001, 1, 1),
+        NaiveDate::from_ymd_opt(2029, 1, 1),
+    ) else {
+        return false;
+    };
+    while day < end {
+        if !pattern.month_match(day.month()).unwrap_or(false) {
+            // Jump to the first of the next month.
+            let (y, m) = if day.month() == 12 {
+                (day.year() + 1, 1)
+            } else {
+                (day.year(), day.month() + 1)
+            };
+            match NaiveDate::from_ymd_opt(y, m, 1) {
+                Some(next) => day = next,
+                None => return false,
+            }
+            continue;
+        }
+        let weekday = croner::Weekday::from_days_from_sunday(day.weekday().num_days_from_sunday());
+        if pattern
+            .day_match(day.year(), day.month(), day.day(), weekday)
+            .unwrap_or(false)
+        {
+            return false;
+        }
+        match day.succ_opt() {
+            Some(next) => day = next,
+            None => return false,
+        }
+    }
+    true
+}
