@@ -21,6 +21,9 @@ const RETRY_SIGNAL_HEADERS: [&str; 4] = [
 /// Looks at `Retry-After`, `X-RateLimit-Reset`, `X-RateLimit-Reset-Requests` and
 /// `X-RateLimit-Reset-Tokens` in that order; the first value that parses wins. A value may be:
 /// - seconds, integer or decimal (`120`, `1.5`; `0` means retry immediately);
+/// - on the three `X-RateLimit-Reset*` headers only, an integer above 1 000 000 000 is a
+///   Unix time in seconds (`1767225600`, the GitHub convention); the wait is the time until
+///   then, or zero if it has passed;
 /// - an RFC 1123 / RFC 2822 date (`Wed, 21 Oct 2015 07:28:00 GMT`); the wait is the time
 ///   until then, or zero if it has passed;
 /// - a Go-style duration (`6m5s`, `1.5h`).
@@ -29,12 +32,13 @@ const RETRY_SIGNAL_HEADERS: [&str; 4] = [
 /// the expression or default backoff. It also returns `None` when the winning value asks for
 /// more than one day ([`MAX_RETRY_DELAY`]): QStash then applies the default backoff rather
 /// than the cap, and it does not look at the remaining headers, since the destination
-/// has already said what it wants. This also covers APIs that put a Unix timestamp in
-/// `X-RateLimit-Reset`: read as seconds, it is decades away, so the default backoff applies.
+/// has already said what it wants.
 pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     for name in RETRY_SIGNAL_HEADERS {
+        // Everything after Retry-After is a rate-limit reset.
+        let reset = name != "retry-after";
         for value in headers.get_all(name) {
-            match read_signal(value.as_bytes(), now) {
+            match read_signal(value.as_bytes(), reset, now) {
                 Signal::Wait(wait) => return Some(wait),
                 Signal::TooLong => return None,
                 Signal::Unreadable => {}
@@ -50,12 +54,28 @@ enum Signal {
     Unreadable,
 }
 
-fn read_signal(value: &[u8], now: SystemTime) -> Signal {
+/// Integers above this on an `X-RateLimit-Reset*` header are Unix times in seconds, not
+/// waits. Rate-limited APIs use both conventions for the same header name (OpenAI sends
+/// seconds or `6m0s`, GitHub sends `1767225600`), and no value is ambiguous: as a wait this
+/// is over 31 years, far past the one-day cap, and as a time it is September 2001, long
+/// past. `Retry-After` is left alone, since RFC 9110 defines it as delta-seconds or a date.
+const UNIX_TIME_FLOOR: i64 = 1_000_000_000;
+
+/// Reads one header value; `reset` says it is an `X-RateLimit-Reset*` header, which may
+/// carry a Unix time.
+fn read_signal(value: &[u8], reset: bool, now: SystemTime) -> Signal {
     let Ok(text) = std::str::from_utf8(value) else {
         return Signal::Unreadable;
     };
     let text = text.trim();
     let is_seconds = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    if reset && is_seconds {
+        // Digits only, so this is an integer; one too large for i64 is read below as a
+        // (far too long) number of seconds, which gives the same answer.
+        if let Some(at) = text.parse::<i64>().ok().filter(|&t| t > UNIX_TIME_FLOOR) {
+            return until(at, 0, now);
+        }
+    }
     let parsed = if is_seconds {
         // A bare Upstash-style duration is exactly "decimal seconds".
         parse_duration(text)
@@ -218,11 +238,70 @@ mod tests {
             ),
             (&[("Retry-After", "Fri, 23 Oct 2015 07:28:00 GMT")], None),
             (&[("Retry-After", "99999999999999999999999999")], None),
-            // …as for a Unix timestamp in X-RateLimit-Reset (the GitHub convention)…
-            (&[("X-RateLimit-Reset", "1445412600")], None),
             // …and the oversized winner is not overridden by a later header.
             (
                 &[("Retry-After", "90000"), ("X-RateLimit-Reset", "5")],
+                None,
+            ),
+        ];
+        for (pairs, want) in table {
+            assert_eq!(retry_after(&headers(pairs), now()), *want, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn rate_limit_resets_given_as_unix_times() {
+        let s = Duration::from_secs;
+        // now() is 1_445_412_480; the floor between "seconds" and "a Unix time" is 10⁹.
+        let table: &[(Headers, Option<Duration>)] = &[
+            // Each reset header, a time two minutes ahead.
+            (&[("X-RateLimit-Reset", "1445412600")], Some(s(120))),
+            (
+                &[("X-RateLimit-Reset-Requests", "1445412600")],
+                Some(s(120)),
+            ),
+            (&[("X-RateLimit-Reset-Tokens", "1445412600")], Some(s(120))),
+            (&[("X-RateLimit-Reset", " 1445412481 ")], Some(s(1))),
+            // Now or in the past: retry at once.
+            (&[("X-RateLimit-Reset", "1445412480")], Some(Duration::ZERO)),
+            (&[("X-RateLimit-Reset", "1445000000")], Some(Duration::ZERO)),
+            (&[("X-RateLimit-Reset", "1000000001")], Some(Duration::ZERO)),
+            // The one-day cap, as for the other forms.
+            (
+                &[("X-RateLimit-Reset", "1445498880")],
+                Some(MAX_RETRY_DELAY),
+            ),
+            (&[("X-RateLimit-Reset", "1445498881")], None),
+            (&[("X-RateLimit-Reset-Tokens", "1767225600")], None),
+            (&[("X-RateLimit-Reset", "9223372036854775807")], None),
+            (&[("X-RateLimit-Reset", "99999999999999999999999999")], None),
+            // Up to the floor, an integer is still seconds, refused when over a day.
+            (&[("X-RateLimit-Reset", "1000000000")], None),
+            (&[("X-RateLimit-Reset", "999999999")], None),
+            (&[("X-RateLimit-Reset", "86400")], Some(MAX_RETRY_DELAY)),
+            (&[("X-RateLimit-Reset", "60")], Some(s(60))),
+            // Only integers are times; a decimal is seconds.
+            (&[("X-RateLimit-Reset", "1445412600.5")], None),
+            (&[("X-RateLimit-Reset", "1445412600.0")], None),
+            // Retry-After keeps RFC 9110's meaning: a large number is seconds.
+            (&[("Retry-After", "1445412600")], None),
+            // Precedence is unchanged: Retry-After first, and an oversized time wins too.
+            (
+                &[("X-RateLimit-Reset", "1445412600"), ("Retry-After", "10")],
+                Some(s(10)),
+            ),
+            (
+                &[
+                    ("X-RateLimit-Reset-Requests", "30"),
+                    ("X-RateLimit-Reset", "1445412540"),
+                ],
+                Some(s(60)),
+            ),
+            (
+                &[
+                    ("X-RateLimit-Reset", "1445498881"),
+                    ("X-RateLimit-Reset-Requests", "5"),
+                ],
                 None,
             ),
         ];
@@ -287,6 +366,17 @@ mod tests {
                 let now = UNIX_EPOCH + Duration::from_secs(now_secs);
                 prop_assert!(retry_after(&map, now).is_none_or(|d| d <= MAX_RETRY_DELAY));
             }
+        }
+
+        #[test]
+        fn rate_limit_resets_read_unix_times_up_to_a_day_ahead(
+            name in prop::sample::select(RETRY_SIGNAL_HEADERS[1..].to_vec()),
+            now_secs in 1_000_000_001u64..4_000_000_000,
+            ahead in 0u64..=86_400,
+        ) {
+            let map = headers(&[(name, &(now_secs + ahead).to_string())]);
+            let now = UNIX_EPOCH + Duration::from_secs(now_secs);
+            prop_assert_eq!(retry_after(&map, now), Some(Duration::from_secs(ahead)));
         }
 
         #[test]
