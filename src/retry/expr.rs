@@ -63,6 +63,27 @@ pub enum RetryExprError {
     /// A known function named without a call (`sqrt + 1`).
     #[error("function {name:?} at {pos} must be called with arguments in parentheses")]
     NotCalled { name: &'static str, pos: usize },
+    /// The expression gives a negative, NaN or infinite delay for a `retried` value that a
+    /// message will reach; found by [`RetryDelayExpr::check`], not by parsing.
+    #[error("the delay for retried = {retried} is {}", bad_delay(*.value))]
+    InvalidDelay { retried: u32, value: f64 },
+}
+
+/// Says what is wrong with a raw delay that [`RetryDelayExpr::check`] refused. Very large
+/// and very small magnitudes are written with an exponent, since `f64`'s `Display` would
+/// spell `-1e300` with 300 digits and the message must stay one short line.
+fn bad_delay(ms: f64) -> String {
+    if ms.is_nan() {
+        "not a number".to_owned()
+    } else if ms == f64::INFINITY {
+        "infinite; it must be a finite number of milliseconds".to_owned()
+    } else if ms == f64::NEG_INFINITY {
+        "minus infinity; it must be 0 or more".to_owned()
+    } else if (1e-6..1e15).contains(&ms.abs()) {
+        format!("{ms} ms; it must be 0 or more")
+    } else {
+        format!("{ms:e} ms; it must be 0 or more")
+    }
 }
 
 fn count(n: usize, noun: &str) -> String {
@@ -229,6 +250,34 @@ impl RetryDelayExpr {
             // In (0, 86_400_000), so the cast only truncates the fraction.
             Duration::from_millis(ms as u64)
         }
+    }
+
+    /// Refuses the expression if, for a message with `retries` retries, some retry would
+    /// get a negative, NaN or infinite delay; the first such `retried` value is reported as
+    /// [`RetryExprError::InvalidDelay`].
+    ///
+    /// The values checked are `retried` in `0..retries`: the delay before retry `k + 1` is
+    /// computed with `retried = k`, and none is computed after the last retry, so with
+    /// `retries = 0` there is nothing to check.
+    ///
+    /// [`delay`](Self::delay) stays total and clamps these values (negative and NaN to "retry
+    /// now", +∞ to a day) so that delivery never fails on them. They are nearly always a
+    /// mistake, though (`1000 - retried * 2000` quietly becomes "retry at once" from the
+    /// second retry on), so the API can use this to answer 400 up front instead. It therefore
+    /// looks at the raw value, before clamping. A finite value above a day is accepted:
+    /// capping it at [`MAX_RETRY_DELAY`] is documented behaviour, not an error.
+    ///
+    /// The cost is one evaluation per retry; the caller bounds `retries` first
+    /// (`Upstash-Retries` is at most 100).
+    pub fn check(&self, retries: u32) -> Result<(), RetryExprError> {
+        for retried in 0..retries {
+            let value = self.eval(retried);
+            // `-0.0 < 0.0` is false, so `-0` is a valid zero delay.
+            if !value.is_finite() || value < 0.0 {
+                return Err(RetryExprError::InvalidDelay { retried, value });
+            }
+        }
+        Ok(())
     }
 
     /// The raw value of the expression, before clamping.

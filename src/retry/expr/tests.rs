@@ -150,6 +150,69 @@ fn delays_are_clamped_to_zero_and_one_day() {
 }
 
 #[test]
+fn check_refuses_delays_that_a_retry_would_reach() {
+    const NEG: &str = "; it must be 0 or more";
+    const INF: &str = "is infinite; it must be a finite number of milliseconds";
+    #[rustfmt::skip]
+    let table: &[(&str, u32, Option<String>)] = &[
+        // (expression, retries, None if accepted, else the message after "the delay for ")
+        ("1000 * (1 + retried)",          3,   None),
+        ("pow(2, retried) * 1000",        100, None),
+        ("max(0, 1000 - retried * 2000)", 100, None),
+        ("0",                             5,   None),
+        ("-0",                            5,   None),
+        ("0.5",                           5,   None),
+        // Above a day is capped by delay(), as documented, so it is fine here.
+        ("99999999999999999999",          5,   None),
+        ("retried * 100000000",           100, None),
+        // No retries, nothing to compute.
+        ("0 - 1",                         0,   None),
+        ("0 / 0",                         0,   None),
+        // Negative from some retried value on; the first one is reported.
+        ("0 - 1",                         1,   Some(format!("retried = 0 is -1 ms{NEG}"))),
+        ("1000 - retried * 2000",         1,   None),
+        ("1000 - retried * 2000",         2,   Some(format!("retried = 1 is -1000 ms{NEG}"))),
+        ("1000 - retried * 2000",         100, Some(format!("retried = 1 is -1000 ms{NEG}"))),
+        ("retried - 2.5",                 5,   Some(format!("retried = 0 is -2.5 ms{NEG}"))),
+        ("1 / (retried - 1)",             3,   Some(format!("retried = 0 is -1 ms{NEG}"))),
+        // Huge and tiny magnitudes keep the message short.
+        ("0 - pow(10, 300)",              1,   Some(format!("retried = 0 is -1e300 ms{NEG}"))),
+        ("0 - 1 / pow(10, 300)",          1,   Some(format!("retried = 0 is -1e-300 ms{NEG}"))),
+        // Not a number.
+        ("sqrt(0 - 1)",                   1,   Some("retried = 0 is not a number".into())),
+        ("0 / 0",                         1,   Some("retried = 0 is not a number".into())),
+        ("sqrt(retried - 2)",             2,   Some("retried = 0 is not a number".into())),
+        // The last value checked is retried = retries - 1.
+        ("sqrt(2 - retried)",             3,   None),
+        ("sqrt(2 - retried)",             4,   Some("retried = 3 is not a number".into())),
+        // Infinite, either way.
+        ("1000 / (3 - retried)",          3,   None),
+        ("1000 / (3 - retried)",          4,   Some(format!("retried = 3 {INF}"))),
+        ("abs(1 / (retried - 1))",        2,   Some(format!("retried = 1 {INF}"))),
+        ("exp(1000)",                     1,   Some(format!("retried = 0 {INF}"))),
+        ("0 - 1 / 0",                     1,   Some(format!("retried = 0 is minus infinity{NEG}"))),
+    ];
+    for (src, retries, want) in table {
+        let got = expr(src).check(*retries).map_err(|e| e.to_string());
+        let want = match want {
+            None => Ok(()),
+            Some(m) => Err(format!("the delay for {m}")),
+        };
+        assert_eq!(got, want, "{src} with retries = {retries}");
+    }
+    assert_eq!(
+        expr("1000 - retried * 2000").check(2),
+        Err(RetryExprError::InvalidDelay {
+            retried: 1,
+            value: -1000.0
+        })
+    );
+    // check() only reports; delay() still clamps, so delivery is unchanged.
+    assert_eq!(expr("1000 - retried * 2000").delay(1), Duration::ZERO);
+    assert_eq!(expr("1000 / (3 - retried)").delay(3), MAX_RETRY_DELAY);
+}
+
+#[test]
 fn source_is_kept_trimmed() {
     let e = expr("  1000 * (1 + retried)\n");
     assert_eq!(e.source(), "1000 * (1 + retried)");
@@ -408,6 +471,18 @@ proptest! {
             }
             Err(err) => prop_assert!(!err.to_string().contains('\n')),
         }
+    }
+
+    #[test]
+    fn check_accepts_exactly_the_finite_non_negative_delays(t in tree(), retries in 0u32..8) {
+        let src = t.render(0, false);
+        let e = RetryDelayExpr::parse(&src)
+            .map_err(|err| TestCaseError::fail(format!("{src}: {err}")))?;
+        let usable = (0..retries).all(|r| {
+            let v = t.value(f64::from(r));
+            v.is_finite() && v >= 0.0
+        });
+        prop_assert_eq!(e.check(retries).is_ok(), usable, "{}", src);
     }
 
     #[test]
