@@ -22,6 +22,7 @@
 //! loopback ceiling), `throughput` (batch publish → deliveries, with
 //! `synchronous=FULL` and `NORMAL`), `lateness` (seconds-schedules,
 //! arrival − slot time), `burst` (many messages due at one instant),
+//! `pending-memory` (RSS growth while large and small messages wait a day),
 //! `scale` (many schedules: create rate, memory, disk, restart time) and
 //! `idle` (CPU and memory with nothing to do). `all` runs them in that order
 //! (idle before scale).
@@ -47,6 +48,7 @@ pub enum Scenario {
     Throughput,
     Lateness,
     Burst,
+    PendingMemory,
     Scale,
     Idle,
 }
@@ -59,6 +61,7 @@ impl Scenario {
             Scenario::Throughput => "throughput",
             Scenario::Lateness => "lateness",
             Scenario::Burst => "burst",
+            Scenario::PendingMemory => "pending-memory",
             Scenario::Scale => "scale",
             Scenario::Idle => "idle",
         }
@@ -97,6 +100,25 @@ pub struct Args {
     /// [default: estimated from the accept rate, with a safety margin].
     #[arg(long)]
     pub burst_lead_seconds: Option<u64>,
+
+    /// pending-memory: messages of --pending-large-bytes each, published
+    /// first (one /v2/publish each), all delayed by a day.
+    #[arg(long, default_value_t = 400)]
+    pub pending_large_messages: usize,
+
+    /// pending-memory: body size of each large message, bytes (1 MiB fits
+    /// cronhook's default --max-body exactly; a larger one raises it).
+    #[arg(long, default_value_t = 1024 * 1024)]
+    pub pending_large_bytes: usize,
+
+    /// pending-memory: messages of --pending-small-bytes each, published
+    /// after the large ones (via /v2/batch), all delayed by a day.
+    #[arg(long, default_value_t = 50_000)]
+    pub pending_small_messages: usize,
+
+    /// pending-memory: body size of each small message, bytes.
+    #[arg(long, default_value_t = 10 * 1024)]
+    pub pending_small_bytes: usize,
 
     /// scale: schedules created through the API.
     #[arg(long, default_value_t = 1_000_000)]
@@ -228,6 +250,7 @@ fn expand(list: &[Scenario]) -> Vec<Scenario> {
                 Scenario::Throughput,
                 Scenario::Lateness,
                 Scenario::Burst,
+                Scenario::PendingMemory,
                 Scenario::Idle,
                 Scenario::Scale,
             ],
