@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test cronhook has: formatting, lints, unit and integration tests,
-# and the official-SDK tests (which install their own Python venv and npm
-# packages under sdk-tests/ on first use). Works on a fresh machine with Rust,
+# Runs every test cronhook has, over the whole workspace (the product and
+# bench/): formatting, lints, unit and integration tests, and the official-SDK
+# tests (which install their own Python venv and npm packages under
+# sdk-tests/ on first use). Works on a fresh machine with Rust,
 # Python 3 and Node installed. Usage: scripts/test.sh [extra test-runner args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,14 +16,14 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "== cargo clippy"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
     # nextest does not run doc tests; run them first so that nextest's
     # summary is the last word.
-    cargo test --locked --doc --quiet
-    cargo nextest run --locked --no-fail-fast "$@"
+    cargo test --workspace --locked --doc --quiet
+    cargo nextest run --workspace --locked --no-fail-fast "$@"
 else
-    cargo test --locked --no-fail-fast "$@"
+    cargo test --workspace --locked --no-fail-fast "$@"
 fi

@@ -1,17 +1,20 @@
 //! `cronhook-bench`: bounded, loopback-only benchmarks of a real cronhook.
 //!
+//! A workspace member of its own (`bench/`), so that the `cronhook` crate is
+//! only the product. From the repository root:
+//!
 //! ```sh
-//! cargo build --release --bin cronhook --bin cronhook-bench
-//! cargo run --release --bin cronhook-bench -- all
-//! cargo run --release --bin cronhook-bench -- throughput lateness --messages 2000 --seconds 10
+//! cargo build --release --workspace --bins
+//! cargo run --release -p cronhook-bench -- all
+//! cargo run --release -p cronhook-bench -- throughput lateness --messages 2000 --seconds 10
 //! ```
 //!
 //! Each scenario starts `cronhook serve` (the release binary next to this
-//! one) as a child process on a fresh temporary database, points it at a
-//! sink in this process (an axum server on 127.0.0.1 that answers 200 at
-//! once and records arrival times and the `Upstash-Message-Id` /
-//! `Cronhook-Slot-Time` headers), drives it through the QStash API, and
-//! prints one JSON line per scenario on stdout. A table of every number
+//! one: the workspace shares one `target/release`) as a child process on a
+//! fresh temporary database, points it at a sink in this process (an axum
+//! server on 127.0.0.1 that answers 200 at once and records arrival times and
+//! the `Upstash-Message-Id` / `Cronhook-Slot-Time` headers), drives it
+//! through the QStash API, and prints one JSON line per scenario on stdout. A table of every number
 //! follows on stderr. Children are stopped by PID and temporary
 //! directories removed when a scenario ends, also on error and on Ctrl-C.
 //!
@@ -19,6 +22,7 @@
 //! loopback ceiling), `throughput` (batch publish → deliveries, with
 //! `synchronous=FULL` and `NORMAL`), `lateness` (seconds-schedules,
 //! arrival − slot time), `burst` (many messages due at one instant),
+//! `pending-memory` (RSS growth while large and small messages wait a day),
 //! `scale` (many schedules: create rate, memory, disk, restart time) and
 //! `idle` (CPU and memory with nothing to do). `all` runs them in that order
 //! (idle before scale).
@@ -44,6 +48,7 @@ pub enum Scenario {
     Throughput,
     Lateness,
     Burst,
+    PendingMemory,
     Scale,
     Idle,
 }
@@ -56,6 +61,7 @@ impl Scenario {
             Scenario::Throughput => "throughput",
             Scenario::Lateness => "lateness",
             Scenario::Burst => "burst",
+            Scenario::PendingMemory => "pending-memory",
             Scenario::Scale => "scale",
             Scenario::Idle => "idle",
         }
@@ -94,6 +100,25 @@ pub struct Args {
     /// [default: estimated from the accept rate, with a safety margin].
     #[arg(long)]
     pub burst_lead_seconds: Option<u64>,
+
+    /// pending-memory: messages of --pending-large-bytes each, published
+    /// first (one /v2/publish each), all delayed by a day.
+    #[arg(long, default_value_t = 400)]
+    pub pending_large_messages: usize,
+
+    /// pending-memory: body size of each large message, bytes (1 MiB fits
+    /// cronhook's default --max-body exactly; a larger one raises it).
+    #[arg(long, default_value_t = 1024 * 1024)]
+    pub pending_large_bytes: usize,
+
+    /// pending-memory: messages of --pending-small-bytes each, published
+    /// after the large ones (via /v2/batch), all delayed by a day.
+    #[arg(long, default_value_t = 50_000)]
+    pub pending_small_messages: usize,
+
+    /// pending-memory: body size of each small message, bytes.
+    #[arg(long, default_value_t = 10 * 1024)]
+    pub pending_small_bytes: usize,
 
     /// scale: schedules created through the API.
     #[arg(long, default_value_t = 1_000_000)]
@@ -169,7 +194,7 @@ fn locate_cronhook(args: &Args) -> Result<PathBuf, String> {
     };
     if !bin.is_file() {
         return Err(format!(
-            "{} does not exist: build it with `cargo build --release --bin cronhook` \
+            "{} does not exist: build it with `cargo build --release -p cronhook --bins` \
              (or pass --cronhook PATH)",
             bin.display()
         ));
@@ -178,13 +203,17 @@ fn locate_cronhook(args: &Args) -> Result<PathBuf, String> {
     Ok(bin)
 }
 
-/// `cargo run --bin cronhook-bench` does not rebuild `cronhook`: say so when
-/// a source file is newer than the binary.
+/// `cargo run -p cronhook-bench` does not rebuild `cronhook`: say so when
+/// one of the product's source files is newer than the binary.
 fn warn_if_stale(bin: &std::path::Path) {
     let Ok(built) = std::fs::metadata(bin).and_then(|m| m.modified()) else {
         return;
     };
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // This crate is `bench/` in cronhook's workspace; the product is the root.
+    let bench = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let Some(root) = bench.parent() else {
+        return;
+    };
     let mut newest: Option<(SystemTime, PathBuf)> = None;
     let mut stack = vec![
         root.join("src"),
@@ -192,9 +221,6 @@ fn warn_if_stale(bin: &std::path::Path) {
         root.join("Cargo.toml"),
     ];
     while let Some(p) = stack.pop() {
-        if p.ends_with("src/bin") {
-            continue;
-        }
         if let Ok(entries) = std::fs::read_dir(&p) {
             stack.extend(entries.flatten().map(|e| e.path()));
         } else if let Ok(t) = std::fs::metadata(&p).and_then(|m| m.modified()) {
@@ -206,7 +232,7 @@ fn warn_if_stale(bin: &std::path::Path) {
     if let Some((t, p)) = newest {
         if t > built {
             eprintln!(
-                "[bench] warning: {} is newer than {}; run `cargo build --release --bin cronhook` \
+                "[bench] warning: {} is newer than {}; run `cargo build --release -p cronhook --bins` \
                  to measure the current code",
                 p.display(),
                 bin.display()
@@ -224,6 +250,7 @@ fn expand(list: &[Scenario]) -> Vec<Scenario> {
                 Scenario::Throughput,
                 Scenario::Lateness,
                 Scenario::Burst,
+                Scenario::PendingMemory,
                 Scenario::Idle,
                 Scenario::Scale,
             ],

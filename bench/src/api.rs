@@ -316,13 +316,13 @@ pub fn schedule_call(
 }
 
 /// The JSON body of one `POST /v2/batch` with `n` messages to `destination`,
-/// each with these per-message headers.
-pub fn batch_body(destination: &str, n: usize, headers: &[(&str, String)]) -> Bytes {
+/// each with these per-message headers and this body.
+pub fn batch_body(destination: &str, n: usize, headers: &[(&str, String)], body: &str) -> Bytes {
     let headers: serde_json::Map<String, Value> = headers
         .iter()
         .map(|(k, v)| ((*k).to_owned(), Value::String(v.clone())))
         .collect();
-    let mut item = serde_json::json!({ "destination": destination, "body": "x" });
+    let mut item = serde_json::json!({ "destination": destination, "body": body });
     if !headers.is_empty() {
         item["headers"] = Value::Object(headers);
     }

@@ -46,6 +46,7 @@ pub async fn run(ctx: Arc<Ctx>, scenario: Scenario) -> Result<Value, String> {
         Scenario::Throughput => throughput(&ctx).await,
         Scenario::Lateness => lateness(&ctx).await,
         Scenario::Burst => burst(&ctx).await,
+        Scenario::PendingMemory => pending_memory(&ctx).await,
         Scenario::Scale => scale(&ctx).await,
         Scenario::Idle => idle(&ctx).await,
         Scenario::All => Err("`all` is expanded before running".into()),
@@ -249,10 +250,30 @@ async fn publish(
     headers: &[(&str, String)],
     label: &str,
 ) -> Result<api::LoadStats, String> {
-    let size = ctx.args.batch_size.max(1);
+    let size = ctx.args.batch_size;
+    publish_batches(ctx, server, sink_url, n, size, headers, "x", label).await
+}
+
+/// Publishes `n` messages with this body via /v2/batch, `size` per request,
+/// over `--batch-connections` connections.
+#[allow(clippy::too_many_arguments)]
+async fn publish_batches(
+    ctx: &Ctx,
+    server: &Server,
+    sink_url: &str,
+    n: usize,
+    size: usize,
+    headers: &[(&str, String)],
+    body: &str,
+    label: &str,
+) -> Result<api::LoadStats, String> {
+    if n == 0 {
+        return Ok(api::LoadStats::default());
+    }
+    let size = size.max(1);
     let chunks = n.div_ceil(size);
-    let full = api::batch_body(sink_url, size, headers);
-    let last = api::batch_body(sink_url, n - (chunks - 1) * size, headers);
+    let full = api::batch_body(sink_url, size, headers, body);
+    let last = api::batch_body(sink_url, n - (chunks - 1) * size, headers, body);
     api::run_load(
         server.addr,
         chunks,
@@ -669,6 +690,226 @@ async fn burst(ctx: &Ctx) -> Result<Value, String> {
     drop(server);
     drop(dir);
     Ok(Value::Object(run))
+}
+
+// ---------------------------------------------------------------------------
+// pending-memory
+
+/// cronhook's default `--max-body`.
+const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+
+/// Room left in a /v2/batch body for the JSON around each message's body.
+const BATCH_ITEM_OVERHEAD: usize = 256;
+
+/// How long the pending messages wait: longer than any run.
+const PENDING_DELAY: &str = "1d";
+
+/// RSS of cronhook once it has settled after a load.
+async fn settled_stats(server: &Server) -> Result<ProcStats, String> {
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    server.stats()
+}
+
+fn mb_between(later: &ProcStats, earlier: &ProcStats) -> Value {
+    round((later.rss_kb as f64 - earlier.rss_kb as f64) / 1024.0, 1)
+}
+
+fn bytes_per_message(later: &ProcStats, earlier: &ProcStats, n: usize) -> Value {
+    round(
+        (later.rss_kb as f64 - earlier.rss_kb as f64) * 1024.0 / n.max(1) as f64,
+        0,
+    )
+}
+
+/// What pending delayed messages cost in memory: RSS of a fresh cronhook
+/// before, after `--pending-large-messages` bodies of `--pending-large-bytes`
+/// (one /v2/publish each) and after `--pending-small-messages` bodies of
+/// `--pending-small-bytes` (via /v2/batch), all with `Upstash-Delay: 1d`, so
+/// nothing is delivered during the run.
+async fn pending_memory(ctx: &Ctx) -> Result<Value, String> {
+    let (large_n, large_bytes) = (
+        ctx.args.pending_large_messages,
+        ctx.args.pending_large_bytes,
+    );
+    let (small_n, small_bytes) = (
+        ctx.args.pending_small_messages,
+        ctx.args.pending_small_bytes,
+    );
+    // A 1 MiB body fits the default limit exactly; raise it only when a
+    // request would not (and the caller did not set it).
+    let needed = large_bytes.max(small_bytes + BATCH_ITEM_OVERHEAD * 16);
+    let user_set = ctx
+        .args
+        .cronhook_arg
+        .iter()
+        .any(|a| a.starts_with("--max-body"));
+    let max_body = if needed > DEFAULT_MAX_BODY && !user_set {
+        needed
+    } else {
+        DEFAULT_MAX_BODY
+    };
+    let max_body_arg = max_body.to_string();
+    let extra: Vec<&str> = if max_body > DEFAULT_MAX_BODY {
+        vec!["--max-body", &max_body_arg]
+    } else {
+        Vec::new()
+    };
+    // As many small messages per batch as fit under the limit.
+    let per_batch = ctx
+        .args
+        .batch_size
+        .min((max_body - BATCH_ITEM_OVERHEAD * 16) / (small_bytes + BATCH_ITEM_OVERHEAD))
+        .max(1);
+    let conns = ctx.args.batch_connections.max(1);
+
+    let dir = TempDir::new("pending-memory")?;
+    let db = db_path(&dir);
+    let server = start_server(ctx, &db, &extra).await?;
+    // Nothing should arrive here within the run; anything that does is early.
+    let sink = Sink::start().await?;
+    let before = settled_stats(&server).await?;
+    let usage = Usage::sample(&server)?;
+    let started = Instant::now();
+    let delay = [("Upstash-Delay", PENDING_DELAY.to_owned())];
+
+    say(format!(
+        "pending-memory: publishing {large_n} messages of {large_bytes} bytes, delayed {PENDING_DELAY}, \
+         {conns} at a time"
+    ));
+    let mut large = if large_n == 0 {
+        api::LoadStats::default()
+    } else {
+        let path = format!("/v2/publish/{}", sink.url);
+        let body = Bytes::from(vec![b'x'; large_bytes]);
+        api::run_load(
+            server.addr,
+            large_n,
+            conns.min(large_n),
+            move |_| Call {
+                path: path.clone(),
+                headers: vec![
+                    ("Content-Type".into(), "text/plain".into()),
+                    ("Upstash-Delay".into(), PENDING_DELAY.into()),
+                ],
+                body: body.clone(),
+            },
+            api::judge_one,
+            false,
+            "pending-memory large",
+        )
+        .await
+        .map_err(|e| server.failure(&e))?
+    };
+    let after_large = settled_stats(&server).await?;
+    say(format!(
+        "pending-memory: {} large accepted in {:.1} s; RSS {:.1} → {:.1} MB",
+        large.accepted,
+        large.elapsed.as_secs_f64(),
+        before.rss_mb(),
+        after_large.rss_mb()
+    ));
+
+    say(format!(
+        "pending-memory: publishing {small_n} messages of {small_bytes} bytes, delayed \
+         {PENDING_DELAY}, {per_batch} per batch, {conns} batches at a time"
+    ));
+    let small_body = "x".repeat(small_bytes);
+    let mut small = publish_batches(
+        ctx,
+        &server,
+        &sink.url,
+        small_n,
+        per_batch,
+        &delay,
+        &small_body,
+        "pending-memory small",
+    )
+    .await?;
+    let after_small = settled_stats(&server).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    say(format!(
+        "pending-memory: {} small accepted in {:.1} s; RSS {:.1} → {:.1} MB",
+        small.accepted,
+        small.elapsed.as_secs_f64(),
+        after_large.rss_mb(),
+        after_small.rss_mb()
+    ));
+
+    let mut out = Map::new();
+    out.insert("delay".into(), PENDING_DELAY.into());
+    out.insert("large_messages".into(), large_n.into());
+    out.insert("large_body_bytes".into(), large_bytes.into());
+    out.insert("large_accepted".into(), large.accepted.into());
+    out.insert("small_messages".into(), small_n.into());
+    out.insert("small_body_bytes".into(), small_bytes.into());
+    out.insert("small_accepted".into(), small.accepted.into());
+    out.insert("small_messages_per_batch".into(), per_batch.into());
+    out.insert("connections".into(), conns.into());
+    out.insert("cronhook_max_body".into(), max_body.into());
+    out.insert(
+        "body_mb_pending".into(),
+        round(
+            (large_n * large_bytes + small_n * small_bytes) as f64 / 1048576.0,
+            1,
+        ),
+    );
+    out.insert("rss_before_mb".into(), round(before.rss_mb(), 1));
+    out.insert("rss_after_large_mb".into(), round(after_large.rss_mb(), 1));
+    out.insert("rss_after_small_mb".into(), round(after_small.rss_mb(), 1));
+    out.insert(
+        "rss_growth_large_mb".into(),
+        mb_between(&after_large, &before),
+    );
+    out.insert(
+        "rss_growth_small_mb".into(),
+        mb_between(&after_small, &after_large),
+    );
+    out.insert(
+        "rss_growth_total_mb".into(),
+        mb_between(&after_small, &before),
+    );
+    out.insert(
+        "memory_bytes_per_large_message".into(),
+        bytes_per_message(&after_large, &before, large_n),
+    );
+    out.insert(
+        "memory_bytes_per_small_message".into(),
+        bytes_per_message(&after_small, &after_large, small_n),
+    );
+    out.insert(
+        "large_publish_s".into(),
+        round(large.elapsed.as_secs_f64(), 2),
+    );
+    out.insert(
+        "large_accept_messages_per_s".into(),
+        round(large.per_s(), 0),
+    );
+    out.insert(
+        "small_publish_s".into(),
+        round(small.elapsed.as_secs_f64(), 2),
+    );
+    out.insert(
+        "small_accept_messages_per_s".into(),
+        round(small.per_s(), 0),
+    );
+    out.insert("measured_seconds".into(), round(seconds, 1));
+    load_fields("large_", &mut large, &mut out);
+    load_fields("small_batch_", &mut small, &mut out);
+    let (db_b, wal_b) = db_bytes(&db);
+    out.insert("db_mb".into(), round(db_b as f64 / 1048576.0, 1));
+    out.insert("wal_mb".into(), round(wal_b as f64 / 1048576.0, 1));
+    usage.report(&server, &mut out)?;
+    out.insert("early_deliveries".into(), sink.count().into());
+    log_counts(&server, &mut out);
+    if large.accepted != large_n as u64 || small.accepted != small_n as u64 {
+        return Err(server.failure(&format!(
+            "accepted {} of {large_n} large and {} of {small_n} small messages",
+            large.accepted, small.accepted
+        )));
+    }
+    drop(server);
+    drop(dir);
+    Ok(Value::Object(out))
 }
 
 // ---------------------------------------------------------------------------
