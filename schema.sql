@@ -1,6 +1,8 @@
--- cronhook's whole schema. A new database gets this file as is; an older one
--- is brought here by the ordered steps in src/store/migrations.rs.
--- PRAGMA user_version holds the schema version (see LATEST_VERSION there).
+-- cronhook's whole schema, version 3. A new database gets this file as is; an
+-- older one is brought here by the frozen, numbered steps in
+-- src/store/migrations/ (a test checks that both end in the same shape).
+-- PRAGMA user_version holds the schema version (see LATEST_VERSION in
+-- src/store/migrations.rs).
 
 -- Cron schedules. `delivery` is the JSON of model::Delivery, the template of
 -- every message a schedule fires.
@@ -43,8 +45,13 @@ CREATE TABLE messages (
     not_before    INTEGER NOT NULL,
     due_at        INTEGER NOT NULL,
     retried       INTEGER NOT NULL DEFAULT 0,
-    caller_ip     TEXT
+    caller_ip     TEXT,
+    queue_name    TEXT                -- the queue's name for enqueued messages (version 3)
 ) STRICT;
+-- The timer holds only messages due within its window and reads the rest by
+-- due time; queued messages are always tracked, found by their queue.
+CREATE INDEX messages_due ON messages (due_at) WHERE queue_name IS NULL;
+CREATE INDEX messages_queued ON messages (queue_name) WHERE queue_name IS NOT NULL;
 
 -- Messages that ran out of attempts, with the last response.
 CREATE TABLE dlq (

@@ -4,13 +4,13 @@
 //! `./cronhook.db`, and the public dev user 1 of the official dev server
 //! (§11.2), so SDK dev mode works out of the box.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::duration::parse_duration;
 use crate::engine::Settings;
-use crate::store::{Retention, SyncMode};
+use crate::model::SigningKeys;
+use crate::store::{KeySource, Retention, SyncMode};
 
 /// Dev user 1 (§11.2): the credentials the JS SDK's dev mode hard-codes.
 pub const DEV_TOKEN: &str =
@@ -30,42 +30,73 @@ pub const PUBLIC_DEV_TOKENS: [&str; 4] = [
 /// `cronhook serve` options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
-    /// Address and port to listen on. A non-loopback address needs a token of
-    /// your own (the public dev token is refused there).
+    /// Address and port to listen on (`127.0.0.1:8080`, `localhost:9000`,
+    /// `[::1]:8080`). A non-loopback address needs a token of your own (the
+    /// public dev token is refused there).
     #[arg(long, env = "CRONHOOK_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    pub listen: String,
 
-    /// SQLite database file; created on first start.
+    /// SQLite database file; created on first start. One cronhook at a time
+    /// may use it.
     #[arg(long, env = "CRONHOOK_DB", default_value = "cronhook.db")]
     pub db: PathBuf,
 
     /// API token clients must send (Authorization: Bearer …). Default: the
-    /// public QStash dev token.
-    #[arg(long, env = "QSTASH_TOKEN", default_value = DEV_TOKEN, hide_default_value = true)]
+    /// public QStash dev token, accepted on loopback addresses only.
+    #[arg(long, env = "QSTASH_TOKEN", default_value = DEV_TOKEN, hide_default_value = true, hide_env_values = true)]
     pub token: String,
 
-    /// Key that signs deliveries (Upstash-Signature). Default: the dev key.
-    #[arg(long, env = "QSTASH_CURRENT_SIGNING_KEY", default_value = DEV_CURRENT_SIGNING_KEY, hide_default_value = true)]
-    pub current_signing_key: String,
+    /// Key that signs deliveries (Upstash-Signature). Set it together with
+    /// the next key. Default: the public dev key with the dev token on
+    /// loopback; otherwise keys generated at the first start, kept in the
+    /// database and printed at every start.
+    #[arg(long, env = "QSTASH_CURRENT_SIGNING_KEY", hide_env_values = true)]
+    pub current_signing_key: Option<String>,
 
-    /// Next signing key, which receivers also accept. Default: the dev key.
-    #[arg(long, env = "QSTASH_NEXT_SIGNING_KEY", default_value = DEV_NEXT_SIGNING_KEY, hide_default_value = true)]
-    pub next_signing_key: String,
+    /// Next signing key, which receivers also accept (see the current key).
+    #[arg(long, env = "QSTASH_NEXT_SIGNING_KEY", hide_env_values = true)]
+    pub next_signing_key: Option<String>,
 
     /// SQLite durability: `full` survives power loss; `normal` only a crash of
     /// cronhook itself, and is faster.
     #[arg(long, value_enum, default_value_t = SyncMode::Full)]
     pub sync: SyncMode,
 
-    /// Most deliveries and firings in progress at once.
+    /// Most delivery attempts in progress at once.
     #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_in_flight: u32,
+
+    /// Most delivery attempts in progress to one destination (scheme, host,
+    /// port): a destination that hangs holds this share and no more.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_in_flight_per_destination: u32,
+
+    /// Most bytes of messages kept in memory between their commit and their
+    /// first attempt (only messages due within 2 s; the rest are read from
+    /// the database when due). Accepts `64MiB`, `512KiB`, `1GiB` or bytes.
+    #[arg(long, default_value = "32MiB", value_parser = size_arg)]
+    pub message_cache: usize,
+
+    /// Most client connections open at once. Default: half the process's
+    /// file descriptors (after raising the soft limit to the hard one),
+    /// leaving the rest for deliveries and the database.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
+
+    /// How long a client may take to send a request's headers.
+    #[arg(long, default_value = "10s", value_parser = duration_arg)]
+    pub header_timeout: Duration,
+
+    /// How long an idle keep-alive connection stays open.
+    #[arg(long, default_value = "60s", value_parser = duration_arg)]
+    pub idle_timeout: Duration,
 
     /// Per-attempt HTTP timeout when a message sets no Upstash-Timeout.
     #[arg(long, default_value = "30s", value_parser = duration_arg)]
     pub delivery_timeout: Duration,
 
-    /// On SIGTERM/SIGINT, how long deliveries in progress may take to finish.
+    /// On SIGTERM/SIGINT, how long requests and deliveries in progress may
+    /// take to finish; cronhook has exited when it is over.
     #[arg(long, default_value = "10s", value_parser = duration_arg)]
     pub shutdown_grace: Duration,
 
@@ -103,9 +134,19 @@ pub struct Config {
     pub dlq_max_entries: i64,
 }
 
+/// A setting that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "only one signing key is set: set both QSTASH_CURRENT_SIGNING_KEY and \
+         QSTASH_NEXT_SIGNING_KEY (or --current-signing-key and --next-signing-key), or neither"
+    )]
+    OneSigningKey,
+}
+
 impl Config {
     /// Defaults with another database and listen address (tests, embedding).
-    pub fn new(db: PathBuf, listen: SocketAddr) -> Config {
+    pub fn new(db: PathBuf, listen: impl ToString) -> Config {
         use clap::Parser;
         #[derive(clap::Parser)]
         struct Only {
@@ -114,13 +155,14 @@ impl Config {
         }
         let mut config = Only::parse_from(["cronhook"]).config;
         config.db = db;
-        config.listen = listen;
+        config.listen = listen.to_string();
         config
     }
 
     pub fn engine_settings(&self) -> Settings {
         Settings {
             max_in_flight: self.max_in_flight as usize,
+            max_in_flight_per_destination: self.max_in_flight_per_destination as usize,
             default_timeout: self.delivery_timeout,
             retry_scale: self.retry_scale,
             misfire_all_cap: self.misfire_all_cap,
@@ -130,11 +172,33 @@ impl Config {
                 dlq_max_age_ms: self.dlq_retention.as_millis() as i64,
                 dlq_max_entries: self.dlq_max_entries,
             },
+            message_cache_bytes: self.message_cache,
         }
     }
 
     pub fn uses_public_dev_token(&self) -> bool {
         PUBLIC_DEV_TOKENS.contains(&self.token.as_str())
+    }
+
+    /// Where the signing keys come from: the configured pair; the public
+    /// dev keys only with the public dev token on loopback (`loopback`);
+    /// otherwise keys cronhook generates and keeps, so nobody can forge
+    /// deliveries with the public keys.
+    pub fn key_source(&self, loopback: bool) -> Result<KeySource, ConfigError> {
+        match (&self.current_signing_key, &self.next_signing_key) {
+            (Some(current), Some(next)) => Ok(KeySource::Configured(SigningKeys {
+                current: current.clone(),
+                next: next.clone(),
+            })),
+            (Some(_), None) | (None, Some(_)) => Err(ConfigError::OneSigningKey),
+            (None, None) if loopback && self.uses_public_dev_token() => {
+                Ok(KeySource::Configured(SigningKeys {
+                    current: DEV_CURRENT_SIGNING_KEY.into(),
+                    next: DEV_NEXT_SIGNING_KEY.into(),
+                }))
+            }
+            (None, None) => Ok(KeySource::Generated),
+        }
     }
 }
 
@@ -146,5 +210,75 @@ fn retry_scale_arg(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v > 0.0 && v <= 1000.0 => Ok(v),
         _ => Err(format!("{s:?} is not a number above 0 and at most 1000")),
+    }
+}
+
+/// A size in bytes: a whole number, optionally with `KiB`, `MiB`, `GiB`
+/// (powers of 1024) or `KB`, `MB`, `GB` (powers of 1000).
+fn size_arg(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like 32MiB or 1048576"))?;
+    let factor: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "{s:?}: unknown unit {other:?}; use KiB, MiB or GiB"
+            ))
+        }
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_people_write_them() {
+        let table = [
+            ("32MiB", Ok(32 << 20)),
+            ("512KiB", Ok(512 << 10)),
+            ("1GiB", Ok(1 << 30)),
+            ("64MB", Ok(64_000_000)),
+            ("1048576", Ok(1_048_576)),
+            ("12 MiB", Ok(12 << 20)),
+        ];
+        for (text, want) in table {
+            assert_eq!(size_arg(text), want, "{text}");
+        }
+        for bad in ["", "MiB", "12 parsecs", "-1"] {
+            assert!(size_arg(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_public_dev_keys_go_only_with_the_dev_token_on_loopback() {
+        let mut c = Config::new("x.db".into(), "127.0.0.1:0");
+        let dev = |k: &KeySource| matches!(k, KeySource::Configured(keys) if keys.current == DEV_CURRENT_SIGNING_KEY);
+        assert!(dev(&c.key_source(true).unwrap()), "dev token, loopback");
+        assert_eq!(c.key_source(false).unwrap(), KeySource::Generated);
+        c.token = "my-own-token".into();
+        assert_eq!(
+            c.key_source(true).unwrap(),
+            KeySource::Generated,
+            "own token"
+        );
+        c.current_signing_key = Some("sig_a".into());
+        assert_eq!(c.key_source(true), Err(ConfigError::OneSigningKey));
+        c.next_signing_key = Some("sig_b".into());
+        assert!(
+            matches!(c.key_source(false).unwrap(), KeySource::Configured(k) if k.next == "sig_b")
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! (§4.4, §4.8, §4.9): values within one key are ORed, keys are ANDed, and a
 //! key given no value does not constrain.
 
-use crate::model::{Delivery, Millis};
+use crate::model::{Delivery, LogState, Millis, StateFilter};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
@@ -18,7 +18,7 @@ pub struct Filter {
     pub flow_control_keys: Vec<String>,
     pub caller_ips: Vec<String>,
     /// Log states; `IN_PROGRESS` stands for ACTIVE, RETRY and ERROR.
-    pub states: Vec<String>,
+    pub states: Vec<StateFilter>,
     pub response_statuses: Vec<u16>,
     /// Inclusive bounds on the item's time (creation, failure or log time).
     pub from: Option<Millis>,
@@ -33,7 +33,7 @@ pub struct Subject<'a> {
     pub schedule_id: Option<&'a str>,
     pub caller_ip: Option<&'a str>,
     pub delivery: &'a Delivery,
-    pub state: Option<&'a str>,
+    pub state: Option<LogState>,
     pub response_status: Option<u16>,
     pub time: Millis,
 }
@@ -74,18 +74,12 @@ impl Filter {
                 d.flow_control.as_ref().map(|f| f.key.as_str()),
             )
             && any_of(&self.caller_ips, s.caller_ip)
-            && (self.states.is_empty() || s.state.is_some_and(|st| self.state_matches(st)))
+            && (self.states.is_empty()
+                || s.state.is_some_and(|st| self.states.iter().any(|f| f.matches(st))))
             && (self.response_statuses.is_empty()
                 || s.response_status.is_some_and(|st| self.response_statuses.contains(&st)))
             && self.from.is_none_or(|f| s.time >= f)
             && self.to.is_none_or(|t| s.time <= t)
-    }
-
-    fn state_matches(&self, state: &str) -> bool {
-        self.states.iter().any(|want| {
-            use crate::model::state::{ACTIVE, ERROR, IN_PROGRESS, RETRY};
-            want == state || (want == IN_PROGRESS && [ACTIVE, RETRY, ERROR].contains(&state))
-        })
     }
 }
 
@@ -101,7 +95,7 @@ mod tests {
             schedule_id: Some("scd_1"),
             caller_ip: Some("127.0.0.1"),
             delivery: d,
-            state: Some("RETRY"),
+            state: Some(LogState::Retry),
             response_status: Some(500),
             time: 1000,
         }
@@ -236,7 +230,7 @@ mod tests {
             (
                 "state",
                 Filter {
-                    states: strings(&["RETRY"]),
+                    states: vec![StateFilter::Is(LogState::Retry)],
                     ..Default::default()
                 },
                 true,
@@ -244,7 +238,7 @@ mod tests {
             (
                 "IN_PROGRESS alias",
                 Filter {
-                    states: strings(&["IN_PROGRESS"]),
+                    states: vec![StateFilter::InProgress],
                     ..Default::default()
                 },
                 true,
@@ -252,7 +246,7 @@ mod tests {
             (
                 "other state",
                 Filter {
-                    states: strings(&["DELIVERED"]),
+                    states: vec![StateFilter::Is(LogState::Delivered)],
                     ..Default::default()
                 },
                 false,

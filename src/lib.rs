@@ -1,7 +1,9 @@
 //! cronhook: a self-hosted HTTP scheduler that speaks the Upstash QStash v2 API.
 //!
-//! `App::start` wires the pieces: the store (SQLite, one writer thread), the
-//! engine (timer → dispatch → delivery) and the API (axum). See ARCHITECTURE.md.
+//! `App::start` wires the layers: the store (SQLite, one writer thread), the
+//! engine (timer → dispatch → delivery), the service the API calls, and the
+//! HTTP server. See ARCHITECTURE.md. Section signs in comments (`§4.4`) cite
+//! `docs/qstash-wire.md`; `workflow-wire §3.1` cites `docs/workflow-wire.md`.
 
 pub mod api;
 pub mod clock;
@@ -13,21 +15,25 @@ pub mod filter;
 pub mod ids;
 pub mod model;
 pub mod retry;
+pub mod service;
 pub mod signing;
 pub mod store;
 pub mod workflow;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use config::Config;
+use config::ConfigError;
 use engine::Engine;
 use model::SigningKeys;
-use store::{Store, StoreError};
+use store::{OpenError, Store, StoreError};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -37,10 +43,20 @@ pub enum StartError {
          this address could make this machine send requests. Set QSTASH_TOKEN (or --token) \
          to a secret of your own, or listen on 127.0.0.1"
     )]
-    PublicDevToken(SocketAddr),
-    #[error("cannot open the database {path}: {source}")]
+    PublicDevToken(String),
+    #[error("--listen {listen}: {why}")]
+    Listen { listen: String, why: String },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot open the database {}: {source}", .path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: OpenError,
+    },
+    #[error("cannot start on the database {}: {source}", .path.display())]
     Store {
-        path: String,
+        path: PathBuf,
         #[source]
         source: StoreError,
     },
@@ -58,82 +74,150 @@ pub struct App {
     store: Store,
     engine: Engine,
     keys: Arc<RwLock<SigningKeys>>,
-    stop_http: oneshot::Sender<()>,
-    http: JoinHandle<()>,
+    keys_generated: bool,
+    stop_http: CancellationToken,
+    http: TaskTracker,
     grace: Duration,
+}
+
+/// The addresses `listen` names (`127.0.0.1:8080`, `localhost:9000`).
+async fn resolve(listen: &str) -> Result<Vec<SocketAddr>, StartError> {
+    let bad = |why: String| StartError::Listen {
+        listen: listen.to_owned(),
+        why,
+    };
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(listen)
+        .await
+        .map_err(|e| bad(format!("not an address and port like 127.0.0.1:8080 ({e})")))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(bad("names no address".into()));
+    }
+    Ok(addrs)
+}
+
+/// Raises the soft limit on open files to the hard one; returns the limit
+/// in force. Each client connection and each delivery holds a descriptor.
+fn raise_descriptor_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not raise the open-files limit");
+            rlimit::getrlimit(rlimit::Resource::NOFILE)
+                .map(|(soft, _)| soft)
+                .unwrap_or(1024)
+        }
+    }
 }
 
 impl App {
     /// Opens the database, loads the timer, then binds and serves. Once this
     /// returns, `/healthz` answers and every stored schedule is armed.
     pub async fn start(config: Config) -> Result<App, StartError> {
-        if !config.listen.ip().is_loopback() && config.uses_public_dev_token() {
-            return Err(StartError::PublicDevToken(config.listen));
+        App::start_with_clock(config, Arc::new(clock::SystemClock)).await
+    }
+
+    /// `start` on another clock: tests drive the engine with a
+    /// `clock::ManualClock`.
+    pub async fn start_with_clock(
+        config: Config,
+        clock: Arc<dyn clock::Clock>,
+    ) -> Result<App, StartError> {
+        let addrs = resolve(&config.listen).await?;
+        let loopback = addrs.iter().all(|a| a.ip().is_loopback());
+        if !loopback && config.uses_public_dev_token() {
+            return Err(StartError::PublicDevToken(config.listen.clone()));
         }
-        let store = Store::open(&config.db, config.sync).map_err(|source| StartError::Store {
-            path: config.db.display().to_string(),
+        let key_source = config.key_source(loopback)?;
+        let descriptors = raise_descriptor_limit();
+        let path = std::path::absolute(&config.db).unwrap_or_else(|_| config.db.clone());
+        let store = Store::open(&path, config.sync).map_err(|source| StartError::Open {
+            path: path.clone(),
             source,
         })?;
-        let configured = SigningKeys {
-            current: config.current_signing_key.clone(),
-            next: config.next_signing_key.clone(),
+        // From here on, a failure closes what was started.
+        let stored = |source| StartError::Store {
+            path: path.clone(),
+            source,
         };
-        // Keys rotated through the API win until the configuration changes.
-        let keys = store
-            .signing_keys(configured)
-            .await
-            .map_err(|source| StartError::Store {
-                path: config.db.display().to_string(),
-                source,
-            })?;
+        let (keys, keys_generated) = match store.signing_keys(key_source).await {
+            Ok(k) => k,
+            Err(e) => {
+                store.close(Duration::from_secs(5)).await;
+                return Err(stored(e));
+            }
+        };
         let keys = Arc::new(RwLock::new(keys));
-        let clock: Arc<dyn clock::Clock> = Arc::new(clock::SystemClock);
-        let engine = Engine::start(
+        let engine = match Engine::start(
             store.clone(),
             config.engine_settings(),
             keys.clone(),
             clock.clone(),
         )
         .await
-        .map_err(|source| StartError::Store {
-            path: config.db.display().to_string(),
-            source,
-        })?;
-        let state = api::AppState {
-            store: store.clone(),
-            engine: engine.handle(),
-            clock,
-            token: config.token.as_str().into(),
-            keys: keys.clone(),
-            max_body: config.max_body,
-            dedup_window_ms: config.dedup_window.as_millis() as i64,
-        };
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: config.listen,
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: config.listen,
-            source,
-        })?;
-        let (stop_http, stopped) = oneshot::channel::<()>();
-        let service = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
-        let http = tokio::spawn(async move {
-            let serve = axum::serve(listener, service).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "http server failed");
+        {
+            Ok(e) => e,
+            Err(e) => {
+                store.close(Duration::from_secs(5)).await;
+                return Err(stored(e));
             }
+        };
+        let listener = match bind(&addrs).await {
+            Ok(l) => l,
+            Err(e) => {
+                engine
+                    .shutdown(Instant::now() + Duration::from_secs(1), Duration::ZERO)
+                    .await;
+                store.close(Duration::from_secs(5)).await;
+                return Err(e);
+            }
+        };
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: addrs[0],
+            source,
+        })?;
+        let service = service::Service::new(
+            store.clone(),
+            engine.handle(),
+            clock,
+            service::Settings {
+                dedup_window_ms: config.dedup_window.as_millis() as i64,
+            },
+        );
+        let router = api::router(api::AppState {
+            service,
+            token: config.token.as_str().into(),
+            max_body: config.max_body,
         });
-        tracing::info!(%addr, db = %config.db.display(), "cronhook is ready");
+        let limits = api::server::Limits {
+            max_connections: config
+                .max_connections
+                .map(|n| n as usize)
+                .unwrap_or_else(|| api::server::default_max_connections(descriptors)),
+            header_timeout: config.header_timeout,
+            idle_timeout: config.idle_timeout,
+        };
+        let stop_http = CancellationToken::new();
+        let http = TaskTracker::new();
+        http.spawn(api::server::serve(
+            listener,
+            router,
+            limits,
+            stop_http.clone(),
+            http.clone(),
+        ));
+        tracing::info!(
+            %addr,
+            db = %path.display(),
+            max_connections = limits.max_connections,
+            "cronhook is ready"
+        );
         Ok(App {
             addr,
-            keys,
             store,
             engine,
+            keys,
+            keys_generated,
             stop_http,
             http,
             grace: config.shutdown_grace,
@@ -150,27 +234,58 @@ impl App {
         self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Whether cronhook generated the signing keys (none were configured):
+    /// then they are printed at start, for the app's receiver.
+    pub fn keys_generated(&self) -> bool {
+        self.keys_generated
+    }
+
     /// `http://<addr>`, the `QSTASH_URL` for clients.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// Stops accepting requests, lets requests and deliveries in progress
-    /// finish (bounded by the shutdown grace), and commits everything.
+    /// finish, cuts short what is still out near the end of the shutdown
+    /// grace, and commits everything: all within the grace.
     pub async fn shutdown(self) {
-        let _ = self.stop_http.send(());
-        if tokio::time::timeout(self.grace, self.http).await.is_err() {
+        let deadline = Instant::now() + self.grace;
+        // The last part of the grace is kept for the store's final commit.
+        let store_time = (self.grace / 5).min(Duration::from_secs(1));
+        let work_deadline = deadline - store_time;
+        self.stop_http.cancel();
+        self.http.close();
+        let attempts_margin = (self.grace / 5).min(Duration::from_secs(1));
+        let http = self.http.clone();
+        let (_, http_done) = tokio::join!(
+            self.engine.shutdown(work_deadline, attempts_margin),
+            tokio::time::timeout_at(work_deadline, http.wait())
+        );
+        if http_done.is_err() {
             tracing::warn!("open API requests did not finish within the grace period");
         }
-        self.engine.shutdown(self.grace).await;
-        let store = self.store;
-        let closed = tokio::task::spawn_blocking(move || store.close(Duration::from_secs(10)))
-            .await
-            .unwrap_or(false);
-        if closed {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if self.store.close(left.max(Duration::from_millis(100))).await {
             tracing::info!("store closed; everything committed");
         } else {
             tracing::warn!("store did not close in time");
         }
     }
+}
+
+/// Binds the first of `addrs` that works.
+async fn bind(addrs: &[SocketAddr]) -> Result<tokio::net::TcpListener, StartError> {
+    let mut last = None;
+    for addr in addrs {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => return Ok(l),
+            Err(source) => {
+                last = Some(StartError::Bind {
+                    addr: *addr,
+                    source,
+                })
+            }
+        }
+    }
+    Err(last.expect("resolve gives at least one address"))
 }

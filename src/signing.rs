@@ -53,6 +53,18 @@ pub fn sign(claims: &Claims, signing_key: &str) -> String {
     .expect("HS256 signing of plain claims cannot fail")
 }
 
+/// A new signing key: `sig_` and 28 base58 characters (about 164 random
+/// bits), shaped like QStash's keys.
+pub fn new_signing_key() -> String {
+    use rand::Rng;
+    const BASE58: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    let mut rng = rand::rng();
+    let tail: String = (0..28)
+        .map(|_| BASE58[rng.random_range(0..BASE58.len())] as char)
+        .collect();
+    format!("sig_{tail}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,12 +6,10 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 
 use super::headers;
-use super::query::{cursor_json, ids_from_body, Query};
+use super::query::{cursor_json, ids_from_body, Query, DLQ_FILTERS};
 use super::view::dlq_json;
-use super::{read_body, ApiError, ApiResult, AppState};
-use crate::ids;
-use crate::model::{DlqEntry, Message, Millis};
-use crate::store::DlqSelection;
+use super::{read_body, ApiResult, AppState};
+use crate::service::{DlqSelector, Overrides};
 
 /// Page size of `GET /v2/dlq` (default and most, per the openapi).
 const PAGE: usize = 100;
@@ -24,7 +22,7 @@ pub async fn list(State(state): State<AppState>, request: Request) -> ApiResult<
     }
     let count = query.count(PAGE, PAGE)?;
     let (entries, next) = state
-        .store
+        .service
         .dlq_page(query.filter()?, query.cursor()?, count)
         .await?;
     let mut o = Map::new();
@@ -39,10 +37,8 @@ pub async fn list(State(state): State<AppState>, request: Request) -> ApiResult<
 }
 
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    match state.store.dlq_entry(&id).await? {
-        Some(e) => Ok(Json(dlq_json(&e))),
-        None => Err(not_found(&id)),
-    }
+    let e = state.service.dlq_entry(&id).await?;
+    Ok(Json(dlq_json(&e)))
 }
 
 /// `DELETE /v2/dlq/{id}`: 404 when absent (a JS test relies on it).
@@ -50,35 +46,33 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let (deleted, _) = state
-        .store
-        .dlq_delete(DlqSelection {
-            ids: vec![id.clone()],
-            ..Default::default()
-        })
-        .await?;
-    if deleted == 0 {
-        return Err(not_found(&id));
-    }
-    Ok(Json(json!({ "deleted": deleted })))
+    state.service.delete_dlq_entry(&id).await?;
+    Ok(Json(json!({ "deleted": 1 })))
 }
 
 /// Which entries a bulk call means: `dlqIds` in the query or a JSON body, else
-/// the filters with `count` and `cursor`; nothing at all means every entry.
-async fn selection(state: &AppState, request: Request) -> ApiResult<DlqSelection> {
+/// the filters with `count` and `cursor`; no selector at all means every
+/// entry. Unknown keys, empty values and other bodies are refused.
+async fn selector(state: &AppState, request: Request, what: &str) -> ApiResult<DlqSelector> {
     let query = Query::parse(request.uri().query())?;
+    let mut allowed = vec!["dlqIds", "count", "cursor"];
+    allowed.extend(DLQ_FILTERS);
+    query.only(&allowed, what)?;
     let body = read_body(request.into_body(), state.max_body).await?;
     let mut ids = query.all("dlqIds");
-    ids.extend(ids_from_body(&body, "dlqIds")?);
-    Ok(DlqSelection {
-        filter: if ids.is_empty() {
-            query.filter()?
-        } else {
-            Default::default()
-        },
-        before: query.cursor()?,
-        count: query.count(usize::MAX, usize::MAX)?,
-        ids,
+    ids.extend(ids_from_body(&body, "dlqIds")?.unwrap_or_default());
+    let count = query.count(usize::MAX, usize::MAX)?;
+    let cursor = query.cursor()?;
+    Ok(if !ids.is_empty() {
+        DlqSelector::Ids(ids)
+    } else if query.has_any(&DLQ_FILTERS) {
+        DlqSelector::Filter {
+            filter: Box::new(query.filter()?),
+            cursor,
+            count,
+        }
+    } else {
+        DlqSelector::All { cursor, count }
     })
 }
 
@@ -87,8 +81,8 @@ pub async fn delete_many(
     State(state): State<AppState>,
     request: Request,
 ) -> ApiResult<Json<Value>> {
-    let selection = selection(&state, request).await?;
-    let (deleted, next) = state.store.dlq_delete(selection).await?;
+    let selector = selector(&state, request, "DELETE /v2/dlq").await?;
+    let (deleted, next) = state.service.delete_dlq(selector).await?;
     let mut o = Map::new();
     o.insert("deleted".into(), json!(deleted));
     if let Some(c) = cursor_json(next) {
@@ -99,16 +93,16 @@ pub async fn delete_many(
 
 /// `POST /v2/dlq/retry` → `{"responses": [{"messageId"}], "cursor"?}`.
 pub async fn retry_many(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
-    let request_headers = request.headers().clone();
-    let selection = selection(&state, request).await?;
-    let (created, next) = retry(&state, selection, &request_headers).await?;
+    let overrides = overrides(request.headers())?;
+    let selector = selector(&state, request, "POST /v2/dlq/retry").await?;
+    let (created, next) = state.service.retry_dlq(selector, overrides).await?;
     let mut o = Map::new();
     o.insert(
         "responses".into(),
         Value::Array(
             created
                 .iter()
-                .map(|m| json!({ "messageId": m.id, "url": m.url }))
+                .map(|(id, url)| json!({ "messageId": id, "url": url }))
                 .collect(),
         ),
     );
@@ -124,66 +118,28 @@ pub async fn retry_one(
     Path(id): Path<String>,
     request: Request,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let selection = DlqSelection {
-        ids: vec![id.clone()],
-        ..Default::default()
-    };
-    let (created, _) = retry(&state, selection, request.headers()).await?;
-    match created.first() {
-        Some(m) => Ok((
-            StatusCode::CREATED,
-            Json(json!({ "messageId": m.id, "url": m.url })),
-        )),
-        None => Err(not_found(&id)),
-    }
+    let overrides = overrides(request.headers())?;
+    let (message_id, url) = state.service.retry_dlq_entry(&id, overrides).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "messageId": message_id, "url": url })),
+    ))
 }
 
-/// Re-publishes entries as new messages: same body and settings, with the
-/// retry request's `Upstash-*` headers overriding (§4.8).
-async fn retry(
-    state: &AppState,
-    selection: DlqSelection,
-    request_headers: &http::HeaderMap,
-) -> ApiResult<(Vec<Message>, Option<i64>)> {
-    // Only `Upstash-*` headers override: the retry request's own
-    // `Content-Type` describes that request (often its JSON body), not the
-    // message being retried.
-    let overrides: http::HeaderMap = request_headers
+/// The retry request's `Upstash-*` headers, which override the original
+/// settings (§4.8). Only those: the request's own `Content-Type` describes
+/// the request (often its JSON body), not the message being retried. They
+/// are checked here, before anything is taken out of the DLQ.
+fn overrides(request_headers: &http::HeaderMap) -> ApiResult<Overrides> {
+    let given: http::HeaderMap = request_headers
         .iter()
         .filter(|(name, _)| name.as_str().starts_with("upstash-"))
         .map(|(name, value)| (name.clone(), value.clone()))
         .collect();
-    // Validate the overrides once, before anything is taken out of the DLQ.
-    headers::delivery_onto(&overrides, Default::default())?;
-    let now = state.clock.now_ms();
-    let (created, next) = state
-        .store
-        .dlq_retry(selection, move |e| republished(e, &overrides, now))
-        .await?;
-    state.engine.messages_added(created.clone());
-    Ok((created, next))
-}
-
-fn republished(e: &DlqEntry, overrides: &http::HeaderMap, now: Millis) -> Message {
-    let delivery = headers::delivery_onto(overrides, e.message.delivery.clone())
-        .unwrap_or_else(|_| e.message.delivery.clone());
-    let due = now
-        + if overrides.contains_key("upstash-delay") {
-            delivery.delay_ms as Millis
-        } else {
-            0
-        };
-    Message {
-        id: ids::message_id(),
-        retried: 0,
-        created_at: now,
-        not_before: due,
-        due_at: due,
-        delivery,
-        ..e.message.clone()
-    }
-}
-
-fn not_found(id: &str) -> ApiError {
-    ApiError::NotFound(format!("DLQ message {id:?} not found"))
+    headers::delivery_onto(&given, Default::default())?;
+    let delay = given.contains_key("upstash-delay");
+    Ok(Overrides {
+        apply: Box::new(move |d| headers::delivery_onto(&given, d.clone()).unwrap_or(d)),
+        delay,
+    })
 }

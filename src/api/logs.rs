@@ -20,7 +20,7 @@ pub async fn list(State(state): State<AppState>, request: Request) -> ApiResult<
     let query = Query::parse(request.uri().query())?;
     let count = query.count(DEFAULT_COUNT, MAX_COUNT)?;
     let (entries, next) = state
-        .store
+        .service
         .events(query.filter()?, log_cursor(&query)?, count)
         .await?;
     let list: Vec<Value> = entries.iter().map(log_json).collect();

@@ -4,18 +4,17 @@ use axum::extract::{Path, Request, State};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::query::{ids_from_body, Query};
+use super::query::{ids_from_body, Query, MESSAGE_FILTERS};
 use super::view::message_json;
-use super::{read_body, ApiError, ApiResult, AppState};
+use super::{read_body, ApiResult, AppState};
+use crate::service::MessageSelector;
 
 /// Most messages one bulk cancel may name when it gives a `count`.
 const MAX_COUNT: usize = 10_000;
 
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    match state.store.message(&id).await? {
-        Some(m) => Ok(Json(message_json(&m))),
-        None => Err(not_found(&id)),
-    }
+    let m = state.service.message(&id).await?;
+    Ok(Json(message_json(&m)))
 }
 
 /// `DELETE /v2/messages/{id}` → `{"cancelled": 1}` (a JS test relies on it).
@@ -23,48 +22,35 @@ pub async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let cancelled = state
-        .store
-        .cancel(
-            vec![id.clone()],
-            Default::default(),
-            1,
-            state.clock.now_ms(),
-        )
-        .await?;
-    if cancelled.is_empty() {
-        return Err(not_found(&id));
-    }
-    state.engine.messages_cancelled(&cancelled);
-    Ok(Json(json!({ "cancelled": cancelled.len() })))
+    state.service.cancel_message(&id).await?;
+    Ok(Json(json!({ "cancelled": 1 })))
 }
 
-/// `DELETE /v2/messages`: ids in the query or in a JSON body, or filters, or
-/// nothing at all (= every pending message), in every form of the §4.4 table.
+/// `DELETE /v2/messages`, in every form of the §4.4 table: ids in the query
+/// or in a JSON body, filters with `count`, or nothing at all (= every
+/// pending message, up to `count`). Anything else is refused, naming it.
 pub async fn cancel_many(
     State(state): State<AppState>,
     request: Request,
 ) -> ApiResult<Json<Value>> {
     let query = Query::parse(request.uri().query())?;
+    let mut allowed = vec!["messageIds", "count"];
+    allowed.extend(MESSAGE_FILTERS);
+    query.only(&allowed, "DELETE /v2/messages")?;
     let body = read_body(request.into_body(), state.max_body).await?;
     let mut ids = query.all("messageIds");
-    ids.extend(ids_from_body(&body, "messageIds")?);
-    let filter = if ids.is_empty() {
-        query.filter()?
+    ids.extend(ids_from_body(&body, "messageIds")?.unwrap_or_default());
+    let limit = query.count(usize::MAX, MAX_COUNT)?;
+    let selector = if !ids.is_empty() {
+        MessageSelector::Ids(ids)
+    } else if query.has_any(&MESSAGE_FILTERS) {
+        MessageSelector::Filter {
+            filter: Box::new(query.filter()?),
+            limit,
+        }
     } else {
-        Default::default()
+        MessageSelector::All { limit }
     };
-    let limit = query.count(usize::MAX, MAX_COUNT).map(|n| n.max(1))?;
-    let cancelled = state
-        .store
-        .cancel(ids, filter, limit, state.clock.now_ms())
-        .await?;
-    state.engine.messages_cancelled(&cancelled);
-    Ok(Json(json!({ "cancelled": cancelled.len() })))
-}
-
-fn not_found(id: &str) -> ApiError {
-    ApiError::NotFound(format!(
-        "message {id:?} not found (it may have been delivered, cancelled or moved to the DLQ)"
-    ))
+    let cancelled = state.service.cancel_messages(selector).await?;
+    Ok(Json(json!({ "cancelled": cancelled })))
 }

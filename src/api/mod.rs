@@ -1,8 +1,10 @@
 //! The QStash v2 REST API (axum), one file per resource.
 //!
-//! Handlers are small functions from request parts to typed responses; every
-//! failure is an `ApiError`, mapped to a status and `{"error": "..."}` here and
-//! nowhere else.
+//! Handlers are small functions from request parts to typed responses: they
+//! parse, call one `Service` method, and render. Every failure is an
+//! `ApiError`, mapped to a status and `{"error": "..."}` here and nowhere
+//! else; the few answers axum makes itself (a path it cannot decode) are
+//! given the same shape by `json_errors`.
 
 mod destination;
 mod dlq;
@@ -13,12 +15,14 @@ mod messages;
 mod publish;
 mod query;
 mod schedules;
+pub mod server;
 mod view;
 mod wait;
 mod workflows;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -32,26 +36,20 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use crate::clock::Clock;
-use crate::engine::EngineHandle;
-use crate::model::SigningKeys;
-use crate::store::{Store, StoreError};
-use crate::workflow::WorkflowError;
+use crate::service::{Service, ServiceError};
 use headers::HeaderError;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Store,
-    pub engine: EngineHandle,
-    pub clock: Arc<dyn Clock>,
+    pub service: Service,
     pub token: Arc<str>,
-    pub keys: Arc<RwLock<SigningKeys>>,
     /// Largest request body accepted, in bytes.
     pub max_body: usize,
-    /// How long a deduplication key suppresses repeats (§9.7).
-    pub dedup_window_ms: i64,
 }
+
+/// How long a request body may take to arrive.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Every way a request can fail.
 #[derive(Debug, thiserror::Error)]
@@ -68,37 +66,37 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("request body is larger than the limit of {limit} bytes (see --max-body)")]
     TooLarge { limit: usize },
-    #[error("storage failed: {0}")]
-    Store(StoreError),
+    #[error("the request body did not arrive within {} s", BODY_TIMEOUT.as_secs())]
+    BodyTimeout,
     #[error(transparent)]
-    Workflow(#[from] WorkflowError),
-}
-
-impl From<StoreError> for ApiError {
-    /// A workflow rule the store enforces is the client's mistake (400),
-    /// any other store failure is ours (500).
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Workflow(w) => ApiError::Workflow(w),
-            other => ApiError::Store(other),
-        }
-    }
+    Service(#[from] ServiceError),
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {
-            ApiError::Header(_) | ApiError::BadRequest(_) | ApiError::Workflow(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            ApiError::Header(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Store(e) => {
-                tracing::error!(error = %e, "request failed in the store");
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Service(e) => match e {
+                ServiceError::Invalid(_) | ServiceError::Workflow(_) => StatusCode::BAD_REQUEST,
+                ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+                ServiceError::Unavailable(why) => {
+                    tracing::warn!(error = %why, "a write was refused: the database cannot be written");
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+                ServiceError::Store(e) => {
+                    tracing::error!(error = %e, "request failed in the store");
+                    return (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        Json(json!({ "error": "internal error; see cronhook's log" })),
+                    )
+                        .into_response();
+                }
+            },
         };
         (status, Json(json!({ "error": self.to_string() }))).into_response()
     }
@@ -150,11 +148,22 @@ pub fn router(state: AppState) -> Router {
         .merge(v2)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::map_response(json_errors))
         .with_state(state)
 }
 
-async fn health() -> impl IntoResponse {
-    Json(json!({ "status": "ok" }))
+/// Ready (200) while the database takes writes; 503 with the reason while
+/// it does not (a read-only mount, a full disk), so a load balancer or an
+/// orchestrator stops sending writes that would fail.
+async fn health(State(state): State<AppState>) -> Response {
+    match state.service.readiness().await {
+        Ok(()) => Json(json!({ "status": "ok" })).into_response(),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "error": why })),
+        )
+            .into_response(),
+    }
 }
 
 async fn not_found(request: Request) -> ApiError {
@@ -173,6 +182,49 @@ async fn method_not_allowed(request: Request) -> ApiError {
     ))
 }
 
+/// Gives the error answers axum makes by itself (a path segment that is
+/// not valid percent-encoding, say) the API's `{"error": "..."}` shape.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let body = match Limited::new(response.into_body(), 16 * 1024)
+        .collect()
+        .await
+    {
+        Ok(collected) => String::from_utf8_lossy(&collected.to_bytes()).into_owned(),
+        Err(_) => String::new(),
+    };
+    let text = if body.trim().is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_owned()
+    } else {
+        body.trim().to_owned()
+    };
+    (status, Json(json!({ "error": text }))).into_response()
+}
+
+/// The token of `?qstash_token=…`, percent-decoded (URL libraries encode the
+/// dev token's trailing `=` as `%3D`). A `+` stays a `+`: tokens are base64,
+/// and decoding it to a space, as HTML forms would, breaks them.
+fn query_token(query: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let raw = pair.strip_prefix("qstash_token=")?;
+        Some(
+            percent_encoding::percent_decode_str(raw)
+                .decode_utf8_lossy()
+                .into_owned(),
+        )
+    })
+}
+
 /// `Authorization: Bearer <token>` or `?qstash_token=<token>` (§3), compared
 /// in constant time.
 async fn authenticate(
@@ -189,14 +241,8 @@ async fn authenticate(
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(|t| t.trim().to_owned());
-    let from_query = || {
-        request.uri().query().and_then(|q| {
-            q.split('&')
-                .find_map(|pair| pair.strip_prefix("qstash_token="))
-                .map(str::to_owned)
-        })
-    };
-    let Some(given) = from_header.or_else(from_query) else {
+    let given = from_header.or_else(|| request.uri().query().and_then(query_token));
+    let Some(given) = given else {
         return Err(ApiError::Unauthorized(
             "missing token: send Authorization: Bearer <QSTASH_TOKEN>",
         ));
@@ -207,14 +253,18 @@ async fn authenticate(
     Ok(next.run(request).await)
 }
 
-/// Reads the whole body, refusing more than `limit` bytes with a 413.
+/// Reads the whole body, refusing more than `limit` bytes with a 413 and a
+/// body that takes longer than `BODY_TIMEOUT` with a 408 (a slow sender
+/// must not hold a connection and its memory forever).
 pub(crate) async fn read_body(body: Body, limit: usize) -> ApiResult<Bytes> {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+    let collect = Limited::new(body, limit).collect();
+    match tokio::time::timeout(BODY_TIMEOUT, collect).await {
+        Err(_) => Err(ApiError::BodyTimeout),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
             Err(ApiError::TooLarge { limit })
         }
-        Err(e) => Err(ApiError::BadRequest(format!(
+        Ok(Err(e)) => Err(ApiError::BadRequest(format!(
             "could not read the request body: {e}"
         ))),
     }
@@ -226,4 +276,22 @@ pub(crate) fn caller_ip(request: &Request) -> Option<String> {
         .extensions()
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_query_token_is_percent_decoded_but_plus_stays_plus() {
+        let table = [
+            ("qstash_token=abc%3D", Some("abc=")),
+            ("x=1&qstash_token=a+b", Some("a+b")),
+            ("qstash_token=plain", Some("plain")),
+            ("other=1", None),
+        ];
+        for (query, want) in table {
+            assert_eq!(query_token(query).as_deref(), want, "{query}");
+        }
+    }
 }

@@ -8,15 +8,14 @@ use axum::Json;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use super::destination;
-use super::headers::{self, HeaderError};
+use super::headers::{self, workflow::link_from_headers};
 use super::schedules::create_schedule;
 use super::{caller_ip, read_body, ApiError, ApiResult, AppState};
-use crate::ids;
-use crate::model::{canonical_header_name, is_transport_or_delivery_header, Message, Millis};
-use crate::store::Published;
+use crate::model::{canonical_header_name, is_transport_or_delivery_header};
+use crate::service::PublishRequest;
+use crate::store::{NewMessage, Published};
 
 /// `POST /v2/publish/{destination}`.
 pub async fn publish(State(state): State<AppState>, request: Request) -> ApiResult<Response> {
@@ -33,8 +32,8 @@ pub async fn publish(State(state): State<AppState>, request: Request) -> ApiResu
     let url = destination::checked(&destination).map_err(ApiError::BadRequest)?;
     let ip = caller_ip(&request);
     let body = read_body(request.into_body(), state.max_body).await?;
-    let (m, keys) = build(&state, url, &headers, body, ip, None)?;
-    let (status, body) = publish_all(&state, vec![(m, keys)]).await?.remove(0);
+    let item = prepare(&state, url, &headers, body, ip, None)?;
+    let (status, body) = publish_all(&state, vec![item]).await?.remove(0);
     Ok((status, Json(body)).into_response())
 }
 
@@ -48,14 +47,14 @@ pub async fn enqueue(State(state): State<AppState>, request: Request) -> ApiResu
             "use /v2/enqueue/{queueName}/{destination}".into(),
         ));
     };
+    headers::validate_queue_name(queue)?;
     let destination = destination::from_path(destination, uri.query());
     let url = destination::checked(&destination).map_err(ApiError::BadRequest)?;
     let headers = headers::with_query(request.headers(), uri.query())?;
     let ip = caller_ip(&request);
     let body = read_body(request.into_body(), state.max_body).await?;
-    let (m, keys) = build(&state, url, &headers, body, ip, Some(queue.to_owned()))?;
-    ensure_queue(&state, queue).await?;
-    let (status, body) = publish_all(&state, vec![(m, keys)]).await?.remove(0);
+    let item = prepare(&state, url, &headers, body, ip, Some(queue.to_owned()))?;
+    let (status, body) = publish_all(&state, vec![item]).await?.remove(0);
     Ok((status, Json(body)).into_response())
 }
 
@@ -85,9 +84,7 @@ pub async fn batch(State(state): State<AppState>, request: Request) -> ApiResult
     let mut slots: Vec<Result<(), String>> = Vec::with_capacity(items.len());
     let mut valid = Vec::new();
     for (i, raw) in items.into_iter().enumerate() {
-        let item = batch_item(&state, raw, ip.clone())
-            .await
-            .map_err(|e| format!("item {i}: {e}"));
+        let item = batch_item(&state, raw, ip.clone()).map_err(|e| format!("item {i}: {e}"));
         slots.push(item.map(|m| valid.push(m)));
     }
     let mut answers = publish_all(&state, valid).await?.into_iter();
@@ -101,11 +98,7 @@ pub async fn batch(State(state): State<AppState>, request: Request) -> ApiResult
     Ok(Json(Value::Array(out)))
 }
 
-async fn batch_item(
-    state: &AppState,
-    raw: Value,
-    ip: Option<String>,
-) -> ApiResult<(Message, Vec<String>)> {
+fn batch_item(state: &AppState, raw: Value, ip: Option<String>) -> ApiResult<NewMessage> {
     let item: BatchItem = serde_json::from_value(raw)
         .map_err(|e| ApiError::BadRequest(format!("not a batch message: {e}")))?;
     let mut headers = HeaderMap::new();
@@ -133,83 +126,38 @@ async fn batch_item(
     let url = destination::checked(&item.destination).map_err(ApiError::BadRequest)?;
     let body = Bytes::from(item.body.unwrap_or_default());
     let queue = item.queue.filter(|q| !q.is_empty());
-    let built = build(state, url, &headers, body, ip, queue.clone())?;
     if let Some(q) = &queue {
-        ensure_queue(state, q).await?;
+        headers::validate_queue_name(q)?;
     }
-    Ok(built)
+    prepare(state, url, &headers, body, ip, queue)
 }
 
-async fn ensure_queue(state: &AppState, queue: &str) -> ApiResult<()> {
-    headers::validate_queue_name(queue)?;
-    let parallelism = state
-        .store
-        .ensure_queue(queue, state.clock.now_ms())
-        .await?;
-    state.engine.queue_configured(queue, parallelism);
-    Ok(())
-}
-
-/// Builds the message and its deduplication keys from the request.
-fn build(
+/// Reads the message settings of a publish from its headers and has the
+/// service build the message.
+fn prepare(
     state: &AppState,
     url: String,
     headers: &HeaderMap,
     body: Bytes,
     caller_ip: Option<String>,
     queue: Option<String>,
-) -> ApiResult<(Message, Vec<String>)> {
+) -> ApiResult<NewMessage> {
     let p = headers::publish(headers)?;
     let mut delivery = p.delivery;
-    if queue.is_some() && (p.not_before.is_some() || delivery.delay_ms > 0) {
-        // §4.2: the server rejects delays on enqueue.
-        return Err(HeaderError {
-            header: "Upstash-Delay".into(),
-            problem: "delay and not-before are not supported for enqueue".into(),
-        }
-        .into());
-    }
-    if let Some(q) = queue {
-        delivery.queue_name = Some(q);
-    }
     if p.forward_all_headers {
         forward_all(headers, &state.token, &mut delivery.headers);
     }
-    delivery.workflow = crate::workflow::link_from_headers(headers, &delivery, &url)?;
-    let now = state.clock.now_ms();
-    let due = p.not_before.unwrap_or(now + delivery.delay_ms as Millis);
-    let message = Message {
-        id: ids::message_id(),
+    delivery.workflow = link_from_headers(headers, &delivery, &url)?;
+    Ok(state.service.prepare_message(PublishRequest {
         url,
-        schedule_id: None,
-        slot_at: None,
         delivery,
         body: body.to_vec(),
-        created_at: now,
-        not_before: due,
-        due_at: due,
-        retried: 0,
+        not_before: p.not_before,
+        deduplication_id: p.deduplication_id,
+        content_based_deduplication: p.content_based_deduplication,
         caller_ip,
-    };
-    let mut keys = Vec::new();
-    if let Some(id) = p.deduplication_id {
-        keys.push(format!("id:{id}"));
-    }
-    if p.content_based_deduplication {
-        keys.push(format!("content:{}", content_hash(&message)));
-    }
-    Ok((message, keys))
-}
-
-/// §9.7: destination, body, and the forwarded headers (Content-Type included).
-fn content_hash(m: &Message) -> String {
-    let mut h = Sha256::new();
-    h.update(m.url.as_bytes());
-    h.update([0]);
-    h.update(serde_json::to_vec(&m.delivery.headers).expect("JSON of strings"));
-    h.update([0]);
-    h.update(&m.body);
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        queue,
+    })?)
 }
 
 /// Webhook mode (`Upstash-Header-Forward: true`): every incoming header goes
@@ -225,7 +173,9 @@ fn forward_all(headers: &HeaderMap, token: &str, out: &mut crate::model::HeaderM
         {
             continue;
         }
-        let Ok(v) = value.to_str() else { continue };
+        let Ok(v) = std::str::from_utf8(value.as_bytes()) else {
+            continue;
+        };
         if n == "authorization" && v == bearer {
             continue;
         }
@@ -235,33 +185,25 @@ fn forward_all(headers: &HeaderMap, token: &str, out: &mut crate::model::HeaderM
     }
 }
 
-/// Stores the messages (one transaction), arms the new ones, and answers
-/// each as §4.1 does (`{messageId, url}`, 201; a duplicate 202 with the
-/// first message's id and `deduplicated: true`), in order.
+/// Stores the messages (one transaction) and answers each as §4.1 does
+/// (`{messageId, url}`, 201; a duplicate 202 with the first message's id and
+/// `deduplicated: true`), in order.
 async fn publish_all(
     state: &AppState,
-    items: Vec<(Message, Vec<String>)>,
+    items: Vec<NewMessage>,
 ) -> ApiResult<Vec<(StatusCode, Value)>> {
-    let expires = state.clock.now_ms() + state.dedup_window_ms;
-    let published = state.store.publish(items, expires).await?;
-    let answers = published
-        .iter()
-        .map(|(m, p)| match p {
-            Published::New => (
-                StatusCode::CREATED,
-                json!({ "messageId": m.id, "url": m.url }),
-            ),
-            Published::Duplicate { message_id } => (
-                StatusCode::ACCEPTED,
-                json!({ "messageId": message_id, "url": m.url, "deduplicated": true }),
-            ),
-        })
-        .collect();
-    let new = published
+    let published = state.service.publish(items).await?;
+    Ok(published
         .into_iter()
-        .filter(|(_, p)| *p == Published::New)
-        .map(|(m, _)| m)
-        .collect();
-    state.engine.messages_added(new);
-    Ok(answers)
+        .map(|Published { id, url, duplicate }| {
+            if duplicate {
+                (
+                    StatusCode::ACCEPTED,
+                    json!({ "messageId": id, "url": url, "deduplicated": true }),
+                )
+            } else {
+                (StatusCode::CREATED, json!({ "messageId": id, "url": url }))
+            }
+        })
+        .collect())
 }

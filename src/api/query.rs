@@ -1,11 +1,55 @@
 //! Query strings of the list and bulk endpoints: repeated keys or
 //! comma-separated values, filters (§4.4, §4.8, §4.9), `count` and `cursor`.
+//!
+//! Bulk calls that delete, cancel or re-publish are strict: a key they do
+//! not know, a selector given with no value, or a body that is not the one
+//! documented shape is a 400 that names it. Only a request that names no
+//! selector at all means "all", because that is how the SDKs send it; a
+//! typo must never widen an action to everything.
 
 use serde_json::Value;
 
 use super::ApiError;
 use crate::filter::Filter;
-use crate::model::state;
+use crate::model::StateFilter;
+
+/// The filter keys of pending messages (§4.4) and of the log (§4.9).
+pub const MESSAGE_FILTERS: [&str; 13] = [
+    "messageId",
+    "url",
+    "host",
+    "path",
+    "label",
+    "scheduleId",
+    "queueName",
+    "topicName",
+    "flowControlKey",
+    "callerIp",
+    "callerIP",
+    "fromDate",
+    "toDate",
+];
+
+/// The filter keys of the DLQ (§4.8): the message ones and the last status.
+pub const DLQ_FILTERS: [&str; 14] = [
+    "messageId",
+    "url",
+    "host",
+    "path",
+    "label",
+    "scheduleId",
+    "queueName",
+    "topicName",
+    "flowControlKey",
+    "callerIp",
+    "callerIP",
+    "fromDate",
+    "toDate",
+    "responseStatus",
+];
+
+/// The key the API takes the token from; it is never a selector.
+const TOKEN_KEY: &str = "qstash_token";
 
 pub struct Query {
     pairs: Vec<(String, String)>,
@@ -30,9 +74,36 @@ impl Query {
             .collect()
     }
 
-    /// The keys given, in order (repeats included).
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.pairs.iter().map(|(k, _)| k.as_str())
+    /// Whether `key` was given at all.
+    pub fn has(&self, key: &str) -> bool {
+        self.pairs.iter().any(|(k, _)| k == key)
+    }
+
+    /// Whether any of `keys` was given.
+    pub fn has_any(&self, keys: &[&str]) -> bool {
+        keys.iter().any(|k| self.has(k))
+    }
+
+    /// Refuses every key not in `allowed` (the token aside) and every key
+    /// given without a value, naming it; `what` names the endpoint.
+    pub fn only(&self, allowed: &[&str], what: &str) -> Result<(), ApiError> {
+        for (key, value) in &self.pairs {
+            if key == TOKEN_KEY {
+                continue;
+            }
+            if !allowed.contains(&key.as_str()) {
+                return Err(ApiError::BadRequest(format!(
+                    "{key}: not a parameter of {what}; use {}",
+                    allowed.join(", ")
+                )));
+            }
+            if value.split(',').all(|v| v.trim().is_empty()) {
+                return Err(ApiError::BadRequest(format!(
+                    "{key}: no value given (leave the key out instead)"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The first value of `key`, trimmed, if not empty.
@@ -84,13 +155,18 @@ impl Query {
         message_ids.extend(self.all("messageId"));
         let mut caller_ips = self.all("callerIp");
         caller_ips.extend(self.all("callerIP"));
-        let states = self.all("state");
-        if let Some(bad) = states.iter().find(|s| !state::ALL.contains(&s.as_str())) {
-            return Err(ApiError::BadRequest(format!(
-                "state: \"{bad}\" is not one of {}",
-                state::ALL.join(", ")
-            )));
-        }
+        let states = self
+            .all("state")
+            .iter()
+            .map(|s| {
+                StateFilter::parse(s).ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "state: \"{s}\" is not one of {}",
+                        StateFilter::names().join(", ")
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?;
         let response_statuses = self
             .all("responseStatus")
             .iter()
@@ -120,28 +196,100 @@ impl Query {
     }
 }
 
-/// The ids in a JSON body like `{"messageIds": ["a", "b"]}` (the older SDKs'
-/// bulk form); empty when there is no body.
-pub fn ids_from_body(body: &[u8], key: &str) -> Result<Vec<String>, ApiError> {
+/// The ids of a JSON body `{"<key>": ["a", "b"]}` (the older SDKs' bulk
+/// form); `None` when there is no body. Any other body is refused: an empty
+/// list, another key, another shape (`{}`, `null`, `[]`).
+pub fn ids_from_body(body: &[u8], key: &str) -> Result<Option<Vec<String>>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Vec::new());
+        return Ok(None);
     }
+    let shape = || format!("request body: expected {{\"{key}\": [\"…\"]}}");
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("request body is not valid JSON: {e}")))?;
-    let Some(list) = value.get(key) else {
-        return Ok(Vec::new());
+    let Value::Object(o) = value else {
+        return Err(ApiError::BadRequest(shape()));
     };
-    list.as_array()
+    if let Some(other) = o.keys().find(|k| *k != key) {
+        return Err(ApiError::BadRequest(format!(
+            "request body: \"{other}\" is not a field; {}",
+            shape().trim_start_matches("request body: ")
+        )));
+    }
+    let Some(list) = o.get(key) else {
+        return Err(ApiError::BadRequest(shape()));
+    };
+    let ids = list
+        .as_array()
         .and_then(|items| {
             items
                 .iter()
-                .map(|v| v.as_str().map(str::to_owned))
+                .map(|v| v.as_str().map(str::to_owned).filter(|s| !s.is_empty()))
                 .collect::<Option<Vec<_>>>()
         })
-        .ok_or_else(|| ApiError::BadRequest(format!("{key} must be an array of strings")))
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!("{key}: must be an array of non-empty strings"))
+        })?;
+    if ids.is_empty() {
+        return Err(ApiError::BadRequest(format!("{key}: the list is empty")));
+    }
+    Ok(Some(ids))
 }
 
 /// A page cursor for the response: present only when there is a next page.
 pub fn cursor_json(next: Option<i64>) -> Option<Value> {
     next.map(|n| Value::String(n.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(s: &str) -> Query {
+        Query::parse(Some(s)).unwrap()
+    }
+
+    #[test]
+    fn strict_queries_refuse_unknown_and_empty_keys() {
+        let allowed = ["messageIds", "url", "count"];
+        let table: [(&str, Option<&str>); 7] = [
+            ("", None),
+            ("messageIds=a,b&count=5", None),
+            ("qstash_token=t&url=http://x", None),
+            ("messageid=x", Some("messageid: not a parameter")),
+            ("foo=bar", Some("foo: not a parameter")),
+            ("messageIds=", Some("messageIds: no value given")),
+            ("messageIds=,", Some("messageIds: no value given")),
+        ];
+        for (query, want) in table {
+            match (q(query).only(&allowed, "DELETE /v2/messages"), want) {
+                (Ok(()), None) => {}
+                (Err(e), Some(needle)) => assert!(e.to_string().contains(needle), "{query}: {e}"),
+                (got, want) => panic!("{query}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn only_the_documented_body_names_ids() {
+        let ok = ids_from_body(br#"{"messageIds":["a","b"]}"#, "messageIds").unwrap();
+        assert_eq!(ok, Some(vec!["a".to_owned(), "b".to_owned()]));
+        assert_eq!(ids_from_body(b"  ", "messageIds").unwrap(), None);
+        for bad in [
+            &br#"{"messageIds":[]}"#[..],
+            br#"{}"#,
+            b"null",
+            b"[]",
+            br#"{"messageIds":["a"],"x":1}"#,
+            br#"{"messageIds":"a"}"#,
+            br#"{"messageIds":[""]}"#,
+            b"{not json",
+        ] {
+            let err = ids_from_body(bad, "messageIds").unwrap_err().to_string();
+            assert!(
+                err.contains("messageIds") || err.contains("JSON") || err.contains("\"x\""),
+                "{}: {err}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
 }

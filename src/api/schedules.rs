@@ -10,15 +10,10 @@ use super::destination;
 use super::headers::{self, validate_schedule_id};
 use super::view::schedule_json;
 use super::{caller_ip, read_body, ApiError, ApiResult, AppState};
-use crate::cron::CronSpec;
-use crate::ids;
-use crate::model::Schedule;
-
-/// How many upcoming fire times a create response shows.
-const UPCOMING: usize = 5;
+use crate::service::ScheduleRequest;
 
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let all = state.store.schedules().await?;
+    let all = state.service.schedules().await?;
     Ok(Json(Value::Array(all.iter().map(schedule_json).collect())))
 }
 
@@ -40,14 +35,21 @@ pub async fn by_path(
         .map(|(id, action)| (id.to_owned(), action == "pause"));
     let method = request.method().clone();
     match (method, action) {
-        (Method::POST | Method::PATCH, Some((id, pause))) => set_paused(&state, &id, pause)
-            .await
-            .map(IntoResponse::into_response),
+        (Method::POST | Method::PATCH, Some((id, pause))) => {
+            state.service.set_paused(&id, pause).await?;
+            Ok(Json(json!({})).into_response())
+        }
         (Method::POST, None) => create(state, request)
             .await
             .map(IntoResponse::into_response),
-        (Method::GET, None) => get(&state, &rest).await.map(IntoResponse::into_response),
-        (Method::DELETE, None) => delete(&state, &rest).await.map(IntoResponse::into_response),
+        (Method::GET, None) => {
+            let s = state.service.schedule(&rest).await?;
+            Ok(Json(schedule_json(&s)).into_response())
+        }
+        (Method::DELETE, None) => {
+            state.service.delete_schedule(&rest).await?;
+            Ok(Json(json!({})).into_response())
+        }
         (m, _) => Err(ApiError::MethodNotAllowed(format!(
             "{m} is not allowed on {path}"
         ))),
@@ -82,72 +84,24 @@ pub(super) async fn create_schedule(
     let destination = destination::checked(&destination).map_err(ApiError::BadRequest)?;
     let ip = caller_ip(&request);
     let body = read_body(request.into_body(), state.max_body).await?;
-    let now = state.clock.now_ms();
-    let cron = &settings.cron;
-    let schedule = Schedule {
-        id: settings.schedule_id.unwrap_or_else(ids::schedule_id),
-        destination,
-        cron: cron.expression().to_owned(),
-        cron_seconds: cron.has_seconds(),
-        delivery: settings.delivery,
-        body: body.to_vec(),
-        misfire: settings.misfire,
-        paused: false,
-        created_at: now,
-        next_fire_at: cron.next_after(now),
-        last_fire_at: None,
-        last_states: Default::default(),
-        caller_ip: ip,
-    };
-    let stored = state.store.put_schedule(schedule).await?;
-    state
-        .engine
-        .schedule_changed(&stored.id, stored.next_fire_at);
-    let upcoming = cron.upcoming(now, UPCOMING);
+    let created = state
+        .service
+        .create_schedule(ScheduleRequest {
+            destination,
+            cron: settings.cron,
+            schedule_id: settings.schedule_id,
+            misfire: settings.misfire,
+            delivery: settings.delivery,
+            body: body.to_vec(),
+            caller_ip: ip,
+        })
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
-            "scheduleId": stored.id,
-            "cron": stored.cron,
-            "nextScheduleTimes": upcoming,
+            "scheduleId": created.id,
+            "cron": created.cron,
+            "nextScheduleTimes": created.upcoming,
         })),
     ))
-}
-
-async fn get(state: &AppState, id: &str) -> ApiResult<Json<Value>> {
-    match state.store.schedule(id).await? {
-        Some(s) => Ok(Json(schedule_json(&s))),
-        None => Err(not_found(id)),
-    }
-}
-
-async fn delete(state: &AppState, id: &str) -> ApiResult<Json<Value>> {
-    if !state.store.delete_schedule(id).await? {
-        return Err(not_found(id));
-    }
-    state.engine.schedule_changed(id, None);
-    Ok(Json(json!({})))
-}
-
-/// Pause and resume are idempotent (§4.5). Resuming does not catch up on the
-/// slots that passed while paused: it arms the next slot after now.
-async fn set_paused(state: &AppState, id: &str, pause: bool) -> ApiResult<Json<Value>> {
-    let now = state.clock.now_ms();
-    let updated = state
-        .store
-        .set_paused(id, pause, move |s| {
-            CronSpec::parse(&s.cron, s.cron_seconds)
-                .ok()
-                .and_then(|spec| spec.next_after(now))
-        })
-        .await?;
-    let Some(s) = updated else {
-        return Err(not_found(id));
-    };
-    state.engine.schedule_changed(&s.id, s.next_fire_at);
-    Ok(Json(json!({})))
-}
-
-fn not_found(id: &str) -> ApiError {
-    ApiError::NotFound(format!("schedule {id:?} not found"))
 }

@@ -92,7 +92,7 @@ pub fn log_json(e: &LogEntry) -> Value {
     let mut o = Map::new();
     o.insert("time".into(), json!(e.time));
     o.insert("messageId".into(), json!(e.message_id));
-    o.insert("state".into(), json!(e.state));
+    o.insert("state".into(), json!(e.state.as_str()));
     o.insert("url".into(), json!(e.url));
     o.insert("method".into(), json!(d.method));
     o.insert("maxRetries".into(), json!(d.retries));

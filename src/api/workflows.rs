@@ -7,34 +7,29 @@ use axum::Json;
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use serde_json::{json, Map, Value};
 
-use super::query::Query;
+use super::query::{Query, DLQ_FILTERS};
 use super::view::dlq_json;
 use super::{read_body, ApiError, ApiResult, AppState};
-use crate::engine::callback;
-use crate::model::DlqEntry;
-use crate::store::{DlqSelection, FailureInfo, Revive, ReviveOverrides, RunCursor, RunSelection};
-use crate::workflow::run_log::{failure_call, raw_steps, step_logs};
+use crate::service::{WorkflowDlqEntry, WorkflowDlqFilter};
+use crate::store::{FailureInfo, Revive, ReviveOverrides, RunCursor, RunSelection};
+use crate::workflow::run_log::{raw_steps, step_logs};
 use crate::workflow::{Run, RunState};
 
 /// `GET /v2/workflows/runs/{id}`: the whole log as `RawStep[]`, for the
 /// SDK's lazy fetch. 404 once the run has ended: the SDK reads that as
-/// "workflow already ended" (§1 row 5).
+/// "workflow already ended" (workflow-wire §1 row 5).
 pub async fn get_run(
     State(state): State<AppState>,
     Path(run_id): Path<String>,
 ) -> ApiResult<(StatusCode, Vec<u8>)> {
-    match state.store.workflow_run_with_log(&run_id).await? {
-        Some((run, log)) if run.state == RunState::Started => Ok((StatusCode::OK, raw_steps(&log))),
-        _ => Err(ApiError::NotFound(format!(
-            "workflow run {run_id} has ended or does not exist"
-        ))),
-    }
+    let log = state.service.run_log(&run_id).await?;
+    Ok((StatusCode::OK, raw_steps(&log)))
 }
 
 /// `DELETE /v2/workflows/runs/{id}?cancel=false|true`: the SDK's "done"
 /// (with the route's result as body) or `context.cancel()`. Always 2xx, also
 /// for an ended or unknown run: the SDK deletes twice and treats any error
-/// here as its own failure (§1 row 3).
+/// here as its own failure (workflow-wire §1 row 3).
 pub async fn end_run(
     State(state): State<AppState>,
     Path(run_id): Path<String>,
@@ -52,23 +47,14 @@ pub async fn end_run(
         }
     };
     let body = read_body(request.into_body(), state.max_body).await?;
-    let end = if cancel {
-        RunState::Canceled
-    } else {
-        RunState::Success
-    };
     let response = (!body.is_empty()).then(|| body.to_vec());
-    let dropped = state
-        .store
-        .end_workflow_run(&run_id, end, state.clock.now_ms(), response)
-        .await?
-        .unwrap_or_default();
-    state.engine.messages_cancelled(&dropped);
+    state.service.end_run(&run_id, cancel, response).await?;
     Ok(Json(json!({})))
 }
 
-/// The query keys a bulk cancel understands. Any other key is refused
-/// rather than ignored: ignoring a filter would cancel more than asked.
+/// The query keys a bulk cancel understands. Any other key, and a key
+/// without a value, is refused rather than ignored: ignoring a filter would
+/// cancel more than asked.
 const CANCEL_KEYS: [&str; 8] = [
     "workflowRunIds",
     "workflowUrl",
@@ -81,30 +67,17 @@ const CANCEL_KEYS: [&str; 8] = [
 ];
 
 /// `DELETE /v2/workflows/runs?workflowRunIds=…|workflowUrl=…[&workflowUrlExactMatch=true]|…`
-/// (`client.cancel`, §1 row 10): `{cancelled: n}`. No filter means every
-/// running run (`{all: true}` sends only `count`).
+/// (`client.cancel`, workflow-wire §1 row 10): `{cancelled: n}`. No filter
+/// means every running run (`{all: true}` sends only `count`).
 pub async fn cancel_many(
     State(state): State<AppState>,
     request: Request,
 ) -> ApiResult<Json<Value>> {
     let query = Query::parse(request.uri().query())?;
-    // `qstash_token` is the token, not a filter (authentication read it).
-    if let Some(key) = query
-        .keys()
-        .find(|k| !CANCEL_KEYS.contains(k) && *k != "qstash_token")
-    {
-        return Err(ApiError::BadRequest(format!(
-            "{key}: not a filter of workflow cancel; use {}",
-            CANCEL_KEYS.join(", ")
-        )));
-    }
+    query.only(&CANCEL_KEYS, "workflow cancel")?;
     let selection = selection(&query)?;
     let limit = query.count(usize::MAX, usize::MAX)?;
-    let (cancelled, dropped) = state
-        .store
-        .cancel_workflow_runs(selection, limit, state.clock.now_ms())
-        .await?;
-    state.engine.messages_cancelled(&dropped);
+    let cancelled = state.service.cancel_runs(selection, limit).await?;
     Ok(Json(json!({ "cancelled": cancelled })))
 }
 
@@ -143,8 +116,8 @@ fn selection(query: &Query) -> ApiResult<RunSelection> {
 /// Page size of `client.logs` when `count` is not given.
 const LOGS_PAGE: usize = 10;
 
-/// `GET /v2/workflows/events?groupBy=workflowRunId&…` (`client.logs`, §1
-/// row 11): `{cursor?, runs: WorkflowRunLog[]}`, newest run first.
+/// `GET /v2/workflows/events?groupBy=workflowRunId&…` (`client.logs`,
+/// workflow-wire §1 row 11): `{cursor?, runs: WorkflowRunLog[]}`, newest run first.
 pub async fn logs(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
     let query = Query::parse(request.uri().query())?;
     let mut selection = selection(&query)?;
@@ -152,8 +125,8 @@ pub async fn logs(State(state): State<AppState>, request: Request) -> ApiResult<
     selection.url_exact = selection.url.is_some();
     let count = query.count(LOGS_PAGE, 1000)?;
     let (runs, next) = state
-        .store
-        .workflow_runs_page(selection, run_cursor(&query)?, count)
+        .service
+        .runs_page(selection, run_cursor(&query)?, count)
         .await?;
     let mut o = Map::new();
     if let Some((created, run_id)) = next {
@@ -204,86 +177,73 @@ fn run_json(run: &Run, log: &[crate::workflow::run_log::StepEntry]) -> Value {
     Value::Object(o)
 }
 
-/// The workflow entries of the DLQ a `client.dlq` call means: `dlqIds`, or
-/// the filters (`workflowRunId`, `workflowUrl`, `workflowCreatedAt` and the
-/// usual DLQ ones), newest first, with the run each belongs to.
-async fn workflow_dlq(state: &AppState, query: &Query) -> ApiResult<Vec<(DlqEntry, Run)>> {
-    let ids = query.all("dlqIds");
-    let filter = if ids.is_empty() {
-        query.filter()?
-    } else {
-        Default::default()
-    };
-    let (entries, _) = state
-        .store
-        .dlq_page(filter, query.cursor()?, usize::MAX)
-        .await?;
-    let run_ids = query.all("workflowRunId");
-    let url = query.one("workflowUrl");
-    let created = query.int("workflowCreatedAt")?;
-    let mut out = Vec::new();
-    for e in entries {
-        if !ids.is_empty() && !ids.contains(&e.dlq_id) {
-            continue;
-        }
-        let Some(link) = e
-            .message
-            .delivery
-            .workflow
-            .as_ref()
-            .filter(|l| l.role.fails_run())
-        else {
-            continue;
-        };
-        let Some(run) = state.store.workflow_run(&link.run_id).await? else {
-            continue;
-        };
-        let keep = (run_ids.is_empty() || run_ids.contains(&run.run_id))
-            && url.is_none_or(|u| run.url == u)
-            && created.is_none_or(|c| run.created_at == c);
-        if keep {
-            out.push((e, run));
-        }
-    }
-    Ok(out)
+/// The keys a `client.dlq` call may send.
+fn workflow_dlq_keys() -> Vec<&'static str> {
+    let mut keys = vec![
+        "dlqIds",
+        "workflowRunId",
+        "workflowUrl",
+        "workflowCreatedAt",
+        "count",
+        "cursor",
+    ];
+    keys.extend(DLQ_FILTERS);
+    keys
+}
+
+/// The failed steps a `client.dlq` call means: `dlqIds`, or the filters
+/// (`workflowRunId`, `workflowUrl`, `workflowCreatedAt` and the usual DLQ
+/// ones).
+fn workflow_dlq_filter(query: &Query) -> ApiResult<WorkflowDlqFilter> {
+    Ok(WorkflowDlqFilter {
+        ids: query.all("dlqIds"),
+        filter: query.filter()?,
+        cursor: query.cursor()?,
+        run_ids: query.all("workflowRunId"),
+        url: query.one("workflowUrl").map(str::to_owned),
+        created_at: query.int("workflowCreatedAt")?,
+    })
 }
 
 /// `GET /v2/dlq?source=workflow` (`client.dlq.list`): `{messages:
 /// PublicDLQMessage[], cursor?}`, the failed steps with their run's fields.
 pub async fn dlq_list(state: &AppState, query: &Query) -> ApiResult<Json<Value>> {
     let count = query.count(100, 100)?;
-    let mut all = workflow_dlq(state, query).await?;
-    let next = (all.len() > count).then(|| all[count - 1].0.seq);
+    let mut all = state
+        .service
+        .workflow_dlq(&workflow_dlq_filter(query)?)
+        .await?;
+    let next = (all.len() > count).then(|| all[count - 1].entry.seq);
     all.truncate(count);
-    let mut messages = Vec::with_capacity(all.len());
-    for (e, run) in &all {
-        let mut o = match dlq_json(e) {
-            Value::Object(o) => o,
-            _ => Map::new(),
-        };
-        o.insert("workflowRunId".into(), json!(run.run_id));
-        o.insert("workflowUrl".into(), json!(run.url));
-        o.insert("workflowCreatedAt".into(), json!(run.created_at));
-        if let Some(f) = &e.message.delivery.failure_callback {
-            o.insert("failureCallback".into(), json!(f));
-        }
-        if let Some(first) = run.config.labels.first() {
-            o.insert("label".into(), json!(first));
-            o.insert("labels".into(), json!(run.config.labels));
-        }
-        if let Some(id) = &run.failure_message_id {
-            if let Some(info) = state.store.workflow_failure_info(id).await? {
-                o.insert("failureCallbackInfo".into(), failure_info_json(&info));
-            }
-        }
-        messages.push(Value::Object(o));
-    }
+    let messages: Vec<Value> = all.iter().map(workflow_dlq_json).collect();
     let mut o = Map::new();
     o.insert("messages".into(), Value::Array(messages));
     if let Some(n) = next {
         o.insert("cursor".into(), json!(n.to_string()));
     }
     Ok(Json(Value::Object(o)))
+}
+
+fn workflow_dlq_json(w: &WorkflowDlqEntry) -> Value {
+    let (e, run) = (&w.entry, &w.run);
+    let mut o = match dlq_json(e) {
+        Value::Object(o) => o,
+        _ => Map::new(),
+    };
+    o.insert("workflowRunId".into(), json!(run.run_id));
+    o.insert("workflowUrl".into(), json!(run.url));
+    o.insert("workflowCreatedAt".into(), json!(run.created_at));
+    if let Some(f) = &e.message.delivery.failure_callback {
+        o.insert("failureCallback".into(), json!(f));
+    }
+    if let Some(first) = run.config.labels.first() {
+        o.insert("label".into(), json!(first));
+        o.insert("labels".into(), json!(run.config.labels));
+    }
+    if let Some(info) = &w.failure {
+        o.insert("failureCallbackInfo".into(), failure_info_json(info));
+    }
+    Value::Object(o)
 }
 
 /// `FailureCallbackInfo` of the SDK's `DLQMessage`.
@@ -310,6 +270,7 @@ fn revived_json(run: &Run) -> Value {
 
 async fn revive(state: AppState, request: Request, how: Revive) -> ApiResult<Json<Value>> {
     let query = Query::parse(request.uri().query())?;
+    query.only(&workflow_dlq_keys(), "workflow DLQ resume and restart")?;
     let raw = request.headers().clone();
     let parsed = super::headers::delivery(&raw)?;
     let overrides = ReviveOverrides {
@@ -318,20 +279,12 @@ async fn revive(state: AppState, request: Request, how: Revive) -> ApiResult<Jso
             .then_some(parsed.retries),
         flow_control: parsed.flow_control,
     };
-    let selected = workflow_dlq(&state, &query).await?;
     let count = query.count(usize::MAX, usize::MAX)?;
-    let ids = selected
-        .iter()
-        .take(count)
-        .map(|(e, _)| e.dlq_id.clone())
-        .collect();
     let revived = state
-        .store
-        .workflow_dlq_revive(ids, how, overrides, state.clock.now_ms())
+        .service
+        .revive_runs(&workflow_dlq_filter(&query)?, count, how, overrides)
         .await?;
-    let messages: Vec<_> = revived.iter().map(|(_, m)| m.clone()).collect();
-    state.engine.messages_added(messages);
-    let runs: Vec<Value> = revived.iter().map(|(r, _)| revived_json(r)).collect();
+    let runs: Vec<Value> = revived.iter().map(revived_json).collect();
     Ok(Json(json!({ "workflowRuns": runs })))
 }
 
@@ -356,62 +309,18 @@ pub async fn dlq_callback(
     State(state): State<AppState>,
     Path(dlq_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let Some(e) = state.store.dlq_entry(&dlq_id).await? else {
-        return Err(ApiError::NotFound(format!(
-            "DLQ message {dlq_id:?} not found"
-        )));
-    };
-    let Some(link) = e
-        .message
-        .delivery
-        .workflow
-        .clone()
-        .filter(|l| l.role.fails_run())
-    else {
-        return Err(ApiError::BadRequest(format!(
-            "DLQ message {dlq_id:?} is not a workflow step"
-        )));
-    };
-    let Some(run) = state.store.workflow_run(&link.run_id).await? else {
-        return Err(ApiError::NotFound(format!(
-            "workflow run {} not found",
-            link.run_id
-        )));
-    };
-    let now = state.clock.now_ms();
-    let Some(failure) = callback::failure(&e, now) else {
-        return Err(ApiError::BadRequest(format!(
-            "workflow run {} has no failure function (Upstash-Failure-Callback)",
-            run.run_id
-        )));
-    };
-    let failure = failure_call(failure, &run, &link);
-    let stored = state
-        .store
-        .publish(vec![(failure, Vec::new())], now)
-        .await?;
-    state
-        .engine
-        .messages_added(stored.into_iter().map(|(m, _)| m).collect());
+    let run = state.service.call_failure_function(&dlq_id).await?;
     Ok(Json(revived_json(&run)))
 }
 
 /// `DELETE /v2/workflows/dlq?dlqIds=…` (or filters): `{deleted: n}`.
 pub async fn dlq_delete(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
     let query = Query::parse(request.uri().query())?;
+    query.only(&workflow_dlq_keys(), "DELETE /v2/workflows/dlq")?;
     let count = query.count(usize::MAX, usize::MAX)?;
-    let ids = workflow_dlq(&state, &query)
-        .await?
-        .into_iter()
-        .take(count)
-        .map(|(e, _)| e.dlq_id)
-        .collect();
-    let (deleted, _) = state
-        .store
-        .dlq_delete(DlqSelection {
-            ids,
-            ..Default::default()
-        })
+    let deleted = state
+        .service
+        .delete_workflow_dlq(&workflow_dlq_filter(&query)?, count)
         .await?;
     Ok(Json(json!({ "deleted": deleted })))
 }

@@ -5,7 +5,6 @@
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use serde_json::{json, Map, Value};
 
-use crate::ids;
 use crate::model::{
     AttemptResponse, CallbackOptions, Delivery, DlqEntry, HeaderMap, Message, Millis,
 };
@@ -61,20 +60,11 @@ fn message(
     let body = serde_json::to_vec(&body(source, response, dlq)).expect("JSON of plain values");
     let mut forwarded: HeaderMap = headers.clone();
     forwarded.insert("Content-Type".into(), vec!["application/json".into()]);
-    let delay = options.delay_ms.unwrap_or(0);
-    Some(Message {
-        id: ids::message_id(),
-        url: url.clone(),
-        schedule_id: None,
-        slot_at: None,
-        delivery: delivery(d, options, forwarded),
-        body,
-        created_at: now,
-        not_before: now + delay as Millis,
-        due_at: now + delay as Millis,
-        retried: 0,
-        caller_ip: source.caller_ip.clone(),
-    })
+    let due = now + options.delay_ms.unwrap_or(0) as Millis;
+    Some(
+        Message::new(url.clone(), delivery(d, options, forwarded), body, now, due)
+            .from_caller(source.caller_ip.clone()),
+    )
 }
 
 /// A callback is delivered like any message, but never has callbacks itself.
@@ -143,16 +133,16 @@ mod tests {
         d.failure_callback_options.retries = Some(0);
         Message {
             id: "msg_src".into(),
-            url: "http://127.0.0.1:1/dest".into(),
             schedule_id: Some("scd_1".into()),
-            slot_at: None,
-            delivery: d,
-            body: b"hello".to_vec(),
-            created_at: 100,
-            not_before: 200,
-            due_at: 200,
             retried: 1,
-            caller_ip: Some("127.0.0.1".into()),
+            ..Message::new(
+                "http://127.0.0.1:1/dest".into(),
+                d,
+                b"hello".to_vec(),
+                100,
+                200,
+            )
+            .from_caller(Some("127.0.0.1".into()))
         }
     }
 

@@ -1,5 +1,5 @@
-//! Firing a schedule's due slot(s): one store transaction, then arm the timer
-//! for the new messages and the next slot.
+//! Firing a schedule's due slot(s): one store transaction, whose commit arms
+//! the new messages and the next slot.
 
 use std::sync::Arc;
 
@@ -11,13 +11,14 @@ use crate::store::FirePlan;
 pub(super) async fn fire(ctx: &Arc<Ctx>, id: &str) {
     let now = ctx.clock.now_ms();
     let all_cap = ctx.settings.misfire_all_cap;
+    let up_since = ctx.up_since;
     let schedule_id = id.to_owned();
     let fired = ctx
         .store
         .fire_schedule(id, now, now + FIRE_LEAD, move |s, due| {
             match CronSpec::parse(&s.cron, s.cron_seconds) {
                 Ok(spec) => {
-                    let plan = misfire::plan(&spec, s.misfire, due, now, all_cap);
+                    let plan = misfire::plan(&spec, s.misfire, due, now, up_since, all_cap);
                     log_skipped(&schedule_id, s.misfire.as_str(), &plan);
                     FirePlan {
                         fire: plan.fire,
@@ -37,13 +38,7 @@ pub(super) async fn fire(ctx: &Arc<Ctx>, id: &str) {
         })
         .await;
     match fired {
-        Ok(Some(fired)) => {
-            ctx.arm_messages(fired.messages);
-            if let Some(next) = fired.next_fire_at {
-                ctx.arm_schedule(id, next);
-            }
-            ctx.maybe_purge();
-        }
+        Ok(Some(_)) => ctx.maybe_purge(),
         Ok(None) => {}
         Err(e) => {
             tracing::error!(schedule = %id, error = %e, "firing failed; trying again shortly");

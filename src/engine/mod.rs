@@ -1,41 +1,52 @@
 //! The engine: timer → dispatch → firing or delivery → outcome → timer.
 //!
 //! Invariants (see ARCHITECTURE.md):
-//! - the timer only holds what is committed: the API arms it after its write,
-//!   firing and outcomes arm it after theirs;
-//! - the timer never does work inline; dispatch runs each due key in its own
-//!   task under a global concurrency bound, so a slow destination delays no one;
+//! - the timer only holds what is committed: every write names its timer
+//!   changes, and the store's writer hands them to `Arming` right after the
+//!   commit, in commit order;
+//! - the timer never does work inline; dispatch never waits for capacity:
+//!   firings have their own bound, and deliveries wait in the lane of their
+//!   destination, so a slow destination delays no one else;
+//! - the timer holds schedules and the messages due within its window
+//!   (`WINDOW`); a message due later is read from the database when the
+//!   window reaches it, so memory does not grow with delayed messages;
 //! - a delivery attempt's outcome is a row before anything follows from it.
 
+mod cache;
 pub mod callback;
 pub mod client;
 mod deliver;
+mod dispatch;
 mod fire;
+pub mod lanes;
 pub mod misfire;
 pub mod outcome;
 pub mod queues;
 pub mod timer;
 mod workflow;
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::sync::{mpsc, watch, Semaphore};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
 use crate::model::{Message, Millis, SigningKeys};
-use crate::store::{Retention, Store, StoreError};
+use crate::store::{Change, CommitListener, Pending, Retention, Store, StoreError};
+use cache::MessageCache;
 use queues::QueueGate;
-pub use timer::{Timer, TimerKey};
+pub use timer::{Lane, MessageKey, Timer, TimerKey};
 
 /// The engine's tunables.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Most firings and delivery attempts in progress at once.
+    /// Most delivery attempts in progress at once.
     pub max_in_flight: usize,
+    /// Most of them to one destination (scheme, host, port).
+    pub max_in_flight_per_destination: usize,
     /// Per-attempt timeout when the message sets none.
     pub default_timeout: Duration,
     /// Multiplies the default backoff (1.0 = QStash's).
@@ -44,12 +55,15 @@ pub struct Settings {
     pub misfire_all_cap: usize,
     /// Bounds on the log, the DLQ and deduplication keys.
     pub retention: Retention,
+    /// Most bytes of messages kept in memory for their first attempt.
+    pub message_cache_bytes: usize,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             max_in_flight: 512,
+            max_in_flight_per_destination: 32,
             default_timeout: Duration::from_secs(30),
             retry_scale: 1.0,
             misfire_all_cap: 100,
@@ -59,6 +73,7 @@ impl Default for Settings {
                 dlq_max_age_ms: 14 * 86_400_000,
                 dlq_max_entries: 100_000,
             },
+            message_cache_bytes: 32 << 20,
         }
     }
 }
@@ -69,13 +84,20 @@ impl Default for Settings {
 /// than this far away.
 pub const FIRE_LEAD: Millis = 100;
 
-/// Most messages kept in memory between their creation and their first
-/// attempt, which then needs no database read.
-const CACHE_MAX: usize = 100_000;
+/// How far ahead the timer holds pending messages. Each costs about 150
+/// bytes there; messages due later cost nothing until the window reaches
+/// them.
+pub const WINDOW: Millis = 60_000;
 
-/// Purges run at most this often, and only when there has been activity, so
-/// an idle cronhook does not wake up for them.
-const PURGE_EVERY: Duration = Duration::from_secs(60);
+/// How long before the window's end the next stretch is read.
+const WINDOW_LEAD: Millis = 5_000;
+
+/// Purges run at most this often (on the engine's clock), and only when
+/// there has been activity, so an idle cronhook does not wake up for them.
+const PURGE_EVERY: Millis = 60_000;
+
+/// How long to wait before trying again after the store failed us.
+const STORE_RETRY: Millis = 1000;
 
 /// What every engine task needs.
 pub(crate) struct Ctx {
@@ -86,36 +108,67 @@ pub(crate) struct Ctx {
     pub keys: Arc<RwLock<SigningKeys>>,
     pub settings: Settings,
     pub queues: QueueGate,
-    /// Messages created by this process and not yet attempted (see `CACHE_MAX`).
-    cache: Mutex<HashMap<String, Message>>,
-    last_purge: Mutex<Option<Instant>>,
+    cache: Mutex<MessageCache>,
+    /// Messages due up to here are in the timer; later ones are read when
+    /// the window moves on.
+    window_end: AtomicI64,
+    /// When this engine started: slots before it were missed while down.
+    pub up_since: Millis,
+    last_purge: Mutex<Option<Millis>>,
     purging: AtomicBool,
+    pub tasks: TaskTracker,
+    /// Cut short attempts still out when shutdown's grace runs out.
+    pub abort: CancellationToken,
 }
 
 impl Ctx {
     /// Arms schedule `id` to fire `FIRE_LEAD` before its slot `next`.
-    fn arm_schedule(&self, id: &str, next: Millis) {
-        self.timer
-            .arm(TimerKey::Schedule(id.into()), next - FIRE_LEAD);
+    fn arm_schedule(&self, id: &str, next: Option<Millis>) {
+        let key = TimerKey::Schedule(id.into());
+        match next {
+            Some(at) => self.timer.arm(key, at - FIRE_LEAD),
+            None => self.timer.disarm(&key),
+        }
     }
 
-    /// Arms committed messages, keeping them in memory for their first
-    /// attempt. Cached before armed: an attempt that starts at once must
-    /// find (and take) its entry, or the entry would outlive the message.
-    fn arm_messages(&self, messages: Vec<Message>) {
-        let mut due = Vec::with_capacity(messages.len());
-        {
-            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            for m in messages {
-                due.push((m.id.clone(), m.due_at, m.delivery.queue_name.clone()));
-                if cache.len() < CACHE_MAX {
-                    cache.insert(m.id.clone(), m);
-                }
-            }
+    /// Arms message `key`, through its queue's gate if it has one.
+    fn arm_message(&self, key: MessageKey, due_at: Millis, queue: Option<&str>) {
+        let admitted = match queue {
+            None => true,
+            Some(q) => self.queues.admit(q, key.clone(), due_at),
+        };
+        if admitted {
+            self.timer.arm(TimerKey::Message(key), due_at);
         }
-        for (id, due_at, queue) in due {
-            self.arm_message(&id, due_at, queue.as_deref());
+    }
+
+    fn key_of(id: &str, url: &str) -> MessageKey {
+        MessageKey {
+            id: id.into(),
+            lane: lanes::lane_of(url).into(),
         }
+    }
+
+    /// A committed pending message: armed if it is due within the window
+    /// (queued ones always are: their order lives in the gate), and kept in
+    /// memory if it is due very soon.
+    fn offer(&self, m: Message) {
+        let queue = m.delivery.queue_name.clone();
+        if queue.is_none() && m.due_at > self.window_end.load(Ordering::SeqCst) {
+            return;
+        }
+        let key = Self::key_of(&m.id, &m.url);
+        let due_at = m.due_at;
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .offer(m, self.clock.now_ms());
+        self.arm_message(key, due_at, queue.as_deref());
+    }
+
+    /// A pending message read from the database (start-up, window).
+    fn arm_loaded(&self, p: Pending) {
+        self.arm_message(Self::key_of(&p.id, &p.url), p.due_at, p.queue.as_deref());
     }
 
     /// The cached message `id`, taken out of the cache.
@@ -123,42 +176,44 @@ impl Ctx {
         self.cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(id)
-    }
-
-    /// Arms a committed message, through its queue's gate if it has one.
-    fn arm_message(&self, id: &str, due_at: Millis, queue: Option<&str>) {
-        if queue.is_none_or(|q| self.queues.admit(q, id, due_at)) {
-            self.timer.arm(TimerKey::Message(id.into()), due_at);
-        }
+            .take(id)
     }
 
     /// Message `id` is done for good: admit the next of its queue.
     fn finished(&self, id: &str) {
         for (next, due) in self.queues.release(id) {
-            self.timer.arm(TimerKey::Message(next.into()), due);
+            self.timer.arm(TimerKey::Message(next), due);
         }
+    }
+
+    /// Message `id` is no longer pending.
+    fn gone(&self, id: &str) {
+        self.take_cached(id);
+        self.timer.disarm(&TimerKey::Message(MessageKey::id(id)));
+        self.finished(id);
+    }
+
+    /// Tries message `m` again at `at` without a commit (the store failed).
+    fn retry_later(&self, id: &str, url: &str, at: Millis) {
+        self.timer.arm(TimerKey::Message(Self::key_of(id, url)), at);
     }
 
     /// Starts a background purge when one is due (see `PURGE_EVERY`).
     fn maybe_purge(self: &Arc<Self>) {
+        let now = self.clock.now_ms();
         {
             let mut last = self.last_purge.lock().unwrap_or_else(|p| p.into_inner());
-            if last.is_some_and(|t| t.elapsed() < PURGE_EVERY) {
+            if last.is_some_and(|t| now - t < PURGE_EVERY) {
                 return;
             }
             if self.purging.swap(true, Ordering::AcqRel) {
                 return;
             }
-            *last = Some(Instant::now());
+            *last = Some(now);
         }
         let ctx = self.clone();
-        tokio::spawn(async move {
-            match ctx
-                .store
-                .purge(ctx.clock.now_ms(), ctx.settings.retention)
-                .await
-            {
+        self.tasks.spawn(async move {
+            match ctx.store.purge(now, ctx.settings.retention).await {
                 Ok(p) if p != Default::default() => tracing::info!(
                     events = p.events,
                     dlq = p.dlq,
@@ -172,152 +227,161 @@ impl Ctx {
             ctx.purging.store(false, Ordering::Release);
         });
     }
+
+    /// Moves the window on: messages due up to one `WINDOW` after now come
+    /// into the timer. The new end is published before the read, so a
+    /// message committed meanwhile is either armed by its commit or found by
+    /// the read (both is harmless).
+    async fn advance_window(self: &Arc<Self>) {
+        let now = self.clock.now_ms();
+        let old = self.window_end.load(Ordering::SeqCst);
+        let new = old.max(now) + WINDOW;
+        self.window_end.store(new, Ordering::SeqCst);
+        match self.store.due_between(old, new).await {
+            Ok(due) => {
+                for p in due {
+                    self.arm_loaded(p);
+                }
+                self.timer.arm(TimerKey::Window, new - WINDOW_LEAD);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reading the next due messages failed; trying again shortly");
+                self.window_end.store(old, Ordering::SeqCst);
+                self.timer.arm(TimerKey::Window, now + STORE_RETRY);
+            }
+        }
+    }
+}
+
+/// Applies committed changes to the timer, in commit order (the store's
+/// writer calls it right after each commit).
+struct Arming(Arc<Ctx>);
+
+impl CommitListener for Arming {
+    fn committed(&self, changes: Vec<Change>) {
+        let ctx = &self.0;
+        for change in changes {
+            match change {
+                Change::Schedule { id, next } => ctx.arm_schedule(&id, next),
+                Change::Pending(m) => ctx.offer(*m),
+                Change::Gone(id) => ctx.gone(&id),
+                Change::Queue { name, parallelism } => ctx.queues.configure(&name, parallelism),
+                Change::Keys(keys) => {
+                    *ctx.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+                }
+            }
+        }
+    }
 }
 
 /// The running engine.
 pub struct Engine {
     ctx: Arc<Ctx>,
-    permits: Arc<Semaphore>,
-    stop: watch::Sender<bool>,
-    timer_task: JoinHandle<()>,
-    dispatch_task: JoinHandle<()>,
+    stop: CancellationToken,
 }
 
 impl Engine {
-    /// Loads every armed schedule and pending message into the timer and
-    /// starts it. Past due times fire at once: that is how a restart resumes
-    /// retries and applies the misfire policy.
+    /// Loads every armed schedule and the pending messages due within the
+    /// window into the timer and starts it. Past due times fire at once:
+    /// that is how a restart resumes retries and applies the misfire policy.
     pub async fn start(
         store: Store,
         settings: Settings,
         keys: Arc<RwLock<SigningKeys>>,
         clock: Arc<dyn Clock>,
     ) -> Result<Engine, StoreError> {
-        let timer = Timer::new();
-        let permits = Arc::new(Semaphore::new(settings.max_in_flight));
+        let now = clock.now_ms();
         let ctx = Arc::new(Ctx {
             store: store.clone(),
-            timer: timer.clone(),
+            timer: Timer::new(),
             clock: clock.clone(),
-            client: client::HttpClient::new(settings.max_in_flight),
+            client: client::HttpClient::new(settings.max_in_flight_per_destination),
             keys,
+            cache: Mutex::new(MessageCache::new(settings.message_cache_bytes)),
             settings,
             queues: QueueGate::default(),
-            cache: Mutex::new(HashMap::new()),
+            window_end: AtomicI64::new(now + WINDOW),
+            up_since: now,
             last_purge: Mutex::new(None),
             purging: AtomicBool::new(false),
+            tasks: TaskTracker::new(),
+            abort: CancellationToken::new(),
         });
+        // From here on every commit arms itself; what is read below was
+        // committed before (arming it twice is harmless).
+        store.set_listener(Arc::new(Arming(ctx.clone())));
         for (queue, parallelism) in store.queue_parallelisms().await? {
             ctx.queues.configure(&queue, parallelism);
         }
         for (id, at) in store.armed_schedules().await? {
-            ctx.arm_schedule(&id, at);
+            ctx.arm_schedule(&id, Some(at));
         }
-        // In publish order, so queues keep their FIFO order across restarts.
-        for p in store.pending_messages().await? {
-            ctx.arm_message(&p.id, p.due_at, p.queue.as_deref());
+        let window_end = ctx.window_end.load(Ordering::SeqCst);
+        for p in store.pending_at_start(window_end).await? {
+            ctx.arm_loaded(p);
         }
-        tracing::info!(armed = timer.len(), "engine: timer loaded");
+        ctx.timer.arm(TimerKey::Window, window_end - WINDOW_LEAD);
+        tracing::info!(armed = ctx.timer.len(), "engine: timer loaded");
         ctx.maybe_purge();
 
-        let (stop, stop_rx) = watch::channel(false);
+        let stop = CancellationToken::new();
         let (due_tx, due_rx) = mpsc::channel(1024);
-        let timer_task = tokio::spawn(timer.run(clock, due_tx, stop_rx));
-        let dispatch_task = tokio::spawn(dispatch(ctx.clone(), due_rx, permits.clone()));
-        Ok(Engine {
-            ctx,
-            permits,
-            stop,
-            timer_task,
-            dispatch_task,
-        })
+        ctx.tasks
+            .spawn(ctx.timer.clone().run(clock, due_tx, stop.clone()));
+        ctx.tasks
+            .spawn(dispatch::run(ctx.clone(), due_rx, stop.clone()));
+        Ok(Engine { ctx, stop })
     }
 
-    /// The handle the API uses to tell the engine about committed changes.
+    /// What the service reads of the engine.
     pub fn handle(&self) -> EngineHandle {
         EngineHandle {
             ctx: self.ctx.clone(),
         }
     }
 
-    /// Stops taking due work, then waits up to `grace` for firings and
-    /// attempts in progress. Anything cut off is still in the database and is
-    /// retried on the next start (at-least-once).
-    pub async fn shutdown(self, grace: Duration) {
-        let _ = self.stop.send(true);
-        let _ = self.timer_task.await;
-        self.dispatch_task.abort();
-        let all = self.ctx.settings.max_in_flight as u32;
-        match tokio::time::timeout(grace, self.permits.acquire_many(all)).await {
-            Ok(_) => tracing::info!("engine: all in-flight work finished"),
-            Err(_) => tracing::warn!(
-                grace_ms = grace.as_millis() as u64,
-                "engine: in-flight work did not finish in time; it will be retried on restart"
-            ),
+    /// Stops taking due work and waits until `deadline` for firings and
+    /// attempts in progress; attempts still out `margin` before it are cut
+    /// short. Anything cut off is still in the database and is attempted
+    /// again on the next start (at-least-once).
+    pub async fn shutdown(self, deadline: tokio::time::Instant, margin: Duration) {
+        self.stop.cancel();
+        self.ctx.tasks.close();
+        let soft = deadline.checked_sub(margin).unwrap_or(deadline);
+        if tokio::time::timeout_at(soft, self.ctx.tasks.wait())
+            .await
+            .is_ok()
+        {
+            tracing::info!("engine: all in-flight work finished");
+            return;
         }
+        tracing::warn!(
+            "engine: in-flight attempts did not finish in time; they are cut short and will be \
+             attempted again on restart"
+        );
+        self.ctx.abort.cancel();
+        let _ = tokio::time::timeout_at(deadline, self.ctx.tasks.wait()).await;
     }
 }
 
-/// What the API may tell the engine, after its write committed.
+/// What the service may read of the running engine.
 #[derive(Clone)]
 pub struct EngineHandle {
     ctx: Arc<Ctx>,
 }
 
 impl EngineHandle {
-    /// Arms (or, with `None`, disarms) schedule `id`.
-    pub fn schedule_changed(&self, id: &str, next_fire_at: Option<Millis>) {
-        match next_fire_at {
-            Some(at) => self.ctx.arm_schedule(id, at),
-            None => self.ctx.timer.disarm(&TimerKey::Schedule(id.into())),
-        }
+    /// The signing keys in use.
+    pub fn signing_keys(&self) -> SigningKeys {
+        self.ctx
+            .keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
-    /// Arms new messages.
-    pub fn messages_added(&self, messages: Vec<Message>) {
-        self.ctx.arm_messages(messages);
-        self.ctx.maybe_purge();
-    }
-
-    /// Forgets cancelled messages and lets their queues move on.
-    pub fn messages_cancelled(&self, ids: &[String]) {
-        for id in ids {
-            self.ctx.take_cached(id);
-            self.ctx
-                .timer
-                .disarm(&TimerKey::Message(id.as_str().into()));
-            self.ctx.finished(id);
-        }
-    }
-
-    /// A queue's parallelism, as stored.
-    pub fn queue_configured(&self, queue: &str, parallelism: u32) {
-        self.ctx.queues.configure(queue, parallelism);
+    /// Keys armed in the timer.
+    pub fn armed(&self) -> usize {
+        self.ctx.timer.len()
     }
 }
-
-/// Runs each due key in its own task, at most `max_in_flight` at once. When
-/// all permits are taken this loop waits, the channel fills and the timer
-/// waits: back-pressure, nothing dropped.
-async fn dispatch(
-    ctx: Arc<Ctx>,
-    mut due: mpsc::Receiver<(TimerKey, Millis)>,
-    permits: Arc<Semaphore>,
-) {
-    while let Some((key, _at)) = due.recv().await {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            return;
-        };
-        let ctx = ctx.clone();
-        tokio::spawn(async move {
-            match key {
-                TimerKey::Schedule(id) => fire::fire(&ctx, &id).await,
-                TimerKey::Message(id) => deliver::deliver(&ctx, &id).await,
-            }
-            drop(permit);
-        });
-    }
-}
-
-/// How long to wait before trying again after the store failed us.
-const STORE_RETRY: Millis = 1000;

@@ -61,22 +61,14 @@ mod tests {
     const NOW: Millis = 1_800_000_000_000;
 
     fn message(retried: u32, retries: u32, retry_delay: Option<&str>) -> Message {
+        let delivery = Delivery {
+            retries,
+            retry_delay: retry_delay.map(str::to_owned),
+            ..Delivery::default()
+        };
         Message {
-            id: "msg_1".into(),
-            url: "http://127.0.0.1:1/".into(),
-            schedule_id: None,
-            slot_at: None,
-            delivery: Delivery {
-                retries,
-                retry_delay: retry_delay.map(str::to_owned),
-                ..Delivery::default()
-            },
-            body: vec![],
-            created_at: NOW,
-            not_before: NOW,
-            due_at: NOW,
             retried,
-            caller_ip: None,
+            ..Message::new("http://127.0.0.1:1/".into(), delivery, vec![], NOW, NOW)
         }
     }
 

@@ -9,13 +9,14 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
+use super::timer::MessageKey;
 use crate::model::Millis;
 
 #[derive(Default)]
 struct Lane {
     parallelism: usize,
     active: HashSet<String>,
-    waiting: VecDeque<(String, Millis)>,
+    waiting: VecDeque<(MessageKey, Millis)>,
 }
 
 #[derive(Default)]
@@ -32,12 +33,13 @@ impl QueueGate {
         lanes.entry(queue.to_owned()).or_default().parallelism = parallelism.max(1) as usize;
     }
 
-    /// Offers message `id` (due at `due`) to `queue`: true when it may be
+    /// Offers message `key` (due at `due`) to `queue`: true when it may be
     /// armed now, false when it waits for a place.
-    pub fn admit(&self, queue: &str, id: &str, due: Millis) -> bool {
+    pub fn admit(&self, queue: &str, key: MessageKey, due: Millis) -> bool {
         let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
         let lane = lanes.entry(queue.to_owned()).or_default();
         let parallelism = lane.parallelism.max(1);
+        let id: &str = &key.id;
         if lane.active.contains(id) {
             return true;
         }
@@ -50,13 +52,13 @@ impl QueueGate {
                 .insert(id.to_owned(), queue.to_owned());
             return true;
         }
-        lane.waiting.push_back((id.to_owned(), due));
+        lane.waiting.push_back((key, due));
         false
     }
 
     /// Message `id` reached its final outcome: frees its place and returns the
     /// messages admitted in its stead, with their due times, to arm.
-    pub fn release(&self, id: &str) -> Vec<(String, Millis)> {
+    pub fn release(&self, id: &str) -> Vec<(MessageKey, Millis)> {
         let Some(queue) = self
             .holders
             .lock()
@@ -76,13 +78,13 @@ impl QueueGate {
                 let Some((next, due)) = lane.waiting.pop_front() else {
                     break;
                 };
-                lane.active.insert(next.clone());
+                lane.active.insert(next.id.to_string());
                 admitted.push((next, due));
             }
         }
         let mut holders = self.holders.lock().unwrap_or_else(|p| p.into_inner());
         for (next, _) in &admitted {
-            holders.insert(next.clone(), queue.clone());
+            holders.insert(next.id.to_string(), queue.clone());
         }
         admitted
     }
@@ -92,31 +94,42 @@ impl QueueGate {
 mod tests {
     use super::*;
 
+    fn key(id: &str) -> MessageKey {
+        MessageKey::id(id)
+    }
+
+    fn ids(admitted: Vec<(MessageKey, Millis)>) -> Vec<(String, Millis)> {
+        admitted
+            .into_iter()
+            .map(|(k, due)| (k.id.to_string(), due))
+            .collect()
+    }
+
     #[test]
     fn parallelism_one_admits_in_order_one_at_a_time() {
         let gate = QueueGate::default();
-        assert!(gate.admit("q", "a", 1));
-        assert!(!gate.admit("q", "b", 2));
-        assert!(!gate.admit("q", "c", 3));
+        assert!(gate.admit("q", key("a"), 1));
+        assert!(!gate.admit("q", key("b"), 2));
+        assert!(!gate.admit("q", key("c"), 3));
         assert!(
-            gate.admit("q", "a", 9),
+            gate.admit("q", key("a"), 9),
             "a retry of the active message passes"
         );
-        assert_eq!(gate.release("a"), [("b".to_owned(), 2)]);
-        assert_eq!(gate.release("b"), [("c".to_owned(), 3)]);
+        assert_eq!(ids(gate.release("a")), [("b".to_owned(), 2)]);
+        assert_eq!(ids(gate.release("b")), [("c".to_owned(), 3)]);
         assert!(gate.release("c").is_empty());
-        assert!(gate.admit("q", "d", 4));
+        assert!(gate.admit("q", key("d"), 4));
     }
 
     #[test]
     fn queues_are_independent_and_parallelism_counts() {
         let gate = QueueGate::default();
         gate.configure("wide", 2);
-        assert!(gate.admit("wide", "a", 0));
-        assert!(gate.admit("wide", "b", 0));
-        assert!(!gate.admit("wide", "c", 0));
-        assert!(gate.admit("other", "x", 0));
-        assert_eq!(gate.release("a"), [("c".to_owned(), 0)]);
+        assert!(gate.admit("wide", key("a"), 0));
+        assert!(gate.admit("wide", key("b"), 0));
+        assert!(!gate.admit("wide", key("c"), 0));
+        assert!(gate.admit("other", key("x"), 0));
+        assert_eq!(ids(gate.release("a")), [("c".to_owned(), 0)]);
         assert!(gate.release("unknown").is_empty());
     }
 }

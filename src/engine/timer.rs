@@ -1,36 +1,74 @@
 //! The timer: a min-heap of due times and a `Notify`, nothing else.
 //!
-//! One task sleeps until the earliest due time, or until `arm` brings in an
-//! earlier one (only then is it woken). It never does work inline: due keys are
-//! sent to dispatch through a bounded channel, so a full dispatch makes the
-//! timer wait (back-pressure) and nothing is dropped. With nothing armed it
-//! sleeps until notified; otherwise it wakes at least every `RECHECK` to
-//! re-read the wall clock (clock steps, suspend/resume).
+//! One task sleeps on the engine's clock until the earliest due time, or
+//! until `arm` brings in an earlier one (only then is it woken). It never
+//! does work inline: due keys go to dispatch through a bounded channel,
+//! which dispatch drains at once into its own queues, so the timer is never
+//! held up by delivery capacity. With nothing armed it sleeps until
+//! notified; otherwise the clock wakes it at least every `clock::RECHECK` to
+//! read the wall clock again (clock steps, suspend/resume).
 //!
 //! Each key has at most one live due time (`armed`); re-arming leaves the old
 //! heap entry behind as stale, and stale entries are skipped when popped.
 
-use std::cmp::Reverse;
+use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, LazyLock, Mutex};
 
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, Notify};
+use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::model::Millis;
 
-/// Longest sleep before the wall clock is read again.
-pub const RECHECK: Duration = Duration::from_secs(60);
-
-/// How close to a due time the timer stops trusting tokio's sleep, which
-/// has millisecond ticks and wakes up to ~2 ms late, and finishes the wait
-/// with a thread sleep, which wakes within tens of microseconds.
-const FINE_WAIT: Duration = Duration::from_millis(3);
-
 /// Most keys popped per turn, so a burst streams through dispatch instead of
 /// being copied out of the heap all at once.
 const POP_BATCH: usize = 1024;
+
+/// A destination's share of delivery capacity: `scheme://host:port`.
+pub type Lane = Arc<str>;
+
+/// A message in the timer: its id, and the lane its attempt runs in.
+/// Identity is the id alone, so disarming needs no lane.
+#[derive(Debug, Clone)]
+pub struct MessageKey {
+    pub id: Arc<str>,
+    pub lane: Lane,
+}
+
+impl MessageKey {
+    /// The key of message `id` for lookups (its lane does not matter).
+    pub fn id(id: &str) -> MessageKey {
+        static NO_LANE: LazyLock<Lane> = LazyLock::new(|| Arc::from(""));
+        MessageKey {
+            id: id.into(),
+            lane: NO_LANE.clone(),
+        }
+    }
+}
+
+impl PartialEq for MessageKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+impl Eq for MessageKey {}
+impl Hash for MessageKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.id.hash(state)
+    }
+}
+impl PartialOrd for MessageKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for MessageKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.id.cmp(&other.id)
+    }
+}
 
 /// What the timer tracks.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -38,7 +76,9 @@ pub enum TimerKey {
     /// Fire the schedule's next slot.
     Schedule(Arc<str>),
     /// Make the message's next delivery attempt.
-    Message(Arc<str>),
+    Message(MessageKey),
+    /// Read the next stretch of pending messages into the timer.
+    Window,
 }
 
 #[derive(Default)]
@@ -130,17 +170,15 @@ impl Timer {
         (due, next)
     }
 
-    /// Runs until `shutdown` turns true or dispatch goes away.
+    /// Runs until `stop` is cancelled or dispatch goes away.
     pub async fn run(
         self,
         clock: Arc<dyn Clock>,
         out: mpsc::Sender<(TimerKey, Millis)>,
-        mut shutdown: watch::Receiver<bool>,
+        stop: CancellationToken,
     ) {
-        // A clock that tells microseconds gets the precise finish (`FINE_WAIT`).
-        let precise = clock.now_us().is_some();
         loop {
-            if *shutdown.borrow() {
+            if stop.is_cancelled() {
                 return;
             }
             let (due, next) = self.pop_due(clock.now_ms());
@@ -148,29 +186,18 @@ impl Timer {
             for item in due {
                 tokio::select! {
                     sent = out.send(item) => if sent.is_err() { return },
-                    _ = shutdown.changed() => return,
+                    _ = stop.cancelled() => return,
                 }
             }
             if popped_full_batch {
                 continue;
             }
-            let sleep = next.map(|at| time_until(clock.as_ref(), at));
-            let coarse = match sleep {
-                Some(d) if precise && d <= FINE_WAIT => {
-                    // Off the async threads; an earlier arming or a shutdown
-                    // in this short window waits for it to end.
-                    let _ = tokio::task::spawn_blocking(move || std::thread::sleep(d)).await;
-                    continue;
-                }
-                Some(d) if precise => Some(d - FINE_WAIT),
-                other => other,
-            };
             tokio::select! {
                 _ = self.shared.notify.notified() => {}
-                _ = shutdown.changed() => return,
+                _ = stop.cancelled() => return,
                 _ = async {
-                    match coarse {
-                        Some(d) => tokio::time::sleep(d).await,
+                    match next {
+                        Some(at) => clock.sleep_until(at).await,
                         None => std::future::pending().await,
                     }
                 } => {}
@@ -179,28 +206,11 @@ impl Timer {
     }
 }
 
-/// How long until `at`, at most `RECHECK`: to the microsecond when the
-/// clock can tell, else to the millisecond.
-fn time_until(clock: &dyn Clock, at: Millis) -> Duration {
-    let us = match clock.now_us() {
-        Some(now_us) => at * 1000 - now_us,
-        None => (at - clock.now_ms()) * 1000,
-    };
-    Duration::from_micros(us.clamp(0, RECHECK.as_micros() as i64) as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicI64, Ordering};
-
-    /// A wall clock that follows tokio's (paused) clock, from a fixed epoch.
-    struct TokioClock(tokio::time::Instant, AtomicI64);
-    impl Clock for TokioClock {
-        fn now_ms(&self) -> Millis {
-            self.1.load(Ordering::Relaxed) + self.0.elapsed().as_millis() as Millis
-        }
-    }
+    use crate::clock::ManualClock;
+    use std::time::Duration;
 
     fn key(s: &str) -> TimerKey {
         TimerKey::Schedule(s.into())
@@ -210,21 +220,32 @@ mod tests {
         timer: &Timer,
     ) -> (
         mpsc::Receiver<(TimerKey, Millis)>,
-        watch::Sender<bool>,
-        Arc<TokioClock>,
+        CancellationToken,
+        Arc<ManualClock>,
     ) {
-        let clock = Arc::new(TokioClock(
-            tokio::time::Instant::now(),
-            AtomicI64::new(1_000_000),
-        ));
+        let clock = Arc::new(ManualClock::new(1_000_000));
         let (tx, rx) = mpsc::channel(16);
-        let (stop, stop_rx) = watch::channel(false);
-        tokio::spawn(timer.clone().run(clock.clone(), tx, stop_rx));
+        let stop = CancellationToken::new();
+        tokio::spawn(timer.clone().run(clock.clone(), tx, stop.clone()));
         (rx, stop, clock)
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn keys_come_out_in_due_order_at_their_time() {
+    /// Nothing comes out of `rx` for a while (real time, bounded).
+    async fn quiet(rx: &mut mpsc::Receiver<(TimerKey, Millis)>) -> bool {
+        tokio::time::timeout(Duration::from_millis(50), rx.recv())
+            .await
+            .is_err()
+    }
+
+    async fn next(rx: &mut mpsc::Receiver<(TimerKey, Millis)>) -> (TimerKey, Millis) {
+        tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a key came out")
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn keys_come_out_in_due_order_only_when_the_clock_reaches_them() {
         let timer = Timer::new();
         let (mut rx, _stop, clock) = start(&timer);
         let t0 = clock.now_ms();
@@ -232,14 +253,15 @@ mod tests {
         timer.arm(key("a"), t0 + 1000);
         timer.arm(key("c"), t0 + 3000);
         for name in ["a", "b", "c"] {
-            let (k, at) = rx.recv().await.unwrap();
+            assert!(quiet(&mut rx).await, "{name} came out before its time");
+            clock.advance(Duration::from_millis(1000));
+            let (k, at) = next(&mut rx).await;
             assert_eq!(k, key(name));
-            assert!(clock.now_ms() >= at, "{name} came out early");
-            assert!(clock.now_ms() - at < 50, "{name} came out late");
+            assert_eq!(at, clock.now_ms());
         }
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn rearming_replaces_and_disarming_removes() {
         let timer = Timer::new();
         let (mut rx, _stop, clock) = start(&timer);
@@ -248,35 +270,50 @@ mod tests {
         timer.arm(key("x"), t0 + 5000);
         timer.arm(key("gone"), t0 + 2000);
         timer.disarm(&key("gone"));
-        let (k, at) = rx.recv().await.unwrap();
+        clock.advance(Duration::from_secs(10));
+        let (k, at) = next(&mut rx).await;
         assert_eq!((k, at), (key("x"), t0 + 5000));
+        assert!(quiet(&mut rx).await);
         assert!(timer.is_empty());
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn an_earlier_arming_wakes_a_long_sleep() {
         let timer = Timer::new();
         let (mut rx, _stop, clock) = start(&timer);
         let t0 = clock.now_ms();
         timer.arm(key("late"), t0 + 3_600_000);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        timer.arm(key("soon"), t0 + 500);
-        let (k, _) = rx.recv().await.unwrap();
-        assert_eq!(k, key("soon"));
-        assert!(clock.now_ms() - t0 < 1000);
+        tokio::task::yield_now().await;
+        timer.arm(key("now"), t0);
+        assert_eq!(next(&mut rx).await.0, key("now"));
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_full_dispatch_queue_delays_but_loses_nothing() {
+    #[tokio::test]
+    async fn a_message_key_is_found_by_its_id_alone() {
+        let timer = Timer::new();
+        let k = TimerKey::Message(MessageKey {
+            id: "m".into(),
+            lane: "http://a:1".into(),
+        });
+        timer.arm(k, 5);
+        assert_eq!(
+            timer.armed_at(&TimerKey::Message(MessageKey::id("m"))),
+            Some(5)
+        );
+        timer.disarm(&TimerKey::Message(MessageKey::id("m")));
+        assert!(timer.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_full_dispatch_channel_delays_but_loses_nothing() {
         let timer = Timer::new();
         let (mut rx, _stop, clock) = start(&timer);
-        let t0 = clock.now_ms();
         for i in 0..3000 {
-            timer.arm(key(&format!("k{i}")), t0);
+            timer.arm(key(&format!("k{i}")), clock.now_ms());
         }
         let mut seen = std::collections::HashSet::new();
         while seen.len() < 3000 {
-            let (k, _) = rx.recv().await.unwrap();
+            let (k, _) = next(&mut rx).await;
             assert!(seen.insert(k), "a key came out twice");
         }
     }

@@ -40,7 +40,7 @@ pub(super) async fn prepare(
     // Only a step is delivered with the run's log (§3.1); the others need
     // the run alone.
     let (run, body) = if link.role.delivers_log() {
-        let Some((run, log)) = ctx.store.workflow_run_with_log(&link.run_id).await? else {
+        let Some((run, log)) = ctx.store.run_with_log_for_attempt(&link.run_id).await? else {
             return Ok(None);
         };
         // A step always has its entry; should it be missing, the whole log
@@ -48,7 +48,7 @@ pub(super) async fn prepare(
         let body = delivery_body(&log, &message.id).unwrap_or_else(|| raw_steps(&log));
         (run, Some(body))
     } else {
-        let Some(run) = ctx.store.workflow_run(&link.run_id).await? else {
+        let Some(run) = ctx.store.run_for_attempt(&link.run_id).await? else {
             return Ok(None);
         };
         (run, None)

@@ -65,3 +65,14 @@ pub(super) fn message(row: &Row) -> rusqlite::Result<Message> {
 pub(super) fn header_map(idx: usize, text: &str) -> rusqlite::Result<HeaderMap> {
     from_json(idx, text)
 }
+
+/// A stored state name that this version does not know is a corrupt row.
+pub(super) fn log_state(idx: usize, text: &str) -> rusqlite::Result<crate::model::LogState> {
+    crate::model::LogState::parse(text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            idx,
+            rusqlite::types::Type::Text,
+            format!("unknown log state {text:?}").into(),
+        )
+    })
+}

@@ -1,8 +1,12 @@
 //! Schema versioning with `PRAGMA user_version`.
 //!
 //! A new database gets `schema.sql` whole and the latest version. An older one
-//! runs the ordered steps in `STEPS` from its version up; each step is its own
-//! transaction, so a crash mid-upgrade leaves a consistent, resumable database.
+//! runs the numbered steps in `migrations/` from its version up, each in its
+//! own transaction, so a crash mid-upgrade leaves a consistent database that
+//! the next start upgrades further. The step files are frozen: a database of
+//! each version exists in the field exactly as its files made it, so a new
+//! change is a new file, never an edit. A test checks that upgrading from the
+//! first file ends in the same shape as `schema.sql`.
 
 use rusqlite::Connection;
 
@@ -12,64 +16,16 @@ use super::StoreError;
 pub const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// Version that `SCHEMA` describes.
-pub const LATEST_VERSION: i64 = 2;
+pub const LATEST_VERSION: i64 = 3;
 
-/// `STEPS[i]` upgrades a database from version `i + 1` to `i + 2`.
-const STEPS: &[&str] = &[V2_WORKFLOWS];
-
-/// Version 2: Upstash Workflow runs, their logs, waiters and lookback
-/// notices (issue #5). Only adds tables and indexes; v1's tables keep their
-/// meaning. Must match the workflow part of `schema.sql`.
-const V2_WORKFLOWS: &str = "
-CREATE TABLE workflow_runs (
-    run_id           TEXT PRIMARY KEY,
-    url              TEXT NOT NULL,
-    state            TEXT NOT NULL,
-    created_at       INTEGER NOT NULL,
-    ended_at         INTEGER,
-    config           TEXT NOT NULL,
-    init_message_id  TEXT NOT NULL,
-    initial_body     BLOB NOT NULL,
-    response         BLOB,
-    caller_ip        TEXT,
-    failure_message_id TEXT
-) STRICT;
-CREATE INDEX workflow_runs_created ON workflow_runs (created_at);
-CREATE TABLE workflow_steps (
-    run_id       TEXT NOT NULL,
-    seq          INTEGER NOT NULL,
-    message_id   TEXT NOT NULL,
-    call_type    TEXT NOT NULL,
-    body         BLOB NOT NULL,
-    created_at   INTEGER NOT NULL,
-    PRIMARY KEY (run_id, seq)
-) STRICT, WITHOUT ROWID;
-CREATE INDEX workflow_steps_message ON workflow_steps (message_id);
-CREATE TABLE workflow_waiters (
-    timeout_message_id  TEXT PRIMARY KEY,
-    event_id            TEXT NOT NULL,
-    run_id              TEXT NOT NULL,
-    url                 TEXT NOT NULL,
-    delivery            TEXT NOT NULL,
-    step                TEXT NOT NULL,
-    timeout             TEXT NOT NULL,
-    timeout_url         TEXT NOT NULL,
-    timeout_headers     TEXT NOT NULL,
-    deadline            INTEGER NOT NULL,
-    created_at          INTEGER NOT NULL
-) STRICT;
-CREATE INDEX workflow_waiters_event ON workflow_waiters (event_id);
-CREATE INDEX workflow_waiters_run ON workflow_waiters (run_id);
-CREATE TABLE workflow_notices (
-    run_id      TEXT NOT NULL,
-    event_id    TEXT NOT NULL,
-    data        BLOB NOT NULL,
-    created_at  INTEGER NOT NULL,
-    PRIMARY KEY (run_id, event_id)
-) STRICT, WITHOUT ROWID;
-CREATE INDEX messages_workflow_run ON messages (json_extract(delivery, '$.workflow.runId'))
-    WHERE json_extract(delivery, '$.workflow.runId') IS NOT NULL;
-";
+/// `(version, SQL)`: running the SQL on a database of `version - 1` makes
+/// it `version`. Version 1 is the first schema; it is here so the upgrade
+/// tests start from the real thing.
+const STEPS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_initial.sql")),
+    (2, include_str!("migrations/0002_workflows.sql")),
+    (3, include_str!("migrations/0003_pending_window.sql")),
+];
 
 /// Brings the database at `conn` to `LATEST_VERSION`.
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -87,10 +43,15 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tx.commit()?;
         return Ok(());
     }
-    for (from, step) in STEPS.iter().enumerate().skip((version - 1) as usize) {
+    upgrade(conn, version, LATEST_VERSION)
+}
+
+/// Runs the steps after `from` up to and including `to`.
+fn upgrade(conn: &mut Connection, from: i64, to: i64) -> Result<(), StoreError> {
+    for (version, sql) in STEPS.iter().filter(|(v, _)| *v > from && *v <= to) {
         let tx = conn.transaction()?;
-        tx.execute_batch(step)?;
-        tx.pragma_update(None, "user_version", from as i64 + 2)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version)?;
         tx.commit()?;
     }
     Ok(())
@@ -100,16 +61,70 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 mod tests {
     use super::*;
 
+    fn version(conn: &Connection) -> i64 {
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// A database made by the release that wrote schema `v`.
+    fn database_of_version(v: i64) -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        upgrade(&mut conn, 0, v).unwrap();
+        assert_eq!(version(&conn), v);
+        conn
+    }
+
+    /// Every table's columns (name, type, not-null, default, key) and every
+    /// index (its table, columns, uniqueness and WHERE clause), sorted: two
+    /// databases with the same shape accept the same statements.
+    fn shape(conn: &Connection) -> Vec<String> {
+        let mut out: Vec<String> = conn
+            .prepare(
+                "SELECT m.name, p.name, p.type, p.\"notnull\", p.dflt_value, p.pk \
+                 FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table'",
+            )
+            .unwrap()
+            .query_map([], |r| {
+                Ok(format!(
+                    "table {} {} {} notnull={} default={:?} pk={}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, i64>(5)?
+                ))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let indexes: Vec<(String, String, Option<String>)> = conn
+            .prepare("SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index'")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for (name, table, sql) in indexes {
+            // The SQL text is compared with whitespace folded: it carries the
+            // columns, expressions and WHERE clause of the index.
+            let sql = sql
+                .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+                .unwrap_or_else(|| "(automatic)".into());
+            out.push(format!("index {name} on {table}: {sql}"));
+        }
+        out.sort();
+        out
+    }
+
     #[test]
     fn a_new_database_gets_the_latest_version() {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
-        let v: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(v, LATEST_VERSION);
+        assert_eq!(version(&conn), LATEST_VERSION);
         // Running again on a current database changes nothing.
         migrate(&mut conn).unwrap();
+        assert_eq!(version(&conn), LATEST_VERSION);
     }
 
     #[test]
@@ -121,54 +136,54 @@ mod tests {
         assert!(err.to_string().contains("newer"), "{err}");
     }
 
-    /// The objects (tables, indexes) of a database and their columns, as a
-    /// comparable set.
-    fn shape(conn: &Connection) -> Vec<(String, String)> {
-        let mut stmt = conn
-            .prepare(
-                "SELECT m.name, p.name || ':' || p.type FROM sqlite_master m, \
-                 pragma_table_info(m.name) p WHERE m.type = 'table' \
-                 UNION ALL SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' \
-                 ORDER BY 1, 2",
-            )
-            .unwrap();
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
+    #[test]
+    fn every_old_version_upgrades_to_the_shape_of_schema_sql() {
+        let mut fresh = Connection::open_in_memory().unwrap();
+        migrate(&mut fresh).unwrap();
+        for v in 1..LATEST_VERSION {
+            let mut old = database_of_version(v);
+            migrate(&mut old).unwrap();
+            assert_eq!(version(&old), LATEST_VERSION);
+            assert_eq!(shape(&old), shape(&fresh), "upgraded from version {v}");
+        }
     }
 
     #[test]
-    fn a_version_1_database_upgrades_to_the_same_shape_as_a_new_one() {
-        let mut fresh = Connection::open_in_memory().unwrap();
-        migrate(&mut fresh).unwrap();
-        // Version 1 is today's schema without the workflow objects.
-        let mut old = Connection::open_in_memory().unwrap();
-        old.execute_batch(SCHEMA).unwrap();
+    fn the_steps_are_numbered_one_to_latest() {
+        let numbers: Vec<i64> = STEPS.iter().map(|(v, _)| *v).collect();
+        assert_eq!(numbers, (1..=LATEST_VERSION).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn data_of_a_version_2_database_survives_and_queued_messages_get_their_queue() {
+        let mut old = database_of_version(2);
         old.execute_batch(
-            "DROP INDEX messages_workflow_run; DROP TABLE workflow_runs; \
-             DROP TABLE workflow_steps; DROP TABLE workflow_waiters; DROP TABLE workflow_notices;",
+            "INSERT INTO meta (key, value) VALUES ('kept', 'yes');
+             INSERT INTO messages (id, url, delivery, body, created_at, not_before, due_at)
+             VALUES ('msg_q', 'http://127.0.0.1:1/', '{\"queueName\":\"jobs\"}', x'', 1, 1, 1),
+                    ('msg_p', 'http://127.0.0.1:1/', '{}', x'', 1, 1, 1);",
         )
         .unwrap();
-        old.execute("INSERT INTO meta (key, value) VALUES ('kept', 'yes')", [])
-            .unwrap();
-        old.pragma_update(None, "user_version", 1).unwrap();
         migrate(&mut old).unwrap();
-        assert_eq!(shape(&old), shape(&fresh));
-        let v: i64 = old
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(v, 2);
         let kept: String = old
             .query_row("SELECT value FROM meta WHERE key = 'kept'", [], |r| {
                 r.get(0)
             })
             .unwrap();
-        assert_eq!(kept, "yes", "v1 data survives");
-    }
-
-    #[test]
-    fn steps_cover_every_version_below_latest() {
-        assert_eq!(STEPS.len() as i64, LATEST_VERSION - 1);
+        assert_eq!(kept, "yes");
+        let queues: Vec<(String, Option<String>)> = old
+            .prepare("SELECT id, queue_name FROM messages ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            queues,
+            [
+                ("msg_p".to_owned(), None),
+                ("msg_q".to_owned(), Some("jobs".to_owned()))
+            ]
+        );
     }
 }

@@ -1,36 +1,50 @@
 //! All SQL lives here, behind an API in the domain's terms.
 //!
+//! Layers, each using only those below it:
+//! - `ops/`: the `Store` methods, one transaction (or one read) each;
+//! - `steps`: pieces several operations share (store a message with its
+//!   log entry, drop one, end a workflow run);
+//! - `rows/`: one table each, plain statements;
+//! - `codec`: rows ↔ domain types.
+//!
 //! One connection owns every write, on its own thread, with group commit
-//! (`writer`). Reads go through a separate connection: in WAL mode they never
-//! wait for the writer. Keeping SQL in this module keeps a second backend
+//! (`writer`); each write names the timer changes it makes (`Change`), and
+//! the writer hands them to the engine right after the commit, in commit
+//! order. Reads go through separate connections (`read`), in WAL mode never
+//! waiting for the writer. Keeping SQL in this module keeps a second backend
 //! possible without touching the engine or the API.
 
 mod codec;
-mod dlq;
-mod events;
-mod messages;
-mod meta;
+mod health;
+mod lock;
 mod migrations;
-mod retention;
-mod schedules;
-mod workflows;
+mod ops;
+mod read;
+mod rows;
+mod steps;
 mod writer;
 
-use std::path::Path;
-use std::sync::{mpsc as std_mpsc, Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
-use tokio::sync::mpsc;
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
 
-pub use dlq::DlqSelection;
-pub use events::LogCursor;
-pub use messages::{Pending, Published, Recorded};
-pub use retention::{Purged, Retention};
-pub use schedules::{FirePlan, Fired};
-pub use workflows::{
-    FailureInfo, Notified, Revive, ReviveOverrides, RunCursor, RunSelection, WaitOutcome,
+use crate::model::{Message, Millis, SigningKeys};
+pub use lock::OpenError;
+pub use ops::dlq::DlqSelection;
+pub use ops::events::LogCursor;
+pub use ops::keys::KeySource;
+pub use ops::messages::{NewMessage, Pending, Published};
+pub use ops::outcomes::{Outcome, Recorded};
+pub use ops::retention::{Purged, Retention};
+pub use ops::schedules::{FirePlan, Fired};
+pub use ops::workflows::{
+    FailureInfo, Notified, Revive, ReviveOverrides, RunCursor, RunPage, RunSelection, WaitOutcome,
 };
+use read::{Lane, Readers};
+pub use writer::Tx;
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -44,8 +58,10 @@ pub enum StoreError {
          upgrade cronhook or use another --db"
     )]
     SchemaTooNew { found: i64, known: i64 },
-    #[error("commit failed: {0}")]
-    CommitFailed(String),
+    /// The transaction could not be committed (read-only or full disk, I/O
+    /// error): nothing of it was stored.
+    #[error("the database cannot be written ({0})")]
+    Unwritable(String),
     #[error("the store is shut down")]
     Closed,
     #[error("a write panicked; it was rolled back")]
@@ -55,8 +71,37 @@ pub enum StoreError {
     Workflow(#[from] crate::workflow::WorkflowError),
 }
 
+/// A change to what the engine's timer must hold, made by a committed
+/// write. Each write job lists its changes next to its SQL (`Tx`).
+#[derive(Debug)]
+pub enum Change {
+    /// Schedule `id` next fires at `next`; `None`: not at all (deleted,
+    /// paused, or no slot left).
+    Schedule { id: String, next: Option<Millis> },
+    /// A message is pending, next due at its `due_at`: new, retrying or
+    /// revived. The whole message, which the engine may keep in memory for
+    /// its attempt.
+    Pending(Box<Message>),
+    /// A message is no longer pending: delivered, dead-lettered, cancelled.
+    Gone(String),
+    /// A queue's parallelism, as stored.
+    Queue { name: String, parallelism: u32 },
+    /// The signing keys in use.
+    Keys(SigningKeys),
+}
+
+/// Who is told about committed changes: the engine.
+pub trait CommitListener: Send + Sync {
+    /// The changes of one committed job, called in commit order on the
+    /// writer thread, before the job's caller is answered. Must be quick.
+    fn committed(&self, changes: Vec<Change>);
+}
+
 /// The writer connection's page cache bound, in KiB (negative in the pragma).
 const WRITER_CACHE_KIB: i64 = -32 * 1024;
+
+/// Jobs waiting for the writer before callers wait to queue more.
+const INBOX: usize = 8192;
 
 /// `synchronous` level: `Full` survives power loss, `Normal` only process crashes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -69,95 +114,150 @@ pub enum SyncMode {
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    jobs: mpsc::Sender<Box<dyn writer::Job>>,
-    reader: Arc<Mutex<Connection>>,
-    writer_done: Arc<Mutex<Option<std_mpsc::Receiver<()>>>>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    inbox: mpsc::Sender<writer::Msg>,
+    readers: Readers,
+    health: Arc<health::Health>,
+    listener: Arc<writer::ListenerSlot>,
+    /// Held while this process uses the database: a second cronhook on the
+    /// same file would break every invariant.
+    _lock: std::fs::File,
 }
 
 impl Store {
-    /// Opens (creating if needed) and migrates the database at `path`.
-    pub fn open(path: &Path, sync: SyncMode) -> Result<Store, StoreError> {
-        let mut conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(
-            None,
-            "synchronous",
-            match sync {
-                SyncMode::Full => "FULL",
-                SyncMode::Normal => "NORMAL",
-            },
-        )?;
-        // SQLite's default page cache is 2 MB. Under load the writer touches
-        // index pages all over the log; a miss costs a read syscall in the
-        // middle of the commit. The cache only grows as pages are used, so
-        // an idle or small database pays nothing for the larger bound.
-        conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
-        // Each job runs in a savepoint, whose undo pages go to the statement
-        // journal; keep that journal in memory instead of a temporary file.
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
-        migrations::migrate(&mut conn)?;
-
-        let reader = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        reader.busy_timeout(Duration::from_secs(5))?;
-
-        let (jobs, rx) = mpsc::channel(8192);
-        let (done_tx, done_rx) = std_mpsc::channel();
-        std::thread::Builder::new()
-            .name("cronhook-store-writer".into())
-            .spawn(move || writer::run(conn, rx, done_tx))
-            .expect("spawning the store writer thread");
+    /// Opens (creating if needed), locks and migrates the database at `path`.
+    pub fn open(path: &Path, sync: SyncMode) -> Result<Store, OpenError> {
+        let lock = lock::acquire(path)?;
+        let conn = open_writer(path, sync).map_err(OpenError::Store)?;
+        let listener: Arc<writer::ListenerSlot> = Arc::new(RwLock::new(None));
+        let health = Arc::new(health::Health::default());
+        let (inbox, rx) = mpsc::channel(INBOX);
+        {
+            let (listener, health) = (listener.clone(), health.clone());
+            std::thread::Builder::new()
+                .name("cronhook-store-writer".into())
+                .spawn(move || writer::run(conn, rx, listener, health))
+                .map_err(OpenError::Io)?;
+        }
         Ok(Store {
-            jobs,
-            reader: Arc::new(Mutex::new(reader)),
-            writer_done: Arc::new(Mutex::new(Some(done_rx))),
+            inner: Arc::new(Inner {
+                inbox,
+                readers: Readers::new(PathBuf::from(path)),
+                health,
+                listener,
+                _lock: lock,
+            }),
         })
     }
 
-    /// Runs `f` in the writer's next transaction; resolves after the commit.
+    /// Sends every later commit's changes to `listener`.
+    pub fn set_listener(&self, listener: Arc<dyn CommitListener>) {
+        *self
+            .inner
+            .listener
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(listener);
+    }
+
+    /// Runs `f` in the writer's next transaction; resolves after the commit
+    /// (and after its changes reached the listener).
     async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+        F: FnOnce(&mut Tx) -> Result<R, StoreError> + Send + 'static,
     {
         let (job, reply) = writer::FnJob::boxed(f);
-        self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
+        self.inner
+            .inbox
+            .send(writer::Msg::Job(job))
+            .await
+            .map_err(|_| StoreError::Closed)?;
         reply.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Runs `f` on the read connection, off the async threads.
-    async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
+    /// A read for the engine's delivery path.
+    async fn read_engine<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     {
-        let reader = self.reader.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = reader.lock().unwrap_or_else(|p| p.into_inner());
-            f(&conn)
-        })
-        .await
-        .map_err(|_| StoreError::Closed)?
+        self.inner.readers.read(Lane::Engine, f).await
     }
 
-    /// Closes this handle and waits (bounded) until the writer has committed
-    /// everything queued. Other clones keep the writer alive, so call this
-    /// last, after the engine and the API have stopped. Returns false on timeout.
-    pub fn close(self, timeout: Duration) -> bool {
-        let done = self
-            .writer_done
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        drop(self);
-        match done {
-            Some(rx) => rx.recv_timeout(timeout).is_ok(),
-            None => true,
-        }
+    /// A read for an API request.
+    async fn read_api<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        self.inner.readers.read(Lane::Api, f).await
     }
+
+    /// Why writes fail right now, if the last commit failed.
+    pub fn write_fault(&self) -> Option<String> {
+        self.inner.health.fault()
+    }
+
+    /// Checks that the database takes writes: answered from the last
+    /// commit when it is recent, else by a tiny real write.
+    pub async fn probe_writes(&self) -> Result<(), StoreError> {
+        if self.inner.health.recently_ok() {
+            return Ok(());
+        }
+        let mark = crate::ids::jwt_id();
+        self.write(move |tx| {
+            rows::meta::put(tx, "health.probe", &mark)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Commits everything queued so far and stops the writer, waiting at
+    /// most `timeout`. Writes sent later fail with `Closed`. Returns false
+    /// on timeout.
+    pub async fn close(&self, timeout: Duration) -> bool {
+        let (done, closed) = oneshot::channel();
+        let closing = async {
+            if self
+                .inner
+                .inbox
+                .send(writer::Msg::Close(done))
+                .await
+                .is_err()
+            {
+                return; // already closed
+            }
+            let _ = closed.await;
+        };
+        tokio::time::timeout(timeout, closing).await.is_ok()
+    }
+}
+
+fn open_writer(path: &Path, sync: SyncMode) -> Result<Connection, StoreError> {
+    let mut conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match sync {
+            SyncMode::Full => "FULL",
+            SyncMode::Normal => "NORMAL",
+        },
+    )?;
+    // SQLite's default page cache is 2 MB. Under load the writer touches
+    // index pages all over the log; a miss costs a read syscall in the
+    // middle of the commit. The cache only grows as pages are used, so an
+    // idle or small database pays nothing for the larger bound.
+    conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
+    // Each job runs in a savepoint, whose undo pages go to the statement
+    // journal; keep that journal in memory instead of a temporary file.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    migrations::migrate(&mut conn)?;
+    Ok(conn)
 }
 
 #[cfg(test)]

@@ -1,13 +1,47 @@
-//! The store's contract: group commit, slot uniqueness, outcomes, persistence.
+//! The store's contract: group commit, slot uniqueness, outcomes, the timer
+//! changes each write names, persistence.
+
+use std::sync::Mutex;
 
 use super::*;
 use crate::filter::Filter;
 use crate::model::{
-    schedule_state, state, Attempt, AttemptResponse, Delivery, Message, Misfire, Schedule,
+    schedule_state, Attempt, AttemptResponse, Delivery, LogState, Message, Misfire, Schedule,
 };
 
 fn open(dir: &tempfile::TempDir) -> Store {
     Store::open(&dir.path().join("t.db"), SyncMode::Normal).unwrap()
+}
+
+/// What the engine would be told: each commit's changes, as text.
+#[derive(Default)]
+struct Heard(Mutex<Vec<String>>);
+
+impl CommitListener for Heard {
+    fn committed(&self, changes: Vec<Change>) {
+        let mut heard = self.0.lock().unwrap();
+        for c in changes {
+            heard.push(match c {
+                Change::Schedule { id, next } => format!("schedule {id} {next:?}"),
+                Change::Pending(m) => format!("pending {} {}", m.id, m.due_at),
+                Change::Gone(id) => format!("gone {id}"),
+                Change::Queue { name, parallelism } => format!("queue {name} {parallelism}"),
+                Change::Keys(k) => format!("keys {}", k.current),
+            });
+        }
+    }
+}
+
+impl Heard {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+fn listening(store: &Store) -> Arc<Heard> {
+    let heard = Arc::new(Heard::default());
+    store.set_listener(heard.clone());
+    heard
 }
 
 fn schedule(id: &str, next: i64) -> Schedule {
@@ -31,21 +65,38 @@ fn schedule(id: &str, next: i64) -> Schedule {
 fn message(id: &str, due: i64) -> Message {
     Message {
         id: id.into(),
-        url: "http://127.0.0.1:1/x".into(),
-        schedule_id: None,
-        slot_at: None,
-        delivery: Delivery::default(),
-        body: b"hi".to_vec(),
-        created_at: due,
-        not_before: due,
-        due_at: due,
-        retried: 0,
-        caller_ip: None,
+        ..Message::new(
+            "http://127.0.0.1:1/x".into(),
+            Delivery::default(),
+            b"hi".to_vec(),
+            due,
+            due,
+        )
+    }
+}
+
+fn new(m: Message) -> NewMessage {
+    NewMessage {
+        message: m,
+        dedup_keys: Vec::new(),
     }
 }
 
 async fn insert(store: &Store, m: Message) -> Result<(), StoreError> {
-    store.publish(vec![(m, vec![])], 0).await.map(|_| ())
+    store.publish(vec![new(m)], 0).await.map(|_| ())
+}
+
+/// Ids of the pending messages the timer would load (due by `until`).
+async fn pending(store: &Store, until: i64) -> Vec<String> {
+    let mut ids: Vec<String> = store
+        .pending_at_start(until)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    ids.sort();
+    ids
 }
 
 fn attempt(status: u16, at: i64) -> Attempt {
@@ -61,14 +112,14 @@ fn attempt(status: u16, at: i64) -> Attempt {
     }
 }
 
-async fn states(store: &Store, id: &str) -> Vec<String> {
+async fn states(store: &Store, id: &str) -> Vec<&'static str> {
     let filter = Filter {
         message_ids: vec![id.to_owned()],
         ..Default::default()
     };
     let (mut page, _) = store.events(filter, None, 100).await.unwrap();
     page.reverse();
-    page.into_iter().map(|e| e.state).collect()
+    page.into_iter().map(|e| e.state.as_str()).collect()
 }
 
 fn fire_plan(slots: Vec<i64>, next: i64) -> impl FnOnce(&Schedule, i64) -> FirePlan + Send {
@@ -76,6 +127,10 @@ fn fire_plan(slots: Vec<i64>, next: i64) -> impl FnOnce(&Schedule, i64) -> FireP
         fire: slots,
         next: Some(next),
     }
+}
+
+fn no_callbacks(_: Option<&crate::model::DlqEntry>) -> Vec<Message> {
+    Vec::new()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -89,7 +144,7 @@ async fn concurrent_writers_all_commit() {
     for w in writes {
         w.await.unwrap().unwrap();
     }
-    assert_eq!(store.pending_messages().await.unwrap().len(), 500);
+    assert_eq!(pending(&store, i64::MAX).await.len(), 500);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -97,20 +152,18 @@ async fn a_failing_write_does_not_undo_the_others_in_its_batch() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     insert(&store, message("dup", 1)).await.unwrap();
+    let heard = listening(&store);
     let a = insert(&store, message("dup", 2)); // primary key violation
     let b = insert(&store, message("fresh", 3));
     let (a, b) = tokio::join!(a, b);
     assert!(a.is_err());
     b.unwrap();
-    let mut ids: Vec<_> = store
-        .pending_messages()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.id)
-        .collect();
-    ids.sort();
-    assert_eq!(ids, ["dup", "fresh"]);
+    assert_eq!(pending(&store, i64::MAX).await, ["dup", "fresh"]);
+    assert_eq!(
+        heard.take(),
+        ["pending fresh 3"],
+        "the failed write arms nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -118,29 +171,51 @@ async fn firing_creates_messages_and_moves_the_schedule_on_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     store.put_schedule(schedule("s", 1000)).await.unwrap();
+    let heard = listening(&store);
 
     let fired = store
         .fire_schedule("s", 1500, 1500, fire_plan(vec![1000], 2000))
         .await
         .unwrap()
         .expect("due");
-    assert_eq!(fired.messages.len(), 1);
-    assert_eq!(fired.messages[0].schedule_id.as_deref(), Some("s"));
+    assert_eq!(fired.messages, 1);
     assert_eq!(fired.next_fire_at, Some(2000));
+    let changes = heard.take();
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert!(changes[0].starts_with("pending msg_") && changes[0].ends_with(" 1000"));
+    assert_eq!(changes[1], "schedule s Some(2000)");
 
-    // The same slot again (a stale timer entry): nothing is due any more.
+    // The same slot again (a stale timer entry): nothing is due any more,
+    // and the timer is set right.
     assert!(store
         .fire_schedule("s", 1500, 1500, fire_plan(vec![1000], 2000))
         .await
         .unwrap()
         .is_none());
+    assert_eq!(heard.take(), ["schedule s Some(2000)"]);
 
     let s = store.schedule("s").await.unwrap().unwrap();
     assert_eq!(s.last_fire_at, Some(1000));
-    assert_eq!(
-        s.last_states.get(&fired.messages[0].id).map(String::as_str),
-        Some(schedule_state::IN_PROGRESS)
-    );
+    let (id, state) = s.last_states.iter().next().unwrap();
+    assert!(id.starts_with("msg_"));
+    assert_eq!(state, schedule_state::IN_PROGRESS);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_firing_that_finds_a_later_slot_arms_that_slot() {
+    // An overwrite committed after the timer took the old slot: the firing
+    // finds nothing due and must leave the schedule armed at its new slot.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.put_schedule(schedule("s", 1000)).await.unwrap();
+    store.put_schedule(schedule("s", 90_000)).await.unwrap();
+    let heard = listening(&store);
+    let fired = store
+        .fire_schedule("s", 1000, 1100, fire_plan(vec![1000], 2000))
+        .await
+        .unwrap();
+    assert!(fired.is_none());
+    assert_eq!(heard.take(), ["schedule s Some(90000)"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -158,16 +233,17 @@ async fn the_slot_key_refuses_a_slot_that_already_fired() {
         .await
         .unwrap()
         .unwrap();
-    assert!(again.messages.is_empty());
-    assert_eq!(store.pending_messages().await.unwrap().len(), 1);
+    assert_eq!(again.messages, 0);
+    assert_eq!(pending(&store, i64::MAX).await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn paused_or_deleted_schedules_do_not_fire() {
+async fn paused_or_deleted_schedules_do_not_fire_and_are_disarmed() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     store.put_schedule(schedule("p", 1000)).await.unwrap();
     store.put_schedule(schedule("d", 1000)).await.unwrap();
+    let heard = listening(&store);
     let paused = store
         .set_paused("p", true, |_| None)
         .await
@@ -176,6 +252,7 @@ async fn paused_or_deleted_schedules_do_not_fire() {
     assert!(paused.paused && paused.next_fire_at.is_none());
     assert!(store.delete_schedule("d").await.unwrap());
     assert!(!store.delete_schedule("d").await.unwrap());
+    assert_eq!(heard.take(), ["schedule p None", "schedule d None"]);
     for id in ["p", "d"] {
         assert!(store
             .fire_schedule(id, 5000, 5000, fire_plan(vec![1000], 2000))
@@ -189,6 +266,14 @@ async fn paused_or_deleted_schedules_do_not_fire() {
         .unwrap()
         .unwrap();
     assert_eq!(resumed.next_fire_at, Some(7000));
+    assert_eq!(
+        heard.take(),
+        [
+            "schedule p None",
+            "schedule d None",
+            "schedule p Some(7000)"
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -212,21 +297,31 @@ async fn outcomes_move_messages_out_log_states_and_record_schedule_states() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     store.put_schedule(schedule("s", 1000)).await.unwrap();
-    let fired = store
+    store
         .fire_schedule("s", 1000, 1000, fire_plan(vec![1000], 2000))
         .await
         .unwrap()
         .unwrap();
-    let m = fired.messages[0].clone();
+    let id = pending(&store, i64::MAX).await.remove(0);
+    let m = store.message(&id).await.unwrap().unwrap();
+    let heard = listening(&store);
 
-    let callback = message("cb", 9000);
     let r = store
-        .record_retry(m.clone(), attempt(500, 8000), 9000, vec![callback.clone()])
+        .record_outcome(
+            m.clone(),
+            attempt(500, 8000),
+            Outcome::Retry { due_at: 9000 },
+            |_| vec![message("cb", 9000)],
+        )
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(r.created, [callback]);
-    let stored = store.message(&m.id).await.unwrap().unwrap();
+    assert_eq!(r, Recorded::default());
+    assert_eq!(
+        heard.take(),
+        ["pending cb 9000", format!("pending {id} 9000").as_str()]
+    );
+    let stored = store.message(&id).await.unwrap().unwrap();
     assert_eq!((stored.retried, stored.due_at), (1, 9000));
     assert!(
         store.message("cb").await.unwrap().is_some(),
@@ -234,43 +329,47 @@ async fn outcomes_move_messages_out_log_states_and_record_schedule_states() {
     );
 
     let r = store
-        .record_failed(stored.clone(), attempt(500, 9100), |entry| {
-            vec![message(&format!("fail-{}", entry.dlq_id), 9200)]
-        })
+        .record_outcome(
+            stored.clone(),
+            attempt(500, 9100),
+            Outcome::Failed,
+            |entry| vec![message(&format!("fail-{}", entry.unwrap().dlq_id), 9200)],
+        )
         .await
         .unwrap()
         .unwrap();
-    let entry = r.dlq.unwrap();
-    assert!(entry.dlq_id.starts_with("9105-"));
-    assert_eq!(r.created[0].id, format!("fail-{}", entry.dlq_id));
-    assert!(store.message(&m.id).await.unwrap().is_none());
+    let dlq_id = r.dlq_id.unwrap();
+    assert!(dlq_id.starts_with("9105-"));
+    assert_eq!(
+        heard.take(),
+        [format!("gone {id}"), format!("pending fail-{dlq_id} 9200")]
+    );
+    assert!(store.message(&id).await.unwrap().is_none());
     let (dlq, _) = store
         .dlq_page(Filter::default(), None, usize::MAX)
         .await
         .unwrap();
     assert_eq!(dlq.len(), 1);
-    assert_eq!(dlq[0].message.id, m.id);
+    assert_eq!(dlq[0].message.id, id);
     assert_eq!(dlq[0].response.status, Some(500));
     assert_eq!(dlq[0].response.body, b"said 500");
     let s = store.schedule("s").await.unwrap().unwrap();
-    assert_eq!(s.last_states[&m.id], schedule_state::FAIL);
+    assert_eq!(s.last_states[&id], schedule_state::FAIL);
     assert_eq!(
-        states(&store, &m.id).await,
+        states(&store, &id).await,
         ["CREATED", "ACTIVE", "ERROR", "RETRY", "ACTIVE", "ERROR", "FAILED"]
     );
 
     // A second outcome for a message that already left writes nothing.
-    assert!(store
-        .record_failed(stored.clone(), attempt(500, 9300), |_| vec![])
-        .await
-        .unwrap()
-        .is_none());
-    assert!(store
-        .record_delivered(stored, attempt(200, 9400), vec![])
-        .await
-        .unwrap()
-        .is_none());
-    assert_eq!(states(&store, &m.id).await.len(), 7);
+    for outcome in [Outcome::Failed, Outcome::Delivered] {
+        assert!(store
+            .record_outcome(stored.clone(), attempt(500, 9300), outcome, no_callbacks)
+            .await
+            .unwrap()
+            .is_none());
+    }
+    assert_eq!(states(&store, &id).await.len(), 7);
+    assert!(heard.take().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -279,7 +378,12 @@ async fn a_delivery_is_logged_created_active_delivered() {
     let store = open(&dir);
     insert(&store, message("m", 10)).await.unwrap();
     store
-        .record_delivered(message("m", 10), attempt(200, 20), vec![])
+        .record_outcome(
+            message("m", 10),
+            attempt(200, 20),
+            Outcome::Delivered,
+            no_callbacks,
+        )
         .await
         .unwrap()
         .unwrap();
@@ -290,49 +394,42 @@ async fn a_delivery_is_logged_created_active_delivered() {
     assert!(store.message("m").await.unwrap().is_none());
 }
 
-/// What a publish said of each message, without the messages.
-fn outcomes(published: Vec<(Message, Published)>) -> Vec<Published> {
-    published.into_iter().map(|(_, p)| p).collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn dedup_keys_suppress_repeats_within_their_window() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
+    let keyed = |m: Message| NewMessage {
+        message: m,
+        dedup_keys: vec!["id:x".into()],
+    };
     let first = store
-        .publish(vec![(message("a", 1), vec!["id:x".into()])], 1000)
+        .publish(vec![keyed(message("a", 1))], 1000)
         .await
-        .map(outcomes)
         .unwrap();
-    assert_eq!(first, [Published::New]);
+    assert!(!first[0].duplicate);
     let again = store
-        .publish(vec![(message("b", 1), vec!["id:x".into()])], 1000)
+        .publish(vec![keyed(message("b", 1))], 1000)
         .await
-        .map(outcomes)
         .unwrap();
-    assert_eq!(
-        again,
-        [Published::Duplicate {
-            message_id: "a".into()
-        }]
-    );
+    assert!(again[0].duplicate);
+    assert_eq!(again[0].id, "a", "the first message's id");
     assert!(store.message("b").await.unwrap().is_none());
     // Past the window (created at 1000 ≥ expiry 1000) the key is free again.
     let later = store
-        .publish(vec![(message("c", 1000), vec!["id:x".into()])], 5000)
+        .publish(vec![keyed(message("c", 1000))], 5000)
         .await
-        .map(outcomes)
         .unwrap();
-    assert_eq!(later, [Published::New]);
+    assert_eq!((later[0].id.as_str(), later[0].duplicate), ("c", false));
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn cancel_by_id_and_by_filter_logs_and_removes() {
+async fn cancel_by_id_and_by_filter_logs_removes_and_disarms() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     for id in ["a", "b", "c"] {
         insert(&store, message(id, 5)).await.unwrap();
     }
+    let heard = listening(&store);
     let by_id = store
         .cancel(
             vec!["b".into(), "zz".into()],
@@ -342,19 +439,64 @@ async fn cancel_by_id_and_by_filter_logs_and_removes() {
         )
         .await
         .unwrap();
-    assert_eq!(by_id, ["b"]);
+    assert_eq!(by_id, 1);
+    assert_eq!(heard.take(), ["gone b"]);
     assert_eq!(
         states(&store, "b").await,
-        ["CREATED", state::CANCEL_REQUESTED, state::CANCELED]
+        [
+            "CREATED",
+            LogState::CancelRequested.as_str(),
+            LogState::Canceled.as_str()
+        ]
     );
     let limited = store.cancel(vec![], Filter::default(), 1, 8).await.unwrap();
-    assert_eq!(limited, ["a"], "oldest first, up to the count");
+    assert_eq!(limited, 1);
+    assert_eq!(heard.take(), ["gone a"], "oldest first, up to the count");
     let rest = store
         .cancel(vec![], Filter::default(), usize::MAX, 9)
         .await
         .unwrap();
-    assert_eq!(rest, ["c"]);
-    assert!(store.pending_messages().await.unwrap().is_empty());
+    assert_eq!(rest, 1);
+    assert!(pending(&store, i64::MAX).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_timer_loads_the_window_and_every_queued_message_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let queued = |id: &str, due| {
+        let mut m = message(id, due);
+        m.delivery.queue_name = Some("q".into());
+        m
+    };
+    for m in [
+        message("soon", 100),
+        message("later", 1_000_000),
+        queued("q1", 5_000_000),
+        queued("q2", 10),
+    ] {
+        insert(&store, m).await.unwrap();
+    }
+    let at_start: Vec<String> = store
+        .pending_at_start(1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(
+        at_start,
+        ["q1", "q2", "soon"],
+        "queues in enqueue order, then the window"
+    );
+    let next: Vec<String> = store
+        .due_between(1000, 2_000_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(next, ["later"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -480,7 +622,7 @@ async fn run_pages_do_not_skip_runs_created_in_the_same_millisecond() {
     let mut cursor = None;
     for _ in 0..10 {
         let (page, next) = store
-            .workflow_runs_page(crate::store::RunSelection::default(), cursor, 2)
+            .workflow_runs_page(RunSelection::default(), cursor, 2)
             .await
             .unwrap();
         seen.extend(page.into_iter().map(|(r, _)| r.run_id));
@@ -499,31 +641,72 @@ async fn run_pages_do_not_skip_runs_created_in_the_same_millisecond() {
 #[tokio::test(flavor = "multi_thread")]
 async fn rotated_keys_survive_restarts_until_the_configuration_changes() {
     let dir = tempfile::tempdir().unwrap();
-    let configured = crate::model::SigningKeys {
+    let configured = SigningKeys {
         current: "sig_a".into(),
         next: "sig_b".into(),
     };
     {
         let store = open(&dir);
-        assert_eq!(
-            store.signing_keys(configured.clone()).await.unwrap(),
-            configured
-        );
+        let (keys, generated) = store
+            .signing_keys(KeySource::Configured(configured.clone()))
+            .await
+            .unwrap();
+        assert_eq!((keys, generated), (configured.clone(), false));
+        let heard = listening(&store);
         let rotated = store.rotate_keys("sig_c".into()).await.unwrap();
         assert_eq!(
             (rotated.current.as_str(), rotated.next.as_str()),
             ("sig_b", "sig_c")
         );
-        assert!(store.close(Duration::from_secs(5)));
+        assert_eq!(
+            heard.take(),
+            ["keys sig_b"],
+            "the engine signs with them at once"
+        );
+        assert!(store.close(Duration::from_secs(5)).await);
     }
     let store = open(&dir);
-    let kept = store.signing_keys(configured.clone()).await.unwrap();
+    let (kept, _) = store
+        .signing_keys(KeySource::Configured(configured.clone()))
+        .await
+        .unwrap();
     assert_eq!(kept.current, "sig_b");
-    let changed = crate::model::SigningKeys {
+    let changed = SigningKeys {
         current: "sig_x".into(),
         next: "sig_y".into(),
     };
-    assert_eq!(store.signing_keys(changed.clone()).await.unwrap(), changed);
+    let (now, _) = store
+        .signing_keys(KeySource::Configured(changed.clone()))
+        .await
+        .unwrap();
+    assert_eq!(now, changed);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn generated_keys_are_made_once_and_never_taken_over_from_public_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = SigningKeys {
+        current: crate::config::DEV_CURRENT_SIGNING_KEY.into(),
+        next: crate::config::DEV_NEXT_SIGNING_KEY.into(),
+    };
+    let first = {
+        let store = open(&dir);
+        store
+            .signing_keys(KeySource::Configured(dev.clone()))
+            .await
+            .unwrap();
+        let (made, generated) = store.signing_keys(KeySource::Generated).await.unwrap();
+        assert!(generated);
+        assert_ne!(made.current, dev.current, "not the public keys");
+        assert_ne!(made.current, made.next);
+        assert!(made.current.starts_with("sig_") && made.current.len() == 32);
+        assert!(store.close(Duration::from_secs(5)).await);
+        made
+    };
+    let store = open(&dir);
+    let (again, generated) = store.signing_keys(KeySource::Generated).await.unwrap();
+    assert!(generated);
+    assert_eq!(again, first, "kept across restarts");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -536,17 +719,37 @@ async fn everything_survives_a_reopen() {
         let mut m = message("m", 42);
         m.retried = 1;
         store
-            .record_retry(m, attempt(500, 40), 4242, vec![])
+            .record_outcome(
+                m,
+                attempt(500, 40),
+                Outcome::Retry { due_at: 4242 },
+                no_callbacks,
+            )
             .await
             .unwrap();
-        assert!(store.close(Duration::from_secs(5)));
+        assert!(store.close(Duration::from_secs(5)).await);
     }
     let store = open(&dir);
     assert_eq!(
         store.armed_schedules().await.unwrap(),
         [("s".to_owned(), 1000)]
     );
-    let pending = store.pending_messages().await.unwrap();
+    let pending = store.pending_at_start(i64::MAX).await.unwrap();
     assert_eq!((pending[0].id.as_str(), pending[0].due_at), ("m", 4242));
     assert_eq!(store.message("m").await.unwrap().unwrap().retried, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_after_close_fail_and_a_second_store_on_the_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    assert!(matches!(
+        Store::open(&dir.path().join("t.db"), SyncMode::Normal),
+        Err(OpenError::InUse)
+    ));
+    assert!(store.close(Duration::from_secs(5)).await);
+    assert!(matches!(
+        insert(&store, message("late", 1)).await,
+        Err(StoreError::Closed)
+    ));
 }

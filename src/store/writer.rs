@@ -1,46 +1,113 @@
-//! The single writer thread and its group commit.
+//! The single writer thread, its group commit, and the hand-over of each
+//! commit's timer changes in commit order.
 //!
 //! Every write in cronhook is a job sent to this thread. The thread takes the
 //! first waiting job, then everything else already queued (up to `MAX_BATCH`),
 //! runs them all in one transaction, each inside its own savepoint so one
-//! failing job does not undo the others, and commits once. Callers are answered
-//! only after that commit: concurrent writers share one fsync, and nobody is
-//! told "done" before the data is durable.
+//! failing job does not undo the others, and commits once. Only after that
+//! commit, and in the order the jobs ran, does it hand each job's `Change`s
+//! to the commit listener (the engine's timer) and then answer the job's
+//! caller. So the timer never holds what is not committed, never misses what
+//! is, and sees two writes to the same schedule in the order they committed:
+//! "committed is armed" has this one owner.
 
-use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, RwLock};
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::StoreError;
+use super::health::Health;
+use super::{Change, CommitListener, StoreError};
 
 /// Most jobs folded into one transaction; bounds commit latency under load.
 const MAX_BATCH: usize = 4096;
 
-/// A queued write. `run` executes inside the open transaction; `finish` is
-/// called after the commit with its outcome.
+/// What the writer thread receives.
+pub(super) enum Msg {
+    Job(Box<dyn Job>),
+    /// Commit what came before, answer, and stop.
+    Close(oneshot::Sender<()>),
+}
+
+/// The open transaction as a job sees it: the connection, and the timer
+/// changes its writes make, which take effect only if the job's savepoint
+/// is kept and the transaction commits.
+pub struct Tx<'c> {
+    conn: &'c Connection,
+    changes: Vec<Change>,
+}
+
+impl std::ops::Deref for Tx<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl Tx<'_> {
+    /// Schedule `id` next fires at `next` (`None`: not at all).
+    pub fn schedule(&mut self, id: &str, next: Option<crate::model::Millis>) {
+        self.changes.push(Change::Schedule {
+            id: id.to_owned(),
+            next,
+        });
+    }
+
+    /// `m` is pending, next due at `m.due_at`.
+    pub fn pending(&mut self, m: crate::model::Message) {
+        self.changes.push(Change::Pending(Box::new(m)));
+    }
+
+    /// Message `id` is no longer pending.
+    pub fn gone(&mut self, id: &str) {
+        self.changes.push(Change::Gone(id.to_owned()));
+    }
+
+    pub fn queue(&mut self, name: &str, parallelism: u32) {
+        self.changes.push(Change::Queue {
+            name: name.to_owned(),
+            parallelism,
+        });
+    }
+
+    pub fn keys(&mut self, keys: crate::model::SigningKeys) {
+        self.changes.push(Change::Keys(keys));
+    }
+}
+
+/// Where committed changes go; set once the engine exists.
+pub(super) type ListenerSlot = RwLock<Option<Arc<dyn CommitListener>>>;
+
+/// A queued write. `run` executes inside the open transaction; after the
+/// commit, `take_changes` yields what it changed and `finish` answers.
 pub(super) trait Job: Send {
     fn run(&mut self, conn: &Connection);
+    fn take_changes(&mut self) -> Vec<Change>;
     fn finish(self: Box<Self>, committed: Result<(), &StoreError>);
 }
+
+type Reply<R> = oneshot::Sender<Result<R, StoreError>>;
 
 /// A job that computes an `R` and hands it back through a oneshot.
 pub(super) struct FnJob<R, F> {
     f: Option<F>,
     result: Option<Result<R, StoreError>>,
-    reply: oneshot::Sender<Result<R, StoreError>>,
+    changes: Vec<Change>,
+    reply: Reply<R>,
 }
 
 impl<R, F> FnJob<R, F>
 where
     R: Send + 'static,
-    F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    F: FnOnce(&mut Tx) -> Result<R, StoreError> + Send + 'static,
 {
     pub(super) fn boxed(f: F) -> (Box<dyn Job>, oneshot::Receiver<Result<R, StoreError>>) {
         let (reply, rx) = oneshot::channel();
         let job = FnJob {
             f: Some(f),
             result: None,
+            changes: Vec::new(),
             reply,
         };
         (Box::new(job), rx)
@@ -50,16 +117,20 @@ where
 impl<R, F> Job for FnJob<R, F>
 where
     R: Send + 'static,
-    F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    F: FnOnce(&mut Tx) -> Result<R, StoreError> + Send + 'static,
 {
     fn run(&mut self, conn: &Connection) {
         let Some(f) = self.f.take() else { return };
+        let mut tx = Tx {
+            conn,
+            changes: Vec::new(),
+        };
         let result = (|| {
             conn.execute_batch("SAVEPOINT job")?;
             // Jobs run code from outside the store (misfire plans, callback
             // builders): a panic in one must undo that job alone, not end
             // the only writer and with it every later write.
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut tx)))
                 .unwrap_or_else(|_| Err(StoreError::JobPanicked));
             match outcome {
                 Ok(value) => {
@@ -72,13 +143,20 @@ where
                 }
             }
         })();
+        if result.is_ok() {
+            self.changes = tx.changes;
+        }
         self.result = Some(result);
+    }
+
+    fn take_changes(&mut self) -> Vec<Change> {
+        std::mem::take(&mut self.changes)
     }
 
     fn finish(self: Box<Self>, committed: Result<(), &StoreError>) {
         let result = match (committed, self.result) {
             (Ok(()), Some(result)) => result,
-            (Err(e), _) => Err(StoreError::CommitFailed(e.to_string())),
+            (Err(e), _) => Err(StoreError::Unwritable(e.to_string())),
             (Ok(()), None) => Err(StoreError::Closed),
         };
         // The caller may have gone away (request cancelled); the write stands.
@@ -86,31 +164,54 @@ where
     }
 }
 
-/// Runs the writer loop until every sender is dropped, then signals `done`.
+/// Runs the writer loop until closed or every sender is dropped.
 pub(super) fn run(
     mut conn: Connection,
-    mut jobs: mpsc::Receiver<Box<dyn Job>>,
-    done: std_mpsc::Sender<()>,
+    mut inbox: mpsc::Receiver<Msg>,
+    listener: Arc<ListenerSlot>,
+    health: Arc<Health>,
 ) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(64);
-    while let Some(first) = jobs.blocking_recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
+    let mut closing = None;
+    while closing.is_none() {
+        match inbox.blocking_recv() {
+            None => break,
+            Some(Msg::Close(done)) => closing = Some(done),
+            Some(Msg::Job(job)) => batch.push(job),
+        }
+        while closing.is_none() && batch.len() < MAX_BATCH {
+            match inbox.try_recv() {
+                Ok(Msg::Job(job)) => batch.push(job),
+                Ok(Msg::Close(done)) => closing = Some(done),
                 Err(_) => break,
             }
         }
+        if batch.is_empty() {
+            continue;
+        }
         let outcome = commit_batch(&mut conn, &mut batch);
-        for job in batch.drain(..) {
+        health.record(&outcome);
+        let listener = listener.read().unwrap_or_else(|p| p.into_inner()).clone();
+        for mut job in batch.drain(..) {
+            if let (Ok(()), Some(l)) = (&outcome, &listener) {
+                let changes = job.take_changes();
+                if !changes.is_empty() {
+                    l.committed(changes);
+                }
+            }
             job.finish(outcome.as_ref().map(|_| ()));
         }
         if let Err(e) = outcome {
             tracing::error!(error = %e, "store: a write transaction failed to commit");
         }
     }
+    // Jobs still queued behind a close are dropped with the inbox: their
+    // callers get `Closed`.
+    drop(inbox);
     drop(conn);
-    let _ = done.send(());
+    if let Some(done) = closing {
+        let _ = done.send(());
+    }
 }
 
 fn commit_batch(conn: &mut Connection, batch: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
@@ -128,33 +229,46 @@ fn commit_batch(conn: &mut Connection, batch: &mut [Box<dyn Job>]) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
 
     type Reply = oneshot::Receiver<Result<(), StoreError>>;
 
     fn insert(v: i64) -> (Box<dyn Job>, Reply) {
-        FnJob::boxed(move |c: &Connection| {
-            c.execute("INSERT INTO t (v) VALUES (?1)", [v])?;
+        FnJob::boxed(move |tx: &mut Tx| {
+            tx.execute("INSERT INTO t (v) VALUES (?1)", [v])?;
+            tx.gone(&v.to_string());
             Ok(())
         })
+    }
+
+    fn table() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER PRIMARY KEY)")
+            .unwrap();
+        conn
     }
 
     /// The batch is built by hand, so the jobs certainly share one
     /// transaction (two concurrent callers may or may not).
     #[test]
     fn a_failing_or_panicking_job_is_undone_alone_and_the_writer_goes_on() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE t (v INTEGER PRIMARY KEY)")
-            .unwrap();
+        let mut conn = table();
         let (first, r_first) = insert(1);
         let (duplicate, r_duplicate) = insert(1);
-        let (panics, r_panics) = FnJob::boxed(|c: &Connection| -> Result<(), StoreError> {
-            c.execute("INSERT INTO t (v) VALUES (3)", [])?;
+        let (panics, r_panics) = FnJob::boxed(|tx: &mut Tx| -> Result<(), StoreError> {
+            tx.execute("INSERT INTO t (v) VALUES (3)", [])?;
             panic!("a job's own code panicked")
         });
         let (last, r_last) = insert(2);
         let mut batch = vec![first, duplicate, panics, last];
         let outcome = commit_batch(&mut conn, &mut batch);
         assert!(outcome.is_ok(), "{outcome:?}");
+        let changes: Vec<Vec<Change>> = batch.iter_mut().map(|j| j.take_changes()).collect();
+        assert_eq!(
+            changes.iter().map(Vec::len).collect::<Vec<_>>(),
+            [1, 0, 0, 1],
+            "an undone job changes nothing in the timer either"
+        );
         for job in batch.drain(..) {
             job.finish(outcome.as_ref().map(|_| ()));
         }
@@ -173,5 +287,47 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         assert_eq!(values, [1, 2], "the panicking job's insert is rolled back");
+    }
+
+    /// Records what it is told, and whether the caller had been answered
+    /// by then.
+    struct Recorder(Mutex<Vec<String>>);
+
+    impl CommitListener for Recorder {
+        fn committed(&self, changes: Vec<Change>) {
+            for c in changes {
+                if let Change::Gone(id) = c {
+                    self.0.lock().unwrap().push(id);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn changes_reach_the_listener_in_commit_order_before_the_caller_is_answered() {
+        let recorder = Arc::new(Recorder(Mutex::new(Vec::new())));
+        let listener: Arc<ListenerSlot> = Arc::new(RwLock::new(Some(recorder.clone())));
+        let (tx, rx) = mpsc::channel(16);
+        let mut replies = Vec::new();
+        for v in [5, 3, 9] {
+            let (job, reply) = insert(v);
+            tx.blocking_send(Msg::Job(job)).unwrap();
+            replies.push(reply);
+        }
+        let (close, closed) = oneshot::channel();
+        tx.blocking_send(Msg::Close(close)).unwrap();
+        // A job sent after the close is never run.
+        let (late, late_reply) = insert(7);
+        tx.blocking_send(Msg::Job(late)).unwrap();
+        run(table(), rx, listener, Arc::new(Health::default()));
+        closed.blocking_recv().unwrap();
+        for r in replies {
+            assert!(r.blocking_recv().unwrap().is_ok());
+        }
+        assert!(
+            late_reply.blocking_recv().is_err(),
+            "the late job was dropped"
+        );
+        assert_eq!(*recorder.0.lock().unwrap(), ["5", "3", "9"]);
     }
 }

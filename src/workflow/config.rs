@@ -3,83 +3,13 @@
 //! Since SDK 1.0 step messages carry no retries, retry delay, flow control,
 //! failure callback or user headers: the SDK sends them once, on the Init
 //! message, and expects the server to apply them to every later delivery of
-//! the run to the workflow URL. `from_trigger` takes them from the Init;
-//! `apply` puts them on a delivery. Both are pure so the rules are tested here.
+//! the run to the workflow URL. The API reads them from the Init
+//! (`api/headers/workflow.rs`); `apply` puts them on a delivery, pure so the
+//! rules are tested here.
 
-use http::HeaderMap;
-use serde::{Deserialize, Serialize};
-
-use super::Role;
-use crate::model::{
-    canonical_header_name, is_transport_or_delivery_header, CallbackOptions, Delivery, FlowControl,
-    HeaderMap as Headers, DEFAULT_RETRIES,
-};
-
-/// Settings saved from the Init message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct RunConfig {
-    pub retries: u32,
-    pub retry_delay: Option<String>,
-    /// Stored and reported; cronhook does not enforce flow control.
-    pub flow_control: Option<FlowControl>,
-    pub failure_callback: Option<String>,
-    pub failure_callback_headers: Headers,
-    pub failure_callback_options: CallbackOptions,
-    pub labels: Vec<String>,
-    /// The user's `Upstash-Forward-*` headers (prefix stripped), minus
-    /// `Upstash-Workflow-*` and transport headers (§7 pitfalls 1, 2).
-    pub headers: Headers,
-}
-
-impl Default for RunConfig {
-    fn default() -> Self {
-        RunConfig {
-            retries: DEFAULT_RETRIES,
-            retry_delay: None,
-            flow_control: None,
-            failure_callback: None,
-            failure_callback_headers: Headers::new(),
-            failure_callback_options: CallbackOptions::default(),
-            labels: Vec::new(),
-            headers: Headers::new(),
-        }
-    }
-}
+use crate::model::{Delivery, Role, RunConfig};
 
 impl RunConfig {
-    /// The config of a run from its Init message: `delivery` is the Init's
-    /// parsed settings, `headers` its raw request headers (for the user's
-    /// forwarded headers, which `delivery.headers` mixes with Content-Type).
-    pub fn from_trigger(headers: &HeaderMap, delivery: &Delivery) -> RunConfig {
-        let mut user = Headers::new();
-        for (name, value) in headers {
-            let Some(rest) = name.as_str().strip_prefix("upstash-forward-") else {
-                continue;
-            };
-            if rest.is_empty()
-                || rest.starts_with("upstash-workflow-")
-                || is_transport_or_delivery_header(rest)
-            {
-                continue;
-            }
-            let Ok(v) = value.to_str() else { continue };
-            user.entry(canonical_header_name(rest))
-                .or_default()
-                .push(v.trim().to_owned());
-        }
-        RunConfig {
-            retries: delivery.retries,
-            retry_delay: delivery.retry_delay.clone(),
-            flow_control: delivery.flow_control.clone(),
-            failure_callback: delivery.failure_callback.clone(),
-            failure_callback_headers: delivery.failure_callback_headers.clone(),
-            failure_callback_options: delivery.failure_callback_options.clone(),
-            labels: delivery.labels.clone(),
-            headers: user,
-        }
-    }
-
     /// Puts the run's settings on a delivery of one of its messages with
     /// `role`. The run's retries, retry delay, flow control and labels win
     /// (step messages carry none of their own); a user header is added unless
@@ -120,56 +50,18 @@ impl RunConfig {
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                v.parse().unwrap(),
-            );
-        }
-        h
-    }
-
     fn trigger() -> RunConfig {
-        let raw = headers(&[
-            ("upstash-forward-x-auth", "secret"),
-            ("upstash-forward-upstash-workflow-sdk-version", "1"),
-            ("upstash-forward-upstash-label", "nightly"),
-            ("upstash-forward-host", "127.0.0.1:3000"),
-            ("upstash-forward-content-length", "12"),
-            ("upstash-forward-upstash-signature", "old.jwt"),
-            ("upstash-forward-connection", "keep-alive"),
-            ("upstash-workflow-runid", "wfr_1"),
-            ("content-type", "application/json"),
-        ]);
-        let mut d = Delivery {
+        let mut c = RunConfig {
             retries: 1,
             retry_delay: Some("1000".into()),
             failure_callback: Some("http://127.0.0.1:1/wf".into()),
             labels: vec!["nightly".into()],
-            ..Delivery::default()
+            ..RunConfig::default()
         };
-        d.failure_callback_headers
-            .insert("Upstash-Workflow-Is-Failure".into(), vec!["true".into()]);
-        RunConfig::from_trigger(&raw, &d)
-    }
-
-    #[test]
-    fn the_trigger_keeps_user_headers_without_workflow_or_transport_ones() {
-        let c = trigger();
-        let names: Vec<&str> = c.headers.keys().map(String::as_str).collect();
-        assert_eq!(names, ["Upstash-Label", "X-Auth"]);
-        assert_eq!(c.headers["X-Auth"], ["secret"]);
-        assert_eq!((c.retries, c.retry_delay.as_deref()), (1, Some("1000")));
-        assert_eq!(c.failure_callback.as_deref(), Some("http://127.0.0.1:1/wf"));
-    }
-
-    #[test]
-    fn a_trigger_without_settings_means_qstash_defaults() {
-        let c = RunConfig::from_trigger(&HeaderMap::new(), &Delivery::default());
-        assert_eq!(c, RunConfig::default());
-        assert_eq!(c.retries, 3, "a missing Upstash-Retries means 3 (§7.4)");
+        c.headers.insert("X-Auth".into(), vec!["secret".into()]);
+        c.headers
+            .insert("Upstash-Label".into(), vec!["nightly".into()]);
+        c
     }
 
     #[test]

@@ -168,7 +168,7 @@ pub fn step_logs(run: &Run, entries: &[StepEntry]) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workflow::config::RunConfig;
+    use crate::model::RunConfig;
     use crate::workflow::RunState;
 
     fn entry(seq: i64, id: &str, call_type: &str, body: &str) -> StepEntry {

@@ -53,14 +53,22 @@ pub struct ScheduleHeaders {
     pub delivery: Delivery,
 }
 
-/// Reads a header as text; `None` when absent.
+/// A header value as text: any UTF-8 (a forwarded `X-Name: Zoë` is fine),
+/// refused only when its bytes are not UTF-8.
+fn utf8<'a>(name: &str, v: &'a http::HeaderValue) -> Result<&'a str, HeaderError> {
+    std::str::from_utf8(v.as_bytes()).map_err(|_| {
+        bad(
+            &canonical_header_name(name),
+            "value is not valid UTF-8 text",
+        )
+    })
+}
+
+/// Reads a header as trimmed text; `None` when absent.
 fn text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, HeaderError> {
     match headers.get(name) {
         None => Ok(None),
-        Some(v) => v
-            .to_str()
-            .map(|s| Some(s.trim()))
-            .map_err(|_| bad(name, "value is not valid text (visible ASCII)")),
+        Some(v) => utf8(name, v).map(|s| Some(s.trim())),
     }
 }
 
@@ -398,9 +406,7 @@ fn forwarded_headers(headers: &HeaderMap, d: &mut Delivery) -> Result<(), Header
         if rest.is_empty() {
             continue;
         }
-        let value = value
-            .to_str()
-            .map_err(|_| bad(&canonical_header_name(lower), "value is not valid text"))?;
+        let value = utf8(lower, value)?;
         map.entry(canonical_header_name(rest))
             .or_default()
             .push(value.to_owned());
@@ -411,9 +417,7 @@ fn forwarded_headers(headers: &HeaderMap, d: &mut Delivery) -> Result<(), Header
     d.failure_callback_headers.extend(failure);
     // `Content-Type` itself wins over Python's `Upstash-Forward-Content-Type`.
     if let Some(ct) = content_type {
-        let ct = ct
-            .to_str()
-            .map_err(|_| bad("Content-Type", "value is not valid text"))?;
+        let ct = utf8("content-type", ct)?;
         d.headers.insert("Content-Type".into(), vec![ct.to_owned()]);
     }
     Ok(())
@@ -507,3 +511,4 @@ fn validate_redact(v: &str) -> Result<(), HeaderError> {
 
 #[cfg(test)]
 mod tests;
+pub mod workflow;

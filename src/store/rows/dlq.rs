@@ -1,12 +1,12 @@
-//! The dead-letter queue (§4.8, §6.2).
+//! `dlq`: messages that ran out of attempts, with their last response
+//! (§4.8, §6.2).
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::codec::{self, to_json};
-use super::messages::insert as insert_message;
-use super::{Store, StoreError};
 use crate::filter::{Filter, Subject};
 use crate::model::{AttemptResponse, DlqEntry, Message, Millis};
+use crate::store::codec::{self, to_json};
+use crate::store::StoreError;
 
 const COLUMNS: &str = "seq, dlq_id, message_id, url, schedule_id, delivery, body, created_at, \
      not_before, retried, caller_ip, failed_at, response_status, response_headers, \
@@ -57,7 +57,7 @@ fn subject(e: &DlqEntry) -> Subject<'_> {
 
 /// Moves a failed message into the DLQ; its id is QStash-like
 /// `"<failed ms>-<n>"`, unique through the row id.
-pub(super) fn insert(
+pub(in crate::store) fn insert(
     conn: &Connection,
     m: &Message,
     failed_at: Millis,
@@ -100,7 +100,7 @@ pub(super) fn insert(
 
 /// Newest-first entries with `seq < before` matching `filter`; at most
 /// `count`, plus the next page's `before` when there is more.
-fn page(
+pub(in crate::store) fn page(
     conn: &Connection,
     filter: &Filter,
     before: Option<i64>,
@@ -129,7 +129,10 @@ fn page(
     }
 }
 
-pub(super) fn get(conn: &Connection, dlq_id: &str) -> Result<Option<DlqEntry>, StoreError> {
+pub(in crate::store) fn get(
+    conn: &Connection,
+    dlq_id: &str,
+) -> Result<Option<DlqEntry>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM dlq WHERE dlq_id = ?1");
     Ok(conn
         .prepare_cached(&sql)?
@@ -137,93 +140,9 @@ pub(super) fn get(conn: &Connection, dlq_id: &str) -> Result<Option<DlqEntry>, S
         .optional()?)
 }
 
-pub(super) fn remove(conn: &Connection, dlq_id: &str) -> Result<bool, StoreError> {
+pub(in crate::store) fn remove(conn: &Connection, dlq_id: &str) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached("DELETE FROM dlq WHERE dlq_id = ?1")?
         .execute([dlq_id])?
         > 0)
-}
-
-/// Which DLQ entries a bulk call acts on.
-#[derive(Debug, Clone, Default)]
-pub struct DlqSelection {
-    /// Explicit ids; when given, the filter is ignored.
-    pub ids: Vec<String>,
-    pub filter: Filter,
-    pub before: Option<i64>,
-    pub count: usize,
-}
-
-fn select(
-    conn: &Connection,
-    sel: &DlqSelection,
-) -> Result<(Vec<DlqEntry>, Option<i64>), StoreError> {
-    if sel.ids.is_empty() {
-        return page(conn, &sel.filter, sel.before, sel.count);
-    }
-    let mut found = Vec::new();
-    for id in &sel.ids {
-        found.extend(get(conn, id)?);
-    }
-    Ok((found, None))
-}
-
-impl Store {
-    pub async fn dlq_page(
-        &self,
-        filter: Filter,
-        before: Option<i64>,
-        count: usize,
-    ) -> Result<(Vec<DlqEntry>, Option<i64>), StoreError> {
-        self.read(move |conn| page(conn, &filter, before, count))
-            .await
-    }
-
-    pub async fn dlq_entry(&self, dlq_id: &str) -> Result<Option<DlqEntry>, StoreError> {
-        let dlq_id = dlq_id.to_owned();
-        self.read(move |conn| get(conn, &dlq_id)).await
-    }
-
-    /// Deletes the selected entries; returns how many, and the next page's
-    /// `before` when a filtered deletion stopped at `count`.
-    pub async fn dlq_delete(
-        &self,
-        selection: DlqSelection,
-    ) -> Result<(usize, Option<i64>), StoreError> {
-        self.write(move |conn| {
-            let (entries, next) = select(conn, &selection)?;
-            let mut deleted = 0;
-            for e in &entries {
-                deleted += usize::from(remove(conn, &e.dlq_id)?);
-            }
-            Ok((deleted, next))
-        })
-        .await
-    }
-
-    /// Re-publishes the selected entries as new messages built by `build`
-    /// (same body and settings, request overrides applied) and removes them
-    /// from the DLQ, in one transaction.
-    pub async fn dlq_retry<F>(
-        &self,
-        selection: DlqSelection,
-        build: F,
-    ) -> Result<(Vec<Message>, Option<i64>), StoreError>
-    where
-        F: Fn(&DlqEntry) -> Message + Send + 'static,
-    {
-        self.write(move |conn| {
-            let (entries, next) = select(conn, &selection)?;
-            let mut created = Vec::with_capacity(entries.len());
-            for e in &entries {
-                if remove(conn, &e.dlq_id)? {
-                    let m = build(e);
-                    insert_message(conn, &m)?;
-                    created.push(m);
-                }
-            }
-            Ok((created, next))
-        })
-        .await
-    }
 }

@@ -1,14 +1,18 @@
-//! Domain types shared by the API, the store and the engine.
+//! Domain types shared by the API, the service, the store and the engine.
 //!
 //! Instants are Unix milliseconds (`Millis`), as QStash reports them, so nothing
 //! is converted between the wire, the database and the timer.
+
+mod log;
+pub mod workflow;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Unix time in milliseconds.
-pub type Millis = i64;
+pub use crate::clock::Millis;
+pub use log::{LogEntry, LogState, StateFilter};
+pub use workflow::{Role, RunConfig, RunInit, WorkflowLink};
 
 /// Header map as QStash reports it: canonical name → values.
 pub type HeaderMap = BTreeMap<String, Vec<String>>;
@@ -61,7 +65,7 @@ pub struct Delivery {
     /// §2.1 `Upstash-Workflow-RunId`); absent on plain messages, so the JSON of
     /// existing rows and schedules reads back unchanged.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub workflow: Option<crate::workflow::WorkflowLink>,
+    pub workflow: Option<WorkflowLink>,
 }
 
 impl Default for Delivery {
@@ -207,6 +211,70 @@ pub struct Message {
     pub caller_ip: Option<String>,
 }
 
+impl Message {
+    /// A new message to `url`, created at `now` and first due at `due_at`,
+    /// with a fresh id.
+    pub fn new(
+        url: String,
+        delivery: Delivery,
+        body: Vec<u8>,
+        now: Millis,
+        due_at: Millis,
+    ) -> Message {
+        Message {
+            id: crate::ids::message_id(),
+            url,
+            schedule_id: None,
+            slot_at: None,
+            delivery,
+            body,
+            created_at: now,
+            not_before: due_at,
+            due_at,
+            retried: 0,
+            caller_ip: None,
+        }
+    }
+
+    /// The message schedule `s` fires for its slot `slot`: the schedule's
+    /// settings and body, due at the slot plus the schedule's delay.
+    pub fn fired(s: &Schedule, slot: Millis, now: Millis) -> Message {
+        let due = slot + s.delivery.delay_ms as Millis;
+        Message {
+            schedule_id: Some(s.id.clone()),
+            slot_at: Some(slot),
+            caller_ip: s.caller_ip.clone(),
+            ..Message::new(
+                s.destination.clone(),
+                s.delivery.clone(),
+                s.body.clone(),
+                now,
+                due,
+            )
+        }
+    }
+
+    /// A new attempt sequence of this message under a new id, due at
+    /// `due_at` (a DLQ retry or a resumed workflow step).
+    pub fn again(&self, delivery: Delivery, now: Millis, due_at: Millis) -> Message {
+        Message {
+            id: crate::ids::message_id(),
+            delivery,
+            created_at: now,
+            not_before: due_at,
+            due_at,
+            retried: 0,
+            ..self.clone()
+        }
+    }
+
+    /// Sets who published it (`callerIP`).
+    pub fn from_caller(mut self, ip: Option<String>) -> Message {
+        self.caller_ip = ip;
+        self
+    }
+}
+
 /// What one delivery attempt got back.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AttemptResponse {
@@ -223,50 +291,6 @@ pub struct Attempt {
     pub started_at: Millis,
     pub ended_at: Millis,
     pub response: AttemptResponse,
-}
-
-/// Message states in the logs (§9.6). `CANCELED` is spelt as the SDKs expect.
-pub mod state {
-    pub const CREATED: &str = "CREATED";
-    pub const ACTIVE: &str = "ACTIVE";
-    pub const ERROR: &str = "ERROR";
-    pub const RETRY: &str = "RETRY";
-    pub const DELIVERED: &str = "DELIVERED";
-    pub const FAILED: &str = "FAILED";
-    pub const CANCEL_REQUESTED: &str = "CANCEL_REQUESTED";
-    pub const CANCELED: &str = "CANCELED";
-    /// Filter-only alias for ACTIVE, RETRY and ERROR.
-    pub const IN_PROGRESS: &str = "IN_PROGRESS";
-    pub const ALL: [&str; 9] = [
-        CREATED,
-        ACTIVE,
-        ERROR,
-        RETRY,
-        DELIVERED,
-        FAILED,
-        CANCEL_REQUESTED,
-        CANCELED,
-        IN_PROGRESS,
-    ];
-}
-
-/// A log entry (§6.6).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LogEntry {
-    /// Position in the log; the cursor is built from it.
-    pub seq: i64,
-    pub time: Millis,
-    pub message_id: String,
-    pub state: String,
-    pub url: String,
-    pub schedule_id: Option<String>,
-    pub caller_ip: Option<String>,
-    pub delivery: Delivery,
-    /// The message body, on the CREATED entry only.
-    pub body: Option<Vec<u8>>,
-    pub error: Option<String>,
-    pub next_delivery_time: Option<Millis>,
-    pub response: Option<AttemptResponse>,
 }
 
 /// A dead-lettered message.

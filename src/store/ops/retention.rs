@@ -1,0 +1,118 @@
+//! Keeping the log, the DLQ, the deduplication keys and ended workflow runs
+//! bounded.
+//!
+//! Deletion runs as small write jobs (at most `CHUNK` rows each), so a large
+//! purge never holds the writer long and the hot path keeps flowing between
+//! chunks.
+
+use rusqlite::params;
+
+use crate::model::Millis;
+use crate::store::rows::{dedup, runs};
+use crate::store::{Store, StoreError};
+
+const CHUNK: i64 = 5000;
+
+/// Runs per purge job: each takes its whole run log with it.
+const RUN_CHUNK: i64 = 200;
+
+/// Bounds on what is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub log_max_age_ms: i64,
+    pub log_max_entries: i64,
+    pub dlq_max_age_ms: i64,
+    pub dlq_max_entries: i64,
+}
+
+/// Rows removed by one purge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub events: usize,
+    pub dlq: usize,
+    pub dedup: usize,
+    /// Ended workflow runs, each with its run log.
+    pub runs: usize,
+}
+
+/// Deletes rows of `table` (whose key is `seq`) older than `age` by
+/// column `time`, or beyond the newest `max`: at most `CHUNK`. Two
+/// statements, each on an index: by age through the time index, by count as
+/// a range of `seq`. One query with `OR` scanned the whole table.
+fn bounded(
+    conn: &rusqlite::Connection,
+    table: &str,
+    time: &str,
+    now: Millis,
+    age: i64,
+    max: i64,
+) -> Result<usize, StoreError> {
+    let by_age = format!(
+        "DELETE FROM {table} WHERE seq IN (SELECT seq FROM {table} WHERE {time} < ?1 LIMIT ?2)"
+    );
+    let by_count = format!(
+        "DELETE FROM {table} WHERE seq IN (SELECT seq FROM {table} \
+         WHERE seq <= (SELECT seq FROM {table} ORDER BY seq DESC LIMIT 1 OFFSET ?1) \
+         ORDER BY seq LIMIT ?2)"
+    );
+    let aged = conn
+        .prepare_cached(&by_age)?
+        .execute(params![now - age, CHUNK])?;
+    let counted = conn
+        .prepare_cached(&by_count)?
+        .execute(params![max, CHUNK - aged as i64])?;
+    Ok(aged + counted)
+}
+
+impl Store {
+    /// Deletes log entries and DLQ entries beyond their age or count bound,
+    /// expired deduplication keys, and workflow runs that ended longer ago
+    /// than the log's age bound. A failed run is kept as long as a DLQ entry
+    /// may still resume or restart it (the DLQ's age bound).
+    pub async fn purge(&self, now: Millis, r: Retention) -> Result<Purged, StoreError> {
+        let mut total = Purged::default();
+        loop {
+            let round = self
+                .write(move |tx| {
+                    Ok(Purged {
+                        events: bounded(
+                            tx,
+                            "events",
+                            "time",
+                            now,
+                            r.log_max_age_ms,
+                            r.log_max_entries,
+                        )?,
+                        dlq: bounded(
+                            tx,
+                            "dlq",
+                            "failed_at",
+                            now,
+                            r.dlq_max_age_ms,
+                            r.dlq_max_entries,
+                        )?,
+                        dedup: dedup::purge(tx, now, CHUNK)?,
+                        runs: runs::purge_ended(
+                            tx,
+                            now - r.log_max_age_ms,
+                            now - r.log_max_age_ms.max(r.dlq_max_age_ms),
+                            RUN_CHUNK,
+                        )?,
+                    })
+                })
+                .await?;
+            total.events += round.events;
+            total.dlq += round.dlq;
+            total.dedup += round.dedup;
+            total.runs += round.runs;
+            let chunk = CHUNK as usize;
+            if round.events < chunk
+                && round.dlq < chunk
+                && round.dedup < chunk
+                && round.runs < RUN_CHUNK as usize
+            {
+                return Ok(total);
+            }
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Schedules, and the one transaction that fires a slot.
+
+use std::collections::BTreeMap;
+
+use crate::model::{schedule_state, Message, Millis, Schedule};
+use crate::store::rows::schedules as rows;
+use crate::store::{steps, Store, StoreError};
+
+/// What one firing does, decided by the engine from the schedule as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirePlan {
+    /// Slots to turn into messages now.
+    pub fire: Vec<Millis>,
+    /// The schedule's next slot after this firing.
+    pub next: Option<Millis>,
+}
+
+/// What a firing did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fired {
+    /// Messages created (slots fired for the first time).
+    pub messages: usize,
+    pub next_fire_at: Option<Millis>,
+}
+
+impl Store {
+    /// Creates the schedule, or replaces every setting of the one with the same
+    /// id (QStash's overwrite, §10). `createdAt` of a replaced schedule is kept.
+    /// Returns the schedule as stored.
+    pub async fn put_schedule(&self, mut s: Schedule) -> Result<Schedule, StoreError> {
+        self.write(move |tx| {
+            let kept = rows::upsert(tx, &s)?;
+            s.created_at = kept.created_at;
+            s.last_fire_at = kept.last_fire_at;
+            s.last_states = kept.last_states;
+            tx.schedule(&s.id, s.next_fire_at.filter(|_| !s.paused));
+            Ok(s)
+        })
+        .await
+    }
+
+    pub async fn schedule(&self, id: &str) -> Result<Option<Schedule>, StoreError> {
+        let id = id.to_owned();
+        self.read_api(move |conn| rows::get(conn, &id)).await
+    }
+
+    /// Every schedule, oldest first.
+    pub async fn schedules(&self) -> Result<Vec<Schedule>, StoreError> {
+        self.read_api(rows::all).await
+    }
+
+    /// Deletes the schedule; messages it already created are still delivered
+    /// (§4.5). Returns whether it existed.
+    pub async fn delete_schedule(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.write(move |tx| {
+            let existed = rows::delete(tx, &id)?;
+            if existed {
+                tx.schedule(&id, None);
+            }
+            Ok(existed)
+        })
+        .await
+    }
+
+    /// Pauses or resumes. `next_after_resume` computes the next slot from the
+    /// stored schedule when resuming. Returns the updated schedule, or `None`
+    /// if there is no such schedule.
+    pub async fn set_paused<F>(
+        &self,
+        id: &str,
+        paused: bool,
+        next_after_resume: F,
+    ) -> Result<Option<Schedule>, StoreError>
+    where
+        F: FnOnce(&Schedule) -> Option<Millis> + Send + 'static,
+    {
+        let id = id.to_owned();
+        self.write(move |tx| {
+            let Some(mut s) = rows::get(tx, &id)? else {
+                return Ok(None);
+            };
+            if s.paused == paused {
+                return Ok(Some(s)); // idempotent (§4.5)
+            }
+            s.next_fire_at = if paused { None } else { next_after_resume(&s) };
+            s.paused = paused;
+            rows::set_paused(tx, &id, paused, s.next_fire_at)?;
+            tx.schedule(&id, s.next_fire_at);
+            Ok(Some(s))
+        })
+        .await
+    }
+
+    /// `(id, next_fire_at)` of every schedule that has a slot to fire: what the
+    /// timer is loaded with at start-up.
+    pub async fn armed_schedules(&self) -> Result<Vec<(String, Millis)>, StoreError> {
+        self.read_engine(rows::armed).await
+    }
+
+    /// Fires schedule `id` if its `next_fire_at` is at or before `horizon`
+    /// (the engine fires a little ahead of the slot): in one transaction,
+    /// creates one message per slot of the engine's `plan(schedule, due)`, each
+    /// due at its slot, and moves `next_fire_at` on. `now` stamps the messages.
+    ///
+    /// Returns `None` when nothing is due: the schedule was deleted, paused,
+    /// or moved to a later slot by a write that committed after the timer
+    /// took this key. Then the timer is corrected to what is stored, so a
+    /// stale entry can never leave a schedule unarmed. The `fired_slots` key
+    /// makes firing a slot twice impossible even if two firings race.
+    pub async fn fire_schedule<F>(
+        &self,
+        id: &str,
+        now: Millis,
+        horizon: Millis,
+        plan: F,
+    ) -> Result<Option<Fired>, StoreError>
+    where
+        F: FnOnce(&Schedule, Millis) -> FirePlan + Send + 'static,
+    {
+        let id = id.to_owned();
+        self.write(move |tx| {
+            let Some(mut s) = rows::get(tx, &id)? else {
+                tx.schedule(&id, None);
+                return Ok(None);
+            };
+            let armed = s.next_fire_at.filter(|_| !s.paused);
+            let Some(due) = armed.filter(|&at| at <= horizon) else {
+                tx.schedule(&id, armed);
+                return Ok(None);
+            };
+            let plan = plan(&s, due);
+            let mut created = Vec::with_capacity(plan.fire.len());
+            for &slot in &plan.fire {
+                let message = Message::fired(&s, slot, now);
+                if rows::claim_slot(tx, &s.id, slot, &message.id)? {
+                    created.push(message.id.clone());
+                    steps::add_message(tx, message)?;
+                }
+            }
+            rows::prune_slots(tx, &s.id, due)?;
+            if !created.is_empty() {
+                s.last_fire_at = plan.fire.iter().max().copied();
+                s.last_states = created
+                    .iter()
+                    .map(|m| (m.clone(), schedule_state::IN_PROGRESS.to_owned()))
+                    .collect::<BTreeMap<_, _>>();
+            }
+            s.next_fire_at = plan.next;
+            rows::after_fire(tx, &s)?;
+            tx.schedule(&s.id, s.next_fire_at);
+            Ok(Some(Fired {
+                messages: created.len(),
+                next_fire_at: plan.next,
+            }))
+        })
+        .await
+    }
+}

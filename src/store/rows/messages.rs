@@ -1,0 +1,142 @@
+//! `messages`: work still to do.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::model::{Message, Millis};
+use crate::store::codec::{self, MESSAGE_COLUMNS};
+use crate::store::StoreError;
+
+/// A pending message as the timer needs it: no body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub id: String,
+    pub url: String,
+    pub due_at: Millis,
+    pub queue: Option<String>,
+}
+
+fn pending_row(r: &rusqlite::Row) -> rusqlite::Result<Pending> {
+    Ok(Pending {
+        id: r.get(0)?,
+        url: r.get(1)?,
+        due_at: r.get(2)?,
+        queue: r.get(3)?,
+    })
+}
+
+/// `delivery` is `m.delivery` already encoded (the caller logs it too).
+pub(in crate::store) fn insert(
+    conn: &Connection,
+    m: &Message,
+    delivery: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO messages (id, url, schedule_id, slot_at, delivery, body, created_at, \
+         not_before, due_at, retried, caller_ip, queue_name) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        m.id,
+        m.url,
+        m.schedule_id,
+        m.slot_at,
+        delivery,
+        m.body,
+        m.created_at,
+        m.not_before,
+        m.due_at,
+        m.retried,
+        m.caller_ip,
+        m.delivery.queue_name,
+    ])?;
+    Ok(())
+}
+
+pub(in crate::store) fn get(conn: &Connection, id: &str) -> Result<Option<Message>, StoreError> {
+    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], codec::message)
+        .optional()?)
+}
+
+/// Removes a pending message; false if it was gone already (cancelled).
+pub(in crate::store) fn remove(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("DELETE FROM messages WHERE id = ?1")?
+        .execute([id])?
+        == 1)
+}
+
+/// Removes a pending message; returns it if it was still there.
+pub(in crate::store) fn take(conn: &Connection, id: &str) -> Result<Option<Message>, StoreError> {
+    let sql = format!("DELETE FROM messages WHERE id = ?1 RETURNING {MESSAGE_COLUMNS}");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], codec::message)
+        .optional()?)
+}
+
+/// Stores a failed attempt's count and the next due time; false if the
+/// message was gone (cancelled meanwhile).
+pub(in crate::store) fn set_retry(
+    conn: &Connection,
+    id: &str,
+    retried: u32,
+    due_at: Millis,
+) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("UPDATE messages SET retried = ?2, due_at = ?3 WHERE id = ?1")?
+        .execute(params![id, retried, due_at])?
+        == 1)
+}
+
+/// Every pending message without its body, in publish order: what a
+/// filtered cancel looks through (bodies are not needed to match).
+pub(in crate::store) fn all_without_bodies(conn: &Connection) -> Result<Vec<Message>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM messages ORDER BY rowid",
+        MESSAGE_COLUMNS.replace("body", "x'' AS body")
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([], codec::message)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The pending messages of workflow run `run_id`.
+pub(in crate::store) fn of_run(
+    conn: &Connection,
+    run_id: &str,
+) -> Result<Vec<Message>, StoreError> {
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages \
+         WHERE json_extract(delivery, '$.workflow.runId') = ?1"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([run_id], codec::message)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Unqueued messages due in `(after, until]`, by due time.
+pub(in crate::store) fn due_between(
+    conn: &Connection,
+    after: Millis,
+    until: Millis,
+) -> Result<Vec<Pending>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, url, due_at, queue_name FROM messages \
+         WHERE queue_name IS NULL AND due_at > ?1 AND due_at <= ?2 ORDER BY due_at",
+    )?;
+    let rows = stmt.query_map(params![after, until], pending_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Every queued message, in enqueue order (a queue's order is its rowid order).
+pub(in crate::store) fn queued(conn: &Connection) -> Result<Vec<Pending>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, url, due_at, queue_name FROM messages \
+         WHERE queue_name IS NOT NULL ORDER BY rowid",
+    )?;
+    let rows = stmt.query_map([], pending_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -1,0 +1,12 @@
+//! One file per table: plain statements on a connection, no transactions
+//! of their own and no knowledge of each other. `steps` and `ops` compose
+//! them.
+
+pub(super) mod dedup;
+pub(super) mod dlq;
+pub(super) mod events;
+pub(super) mod messages;
+pub(super) mod meta;
+pub(super) mod queues;
+pub(super) mod runs;
+pub(super) mod schedules;

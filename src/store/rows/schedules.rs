@@ -1,0 +1,160 @@
+//! `schedules` and `fired_slots`.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::model::{Millis, Schedule};
+use crate::store::codec::{self, to_json, SCHEDULE_COLUMNS};
+use crate::store::StoreError;
+
+pub(in crate::store) fn get(conn: &Connection, id: &str) -> Result<Option<Schedule>, StoreError> {
+    let sql = format!("SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE id = ?1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], codec::schedule)
+        .optional()?)
+}
+
+/// Every schedule, oldest first.
+pub(in crate::store) fn all(conn: &Connection) -> Result<Vec<Schedule>, StoreError> {
+    let sql = format!("SELECT {SCHEDULE_COLUMNS} FROM schedules ORDER BY created_at, id");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([], codec::schedule)?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// What an upsert keeps of a replaced row.
+pub(in crate::store) struct Kept {
+    pub created_at: Millis,
+    pub last_fire_at: Option<Millis>,
+    pub last_states: BTreeMap<String, String>,
+}
+
+/// Inserts `s`, or replaces every setting of the row with its id (its
+/// creation time and last firing are kept).
+pub(in crate::store) fn upsert(conn: &Connection, s: &Schedule) -> Result<Kept, StoreError> {
+    let (created_at, last_fire_at, last_states): (Millis, Option<Millis>, String) = conn
+        .prepare_cached(
+            "INSERT INTO schedules (id, destination, cron, cron_seconds, delivery, body, \
+             misfire, paused, created_at, next_fire_at, last_fire_at, last_states, \
+             caller_ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, '{}', ?11) \
+             ON CONFLICT (id) DO UPDATE SET destination = excluded.destination, \
+             cron = excluded.cron, cron_seconds = excluded.cron_seconds, \
+             delivery = excluded.delivery, body = excluded.body, \
+             misfire = excluded.misfire, paused = excluded.paused, \
+             next_fire_at = excluded.next_fire_at, caller_ip = excluded.caller_ip \
+             RETURNING created_at, last_fire_at, last_states",
+        )?
+        .query_row(
+            params![
+                s.id,
+                s.destination,
+                s.cron,
+                s.cron_seconds,
+                to_json(&s.delivery)?,
+                s.body,
+                s.misfire.as_str(),
+                s.paused,
+                s.created_at,
+                s.next_fire_at,
+                s.caller_ip,
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+    Ok(Kept {
+        created_at,
+        last_fire_at,
+        last_states: serde_json::from_str(&last_states)?,
+    })
+}
+
+/// Deletes the schedule and its slot keys; false if there was none.
+pub(in crate::store) fn delete(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    conn.prepare_cached("DELETE FROM fired_slots WHERE schedule_id = ?1")?
+        .execute([id])?;
+    Ok(conn
+        .prepare_cached("DELETE FROM schedules WHERE id = ?1")?
+        .execute([id])?
+        > 0)
+}
+
+pub(in crate::store) fn set_paused(
+    conn: &Connection,
+    id: &str,
+    paused: bool,
+    next: Option<Millis>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE schedules SET paused = ?2, next_fire_at = ?3 WHERE id = ?1")?
+        .execute(params![id, paused, next])?;
+    Ok(())
+}
+
+/// `(id, next_fire_at)` of every schedule with a slot to fire.
+pub(in crate::store) fn armed(conn: &Connection) -> Result<Vec<(String, Millis)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, next_fire_at FROM schedules WHERE paused = 0 AND next_fire_at IS NOT NULL",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Stores what a firing changed: the next slot and the last firing's states.
+pub(in crate::store) fn after_fire(conn: &Connection, s: &Schedule) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE schedules SET next_fire_at = ?2, last_fire_at = ?3, last_states = ?4 WHERE id = ?1",
+    )?
+    .execute(params![
+        s.id,
+        s.next_fire_at,
+        s.last_fire_at,
+        to_json(&s.last_states)?
+    ])?;
+    Ok(())
+}
+
+/// Records a fired message's final state in its schedule's
+/// `lastScheduleStates`, if that message belongs to the last firing.
+pub(in crate::store) fn set_last_state(
+    conn: &Connection,
+    schedule_id: &str,
+    message_id: &str,
+    state: &str,
+) -> Result<(), StoreError> {
+    let path = format!("$.\"{message_id}\"");
+    conn.prepare_cached(
+        "UPDATE schedules SET last_states = json_set(last_states, ?2, ?3) \
+         WHERE id = ?1 AND json_type(last_states, ?2) IS NOT NULL",
+    )?
+    .execute(params![schedule_id, path, state])?;
+    Ok(())
+}
+
+/// Claims slot `slot` of schedule `id` for `message_id`; false when the
+/// slot has fired already (the key that makes a slot fire once).
+pub(in crate::store) fn claim_slot(
+    conn: &Connection,
+    id: &str,
+    slot: Millis,
+    message_id: &str,
+) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "INSERT INTO fired_slots (schedule_id, slot_at, message_id) VALUES (?1, ?2, ?3) \
+             ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![id, slot, message_id])?
+        == 1)
+}
+
+/// Forgets slot keys before `before`: `next_fire_at` only moves forward, so
+/// they can never be claimed again.
+pub(in crate::store) fn prune_slots(
+    conn: &Connection,
+    id: &str,
+    before: Millis,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM fired_slots WHERE schedule_id = ?1 AND slot_at < ?2")?
+        .execute(params![id, before])?;
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! Pieces of transactions that several operations share: storing a message
+//! with everything that goes with it, dropping one, ending a workflow run.
+//! Each takes the open transaction and names its timer changes on it.
+
+use super::codec::to_json;
+use super::rows::events::{self, Details};
+use super::rows::{messages, queues, runs};
+use super::{StoreError, Tx};
+use crate::model::{LogState, Message, Millis, Role};
+use crate::workflow::{Run, RunState, WorkflowError};
+
+/// Stores a new message: its row, its CREATED log entry, its queue if that
+/// is new (parallelism 1, §4.2) and, for a workflow message, its run-log
+/// entry. The timer learns of it at commit.
+pub(super) fn add_message(tx: &mut Tx, m: Message) -> Result<(), StoreError> {
+    if let Some(queue) = &m.delivery.queue_name {
+        if queues::parallelism(tx, queue)?.is_none() {
+            queues::create(tx, queue, m.created_at)?;
+            tx.queue(queue, 1);
+        }
+    }
+    let delivery = to_json(&m.delivery)?;
+    messages::insert(tx, &m, &delivery)?;
+    add_run_entry(tx, &m)?;
+    let next = (m.due_at > m.created_at).then_some(m.due_at);
+    events::insert(
+        tx,
+        m.created_at,
+        &m,
+        &delivery,
+        LogState::Created,
+        Details {
+            body: true,
+            next_delivery_time: next,
+            ..Details::default()
+        },
+    )?;
+    tx.pending(m);
+    Ok(())
+}
+
+/// The run-log entry a new workflow message makes (see
+/// `Role::call_type_on_insert`).
+fn add_run_entry(tx: &Tx, m: &Message) -> Result<(), StoreError> {
+    let Some(link) = &m.delivery.workflow else {
+        return Ok(());
+    };
+    if link.role == Role::Failure {
+        // Remembered so the DLQ can report how the failure function did.
+        runs::set_failure_message(tx, &link.run_id, &m.id)?;
+    }
+    let Some(call_type) = link.role.call_type_on_insert() else {
+        return Ok(());
+    };
+    // A message resumed from the DLQ took over its predecessor's entry.
+    if !runs::has_entry(tx, &m.id)? {
+        runs::append_entry(tx, &link.run_id, &m.id, call_type, &m.body, m.created_at)?;
+    }
+    Ok(())
+}
+
+/// Logs that `m` was cancelled at `now` (CANCEL_REQUESTED, then CANCELED).
+pub(super) fn log_cancelled(tx: &Tx, m: &Message, now: Millis) -> Result<(), StoreError> {
+    let delivery = to_json(&m.delivery)?;
+    for state in [LogState::CancelRequested, LogState::Canceled] {
+        events::insert(tx, now, m, &delivery, state, Details::default())?;
+    }
+    Ok(())
+}
+
+/// Drops pending message `id` for good, logged as cancelled; false if it
+/// was not pending.
+pub(super) fn drop_message(tx: &mut Tx, id: &str, now: Millis) -> Result<bool, StoreError> {
+    let Some(m) = messages::take(tx, id)? else {
+        return Ok(false);
+    };
+    log_cancelled(tx, &m, now)?;
+    tx.gone(id);
+    Ok(true)
+}
+
+/// Checks a workflow message against its run before it is stored
+/// (workflow-wire §TL;DR 2): an Init creates the run, or answers the run's
+/// Init message id when it exists already (a duplicate); any other message
+/// needs a run that is still going, else the write fails with 400.
+pub(super) fn admit_to_run(tx: &Tx, m: &Message) -> Result<Option<String>, StoreError> {
+    let Some(link) = &m.delivery.workflow else {
+        return Ok(None);
+    };
+    let existing = runs::get(tx, &link.run_id)?;
+    if let Some(init) = &link.init {
+        if let Some(run) = existing {
+            return Ok(Some(run.init_message_id));
+        }
+        runs::insert(
+            tx,
+            &Run {
+                run_id: link.run_id.clone(),
+                url: init.url.clone(),
+                state: RunState::Started,
+                created_at: m.created_at,
+                ended_at: None,
+                config: init.config.clone(),
+                init_message_id: m.id.clone(),
+                initial_body: m.body.clone(),
+                response: None,
+                caller_ip: m.caller_ip.clone(),
+                failure_message_id: None,
+            },
+        )?;
+        return Ok(None);
+    }
+    match existing {
+        Some(run) if run.state == RunState::Started => Ok(None),
+        // A failure function is called after its run failed (§3.9).
+        Some(_) if link.role == Role::Failure => Ok(None),
+        _ => Err(WorkflowError::RunNotActive(link.run_id.clone()).into()),
+    }
+}
+
+/// Ends a running run in state `end`: drops its pending messages (but not
+/// a failure callback), waiters and notices (workflow-wire §3.10). Returns
+/// how many messages were dropped, or `None` when there is no such run.
+/// Ending an ended run changes nothing (DELETE is idempotent).
+pub(super) fn end_run(
+    tx: &mut Tx,
+    run_id: &str,
+    end: RunState,
+    now: Millis,
+    response: Option<&[u8]>,
+) -> Result<Option<usize>, StoreError> {
+    let Some(run) = runs::get(tx, run_id)? else {
+        return Ok(None);
+    };
+    if run.state != RunState::Started {
+        return Ok(Some(0));
+    }
+    runs::end(tx, run_id, end, now, response)?;
+    let mut dropped = 0;
+    for m in messages::of_run(tx, run_id)? {
+        let failure = m
+            .delivery
+            .workflow
+            .as_ref()
+            .is_some_and(|l| l.role == Role::Failure);
+        if !failure && drop_message(tx, &m.id, now)? {
+            dropped += 1;
+        }
+    }
+    Ok(Some(dropped))
+}
