@@ -12,7 +12,12 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod db;
+pub mod hang;
+pub mod inproc;
+pub mod signature;
 pub mod sink;
+pub mod wait;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -306,46 +311,8 @@ impl ServerProcess {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> std::io::Result<(u16, String)> {
-        let mut stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(2))?;
-        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        stream.set_write_timeout(Some(Duration::from_secs(10)))?;
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
-            self.addr,
-            body.len()
-        );
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        req.push_str("\r\n");
-        stream.write_all(req.as_bytes())?;
-        stream.write_all(body)?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw)?;
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let status = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse::<u16>().ok())
-            .ok_or_else(|| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("bad response: {text:?}"),
-                )
-            })?;
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let chunked = head.lines().any(|l| {
-            l.to_ascii_lowercase().starts_with("transfer-encoding:")
-                && l.to_ascii_lowercase().contains("chunked")
-        });
-        let body = if chunked {
-            dechunk(body)
-        } else {
-            body.to_string()
-        };
-        Ok((status, body))
+        request(self.addr, method, path, headers, body)
     }
-
     /// Environment variables for an SDK program: QSTASH_URL, QSTASH_TOKEN and
     /// both signing keys.
     pub fn sdk_env(&self) -> Vec<(&'static str, String)> {
@@ -427,6 +394,72 @@ impl ServerProcess {
     /// SIGTERM and wait (up to 30 s, then SIGKILL). Returns the exit status.
     pub fn terminate(&mut self) -> Option<ExitStatus> {
         self.terminate_timeout(Duration::from_secs(30)).0
+    }
+}
+
+/// A plain blocking HTTP/1.1 request to `addr` (`Connection: close`):
+/// (status, body). `headers` are extra `(name, value)` pairs.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        addr,
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes())?;
+    stream.write_all(body)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("bad response: {text:?}"),
+            )
+        })?;
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase().starts_with("transfer-encoding:")
+            && l.to_ascii_lowercase().contains("chunked")
+    });
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Ok((status, body))
+}
+
+/// Anything tests send API requests to: a `ServerProcess`, or an
+/// `inproc::InProcess` app on a manual clock.
+pub trait Target {
+    fn addr(&self) -> SocketAddr;
+    fn token(&self) -> &str;
+}
+
+impl Target for ServerProcess {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn token(&self) -> &str {
+        &self.token
     }
 }
 

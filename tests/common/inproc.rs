@@ -1,0 +1,125 @@
+//! cronhook in the test's own process, on a manual clock.
+//!
+//! The engine sleeps on the app's clock, so time-driven behaviour (a retry
+//! 12 s later, a message delayed by a day, a dedup window, a misfire after a
+//! restart, retention after two weeks) is driven by `advance` instead of by
+//! sleeping: what a test sees depends on the order of events, not on how
+//! fast the machine is. Deliveries still cross a real HTTP connection to a
+//! real sink, and writes go to a real SQLite file.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cronhook::clock::ManualClock;
+use cronhook::{App, Config};
+
+use super::Target;
+
+pub struct InProcess {
+    runtime: tokio::runtime::Runtime,
+    app: Option<App>,
+    pub clock: Arc<ManualClock>,
+    pub dir: tempfile::TempDir,
+    pub addr: SocketAddr,
+    pub token: String,
+    adjust: fn(&mut Config),
+}
+
+/// The clock's start: now, rounded up to a whole minute, so schedules have
+/// their slots at known offsets. Near the real time, so signatures (valid
+/// for 300 s from the engine's clock) verify on the test's clock too.
+fn start_time() -> i64 {
+    (super::wait::now_ms() / 60_000 + 1) * 60_000
+}
+
+impl InProcess {
+    pub fn start() -> InProcess {
+        InProcess::start_with(|_| {})
+    }
+
+    /// Starts with the defaults changed by `adjust`.
+    pub fn start_with(adjust: fn(&mut Config)) -> InProcess {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut p = InProcess {
+            runtime,
+            app: None,
+            clock: Arc::new(ManualClock::new(start_time())),
+            dir: tempfile::tempdir().unwrap(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            token: String::new(),
+            adjust,
+        };
+        p.boot();
+        p
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("cronhook.db")
+    }
+
+    fn boot(&mut self) {
+        let mut config = Config::new(self.db(), "127.0.0.1:0");
+        (self.adjust)(&mut config);
+        self.token = config.token.clone();
+        let app = self
+            .runtime
+            .block_on(App::start_with_clock(config, self.clock.clone()))
+            .unwrap_or_else(|e| panic!("cronhook did not start: {e}"));
+        self.addr = app.addr();
+        self.app = Some(app);
+    }
+
+    /// Shuts cronhook down (as SIGTERM does); the database and clock stay.
+    pub fn stop(&mut self) {
+        if let Some(app) = self.app.take() {
+            self.runtime.block_on(app.shutdown());
+        }
+    }
+
+    /// Starts cronhook again on the same database and clock (a restart).
+    pub fn start_again(&mut self) {
+        assert!(self.app.is_none(), "stop first");
+        self.boot();
+    }
+
+    /// Moves the clock forward; the engine acts on what came due.
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        use cronhook::clock::Clock;
+        self.clock.now_ms()
+    }
+
+    pub fn app(&self) -> &App {
+        self.app.as_ref().expect("running")
+    }
+}
+
+impl Target for InProcess {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn token(&self) -> &str {
+        &self.token
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        if let Some(app) = self.app.take() {
+            let _ = self.runtime.block_on(async {
+                tokio::time::timeout(Duration::from_secs(15), app.shutdown()).await
+            });
+        }
+    }
+}
