@@ -123,8 +123,8 @@ struct Inner {
     health: Arc<health::Health>,
     listener: Arc<writer::ListenerSlot>,
     /// Held while this process uses the database: a second cronhook on the
-    /// same file would break every invariant.
-    _lock: std::fs::File,
+    /// same file would break every invariant. Released at `close`.
+    lock: std::sync::Mutex<Option<std::fs::File>>,
 }
 
 impl Store {
@@ -148,7 +148,7 @@ impl Store {
                 readers: Readers::new(PathBuf::from(path)),
                 health,
                 listener,
-                _lock: lock,
+                lock: std::sync::Mutex::new(Some(lock)),
             }),
         })
     }
@@ -216,9 +216,27 @@ impl Store {
     }
 
     /// Commits everything queued so far and stops the writer, waiting at
-    /// most `timeout`. Writes sent later fail with `Closed`. Returns false
-    /// on timeout.
+    /// most `timeout`. Writes sent later fail with `Closed`. Then lets go of
+    /// the listener (which refers back to the store) and of the file's
+    /// lock, so another cronhook may open it. Returns false on timeout.
     pub async fn close(&self, timeout: Duration) -> bool {
+        let closed = self.close_writer(timeout).await;
+        *self
+            .inner
+            .listener
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = None;
+        if closed {
+            self.inner
+                .lock
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+        }
+        closed
+    }
+
+    async fn close_writer(&self, timeout: Duration) -> bool {
         let (done, closed) = oneshot::channel();
         let closing = async {
             if self

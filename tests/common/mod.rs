@@ -54,9 +54,23 @@ pub struct ServerOptions {
     pub args: Vec<OsString>,
     /// Extra environment variables for the child.
     pub env: Vec<(OsString, OsString)>,
+    /// `--listen`; `127.0.0.1:0` when not set.
+    pub listen: Option<String>,
+    /// The child's open-files limit (soft and hard), as `ulimit -n` sets it.
+    pub nofile: Option<u64>,
 }
 
 impl ServerOptions {
+    pub fn listen(mut self, addr: &str) -> Self {
+        self.listen = Some(addr.to_owned());
+        self
+    }
+
+    pub fn nofile(mut self, limit: u64) -> Self {
+        self.nofile = Some(limit);
+        self
+    }
+
     pub fn arg(mut self, a: impl Into<OsString>) -> Self {
         self.args.push(a.into());
         self
@@ -131,7 +145,7 @@ impl ServerProcess {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cronhook"));
         cmd.arg("serve")
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(opts.listen.as_deref().unwrap_or("127.0.0.1:0"))
             .arg("--db")
             .arg(&db)
             .args(&opts.args)
@@ -143,6 +157,14 @@ impl ServerProcess {
         }
         for (k, v) in &opts.env {
             cmd.env(k, v);
+        }
+        if let Some(limit) = opts.nofile {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: between fork and exec only setrlimit runs, which is
+            // async-signal-safe and allocates nothing.
+            unsafe {
+                cmd.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, limit, limit));
+            }
         }
         let mut child = cmd
             .spawn()
@@ -208,8 +230,15 @@ impl ServerProcess {
             "QSTASH_CURRENT_SIGNING_KEY",
             "QSTASH_NEXT_SIGNING_KEY",
         ];
+        // Secrets the test configured itself are not printed: do not wait
+        // for them.
+        let printed: Vec<&str> = wanted
+            .iter()
+            .copied()
+            .filter(|k| !opts.env.iter().any(|(name, _)| name == k))
+            .collect();
         let var_deadline = Instant::now() + Duration::from_secs(5);
-        while !wanted.iter().all(|k| server.vars.contains_key(*k)) {
+        while !printed.iter().all(|k| server.vars.contains_key(*k)) {
             let left = var_deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -223,9 +252,18 @@ impl ServerProcess {
         drop(rx);
 
         server.url = server.vars["QSTASH_URL"].clone();
+        // Take the secrets the test configured from the environment it gave.
         for k in wanted {
-            if !server.vars.contains_key(k) {
-                server.fail(&format!("stdout has no {k}= line"));
+            if server.vars.contains_key(k) {
+                continue;
+            }
+            match opts.env.iter().find(|(name, _)| name == k) {
+                Some((_, v)) => {
+                    server
+                        .vars
+                        .insert(k.to_owned(), v.to_string_lossy().into_owned());
+                }
+                None => server.fail(&format!("stdout has no {k}= line")),
             }
         }
         server.token = server.vars["QSTASH_TOKEN"].clone();
