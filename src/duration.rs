@@ -1,7 +1,7 @@
 //! Parsers for the two duration dialects cronhook meets on the wire.
 //!
 //! QStash clients send *Upstash-style* durations (`Upstash-Delay`, `Upstash-Timeout`,
-//! the flow-control `period`; qstash-api.md §5.1), while destinations answer with
+//! the flow-control `period`; docs/qstash-wire.md §5.1), while destinations answer with
 //! *Go-style* durations in rate-limit headers (§9.3). The dialects differ in their units
 //! (`d` only in one, `us`/`ns` only in the other) and in strictness, so each has its own
 //! entry point, but both share one scanner so that numbers, overflow and error

@@ -1,6 +1,6 @@
 // Create a per-user weekly schedule on cronhook with the official QStash SDK.
 //
-//   npm install @upstash/qstash@2.12.0
+//   (cd examples/node && npm ci)        # @upstash/qstash 2.12.0, from the lock file
 //   QSTASH_URL=http://127.0.0.1:8080 QSTASH_TOKEN=<token printed by cronhook serve> \
 //     node examples/node/weekly-summary.mjs http://127.0.0.1:3000/api/send-weekly-summary
 //

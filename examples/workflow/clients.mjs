@@ -12,7 +12,7 @@
 //   PORT                                      the app's port (default 3000)
 //   QSTASH_DEV                                must be unset (see checkEnv)
 //
-// Wire contract: shared/workflow-wire.md §5 (environment) and §1 (endpoints).
+// Wire contract: docs/workflow-wire.md §5 (environment) and §1 (endpoints).
 
 import { Client as QStashClient } from "@upstash/qstash";
 import { Client as WorkflowClient } from "@upstash/workflow";

@@ -22,7 +22,7 @@
 // server.mjs is also a module: sdk-tests/workflow imports createApp() and runs
 // this very workflow against a real cronhook.
 //
-// Wire contract: shared/workflow-wire.md §5 (adapter and environment), §3
+// Wire contract: docs/workflow-wire.md §5 (adapter and environment), §3
 // (what each step sends), §4 (signatures).
 
 import http from "node:http";

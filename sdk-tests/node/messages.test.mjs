@@ -9,7 +9,7 @@
 // Environment (printed by `cronhook serve`):
 //   QSTASH_URL, QSTASH_TOKEN, QSTASH_CURRENT_SIGNING_KEY, QSTASH_NEXT_SIGNING_KEY
 //
-// SDK methods called (every method of shared/qstash-api.md §4 rows 1-6 and
+// SDK methods called (every method of docs/qstash-wire.md §4 rows 1-6 and
 // 24-33 that @upstash/qstash 2.12.0 has; rows 7-12 are in schedules.test.mjs):
 //   publish, publishJSON, queue().enqueue, queue().enqueueJSON, batch,
 //   batchJSON, messages.get/cancel/delete/deleteMany/deleteAll,
@@ -18,7 +18,7 @@
 // (POST /v2/dlq/retry/{id}), 31 (GET /v2/logs), 32 and 33 (keys): those are
 // called with plain HTTP.
 //
-// Wire contract: shared/qstash-api.md §4.1-4.4, §4.8-4.10 (endpoints),
+// Wire contract: docs/qstash-wire.md §4.1-4.4, §4.8-4.10 (endpoints),
 // §5.1-5.2 (headers), §6.1, §6.2, §6.6 (objects), §7 (what the destination
 // receives), §8 (signature), §9.2 (retry delay), §9.4 (callbacks), §9.6 (log
 // states), §9.7 (dedup).

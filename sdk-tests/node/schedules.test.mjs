@@ -7,7 +7,7 @@
 // Environment (printed by `cronhook serve`):
 //   QSTASH_URL, QSTASH_TOKEN, QSTASH_CURRENT_SIGNING_KEY, QSTASH_NEXT_SIGNING_KEY
 //
-// Wire contract: shared/qstash-api.md §4.5 (schedules API), §5.3 (headers the
+// Wire contract: docs/qstash-wire.md §4.5 (schedules API), §5.3 (headers the
 // SDK sends), §6.3 (schedule object), §7.2 (delivery headers), §8 (signature),
 // §10 (schedule semantics).
 

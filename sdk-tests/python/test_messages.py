@@ -9,7 +9,7 @@ failure, with each failed check printed as `FAIL - ...`.
 Environment (printed by `cronhook serve`):
   QSTASH_URL, QSTASH_TOKEN, QSTASH_CURRENT_SIGNING_KEY, QSTASH_NEXT_SIGNING_KEY
 
-SDK methods called (every method of shared/qstash-api.md §4 rows 1-6 and
+SDK methods called (every method of docs/qstash-wire.md §4 rows 1-6 and
 24-33 that qstash 3.4.0 has; rows 7-12 are in test_schedules.py):
   message.publish, publish_json, enqueue, enqueue_json, batch, batch_json,
   get, cancel, cancel_many, cancel_all; dlq.list, get, delete, delete_many;
@@ -17,7 +17,7 @@ SDK methods called (every method of shared/qstash-api.md §4 rows 1-6 and
 Rows the SDK has no method for are called with plain HTTP: 29
 (POST /v2/dlq/retry/{dlqId}) and 31 (GET /v2/logs).
 
-Wire contract: shared/qstash-api.md §4.1-4.4, §4.8-4.10 (endpoints), §5.1-5.2
+Wire contract: docs/qstash-wire.md §4.1-4.4, §4.8-4.10 (endpoints), §5.1-5.2
 (headers), §6.1, §6.2, §6.6 (objects), §7 (what the destination receives),
 §8 (signature), §9.2 (retry delay), §9.4 (callbacks), §9.6 (log states),
 §9.7 (dedup).

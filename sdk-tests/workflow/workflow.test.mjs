@@ -35,7 +35,7 @@
 //      the run completes, RUN_STARTED across the restart, then RUN_SUCCESS.
 //   and schedule.mjs / runs.mjs (README commands) against the server.
 //
-// Wire contract: shared/workflow-wire.md (sections cited below).
+// Wire contract: docs/workflow-wire.md (sections cited below).
 
 import { spawn } from "node:child_process";
 import fs from "node:fs";

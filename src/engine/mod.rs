@@ -89,9 +89,6 @@ pub const FIRE_LEAD: Millis = 100;
 /// them.
 pub const WINDOW: Millis = 60_000;
 
-/// How long before the window's end the next stretch is read.
-const WINDOW_LEAD: Millis = 5_000;
-
 /// Purges run at most this often (on the engine's clock), and only when
 /// there has been activity, so an idle cronhook does not wake up for them.
 const PURGE_EVERY: Millis = 60_000;
@@ -155,6 +152,7 @@ impl Ctx {
     fn offer(&self, m: Message) {
         let queue = m.delivery.queue_name.clone();
         if queue.is_none() && m.due_at > self.window_end.load(Ordering::SeqCst) {
+            self.window_reaches(m.due_at);
             return;
         }
         let key = Self::key_of(&m.id, &m.url);
@@ -164,6 +162,12 @@ impl Ctx {
             .unwrap_or_else(|p| p.into_inner())
             .offer(m, self.clock.now_ms());
         self.arm_message(key, due_at, queue.as_deref());
+    }
+
+    /// Makes the window move on in time for a message due at `due_at`
+    /// (beyond it now): its key comes due one `WINDOW` before.
+    fn window_reaches(&self, due_at: Millis) {
+        self.timer.arm_no_later(TimerKey::Window, due_at - WINDOW);
     }
 
     /// A pending message read from the database (start-up, window).
@@ -229,20 +233,29 @@ impl Ctx {
     }
 
     /// Moves the window on: messages due up to one `WINDOW` after now come
-    /// into the timer. The new end is published before the read, so a
-    /// message committed meanwhile is either armed by its commit or found by
-    /// the read (both is harmless).
+    /// into the timer, and the window's key is set for the first message
+    /// due after that, if there is one (an idle cronhook does not wake for
+    /// nothing). The new end is published before the reads, so a message
+    /// committed meanwhile is either armed by its commit or found by a read
+    /// (both is harmless).
     async fn advance_window(self: &Arc<Self>) {
         let now = self.clock.now_ms();
         let old = self.window_end.load(Ordering::SeqCst);
-        let new = old.max(now) + WINDOW;
+        let new = old.max(now + WINDOW);
         self.window_end.store(new, Ordering::SeqCst);
-        match self.store.due_between(old, new).await {
-            Ok(due) => {
+        let read = async {
+            let due = self.store.due_between(old, new).await?;
+            let next = self.store.first_due_after(new).await?;
+            Ok::<_, StoreError>((due, next))
+        };
+        match read.await {
+            Ok((due, next)) => {
                 for p in due {
                     self.arm_loaded(p);
                 }
-                self.timer.arm(TimerKey::Window, new - WINDOW_LEAD);
+                if let Some(at) = next {
+                    self.window_reaches(at);
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "reading the next due messages failed; trying again shortly");
@@ -320,7 +333,9 @@ impl Engine {
         for p in store.pending_at_start(window_end).await? {
             ctx.arm_loaded(p);
         }
-        ctx.timer.arm(TimerKey::Window, window_end - WINDOW_LEAD);
+        if let Some(at) = store.first_due_after(window_end).await? {
+            ctx.window_reaches(at);
+        }
         tracing::info!(armed = ctx.timer.len(), "engine: timer loaded");
         ctx.maybe_purge();
 

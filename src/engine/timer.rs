@@ -123,6 +123,23 @@ impl Timer {
         }
     }
 
+    /// Arms `key` at `at` unless it is armed earlier already.
+    pub fn arm_no_later(&self, key: TimerKey, at: Millis) {
+        let wake = {
+            let mut st = self.state();
+            if st.armed.get(&key).is_some_and(|t| *t <= at) {
+                return;
+            }
+            let earliest = st.heap.peek().map(|Reverse((t, _))| *t);
+            st.armed.insert(key.clone(), at);
+            st.heap.push(Reverse((at, key)));
+            earliest.is_none_or(|t| at < t)
+        };
+        if wake {
+            self.shared.notify.notify_one();
+        }
+    }
+
     /// Forgets `key`; its heap entry becomes stale.
     pub fn disarm(&self, key: &TimerKey) {
         self.state().armed.remove(key);
@@ -286,6 +303,16 @@ mod tests {
         tokio::task::yield_now().await;
         timer.arm(key("now"), t0);
         assert_eq!(next(&mut rx).await.0, key("now"));
+    }
+
+    #[test]
+    fn arming_no_later_keeps_an_earlier_time() {
+        let timer = Timer::new();
+        timer.arm_no_later(TimerKey::Window, 50);
+        timer.arm_no_later(TimerKey::Window, 90);
+        assert_eq!(timer.armed_at(&TimerKey::Window), Some(50));
+        timer.arm_no_later(TimerKey::Window, 10);
+        assert_eq!(timer.armed_at(&TimerKey::Window), Some(10));
     }
 
     #[tokio::test]

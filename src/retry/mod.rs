@@ -1,4 +1,4 @@
-//! When to retry a failed delivery (qstash-api.md §9.1–§9.3).
+//! When to retry a failed delivery (docs/qstash-wire.md §9.1–§9.3).
 //!
 //! Three inputs decide the wait before the next attempt, strongest first:
 //! 1. a rate-limit signal in the destination's response ([`retry_after`]),

@@ -116,6 +116,13 @@ impl Store {
             .await
     }
 
+    /// When the first unqueued message due after `after` is due, if any:
+    /// when the timer's window must move on next.
+    pub async fn first_due_after(&self, after: Millis) -> Result<Option<Millis>, StoreError> {
+        self.read_engine(move |conn| rows::first_due_after(conn, after))
+            .await
+    }
+
     /// Cancels pending messages: those with `ids` if given, else those
     /// matching `filter` (by creation time), at most `limit`. Each is logged
     /// CANCEL_REQUESTED → CANCELED and never delivered. Returns how many.

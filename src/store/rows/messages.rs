@@ -131,6 +131,18 @@ pub(in crate::store) fn due_between(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The earliest due time of an unqueued message due after `after`.
+pub(in crate::store) fn first_due_after(
+    conn: &Connection,
+    after: Millis,
+) -> Result<Option<Millis>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT min(due_at) FROM messages WHERE queue_name IS NULL AND due_at > ?1",
+        )?
+        .query_row([after], |r| r.get(0))?)
+}
+
 /// Every queued message, in enqueue order (a queue's order is its rowid order).
 pub(in crate::store) fn queued(conn: &Connection) -> Result<Vec<Pending>, StoreError> {
     let mut stmt = conn.prepare_cached(
