@@ -394,9 +394,4 @@ impl EngineHandle {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
-
-    /// Keys armed in the timer.
-    pub fn armed(&self) -> usize {
-        self.ctx.timer.len()
-    }
 }

@@ -55,6 +55,7 @@ impl From<StoreError> for ServiceError {
         match e {
             StoreError::Workflow(w) => ServiceError::Workflow(w),
             StoreError::Unwritable(why) => ServiceError::Unavailable(why),
+            StoreError::Closed => ServiceError::Unavailable("cronhook is shutting down".into()),
             other => ServiceError::Store(other),
         }
     }

@@ -25,6 +25,8 @@ struct State {
     fault: Option<String>,
     /// When a commit last succeeded.
     last_ok: Option<Instant>,
+    /// When a commit last failed.
+    last_failed: Option<Instant>,
 }
 
 impl Health {
@@ -36,7 +38,10 @@ impl Health {
                 st.fault = None;
                 st.last_ok = Some(Instant::now());
             }
-            Err(e) => st.fault = Some(e.to_string()),
+            Err(e) => {
+                st.fault = Some(e.to_string());
+                st.last_failed = Some(Instant::now());
+            }
         }
     }
 
@@ -47,6 +52,16 @@ impl Health {
             .unwrap_or_else(|p| p.into_inner())
             .fault
             .clone()
+    }
+
+    /// Why writes fail, if a commit failed within `FRESH`: trying again
+    /// sooner would only repeat the answer (and, from every due message,
+    /// flood the writer).
+    pub(super) fn recent_fault(&self) -> Option<String> {
+        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.fault
+            .clone()
+            .filter(|_| st.last_failed.is_some_and(|t| t.elapsed() < FRESH))
     }
 
     /// Whether a commit succeeded within `FRESH` and none failed since.

@@ -207,6 +207,9 @@ impl Store {
         if self.inner.health.recently_ok() {
             return Ok(());
         }
+        if let Some(fault) = self.inner.health.recent_fault() {
+            return Err(StoreError::Unwritable(fault));
+        }
         let mark = crate::ids::jwt_id();
         self.write(move |tx| {
             rows::meta::put(tx, "health.probe", &mark)?;

@@ -753,3 +753,34 @@ async fn writes_after_close_fail_and_a_second_store_on_the_file_is_refused() {
         Err(StoreError::Closed)
     ));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn long_api_reads_do_not_hold_up_the_engines_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    insert(&store, message("m", 1)).await.unwrap();
+    // Every API connection busy with a read that waits until released.
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let gate = Arc::new(Mutex::new(gate));
+    let mut long = Vec::new();
+    for _ in 0..8 {
+        let (store, gate) = (store.clone(), gate.clone());
+        long.push(tokio::spawn(async move {
+            store
+                .read_api(move |_| {
+                    let _ = gate.lock().unwrap().recv();
+                    Ok(())
+                })
+                .await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let engine_read = tokio::time::timeout(Duration::from_secs(10), store.message_to_attempt("m"))
+        .await
+        .expect("the engine's read was held up by the API's");
+    assert!(engine_read.unwrap().is_some());
+    drop(release);
+    for r in long {
+        r.await.unwrap().unwrap();
+    }
+}
