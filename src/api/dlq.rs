@@ -6,7 +6,7 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 
 use super::headers;
-use super::query::{cursor_json, ids_from_body, Query, DLQ_FILTERS};
+use super::query::{cursor_json, dlq_filters, ids_from_body, Query};
 use super::view::dlq_json;
 use super::{read_body, ApiResult, AppState};
 use crate::service::{DlqSelector, Overrides};
@@ -55,8 +55,9 @@ pub async fn delete(
 /// entry. Unknown keys, empty values and other bodies are refused.
 async fn selector(state: &AppState, request: Request, what: &str) -> ApiResult<DlqSelector> {
     let query = Query::parse(request.uri().query())?;
+    let filters = dlq_filters();
     let mut allowed = vec!["dlqIds", "count", "cursor"];
-    allowed.extend(DLQ_FILTERS);
+    allowed.extend(&filters);
     query.only(&allowed, what)?;
     let body = read_body(request.into_body(), state.max_body).await?;
     let mut ids = query.all("dlqIds");
@@ -65,7 +66,7 @@ async fn selector(state: &AppState, request: Request, what: &str) -> ApiResult<D
     let cursor = query.cursor()?;
     Ok(if !ids.is_empty() {
         DlqSelector::Ids(ids)
-    } else if query.has_any(&DLQ_FILTERS) {
+    } else if query.has_any(&filters) {
         DlqSelector::Filter {
             filter: Box::new(query.filter()?),
             cursor,

@@ -31,22 +31,11 @@ pub const MESSAGE_FILTERS: [&str; 13] = [
 ];
 
 /// The filter keys of the DLQ (§4.8): the message ones and the last status.
-pub const DLQ_FILTERS: [&str; 14] = [
-    "messageId",
-    "url",
-    "host",
-    "path",
-    "label",
-    "scheduleId",
-    "queueName",
-    "topicName",
-    "flowControlKey",
-    "callerIp",
-    "callerIP",
-    "fromDate",
-    "toDate",
-    "responseStatus",
-];
+pub fn dlq_filters() -> Vec<&'static str> {
+    let mut keys = MESSAGE_FILTERS.to_vec();
+    keys.push("responseStatus");
+    keys
+}
 
 /// The key the API takes the token from; it is never a selector.
 const TOKEN_KEY: &str = "qstash_token";

@@ -7,7 +7,7 @@ use axum::Json;
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use serde_json::{json, Map, Value};
 
-use super::query::{Query, DLQ_FILTERS};
+use super::query::{dlq_filters, Query};
 use super::view::dlq_json;
 use super::{read_body, ApiError, ApiResult, AppState};
 use crate::service::{WorkflowDlqEntry, WorkflowDlqFilter};
@@ -187,7 +187,7 @@ fn workflow_dlq_keys() -> Vec<&'static str> {
         "count",
         "cursor",
     ];
-    keys.extend(DLQ_FILTERS);
+    keys.extend(dlq_filters());
     keys
 }
 

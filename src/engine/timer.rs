@@ -111,23 +111,20 @@ impl Timer {
 
     /// Arms `key` at `at`, replacing any earlier arming of it.
     pub fn arm(&self, key: TimerKey, at: Millis) {
-        let wake = {
-            let mut st = self.state();
-            let earliest = st.heap.peek().map(|Reverse((t, _))| *t);
-            st.armed.insert(key.clone(), at);
-            st.heap.push(Reverse((at, key)));
-            earliest.is_none_or(|t| at < t)
-        };
-        if wake {
-            self.shared.notify.notify_one();
-        }
+        self.arm_if(key, at, |_| true);
     }
 
     /// Arms `key` at `at` unless it is armed earlier already.
     pub fn arm_no_later(&self, key: TimerKey, at: Millis) {
+        self.arm_if(key, at, |armed| armed.is_none_or(|t| t > at));
+    }
+
+    /// Arms `key` at `at` if `replace` says so of its current arming; wakes
+    /// the timer when `at` is its new earliest time.
+    fn arm_if(&self, key: TimerKey, at: Millis, replace: impl FnOnce(Option<Millis>) -> bool) {
         let wake = {
             let mut st = self.state();
-            if st.armed.get(&key).is_some_and(|t| *t <= at) {
+            if !replace(st.armed.get(&key).copied()) {
                 return;
             }
             let earliest = st.heap.peek().map(|Reverse((t, _))| *t);

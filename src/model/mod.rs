@@ -268,6 +268,16 @@ impl Message {
         }
     }
 
+    /// The link to its workflow run of a message whose running out of
+    /// attempts fails the run (a step, a call's callback, a wait timeout):
+    /// the failed steps a workflow DLQ call acts on.
+    pub fn failing_step(&self) -> Option<&WorkflowLink> {
+        self.delivery
+            .workflow
+            .as_ref()
+            .filter(|l| l.role.fails_run())
+    }
+
     /// Sets who published it (`callerIP`).
     pub fn from_caller(mut self, ip: Option<String>) -> Message {
         self.caller_ip = ip;

@@ -103,13 +103,7 @@ impl Service {
             if !f.ids.is_empty() && !f.ids.contains(&e.dlq_id) {
                 continue;
             }
-            let Some(link) = e
-                .message
-                .delivery
-                .workflow
-                .as_ref()
-                .filter(|l| l.role.fails_run())
-            else {
+            let Some(link) = e.message.failing_step() else {
                 continue;
             };
             let Some(run) = self.store.workflow_run(&link.run_id).await? else {
@@ -162,13 +156,7 @@ impl Service {
                 "DLQ message {dlq_id:?} not found"
             )));
         };
-        let Some(link) = e
-            .message
-            .delivery
-            .workflow
-            .clone()
-            .filter(|l| l.role.fails_run())
-        else {
+        let Some(link) = e.message.failing_step().cloned() else {
             return Err(ServiceError::Invalid(format!(
                 "DLQ message {dlq_id:?} is not a workflow step"
             )));

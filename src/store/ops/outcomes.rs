@@ -131,8 +131,7 @@ impl Store {
                     }
                     tx.gone(&m.id);
                     // A workflow step out of attempts fails its run (§3.9).
-                    if let Some(link) = m.delivery.workflow.as_ref().filter(|l| l.role.fails_run())
-                    {
+                    if let Some(link) = m.failing_step() {
                         let run_id = link.run_id.clone();
                         recorded.dropped =
                             steps::end_run(tx, &run_id, RunState::Failed, attempt.ended_at, None)?

@@ -145,13 +145,7 @@ impl Store {
                 let Some(entry) = dlq::get(tx, dlq_id)? else {
                     continue;
                 };
-                let Some(link) = entry
-                    .message
-                    .delivery
-                    .workflow
-                    .clone()
-                    .filter(|l| l.role.fails_run())
-                else {
+                let Some(link) = entry.message.failing_step().cloned() else {
                     continue;
                 };
                 let Some(mut run) = runs::get(tx, &link.run_id)? else {
