@@ -128,6 +128,21 @@ impl Service {
         Ok(out)
     }
 
+    /// The DLQ ids of the first `count` failed steps `f` picks.
+    async fn workflow_dlq_ids(
+        &self,
+        f: &WorkflowDlqFilter,
+        count: usize,
+    ) -> ServiceResult<Vec<String>> {
+        Ok(self
+            .workflow_dlq(f)
+            .await?
+            .into_iter()
+            .take(count)
+            .map(|w| w.entry.dlq_id)
+            .collect())
+    }
+
     /// Resumes or restarts the failed runs `f` picks (at most `count`).
     pub async fn revive_runs(
         &self,
@@ -136,13 +151,7 @@ impl Service {
         how: Revive,
         overrides: ReviveOverrides,
     ) -> ServiceResult<Vec<Run>> {
-        let ids = self
-            .workflow_dlq(f)
-            .await?
-            .into_iter()
-            .take(count)
-            .map(|w| w.entry.dlq_id)
-            .collect();
+        let ids = self.workflow_dlq_ids(f, count).await?;
         Ok(self
             .store
             .workflow_dlq_revive(ids, how, overrides, self.now())
@@ -193,13 +202,7 @@ impl Service {
         f: &WorkflowDlqFilter,
         count: usize,
     ) -> ServiceResult<usize> {
-        let ids: Vec<String> = self
-            .workflow_dlq(f)
-            .await?
-            .into_iter()
-            .take(count)
-            .map(|w| w.entry.dlq_id)
-            .collect();
+        let ids = self.workflow_dlq_ids(f, count).await?;
         if ids.is_empty() {
             return Ok(0);
         }
