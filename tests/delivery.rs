@@ -4,28 +4,18 @@
 
 mod common;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::time::Duration;
 
 use base64::{engine::general_purpose::URL_SAFE, Engine as _};
-use common::api::{call, create_schedule};
-use common::sink::{Received, Sink};
-use common::ServerProcess;
+use common::api::{call, create_schedule, publish};
+use common::db::{open, rows};
+use common::sink::Received;
+use common::start;
+use common::wait::{now_ms, wait_until, WAIT};
 use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-
-fn start() -> (tempfile::TempDir, ServerProcess, Sink) {
-    let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(dir.path().join("cronhook.db"));
-    (dir, server, Sink::start())
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 const EVERY_SECOND: [(&str, &str); 2] = [
     ("Upstash-Cron", "* * * * * *"),
@@ -37,15 +27,6 @@ fn header_i64(r: &Received, name: &str) -> i64 {
         .unwrap_or_else(|| panic!("no {name} header"))
         .parse()
         .unwrap()
-}
-
-/// Opens the database read-only, as an operator would.
-fn db(dir: &tempfile::TempDir) -> rusqlite::Connection {
-    rusqlite::Connection::open_with_flags(
-        dir.path().join("cronhook.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap()
 }
 
 #[test]
@@ -167,7 +148,7 @@ fn a_paused_schedule_does_not_fire_and_resume_does_not_catch_up() {
 
 #[test]
 fn a_failing_destination_gets_retries_at_the_expected_delays_then_the_dlq() {
-    let (dir, server, sink) = start();
+    let (_dir, server, sink) = start();
     sink.answer("/fail", 500, &[]);
     let (status, json) = call(
         &server,
@@ -204,38 +185,29 @@ fn a_failing_destination_gets_retries_at_the_expected_delays_then_the_dlq() {
         );
     }
     // Exhausted: one DLQ row with the last response; the hot table is empty.
-    let row = wait_for_dlq(&dir, &message_id);
+    let row = wait_for_dlq(&server.db, &message_id);
     assert_eq!(row, (2, Some(500), b"sink says 500".to_vec()));
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(sink.received("/fail").len(), 3, "no attempt after the last");
-    let pending: i64 = db(&dir)
-        .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(pending, 0);
+    assert_eq!(rows(&server.db, "messages"), 0);
 }
 
-/// Polls the DLQ for `message_id`: (retried, response_status, response_body).
-fn wait_for_dlq(dir: &tempfile::TempDir, message_id: &str) -> (u32, Option<u16>, Vec<u8>) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let row = db(dir).query_row(
-            "SELECT retried, response_status, response_body FROM dlq WHERE message_id = ?1",
-            [message_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        );
-        match row {
-            Ok(row) => return row,
-            Err(_) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(50))
-            }
-            Err(e) => panic!("no DLQ row for {message_id}: {e}"),
-        }
-    }
+/// Waits for the DLQ row of `message_id`: (retried, response_status, response_body).
+fn wait_for_dlq(db: &Path, message_id: &str) -> (u32, Option<u16>, Vec<u8>) {
+    wait_until(WAIT, &format!("a DLQ row for {message_id}"), || {
+        open(db)
+            .query_row(
+                "SELECT retried, response_status, response_body FROM dlq WHERE message_id = ?1",
+                [message_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .ok()
+    })
 }
 
 #[test]
 fn a_failing_schedule_run_is_reported_as_fail() {
-    let (dir, server, sink) = start();
+    let (_dir, server, sink) = start();
     sink.answer("/down", 503, &[]);
     let mut headers = EVERY_SECOND.to_vec();
     headers.push(("Upstash-Retries", "0"));
@@ -249,27 +221,18 @@ fn a_failing_schedule_run_is_reported_as_fail() {
         b"",
     );
     let message_id = first[0].header("upstash-message-id").unwrap().to_owned();
-    wait_for_dlq(&dir, &message_id);
+    wait_for_dlq(&server.db, &message_id);
     // Whatever fired last before the pause fails too: wait until nothing
     // is pending (bounded), not for a fixed time.
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while db(&dir)
-        .query_row("SELECT count(*) FROM messages", [], |r| r.get::<_, i64>(0))
-        .unwrap()
-        > 0
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "messages still pending after 15 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(WAIT, "no message pending", || {
+        (rows(&server.db, "messages") == 0).then_some(())
+    });
     let (_, s) = call(&server, "GET", &format!("/v2/schedules/{id}"), &[], b"");
     let states = s["lastScheduleStates"].as_object().unwrap();
     assert!(!states.is_empty());
     assert!(states.values().all(|v| v == "FAIL"), "{states:?}");
     // The DLQ row names the schedule.
-    let schedule: String = db(&dir)
+    let schedule: String = open(&server.db)
         .query_row(
             "SELECT schedule_id FROM dlq WHERE message_id = ?1",
             [&message_id],
@@ -281,7 +244,7 @@ fn a_failing_schedule_run_is_reported_as_fail() {
 
 #[test]
 fn status_489_with_the_non_retryable_header_fails_at_once() {
-    let (dir, server, sink) = start();
+    let (_dir, server, sink) = start();
     sink.answer("/stop", 489, &[("Upstash-NonRetryable-Error", "true")]);
     let (_, json) = call(
         &server,
@@ -291,7 +254,7 @@ fn status_489_with_the_non_retryable_header_fails_at_once() {
         b"",
     );
     let message_id = json["messageId"].as_str().unwrap();
-    assert_eq!(wait_for_dlq(&dir, message_id).1, Some(489));
+    assert_eq!(wait_for_dlq(&server.db, message_id).1, Some(489));
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(sink.received("/stop").len(), 1);
 }
@@ -315,16 +278,14 @@ fn retry_after_from_the_destination_sets_the_next_attempt() {
 
 #[test]
 fn a_hanging_destination_times_out_and_delays_no_one_else() {
-    let (dir, server, sink) = start();
+    let (_dir, server, sink) = start();
     sink.answer_after("/slow", 200, &[], Duration::from_secs(8));
-    let (_, json) = call(
+    let slow_id = publish(
         &server,
-        "POST",
-        &format!("/v2/publish/{}", sink.url("/slow")),
+        &sink.url("/slow"),
         &[("Upstash-Timeout", "5s"), ("Upstash-Retries", "0")],
         b"",
     );
-    let slow_id = json["messageId"].as_str().unwrap().to_owned();
     // Once the slow attempt hangs, a seconds schedule elsewhere stays on
     // time for its whole 5 s: fast slots come due while it hangs, and
     // waiting behind it would make them seconds late.
@@ -340,9 +301,9 @@ fn a_hanging_destination_times_out_and_delays_no_one_else() {
         );
     }
     call(&server, "DELETE", &format!("/v2/schedules/{id}"), &[], b"");
-    let (_, status, _) = wait_for_dlq(&dir, &slow_id);
+    let (_, status, _) = wait_for_dlq(&server.db, &slow_id);
     assert_eq!(status, None, "a timeout has no response status");
-    let error: String = db(&dir)
+    let error: String = open(&server.db)
         .query_row(
             "SELECT error FROM dlq WHERE message_id = ?1",
             [&slow_id],
@@ -354,16 +315,14 @@ fn a_hanging_destination_times_out_and_delays_no_one_else() {
 
 #[test]
 fn a_connection_refused_is_a_failed_attempt() {
-    let (dir, server, _sink) = start();
+    let (_dir, server, _sink) = start();
     // Port 9 (discard) on loopback: nothing listens there.
-    let (_, json) = call(
+    let id = publish(
         &server,
-        "POST",
-        "/v2/publish/http://127.0.0.1:9/none",
+        "http://127.0.0.1:9/none",
         &[("Upstash-Retries", "0")],
         b"",
     );
-    let id = json["messageId"].as_str().unwrap();
-    let (_, status, _) = wait_for_dlq(&dir, id);
+    let (_, status, _) = wait_for_dlq(&server.db, &id);
     assert_eq!(status, None);
 }

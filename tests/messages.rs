@@ -10,184 +10,27 @@
 mod common;
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE};
-use base64::Engine as _;
-use common::api::{assert_error, call};
+use common::api::{
+    assert_error, b64, call, dlq, dlq_entry_of, enc, events, pending, publish, states,
+    wait_for_dlq, wait_for_state,
+};
+use common::db::rows;
+use common::signature::{assert_signed, verify};
 use common::sink::{Received, Sink};
-use common::{ServerOptions, ServerProcess};
-use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
+use common::wait::{now_ms, wait_until, WAIT};
+use common::{start, start_with, ServerOptions, ServerProcess};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
-/// Upper bound for anything we wait for.
-const WAIT: Duration = Duration::from_secs(15);
 /// How late a delayed delivery may arrive and still count as on time.
 const LATE_MS: i64 = 5000;
-
-fn start() -> (tempfile::TempDir, ServerProcess, Sink) {
-    start_with(ServerOptions::default())
-}
-
-fn start_with(opts: ServerOptions) -> (tempfile::TempDir, ServerProcess, Sink) {
-    let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start_with(dir.path().join("cronhook.db"), opts);
-    (dir, server, Sink::start())
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-/// Polls `f` every 20 ms until it gives `Some`; panics after `timeout`.
-fn wait_until<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        if Instant::now() >= deadline {
-            panic!("timed out after {timeout:?} waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Publishes to `url`; panics unless 201. Returns the message id.
-fn publish(server: &ServerProcess, url: &str, headers: &[(&str, &str)], body: &[u8]) -> String {
-    let (status, json) = call(server, "POST", &format!("/v2/publish/{url}"), headers, body);
-    assert_eq!(status, 201, "publish to {url}: {json}");
-    json["messageId"].as_str().unwrap().to_owned()
-}
-
-/// `GET /v2/events?<query>`: the entries and the cursor, after checking that
-/// `logs` holds the same list (§12.1).
-fn events(server: &ServerProcess, query: &str) -> (Vec<Value>, Option<String>) {
-    let (status, json) = call(server, "GET", &format!("/v2/events?{query}"), &[], b"");
-    assert_eq!(status, 200, "{json}");
-    assert_eq!(json["events"], json["logs"], "both keys hold the list");
-    let list = json["events"].as_array().expect("events array").clone();
-    let cursor = json
-        .get("cursor")
-        .map(|c| c.as_str().expect("cursor is a string").to_owned());
-    (list, cursor)
-}
-
-/// The states logged for `id`, newest first.
-fn states(server: &ServerProcess, id: &str) -> Vec<String> {
-    events(server, &format!("messageId={id}"))
-        .0
-        .iter()
-        .map(|e| e["state"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn wait_for_state(server: &ServerProcess, id: &str, state: &str) -> Vec<String> {
-    wait_until(WAIT, &format!("{id} to be logged {state}"), || {
-        let s = states(server, id);
-        s.iter().any(|x| x == state).then_some(s)
-    })
-}
-
-/// `GET /v2/dlq?<query>`: the entries and the cursor.
-fn dlq(server: &ServerProcess, query: &str) -> (Vec<Value>, Option<String>) {
-    let (status, json) = call(server, "GET", &format!("/v2/dlq?{query}"), &[], b"");
-    assert_eq!(status, 200, "{json}");
-    let list = json["messages"].as_array().expect("messages array").clone();
-    let cursor = json
-        .get("cursor")
-        .map(|c| c.as_str().expect("cursor is a string").to_owned());
-    (list, cursor)
-}
-
-/// Waits until the DLQ holds an entry for each of `message_ids`.
-fn wait_for_dlq(server: &ServerProcess, message_ids: &[&str]) -> Vec<Value> {
-    wait_until(WAIT, "the DLQ entries", || {
-        let (all, _) = dlq(server, "");
-        let have: HashSet<&str> = all.iter().filter_map(|e| e["messageId"].as_str()).collect();
-        message_ids
-            .iter()
-            .all(|id| have.contains(id))
-            .then_some(all)
-    })
-}
-
-fn dlq_entry_of<'a>(entries: &'a [Value], message_id: &str) -> &'a Value {
-    entries
-        .iter()
-        .find(|e| e["messageId"] == message_id)
-        .unwrap_or_else(|| panic!("no DLQ entry for {message_id}"))
-}
-
-/// Whether `GET /v2/messages/{id}` finds the message (200) or not (404).
-fn pending(server: &ServerProcess, id: &str) -> bool {
-    let (status, json) = call(server, "GET", &format!("/v2/messages/{id}"), &[], b"");
-    assert!(status == 200 || status == 404, "{status} {json}");
-    status == 200
-}
-
-/// Percent-encodes a query value.
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-fn b64(bytes: &[u8]) -> String {
-    STANDARD.encode(bytes)
-}
-
-/// The claims of `r`'s `Upstash-Signature`, if it verifies with `key` (§8).
-fn verify(r: &Received, key: &str) -> Result<Value, jsonwebtoken::errors::Error> {
-    let token = r.header("upstash-signature").expect("an Upstash-Signature");
-    let mut v = Validation::new(Algorithm::HS256);
-    v.set_issuer(&["Upstash"]);
-    v.set_required_spec_claims(&["exp", "iss", "sub", "nbf", "iat"]);
-    decode::<Value>(token, &DecodingKey::from_secret(key.as_bytes()), &v).map(|d| d.claims)
-}
-
-/// `r` is signed with `key` for `url` over its exact body.
-fn assert_signed(r: &Received, key: &str, url: &str) {
-    let claims =
-        verify(r, key).unwrap_or_else(|e| panic!("the signature does not verify with {key}: {e}"));
-    assert_eq!(claims["sub"], url, "sub is the URL the request went to");
-    let want = URL_SAFE.encode(Sha256::digest(&r.body));
-    assert_eq!(
-        claims["body"].as_str().unwrap().trim_end_matches('='),
-        want.trim_end_matches('=')
-    );
-}
 
 fn received_with_id(sink: &Sink, path: &str, message_id: &str) -> Vec<Received> {
     sink.received(path)
         .into_iter()
         .filter(|r| r.header("upstash-message-id") == Some(message_id))
         .collect()
-}
-
-/// Opens the database read-only, as an operator would.
-fn db(dir: &tempfile::TempDir) -> rusqlite::Connection {
-    rusqlite::Connection::open_with_flags(
-        dir.path().join("cronhook.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap()
-}
-
-fn rows(dir: &tempfile::TempDir, table: &str) -> i64 {
-    db(dir)
-        .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-        .unwrap()
 }
 
 // ---------------------------------------------------------------- publish
@@ -1397,8 +1240,8 @@ fn retention_keeps_only_the_newest_log_and_dlq_entries() {
         dlq_before[..3],
         "the 3 newest DLQ entries are kept"
     );
-    assert_eq!(rows(&dir, "events"), 20);
-    assert_eq!(rows(&dir, "dlq"), 3);
+    assert_eq!(rows(&server.db, "events"), 20);
+    assert_eq!(rows(&server.db, "dlq"), 3);
 }
 
 // ------------------------------------------------------------ enqueue, batch
@@ -1582,7 +1425,7 @@ fn a_batch_answers_in_order_and_a_bad_item_does_not_stop_the_others() {
 
 #[test]
 fn bad_input_is_a_4xx_that_names_the_problem_and_stores_nothing() {
-    let (dir, server, sink) = start_with(ServerOptions::default().arg("--max-body").arg("100"));
+    let (_dir, server, sink) = start_with(ServerOptions::default().arg("--max-body").arg("100"));
     // One waiting message: no bad bulk request may cancel it.
     let keep = publish(&server, &sink.url("/keep"), &[("Upstash-Delay", "1h")], b"");
     let url = sink.url("/x");
@@ -1773,7 +1616,7 @@ fn bad_input_is_a_4xx_that_names_the_problem_and_stores_nothing() {
     assert!(pending(&server, &keep));
     assert_eq!(states(&server, &keep), ["CREATED"]);
     assert_eq!(events(&server, "").0.len(), 1);
-    assert_eq!(rows(&dir, "messages"), 1);
-    assert_eq!(rows(&dir, "dlq"), 0);
+    assert_eq!(rows(&server.db, "messages"), 1);
+    assert_eq!(rows(&server.db, "dlq"), 0);
     assert!(sink.received("/x").is_empty());
 }

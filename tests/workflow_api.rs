@@ -8,22 +8,15 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use common::api::{assert_error, call};
+use common::api::{assert_error, call, dlq, publish, wait_for_dlq};
 use common::sink::{Received, Sink};
-use common::ServerProcess;
+use common::wait::{now_ms, wait_until, WAIT};
+use common::{start, ServerProcess};
 use serde_json::{json, Value};
-
-const WAIT: Duration = Duration::from_secs(15);
-
-fn start() -> (tempfile::TempDir, ServerProcess, Sink) {
-    let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(dir.path().join("cronhook.db"));
-    (dir, server, Sink::start())
-}
 
 /// Headers of a workflow message as the SDK sends them in a batch (§2.1).
 fn wf_headers(run_id: &str, init: bool, url: &str) -> serde_json::Map<String, Value> {
@@ -127,17 +120,6 @@ fn delivery_of<'a>(all: &'a [Received], message_id: &str) -> &'a Received {
     all.iter()
         .find(|r| r.header("upstash-message-id") == Some(message_id))
         .unwrap_or_else(|| panic!("no delivery of {message_id}"))
-}
-
-fn wait_until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// `client.logs` for one run (§1 row 11).
@@ -486,14 +468,10 @@ fn a_failing_step_fails_the_run_and_calls_the_failure_function() {
     assert_eq!(log["workflowState"], "RUN_FAILED");
     let (status, _) = call(&server, "GET", "/v2/workflows/runs/wfr_f", &[], b"");
     assert_eq!(status, 404);
-    let (_, dlq) = call(&server, "GET", "/v2/dlq", &[], b"");
+    let (entries, _) = dlq(&server, "");
     assert!(
-        dlq["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|m| m["messageId"] == init.as_str()),
-        "{dlq}"
+        entries.iter().any(|m| m["messageId"] == init.as_str()),
+        "{entries:?}"
     );
 }
 
@@ -600,7 +578,7 @@ fn a_wait_times_out_at_its_deadline() {
         "p",
     );
     sink.wait_for("/wf", 1, WAIT);
-    let asked = common_now_ms();
+    let asked = now_ms();
     assert_eq!(
         wait(&server, "wfr_w", "evt-t", &wait_body(&url, "1s", 2)),
         200
@@ -630,13 +608,6 @@ fn a_wait_times_out_at_its_deadline() {
         400
     );
     assert_eq!(wait(&server, "wfr_w", "e", b"{\"url\": 1}"), 400);
-}
-
-fn common_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 /// Lookback: a notify for a run that is not waiting yet is kept, and the
@@ -821,14 +792,12 @@ fn a_restart_mid_sleep_continues_the_run() {
 #[test]
 fn a_plain_publish_carries_no_workflow_headers() {
     let (_dir, server, sink) = start();
-    let (status, json) = call(
+    publish(
         &server,
-        "POST",
-        &format!("/v2/publish/{}", sink.url("/wf")),
+        &sink.url("/wf"),
         &[("Content-Type", "application/json")],
         br#"{"n":1}"#,
     );
-    assert_eq!(status, 201, "{json}");
     let got = sink.wait_for("/wf", 1, WAIT).remove(0);
     assert_eq!(&got.body[..], br#"{"n":1}"#);
     let workflow: Vec<&str> = got
@@ -867,17 +836,17 @@ fn the_workflow_dlq_lists_resumes_restarts_and_deletes_failed_runs() {
         assert_eq!(status, 200, "{json}");
         json["messages"].as_array().unwrap().clone()
     };
-    let plain = publish_failing(&server, &sink);
+    sink.answer("/plain", 500, &[]);
+    let plain = publish(
+        &server,
+        &sink.url("/plain"),
+        &[("Upstash-Retries", "0")],
+        b"x",
+    );
     // The plain message reaches the DLQ first, so the workflow filter below
     // has something to leave out; the plain DLQ lists it.
-    wait_until("the plain DLQ entry", || {
-        let (_, all) = call(&server, "GET", "/v2/dlq", &[], b"");
-        let all = all["messages"].as_array()?.clone();
-        all.iter()
-            .any(|m| m["messageId"] == plain.as_str())
-            .then_some(())
-    });
-    let entries = wait_until("the workflow DLQ entry", || {
+    wait_for_dlq(&server, &[&plain]);
+    let entries = wait_until(WAIT, "the workflow DLQ entry", || {
         let l = list("");
         (!l.is_empty()).then_some(l)
     });
@@ -889,7 +858,7 @@ fn the_workflow_dlq_lists_resumes_restarts_and_deletes_failed_runs() {
     assert!(e["workflowCreatedAt"].as_i64().is_some());
     assert_eq!(list("&workflowRunId=other").len(), 0);
     let dlq_id = e["dlqId"].as_str().unwrap().to_owned();
-    let info = wait_until("the failure function's outcome", || {
+    let info = wait_until(WAIT, "the failure function's outcome", || {
         let l = list("");
         let info = l.first()?.get("failureCallbackInfo")?.clone();
         (info["state"] == "CALLBACK_SUCCESS").then_some(info)
@@ -945,7 +914,7 @@ fn the_workflow_dlq_lists_resumes_restarts_and_deletes_failed_runs() {
         &[("upstash-retries", "0")],
         "again",
     );
-    let entry = wait_until("the second run's DLQ entry", || {
+    let entry = wait_until(WAIT, "the second run's DLQ entry", || {
         list("&workflowRunId=wfr_r").first().cloned()
     });
     assert_eq!(entry["messageId"], init2.as_str());
@@ -976,7 +945,7 @@ fn the_workflow_dlq_lists_resumes_restarts_and_deletes_failed_runs() {
         &[("upstash-retries", "0")],
         "p",
     );
-    wait_until("the third run's DLQ entry", || {
+    wait_until(WAIT, "the third run's DLQ entry", || {
         (!list("&workflowRunId=wfr_x").is_empty()).then_some(())
     });
     let (status, json) = call(
@@ -988,18 +957,4 @@ fn the_workflow_dlq_lists_resumes_restarts_and_deletes_failed_runs() {
     );
     assert_eq!((status, json["deleted"].as_u64()), (200, Some(1)), "{json}");
     assert!(list("").is_empty());
-}
-
-/// A plain message that fails into the DLQ; returns its id.
-fn publish_failing(server: &ServerProcess, sink: &Sink) -> String {
-    sink.answer("/plain", 500, &[]);
-    let (status, json) = call(
-        server,
-        "POST",
-        &format!("/v2/publish/{}", sink.url("/plain")),
-        &[("Upstash-Retries", "0")],
-        b"x",
-    );
-    assert_eq!(status, 201, "{json}");
-    json["messageId"].as_str().unwrap().to_owned()
 }

@@ -3,6 +3,8 @@
 
 use std::collections::HashSet;
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use serde_json::Value;
 
 use super::wait::{wait_until, WAIT};
@@ -154,4 +156,9 @@ pub fn enc(s: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Standard base64, as the log and the callback reports carry bodies.
+pub fn b64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
 }
