@@ -17,6 +17,11 @@ use axum::Router;
 
 use super::wait::now_ms;
 
+/// How long a test watches for a request that must not come. On the manual
+/// clock nothing falls due while a test watches, so a wrong delivery would
+/// be sent at once; this only bounds how long "at once" may take.
+pub const QUIET: Duration = Duration::from_millis(300);
+
 /// One request as the sink saw it.
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -168,6 +173,15 @@ impl Sink {
             .filter(|r| r.path() == path)
             .cloned()
             .collect()
+    }
+
+    /// Asserts that `path` has received exactly `n` requests, and still has
+    /// after watching for `QUIET`.
+    pub fn assert_stays(&self, path: &str, n: usize, why: &str) {
+        assert_eq!(self.received(path).len(), n, "{path}: {why}");
+        std::thread::sleep(QUIET);
+        let got = self.received(path);
+        assert_eq!(got.len(), n, "{path}: {why}; received {got:#?}");
     }
 
     /// Waits (bounded) until `path` has received at least `n` requests.
