@@ -3,18 +3,20 @@
 //!
 //! § numbers cite docs/qstash-wire.md, the wire contract.
 //!
-//! The real binary, a real database and a real sink on 127.0.0.1.
+//! In-process on the manual clock (`common::inproc`), with a real database
+//! and a real sink on 127.0.0.1: the retries between the reports are moved
+//! to without waiting, and "once" is checked a day after the last attempt.
 
 mod common;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::api::{b64, dlq_entry_of, publish, wait_for_dlq, wait_for_state};
+use common::api::{b64, dlq_entry_of, publish, wait_for_dlq, wait_for_retry, wait_for_state};
+use common::inproc::InProcess;
 use common::signature::assert_signed;
 use common::sink::{Received, Sink};
-use common::start;
-use common::wait::{now_ms, WAIT};
+use common::wait::WAIT;
 use serde_json::{json, Value};
 
 /// The callback requests received on `path`, with their parsed bodies, by `retried`.
@@ -34,13 +36,14 @@ fn reports(sink: &Sink, path: &str) -> Vec<(Value, Received)> {
 
 #[test]
 fn the_callback_gets_a_signed_report_after_every_attempt() {
-    let (_dir, server, sink) = start();
+    let p = InProcess::start();
+    let sink = Sink::start();
     sink.answer("/flaky", 500, &[]);
     let url = sink.url("/flaky");
     let cb = sink.url("/cb?source=flaky");
-    let t0 = now_ms();
+    let t0 = p.now_ms();
     let id = publish(
-        &server,
+        &p,
         &url,
         &[
             ("Content-Type", "text/plain"),
@@ -52,17 +55,19 @@ fn the_callback_gets_a_signed_report_after_every_attempt() {
         ],
         b"source body",
     );
-    let t1 = now_ms();
+    let t1 = p.now_ms();
     // The first attempt fails; the retry, 2 s later, succeeds.
     sink.wait_for("/flaky", 1, WAIT);
+    wait_for_retry(&p, &id, 1);
     sink.answer("/flaky", 200, &[]);
-    let attempts = sink.wait_for("/flaky", 2, WAIT);
-    assert_eq!(attempts.len(), 2);
+    let attempts = p.expect_arrival_at(&sink, "/flaky", t0 + 2000);
     assert_eq!(attempts[1].header("upstash-retried"), Some("1"));
     sink.wait_for("/cb", 2, WAIT);
-    wait_for_state(&server, &id, "DELIVERED");
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(sink.received("/flaky").len(), 2);
+    wait_for_state(&p, &id, "DELIVERED");
+    // Nothing more, a day later: no attempt, no report.
+    p.advance(Duration::from_secs(86_400));
+    sink.assert_stays("/flaky", 2, "delivered on the retry");
+    sink.assert_stays("/cb", 2, "one callback per attempt");
     let calls = reports(&sink, "/cb");
     assert_eq!(calls.len(), 2, "one callback per attempt");
 
@@ -76,7 +81,7 @@ fn the_callback_gets_a_signed_report_after_every_attempt() {
             r.headers.get("src").is_none(),
             "the source's headers stay with it"
         );
-        assert_signed(r, &server.current_signing_key, &cb);
+        assert_signed(r, &p.current_signing_key(), &cb);
         // A callback is a message of its own.
         let own = r.header("upstash-message-id").unwrap();
         assert!(own.starts_with("msg_") && own != id, "{own}");
@@ -104,6 +109,7 @@ fn the_callback_gets_a_signed_report_after_every_attempt() {
         assert_eq!(report["sourceBody"], b64(b"source body"));
         let created = report["createdAt"].as_i64().expect("createdAt in ms");
         assert!((t0..=t1).contains(&created), "{created} not in {t0}..={t1}");
+        assert_eq!(created, t0, "the source's creation, not the attempt's");
         assert_eq!(report["notBefore"], created, "no delay: due when created");
         assert_eq!(report["callerIP"], "127.0.0.1");
         assert!(
@@ -116,13 +122,15 @@ fn the_callback_gets_a_signed_report_after_every_attempt() {
 
 #[test]
 fn the_failure_callback_is_called_once_after_the_last_attempt_with_the_dlq_id() {
-    let (_dir, server, sink) = start();
+    let p = InProcess::start();
+    let sink = Sink::start();
     sink.answer("/down", 503, &[]);
     let url = sink.url("/down");
     let fcb = sink.url("/fcb");
     let cb = sink.url("/cb");
+    let t0 = p.now_ms();
     let id = publish(
-        &server,
+        &p,
         &url,
         &[
             ("Upstash-Retries", "1"),
@@ -134,12 +142,18 @@ fn the_failure_callback_is_called_once_after_the_last_attempt_with_the_dlq_id() 
         ],
         b"doomed",
     );
-    let all = wait_for_dlq(&server, &[&id]);
+    sink.wait_for("/down", 1, WAIT);
+    sink.assert_stays("/fcb", 0, "not after the first attempt");
+    wait_for_retry(&p, &id, 1);
+    p.expect_arrival_at(&sink, "/down", t0 + 100);
+    let all = wait_for_dlq(&p, &[&id]);
     let entry = dlq_entry_of(&all, &id);
     sink.wait_for("/fcb", 1, WAIT);
     sink.wait_for("/cb", 2, WAIT);
-    std::thread::sleep(Duration::from_millis(700));
-    assert_eq!(sink.received("/down").len(), 2);
+    // A day later: no more attempts, and still one failure callback.
+    p.advance(Duration::from_secs(86_400));
+    sink.assert_stays("/down", 2, "retries 1: two attempts");
+    sink.assert_stays("/fcb", 1, "the failure callback is called once");
     let failure = reports(&sink, "/fcb");
     assert_eq!(
         failure.len(),
@@ -151,7 +165,7 @@ fn the_failure_callback_is_called_once_after_the_last_attempt_with_the_dlq_id() 
     assert_eq!(r.method, "POST");
     assert_eq!(r.header("x-fail"), Some("f"));
     assert!(r.headers.get("x-each").is_none());
-    assert_signed(r, &server.current_signing_key, &fcb);
+    assert_signed(r, &p.current_signing_key(), &fcb);
     assert_eq!(report["dlqId"], entry["dlqId"], "{report}");
     assert_eq!(report["status"], 503, "from the last attempt");
     assert_eq!(report["body"], b64(b"sink says 503"));
