@@ -3,12 +3,17 @@
 //!
 //! § numbers cite docs/qstash-wire.md, the wire contract.
 //!
-//! The real binary, a real database and a real sink on 127.0.0.1.
+//! Listing and the purge at start-up run against the real binary, a real
+//! database and a real sink on 127.0.0.1; the purge after activity and the
+//! age bounds run in-process on the manual clock (`common::inproc`), where
+//! a minute or two weeks pass in one step.
 
 mod common;
 
 use common::api::{b64, call, dlq, enc, events, publish, states, wait_for_state};
 use common::db::rows;
+use common::inproc::InProcess;
+use common::sink::{Sink, QUIET};
 use common::wait::{wait_until, WAIT};
 use common::{start, start_with, ServerOptions, ServerProcess};
 use serde_json::Value;
@@ -202,4 +207,105 @@ fn retention_keeps_only_the_newest_log_and_dlq_entries() {
     );
     assert_eq!(rows(&server.db, "events"), 20);
     assert_eq!(rows(&server.db, "dlq"), 3);
+}
+
+/// After activity a purge runs at most once a minute (on the engine's
+/// clock): entries beyond the bounds stay for the rest of the minute since
+/// the last purge (here the one at start-up), and the first outcome after
+/// it purges them. In-process on the manual clock.
+#[test]
+fn retention_runs_after_activity_at_most_once_a_minute() {
+    let p = InProcess::start_with(|c| {
+        c.log_max_entries = 20;
+        c.dlq_max_entries = 3;
+    });
+    let sink = Sink::start();
+    sink.answer("/fail", 500, &[]);
+    let t0 = p.now_ms();
+    // 5 × 3 + 5 × 4 entries, and 5 DLQ entries, at the start-up purge's time.
+    for _ in 0..5 {
+        let ok = publish(&p, &sink.url("/ok"), &[], b"ok");
+        wait_for_state(&p, &ok, "DELIVERED");
+        let failed = publish(&p, &sink.url("/fail"), &[("Upstash-Retries", "0")], b"no");
+        wait_for_state(&p, &failed, "FAILED");
+    }
+    // 1 ms before the minute is over, one more delivery purges nothing.
+    p.advance_to(t0 + 59_999);
+    let ok = publish(&p, &sink.url("/ok"), &[], b"ok");
+    wait_for_state(&p, &ok, "DELIVERED");
+    std::thread::sleep(QUIET);
+    let (before, _) = events(&p, "count=1000");
+    assert_eq!(before.len(), 38, "no purge within the minute");
+    let (dlq_before, _) = dlq(&p, "");
+    assert_eq!(dlq_before.len(), 5);
+
+    p.advance_to(t0 + 60_000);
+    let last = publish(&p, &sink.url("/ok"), &[], b"ok");
+    wait_for_state(&p, &last, "DELIVERED");
+    let after = wait_until(WAIT, "the log purge", || {
+        let (log, _) = events(&p, "count=1000");
+        (log.len() <= 20).then_some(log)
+    });
+    // The 20 newest: the last message's 3 entries, then the 17 newest before.
+    let newest: Vec<&Value> = after[..3].iter().map(|e| &e["messageId"]).collect();
+    assert_eq!(newest, [&Value::from(last.as_str()); 3]);
+    assert_eq!(after[3..], before[..17], "the 20 newest entries are kept");
+    let (dlq_after, _) = dlq(&p, "");
+    assert_eq!(
+        dlq_after,
+        dlq_before[..3],
+        "the 3 newest DLQ entries are kept"
+    );
+    assert_eq!(rows(&p.db(), "events"), 20);
+    assert_eq!(rows(&p.db(), "dlq"), 3);
+}
+
+/// Log and DLQ entries are kept 14 days by default (§9.8): older ones are
+/// purged, one exactly 14 days old is kept. In-process on the manual clock.
+#[test]
+fn retention_purges_log_and_dlq_entries_older_than_14_days() {
+    let p = InProcess::start();
+    let sink = Sink::start();
+    sink.answer("/fail", 500, &[]);
+    let t0 = p.now_ms();
+    let old_ok = publish(&p, &sink.url("/ok"), &[], b"old");
+    wait_for_state(&p, &old_ok, "DELIVERED");
+    let old_failed = publish(&p, &sink.url("/fail"), &[("Upstash-Retries", "0")], b"old");
+    wait_for_state(&p, &old_failed, "FAILED");
+
+    // A minute later (a purge may run again): entries that will be exactly
+    // 14 days old at the next purge.
+    const DAY: i64 = 86_400_000;
+    p.advance_to(t0 + 61_000);
+    let edge = publish(&p, &sink.url("/ok"), &[], b"edge");
+    wait_for_state(&p, &edge, "DELIVERED");
+    let edge_failed = publish(&p, &sink.url("/fail"), &[("Upstash-Retries", "0")], b"edge");
+    wait_for_state(&p, &edge_failed, "FAILED");
+    assert_eq!(
+        events(&p, "count=1000").0.len(),
+        14,
+        "nothing is 14 days old yet"
+    );
+
+    // 14 days after the edge entries, activity triggers a purge.
+    p.advance_to(t0 + 61_000 + 14 * DAY);
+    let new = publish(&p, &sink.url("/ok"), &[], b"new");
+    wait_for_state(&p, &new, "DELIVERED");
+    wait_until(WAIT, "the purge of the old entries", || {
+        states(&p, &old_ok).is_empty().then_some(())
+    });
+    assert!(states(&p, &old_failed).is_empty());
+    assert_eq!(states(&p, &edge), ["DELIVERED", "ACTIVE", "CREATED"]);
+    assert_eq!(
+        states(&p, &edge_failed),
+        ["FAILED", "ERROR", "ACTIVE", "CREATED"]
+    );
+    assert_eq!(states(&p, &new), ["DELIVERED", "ACTIVE", "CREATED"]);
+    let (left, _) = dlq(&p, "");
+    let left: Vec<&Value> = left.iter().map(|e| &e["messageId"]).collect();
+    assert_eq!(
+        left,
+        [&Value::from(edge_failed.as_str())],
+        "the old DLQ entry went"
+    );
 }
