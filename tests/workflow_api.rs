@@ -3,8 +3,10 @@
 //! and `/v2/publish`, and a real sink on 127.0.0.1 plays the workflow
 //! endpoint, so each test pins one rule of the contract without the SDK.
 //!
-//! The real binary and a real database. Waits are bounded; timing checks
-//! have wide margins so they hold on a busy machine.
+//! The real binary and a real database; waits and their timeouts run
+//! in-process on the manual clock (`common::inproc`), so a deadline is
+//! checked to the millisecond and can be passed without waiting for it.
+//! Waits are bounded.
 
 mod common;
 
@@ -13,9 +15,10 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use common::api::{assert_error, call, dlq, publish, wait_for_dlq};
+use common::inproc::InProcess;
 use common::sink::{Received, Sink};
-use common::wait::{now_ms, wait_until, WAIT};
-use common::{start, ServerProcess};
+use common::wait::{wait_until, WAIT};
+use common::{start, ServerProcess, Target};
 use serde_json::{json, Value};
 
 /// Headers of a workflow message as the SDK sends them in a batch (§2.1).
@@ -34,7 +37,7 @@ fn wf_headers(run_id: &str, init: bool, url: &str) -> serde_json::Map<String, Va
     h
 }
 
-fn batch(server: &ServerProcess, items: Value) -> (u16, Value) {
+fn batch(server: &dyn Target, items: Value) -> (u16, Value) {
     call(
         server,
         "POST",
@@ -46,7 +49,7 @@ fn batch(server: &ServerProcess, items: Value) -> (u16, Value) {
 
 /// Publishes one batch item; panics unless accepted. Returns its response element.
 fn send(
-    server: &ServerProcess,
+    server: &dyn Target,
     url: &str,
     headers: serde_json::Map<String, Value>,
     body: &str,
@@ -61,7 +64,7 @@ fn send(
 
 /// Starts a run with `extra` trigger headers; returns the Init message id.
 fn trigger(
-    server: &ServerProcess,
+    server: &dyn Target,
     url: &str,
     run_id: &str,
     extra: &[(&str, &str)],
@@ -78,7 +81,7 @@ fn trigger(
 
 /// Appends a step (`Init: false`); returns its message id.
 fn step(
-    server: &ServerProcess,
+    server: &dyn Target,
     url: &str,
     run_id: &str,
     extra: &[(&str, &str)],
@@ -123,7 +126,7 @@ fn delivery_of<'a>(all: &'a [Received], message_id: &str) -> &'a Received {
 }
 
 /// `client.logs` for one run (§1 row 11).
-fn run_log(server: &ServerProcess, run_id: &str) -> Value {
+fn run_log(server: &dyn Target, run_id: &str) -> Value {
     let (status, json) = call(
         server,
         "GET",
@@ -492,7 +495,7 @@ fn wait_body(url: &str, timeout: &str, step_id: u32) -> Vec<u8> {
     .into_bytes()
 }
 
-fn wait(server: &ServerProcess, run_id: &str, event: &str, body: &[u8]) -> u16 {
+fn wait(server: &dyn Target, run_id: &str, event: &str, body: &[u8]) -> u16 {
     let (status, json) = call(
         server,
         "POST",
@@ -509,30 +512,31 @@ fn wait(server: &ServerProcess, run_id: &str, event: &str, body: &[u8]) -> u16 {
 }
 
 /// waitForEvent + notify: the waiter is listed, the notify answers
-/// `NotifyResponse[]` and delivers `[…, {…step, out: base64(data)}]` (§3.7).
+/// `NotifyResponse[]` and delivers `[…, {…step, out: base64(data)}]`, and
+/// the wait's timeout is gone with it (§3.7). In-process on the manual
+/// clock, so the deadline can be passed.
 #[test]
 fn notify_wakes_the_waiting_run_with_the_event_data() {
-    let (_dir, server, sink) = start();
+    let p = InProcess::start();
+    let sink = Sink::start();
     let url = sink.url("/wf");
     trigger(
-        &server,
+        &p,
         &url,
         "wfr_w",
         &[("upstash-forward-x-auth", "secret")],
         "p",
     );
     sink.wait_for("/wf", 1, WAIT);
-    assert_eq!(
-        wait(&server, "wfr_w", "evt-1", &wait_body(&url, "30s", 1)),
-        200
-    );
-    let (status, waiters) = call(&server, "GET", "/v2/waiters/evt-1", &[], b"");
+    let asked = p.now_ms();
+    assert_eq!(wait(&p, "wfr_w", "evt-1", &wait_body(&url, "30s", 1)), 200);
+    let (status, waiters) = call(&p, "GET", "/v2/waiters/evt-1", &[], b"");
     assert_eq!(status, 200);
     assert_eq!(waiters.as_array().unwrap().len(), 1, "{waiters}");
     assert_eq!(waiters[0]["url"], url.as_str());
-    assert!(waiters[0]["deadline"].as_i64().is_some());
+    assert_eq!(waiters[0]["deadline"], asked + 30_000, "{waiters}");
 
-    let (status, out) = call(&server, "POST", "/v2/notify/evt-1", &[], br#"{"hello":1}"#);
+    let (status, out) = call(&p, "POST", "/v2/notify/evt-1", &[], br#"{"hello":1}"#);
     assert_eq!(status, 200, "{out}");
     assert_eq!(out.as_array().unwrap().len(), 1, "{out}");
     assert_eq!(out[0]["error"], "");
@@ -554,37 +558,37 @@ fn notify_wakes_the_waiting_run_with_the_event_data() {
         STANDARD.decode(result["out"].as_str().unwrap()).unwrap(),
         br#"{"hello":1}"#
     );
-    let (_, waiters) = call(&server, "GET", "/v2/waiters/evt-1", &[], b"");
+    let (_, waiters) = call(&p, "GET", "/v2/waiters/evt-1", &[], b"");
     assert_eq!(waiters, json!([]));
-    let (_, again) = call(&server, "POST", "/v2/notify/evt-1", &[], b"x");
+    let (_, again) = call(&p, "POST", "/v2/notify/evt-1", &[], b"x");
     assert_eq!(again, json!([]), "nobody waits any more");
-    // The timeout went with the waiter.
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(sink.received("/wf").len(), 2);
+    // The timeout went with the waiter: its deadline passes, nothing comes.
+    p.advance_to(asked + 31_000);
+    sink.assert_stays("/wf", 2, "no timeout after the notify");
 }
 
 /// A wait nobody notifies ends at its deadline with `waitTimeout: true`,
 /// delivered to `timeoutUrl` with `timeoutHeaders` (§3.7); a wait without a
-/// RunId, or for an ended run, is refused.
+/// RunId, or for an unknown run, is refused. In-process on the manual clock.
 #[test]
 fn a_wait_times_out_at_its_deadline() {
-    let (_dir, server, sink) = start();
+    let p = InProcess::start();
+    let sink = Sink::start();
     let url = sink.url("/wf");
     trigger(
-        &server,
+        &p,
         &url,
         "wfr_w",
         &[("upstash-forward-x-auth", "secret")],
         "p",
     );
     sink.wait_for("/wf", 1, WAIT);
-    let asked = now_ms();
-    assert_eq!(
-        wait(&server, "wfr_w", "evt-t", &wait_body(&url, "1s", 2)),
-        200
-    );
-    let delivered = sink.wait_for("/wf", 2, WAIT).remove(1);
-    assert!(delivered.at_ms >= asked + 900, "not before the deadline");
+    let asked = p.now_ms();
+    assert_eq!(wait(&p, "wfr_w", "evt-t", &wait_body(&url, "1s", 2)), 200);
+    let (_, waiters) = call(&p, "GET", "/v2/waiters/evt-t", &[], b"");
+    assert_eq!(waiters[0]["deadline"], asked + 1000, "{waiters}");
+    // Not 1 ms before the deadline; at it.
+    let delivered = p.expect_arrival_at(&sink, "/wf", asked + 1000).remove(1);
     assert_eq!(delivered.header("upstash-workflow-sdk-version"), Some("1"));
     assert_eq!(delivered.header("upstash-workflow-runid"), Some("wfr_w"));
     assert_eq!(delivered.header("x-auth"), Some("secret"));
@@ -592,22 +596,13 @@ fn a_wait_times_out_at_its_deadline() {
     let result: Value = serde_json::from_str(&steps[1].1).unwrap();
     assert_eq!(result["waitTimeout"], true);
     assert!(result.get("out").is_none());
-    let (_, waiters) = call(&server, "GET", "/v2/waiters/evt-t", &[], b"");
+    let (_, waiters) = call(&p, "GET", "/v2/waiters/evt-t", &[], b"");
     assert_eq!(waiters, json!([]));
 
-    let (status, json) = call(
-        &server,
-        "POST",
-        "/v2/wait/e",
-        &[],
-        &wait_body(&url, "1s", 3),
-    );
+    let (status, json) = call(&p, "POST", "/v2/wait/e", &[], &wait_body(&url, "1s", 3));
     assert_error(status, &json, 400, &["Upstash-Workflow-RunId"]);
-    assert_eq!(
-        wait(&server, "no-such-run", "e", &wait_body(&url, "1s", 3)),
-        400
-    );
-    assert_eq!(wait(&server, "wfr_w", "e", b"{\"url\": 1}"), 400);
+    assert_eq!(wait(&p, "no-such-run", "e", &wait_body(&url, "1s", 3)), 400);
+    assert_eq!(wait(&p, "wfr_w", "e", b"{\"url\": 1}"), 400);
 }
 
 /// Lookback: a notify for a run that is not waiting yet is kept, and the
