@@ -275,8 +275,7 @@ fn init_dedup_end_of_run_and_idempotent_delete() {
     assert_eq!(log["workflowState"], "RUN_SUCCESS");
     assert_eq!(log["workflowRunResponse"], r#"{"done":true}"#);
     assert!(log["workflowRunCompletedAt"].as_i64().is_some());
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(sink.received("/wf").len(), 1, "nothing more was delivered");
+    sink.assert_stays("/wf", 1, "nothing more was delivered");
 }
 
 /// Two parallel plan messages published in one batch each get the log up to
@@ -401,12 +400,7 @@ fn a_call_reaches_the_third_party_bare_and_reports_once_to_the_workflow() {
     assert_eq!(types, ["step", "toCallback", "fromCallback"]);
     let last = json.as_array().unwrap().last().unwrap();
     assert_eq!(last["messageId"], cb.header("upstash-message-id").unwrap());
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(
-        sink.received("/wf").len(),
-        2,
-        "one callback, not one per attempt"
-    );
+    sink.assert_stays("/wf", 2, "one callback, not one per attempt");
 }
 
 /// A step out of attempts fails the run and calls the failure function with
@@ -676,33 +670,30 @@ fn bulk_cancel_by_ids_url_and_all() {
 }
 
 /// `client.logs`: state filter, newest first, paging with a cursor, steps.
+/// In-process on the manual clock, which orders the runs' creation.
 #[test]
 fn workflow_events_report_runs_with_their_states_and_steps() {
-    let (_dir, server, sink) = start();
+    let p = InProcess::start();
+    let sink = Sink::start();
     let url = sink.url("/wf");
-    trigger(&server, &url, "l1", &[("upstash-label", "team-a")], "p");
+    trigger(&p, &url, "l1", &[("upstash-label", "team-a")], "p");
     sink.wait_for("/wf", 1, WAIT);
     let s1 = step(
-        &server,
+        &p,
         &url,
         "l1",
         &[],
         r#"{"stepId":1,"stepName":"one","stepType":"Run","out":"\"x\"","concurrent":1}"#,
     );
     sink.wait_for("/wf", 2, WAIT);
-    std::thread::sleep(Duration::from_millis(5));
-    trigger(&server, &url, "l2", &[], "p");
-    std::thread::sleep(Duration::from_millis(5));
-    trigger(&server, &url, "l3", &[], "p");
-    call(
-        &server,
-        "DELETE",
-        "/v2/workflows/runs/l3?cancel=true",
-        &[],
-        b"",
-    );
+    // One run per millisecond, so "newest first" has one answer.
+    p.advance(Duration::from_millis(1));
+    trigger(&p, &url, "l2", &[], "p");
+    p.advance(Duration::from_millis(1));
+    trigger(&p, &url, "l3", &[], "p");
+    call(&p, "DELETE", "/v2/workflows/runs/l3?cancel=true", &[], b"");
 
-    let l1 = run_log(&server, "l1");
+    let l1 = run_log(&p, "l1");
     assert_eq!(l1["workflowState"], "RUN_STARTED");
     assert_eq!(l1["workflowUrl"], url.as_str());
     assert_eq!(l1["label"], "team-a");
@@ -714,7 +705,7 @@ fn workflow_events_report_runs_with_their_states_and_steps() {
     assert_eq!(steps[1]["steps"][0]["messageId"], s1.as_str());
     assert_eq!(steps[1]["steps"][0]["stepName"], "one");
 
-    let (_, page) = call(&server, "GET", "/v2/workflows/events?count=2", &[], b"");
+    let (_, page) = call(&p, "GET", "/v2/workflows/events?count=2", &[], b"");
     let names: Vec<&str> = page["runs"]
         .as_array()
         .unwrap()
@@ -724,7 +715,7 @@ fn workflow_events_report_runs_with_their_states_and_steps() {
     assert_eq!(names, ["l3", "l2"], "newest first");
     let cursor = page["cursor"].as_str().expect("a next page").to_owned();
     let (_, rest) = call(
-        &server,
+        &p,
         "GET",
         &format!("/v2/workflows/events?count=2&cursor={cursor}"),
         &[],
@@ -734,7 +725,7 @@ fn workflow_events_report_runs_with_their_states_and_steps() {
     assert!(rest.get("cursor").is_none());
 
     let (_, canceled) = call(
-        &server,
+        &p,
         "GET",
         "/v2/workflows/events?state=RUN_CANCELED",
         &[],
@@ -742,7 +733,7 @@ fn workflow_events_report_runs_with_their_states_and_steps() {
     );
     assert_eq!(canceled["runs"].as_array().unwrap().len(), 1);
     assert_eq!(canceled["runs"][0]["workflowRunId"], "l3");
-    let (status, json) = call(&server, "GET", "/v2/workflows/events?state=DONE", &[], b"");
+    let (status, json) = call(&p, "GET", "/v2/workflows/events?state=DONE", &[], b"");
     assert_error(status, &json, 400, &["state"]);
 }
 
