@@ -114,7 +114,7 @@ fn a_seconds_schedule_fires_on_time_with_the_right_request() {
 }
 
 /// Waits for the DLQ row of `message_id`: (retried, response_status, response_body).
-fn wait_for_dlq(db: &Path, message_id: &str) -> (u32, Option<u16>, Vec<u8>) {
+fn wait_for_dlq_row(db: &Path, message_id: &str) -> (u32, Option<u16>, Vec<u8>) {
     wait_until(WAIT, &format!("a DLQ row for {message_id}"), || {
         open(db)
             .query_row(
@@ -142,7 +142,7 @@ fn a_failing_schedule_run_is_reported_as_fail() {
         b"",
     );
     let message_id = first[0].header("upstash-message-id").unwrap().to_owned();
-    wait_for_dlq(&server.db, &message_id);
+    wait_for_dlq_row(&server.db, &message_id);
     // Whatever fired last before the pause fails too: wait until nothing
     // is pending (bounded), not for a fixed time.
     wait_until(WAIT, "no message pending", || {
@@ -188,7 +188,7 @@ fn a_hanging_destination_times_out_and_delays_no_one_else() {
         );
     }
     call(&server, "DELETE", &format!("/v2/schedules/{id}"), &[], b"");
-    let (_, status, _) = wait_for_dlq(&server.db, &slow_id);
+    let (_, status, _) = wait_for_dlq_row(&server.db, &slow_id);
     assert_eq!(status, None, "a timeout has no response status");
     let error: String = open(&server.db)
         .query_row(
@@ -210,7 +210,7 @@ fn a_connection_refused_is_a_failed_attempt() {
         &[("Upstash-Retries", "0")],
         b"",
     );
-    let (_, status, _) = wait_for_dlq(&server.db, &id);
+    let (_, status, _) = wait_for_dlq_row(&server.db, &id);
     assert_eq!(status, None);
 }
 
@@ -294,7 +294,7 @@ fn a_failing_destination_gets_retries_at_the_expected_delays_then_the_dlq() {
     let id = publish(&p, &sink.url("/fail"), &[], b"payload");
     // e^2.5, e^5 and e^7.5 seconds, in whole milliseconds.
     expect_retries(&p, &sink, "/fail", &id, &[12_182, 148_413, 1_808_042]);
-    let row = wait_for_dlq(&p.db(), &id);
+    let row = wait_for_dlq_row(&p.db(), &id);
     assert_eq!(row, (3, Some(500), b"sink says 500".to_vec()));
     assert_eq!(rows(&p.db(), "messages"), 0);
     // The longest backoff is a day: two days later, still no attempt.
@@ -320,7 +320,7 @@ fn a_retry_delay_expression_sets_each_delay_with_retried_from_0() {
         b"payload",
     );
     expect_retries(&p, &sink, "/fail", &id, &[400, 800]);
-    let row = wait_for_dlq(&p.db(), &id);
+    let row = wait_for_dlq_row(&p.db(), &id);
     assert_eq!(row, (2, Some(500), b"sink says 500".to_vec()));
     assert_eq!(rows(&p.db(), "messages"), 0);
     p.advance(Duration::from_secs(86_400));
@@ -336,7 +336,7 @@ fn status_489_with_the_non_retryable_header_fails_at_once() {
     sink.answer("/stop", 489, &[("Upstash-NonRetryable-Error", "true")]);
     let id = publish(&p, &sink.url("/stop"), &[("Upstash-Retries", "3")], b"");
     assert_eq!(
-        wait_for_dlq(&p.db(), &id),
+        wait_for_dlq_row(&p.db(), &id),
         (0, Some(489), b"sink says 489".to_vec())
     );
     assert_eq!(states(&p, &id), ["FAILED", "ERROR", "ACTIVE", "CREATED"]);
