@@ -20,50 +20,24 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::thread::sleep;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use common::api::{call, create_schedule};
+use common::db::int as db_int;
 use common::sink::{Received, Sink};
+use common::wait::{now_ms, wait_until};
 use common::ServerProcess;
-use rusqlite::{Connection, OpenFlags};
 
 /// How far ahead of a slot the server fires it (`cronhook::engine::FIRE_LEAD`).
 const FIRE_LEAD: i64 = cronhook::engine::FIRE_LEAD;
 
 const SECOND: i64 = 1000;
 const POLICIES: [&str; 3] = ["skip", "once", "all"];
+/// Upper bound for each wait here: a restart on a busy machine takes a while.
+const LONG_WAIT: Duration = Duration::from_secs(30);
 /// How long the sink takes to answer a scheduled delivery (under the 1 s
 /// between slots, so attempts do not pile up).
 const SLOW_ANSWER: Duration = Duration::from_millis(500);
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-/// Polls `done` every 50 ms until it holds; panics with `what` after `timeout`.
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?}: {what}"
-        );
-        sleep(Duration::from_millis(50));
-    }
-}
-
-/// One integer from the database, read through a read-only connection (the
-/// server may be running: WAL lets a reader in beside the writer).
-fn db_int(db: &Path, sql: &str, params: impl rusqlite::Params) -> i64 {
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .unwrap_or_else(|e| panic!("open {} read-only: {e}", db.display()));
-    conn.busy_timeout(Duration::from_secs(5)).unwrap();
-    conn.query_row(sql, params, |r| r.get(0))
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
 
 /// One delivery as the sink saw it.
 #[derive(Debug, Clone)]
@@ -202,9 +176,9 @@ fn kill_9_then_restart_fires_each_slot_once_and_applies_the_misfire_policy() {
     for policy in POLICIES {
         let path = format!("/{policy}");
         wait_until(
+            LONG_WAIT,
             &format!("3 deliveries on {path} before the kill"),
-            Duration::from_secs(30),
-            || sink.received(&path).len() >= 3,
+            || (sink.received(&path).len() >= 3).then_some(()),
         );
     }
     let kill_at = now_ms();
@@ -217,14 +191,11 @@ fn kill_9_then_restart_fires_each_slot_once_and_applies_the_misfire_policy() {
     for policy in POLICIES {
         let path = format!("/{policy}");
         wait_until(
+            LONG_WAIT,
             &format!("3 deliveries on {path} after the restart"),
-            Duration::from_secs(30),
             || {
-                sink.received(&path)
-                    .iter()
-                    .filter(|r| r.at_ms >= restart)
-                    .count()
-                    >= 3
+                let after = sink.received(&path);
+                (after.iter().filter(|r| r.at_ms >= restart).count() >= 3).then_some(())
             },
         );
     }
@@ -240,11 +211,9 @@ fn kill_9_then_restart_fires_each_slot_once_and_applies_the_misfire_policy() {
         );
         assert_eq!(status, 200, "pause {id}: {json}");
     }
-    wait_until(
-        "every fired message delivered",
-        Duration::from_secs(30),
-        || db_int(&db, "SELECT count(*) FROM messages", []) == 0,
-    );
+    wait_until(LONG_WAIT, "every fired message delivered", || {
+        (db_int(&db, "SELECT count(*) FROM messages", []) == 0).then_some(())
+    });
 
     let before_log = first.stderr_text();
     let after_log = second.stderr_text();
@@ -436,12 +405,12 @@ fn retries_resume_after_kill_9() {
     // (retried 1, due 1.5 s later). The sink then holds attempt 1 for HOLD
     // before answering, and the server is killed while it waits, so that
     // attempt's outcome is never stored.
-    wait_until("attempt 0 recorded", Duration::from_secs(30), || {
-        stored_retried(&db, &id) == Some(1)
+    wait_until(LONG_WAIT, "attempt 0 recorded", || {
+        (stored_retried(&db, &id) == Some(1)).then_some(())
     });
     sink.answer_after("/fail", 500, &[], HOLD);
-    wait_until("attempt 1", Duration::from_secs(30), || {
-        sink.received("/fail").len() >= 2
+    wait_until(LONG_WAIT, "attempt 1", || {
+        (sink.received("/fail").len() >= 2).then_some(())
     });
     first.kill9();
     let killed_1 = now_ms();
@@ -461,8 +430,8 @@ fn retries_resume_after_kill_9() {
     sleep(Duration::from_secs(2));
     let restart_1 = now_ms();
     let mut second = ServerProcess::start(&db);
-    wait_until("attempt 2 recorded", Duration::from_secs(30), || {
-        stored_retried(&db, &id) == Some(3)
+    wait_until(LONG_WAIT, "attempt 2 recorded", || {
+        (stored_retried(&db, &id) == Some(3)).then_some(())
     });
     second.kill9();
     let killed_2 = now_ms();
@@ -471,8 +440,8 @@ fn retries_resume_after_kill_9() {
     sleep(Duration::from_secs(1));
     let restart_2 = now_ms();
     let third = ServerProcess::start(&db);
-    wait_until("the message dead-lettered", Duration::from_secs(30), || {
-        db_int(&db, "SELECT count(*) FROM dlq", []) > 0
+    wait_until(LONG_WAIT, "the message dead-lettered", || {
+        (db_int(&db, "SELECT count(*) FROM dlq", []) > 0).then_some(())
     });
     // Nothing is due any more; give a stray extra attempt a chance to show.
     sleep(Duration::from_millis(500));
@@ -537,8 +506,8 @@ fn sigterm_stops_gracefully_and_commits() {
     let id = seconds_schedule(&first, &sink, "once");
     // SIGTERM while the sink holds an attempt: the stop lets it finish and
     // stores its outcome (the grace is 10 s).
-    wait_until("a delivery", Duration::from_secs(30), || {
-        !sink.received("/once").is_empty()
+    wait_until(LONG_WAIT, "a delivery", || {
+        (!sink.received("/once").is_empty()).then_some(())
     });
     let status = first.terminate().expect("an exit status");
     let stopped = now_ms();
@@ -584,11 +553,10 @@ fn sigterm_stops_gracefully_and_commits() {
 
     // It keeps firing after the restart, and a graceful stop cut no attempt
     // short: no message arrives twice.
-    wait_until(
-        "a delivery after the restart",
-        Duration::from_secs(30),
-        || sink.received("/once").iter().any(|r| r.at_ms >= restart),
-    );
+    wait_until(LONG_WAIT, "a delivery after the restart", || {
+        let got = sink.received("/once");
+        got.iter().any(|r| r.at_ms >= restart).then_some(())
+    });
     let got = deliveries(&sink, "/once");
     let mut seen = BTreeSet::new();
     for d in &got {

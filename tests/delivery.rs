@@ -1,31 +1,31 @@
-//! What the destination receives (§7, §8) and how failures are retried (§9),
-//! against the real binary, a real database and a real sink on 127.0.0.1.
-//! Timing assertions have wide margins: they must hold on a slow, busy machine.
+//! What the destination receives (§7, §8), schedules firing and pausing
+//! (§10), and how failures are retried (§9.1–9.3).
+//!
+//! § numbers cite docs/qstash-wire.md, the wire contract.
+//!
+//! On-time firing, slow and unreachable destinations run against the real
+//! binary, a real database and a real sink on 127.0.0.1, with wide timing
+//! margins so they hold on a slow, busy machine. Pausing and the retry
+//! delays run in-process on the manual clock (`common::inproc`): the clock
+//! is moved to 1 ms before each due time (nothing arrives) and then to it
+//! (the attempt arrives), so the delays are checked to the millisecond
+//! without waiting for them.
 
 mod common;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::time::Duration;
 
 use base64::{engine::general_purpose::URL_SAFE, Engine as _};
-use common::api::{call, create_schedule};
+use common::api::{call, create_schedule, publish, states, wait_for_retry, wait_for_state};
+use common::db::{open, rows};
+use common::inproc::InProcess;
 use common::sink::{Received, Sink};
-use common::ServerProcess;
+use common::start;
+use common::wait::{wait_until, WAIT};
 use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-
-fn start() -> (tempfile::TempDir, ServerProcess, Sink) {
-    let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(dir.path().join("cronhook.db"));
-    (dir, server, Sink::start())
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 const EVERY_SECOND: [(&str, &str); 2] = [
     ("Upstash-Cron", "* * * * * *"),
@@ -37,15 +37,6 @@ fn header_i64(r: &Received, name: &str) -> i64 {
         .unwrap_or_else(|| panic!("no {name} header"))
         .parse()
         .unwrap()
-}
-
-/// Opens the database read-only, as an operator would.
-fn db(dir: &tempfile::TempDir) -> rusqlite::Connection {
-    rusqlite::Connection::open_with_flags(
-        dir.path().join("cronhook.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap()
 }
 
 #[test]
@@ -122,120 +113,22 @@ fn a_seconds_schedule_fires_on_time_with_the_right_request() {
     assert!(["IN_PROGRESS", "SUCCESS"].contains(&states.values().next().unwrap().as_str().unwrap()));
 }
 
-#[test]
-fn a_paused_schedule_does_not_fire_and_resume_does_not_catch_up() {
-    let (_dir, server, sink) = start();
-    let id = create_schedule(&server, &sink.url("/p"), &EVERY_SECOND, b"");
-    sink.wait_for("/p", 1, Duration::from_secs(10));
-    let (status, _) = call(
-        &server,
-        "PATCH",
-        &format!("/v2/schedules/{id}/pause"),
-        &[],
-        b"",
-    );
-    assert_eq!(status, 200);
-    let paused_at = now_ms();
-    std::thread::sleep(Duration::from_millis(2500));
-    // Messages fired before the pause may still arrive; nothing fired after it.
-    for r in sink.received("/p") {
-        assert!(
-            // A slot fires FIRE_LEAD ahead, so one that close may already exist.
-            header_i64(&r, "cronhook-slot-time") <= paused_at + cronhook::engine::FIRE_LEAD,
-            "fired while paused"
-        );
-    }
-    let before_resume = sink.received("/p").len();
-    call(
-        &server,
-        "PATCH",
-        &format!("/v2/schedules/{id}/resume"),
-        &[],
-        b"",
-    );
-    let resumed_at = now_ms();
-    let got = sink.wait_for("/p", before_resume + 2, Duration::from_secs(10));
-    let after: Vec<_> = got[before_resume..].to_vec();
-    assert!(after.len() >= 2);
-    for r in after {
-        assert!(
-            header_i64(&r, "cronhook-slot-time") > resumed_at - 1000,
-            "a paused slot was caught up"
-        );
-    }
-}
-
-#[test]
-fn a_failing_destination_gets_retries_at_the_expected_delays_then_the_dlq() {
-    let (dir, server, sink) = start();
-    sink.answer("/fail", 500, &[]);
-    let (status, json) = call(
-        &server,
-        "POST",
-        &format!("/v2/publish/{}", sink.url("/fail")),
-        &[
-            ("Upstash-Retries", "2"),
-            ("Upstash-Retry-Delay", "400 * (retried + 1)"),
-        ],
-        b"payload",
-    );
-    assert_eq!(status, 201, "{json}");
-    let message_id = json["messageId"].as_str().unwrap().to_owned();
-    let got = sink.wait_for("/fail", 3, Duration::from_secs(15));
-    assert_eq!(got.len(), 3);
-    let retried: Vec<_> = got
-        .iter()
-        .map(|r| r.header("upstash-retried").unwrap())
-        .collect();
-    assert_eq!(retried, ["0", "1", "2"]);
-    assert!(got
-        .iter()
-        .all(|r| r.header("upstash-message-id") == Some(message_id.as_str())));
-    // §9.2: `retried` is 0 for the first retry's delay: 400 ms, then 800 ms.
-    for (i, want) in [(1, 400), (2, 800)] {
-        let gap = got[i].at_ms - got[i - 1].at_ms;
-        assert!(
-            gap >= want - 20,
-            "retry {i} came after {gap} ms, want {want}"
-        );
-        assert!(
-            gap < want + 3000,
-            "retry {i} came after {gap} ms, want {want}"
-        );
-    }
-    // Exhausted: one DLQ row with the last response; the hot table is empty.
-    let row = wait_for_dlq(&dir, &message_id);
-    assert_eq!(row, (2, Some(500), b"sink says 500".to_vec()));
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(sink.received("/fail").len(), 3, "no attempt after the last");
-    let pending: i64 = db(&dir)
-        .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(pending, 0);
-}
-
-/// Polls the DLQ for `message_id`: (retried, response_status, response_body).
-fn wait_for_dlq(dir: &tempfile::TempDir, message_id: &str) -> (u32, Option<u16>, Vec<u8>) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let row = db(dir).query_row(
-            "SELECT retried, response_status, response_body FROM dlq WHERE message_id = ?1",
-            [message_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        );
-        match row {
-            Ok(row) => return row,
-            Err(_) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(50))
-            }
-            Err(e) => panic!("no DLQ row for {message_id}: {e}"),
-        }
-    }
+/// Waits for the DLQ row of `message_id`: (retried, response_status, response_body).
+fn wait_for_dlq_row(db: &Path, message_id: &str) -> (u32, Option<u16>, Vec<u8>) {
+    wait_until(WAIT, &format!("a DLQ row for {message_id}"), || {
+        open(db)
+            .query_row(
+                "SELECT retried, response_status, response_body FROM dlq WHERE message_id = ?1",
+                [message_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .ok()
+    })
 }
 
 #[test]
 fn a_failing_schedule_run_is_reported_as_fail() {
-    let (dir, server, sink) = start();
+    let (_dir, server, sink) = start();
     sink.answer("/down", 503, &[]);
     let mut headers = EVERY_SECOND.to_vec();
     headers.push(("Upstash-Retries", "0"));
@@ -249,27 +142,18 @@ fn a_failing_schedule_run_is_reported_as_fail() {
         b"",
     );
     let message_id = first[0].header("upstash-message-id").unwrap().to_owned();
-    wait_for_dlq(&dir, &message_id);
+    wait_for_dlq_row(&server.db, &message_id);
     // Whatever fired last before the pause fails too: wait until nothing
     // is pending (bounded), not for a fixed time.
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while db(&dir)
-        .query_row("SELECT count(*) FROM messages", [], |r| r.get::<_, i64>(0))
-        .unwrap()
-        > 0
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "messages still pending after 15 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(WAIT, "no message pending", || {
+        (rows(&server.db, "messages") == 0).then_some(())
+    });
     let (_, s) = call(&server, "GET", &format!("/v2/schedules/{id}"), &[], b"");
     let states = s["lastScheduleStates"].as_object().unwrap();
     assert!(!states.is_empty());
     assert!(states.values().all(|v| v == "FAIL"), "{states:?}");
     // The DLQ row names the schedule.
-    let schedule: String = db(&dir)
+    let schedule: String = open(&server.db)
         .query_row(
             "SELECT schedule_id FROM dlq WHERE message_id = ?1",
             [&message_id],
@@ -280,51 +164,15 @@ fn a_failing_schedule_run_is_reported_as_fail() {
 }
 
 #[test]
-fn status_489_with_the_non_retryable_header_fails_at_once() {
-    let (dir, server, sink) = start();
-    sink.answer("/stop", 489, &[("Upstash-NonRetryable-Error", "true")]);
-    let (_, json) = call(
-        &server,
-        "POST",
-        &format!("/v2/publish/{}", sink.url("/stop")),
-        &[("Upstash-Retries", "3")],
-        b"",
-    );
-    let message_id = json["messageId"].as_str().unwrap();
-    assert_eq!(wait_for_dlq(&dir, message_id).1, Some(489));
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(sink.received("/stop").len(), 1);
-}
-
-#[test]
-fn retry_after_from_the_destination_sets_the_next_attempt() {
-    let (_dir, server, sink) = start();
-    sink.answer("/busy", 429, &[("Retry-After", "2")]);
-    call(
-        &server,
-        "POST",
-        &format!("/v2/publish/{}", sink.url("/busy")),
-        &[("Upstash-Retries", "1"), ("Upstash-Retry-Delay", "50")],
-        b"",
-    );
-    let got = sink.wait_for("/busy", 2, Duration::from_secs(15));
-    assert_eq!(got.len(), 2);
-    let gap = got[1].at_ms - got[0].at_ms;
-    assert!(gap >= 1950, "Retry-After: 2 was not honoured ({gap} ms)");
-}
-
-#[test]
 fn a_hanging_destination_times_out_and_delays_no_one_else() {
-    let (dir, server, sink) = start();
+    let (_dir, server, sink) = start();
     sink.answer_after("/slow", 200, &[], Duration::from_secs(8));
-    let (_, json) = call(
+    let slow_id = publish(
         &server,
-        "POST",
-        &format!("/v2/publish/{}", sink.url("/slow")),
+        &sink.url("/slow"),
         &[("Upstash-Timeout", "5s"), ("Upstash-Retries", "0")],
         b"",
     );
-    let slow_id = json["messageId"].as_str().unwrap().to_owned();
     // Once the slow attempt hangs, a seconds schedule elsewhere stays on
     // time for its whole 5 s: fast slots come due while it hangs, and
     // waiting behind it would make them seconds late.
@@ -340,9 +188,9 @@ fn a_hanging_destination_times_out_and_delays_no_one_else() {
         );
     }
     call(&server, "DELETE", &format!("/v2/schedules/{id}"), &[], b"");
-    let (_, status, _) = wait_for_dlq(&dir, &slow_id);
+    let (_, status, _) = wait_for_dlq_row(&server.db, &slow_id);
     assert_eq!(status, None, "a timeout has no response status");
-    let error: String = db(&dir)
+    let error: String = open(&server.db)
         .query_row(
             "SELECT error FROM dlq WHERE message_id = ?1",
             [&slow_id],
@@ -354,16 +202,166 @@ fn a_hanging_destination_times_out_and_delays_no_one_else() {
 
 #[test]
 fn a_connection_refused_is_a_failed_attempt() {
-    let (dir, server, _sink) = start();
+    let (_dir, server, _sink) = start();
     // Port 9 (discard) on loopback: nothing listens there.
-    let (_, json) = call(
+    let id = publish(
         &server,
-        "POST",
-        "/v2/publish/http://127.0.0.1:9/none",
+        "http://127.0.0.1:9/none",
         &[("Upstash-Retries", "0")],
         b"",
     );
-    let id = json["messageId"].as_str().unwrap();
-    let (_, status, _) = wait_for_dlq(&dir, id);
+    let (_, status, _) = wait_for_dlq_row(&server.db, &id);
     assert_eq!(status, None);
+}
+
+// ------------------------------------------------------ on the manual clock
+
+/// Pausing disarms the schedule: no slot fires while it is paused, and
+/// resuming goes on from the next slot after the resume, none caught up.
+#[test]
+fn a_paused_schedule_does_not_fire_and_resume_does_not_catch_up() {
+    let p = InProcess::start();
+    let sink = Sink::start();
+    // Half a second into a whole second: the first slot is 500 ms away.
+    let t0 = p.now_ms();
+    p.advance(Duration::from_millis(500));
+    let id = create_schedule(&p, &sink.url("/p"), &EVERY_SECOND, b"");
+    let got = p.expect_arrival_at(&sink, "/p", t0 + 1000);
+    assert_eq!(header_i64(&got[0], "cronhook-slot-time"), t0 + 1000);
+    wait_for_state(
+        &p,
+        got[0].header("upstash-message-id").unwrap(),
+        "DELIVERED",
+    );
+
+    let (status, json) = call(&p, "PATCH", &format!("/v2/schedules/{id}/pause"), &[], b"");
+    assert_eq!(status, 200, "{json}");
+    // Five slots pass while paused.
+    p.advance_to(t0 + 6500);
+    sink.assert_stays("/p", 1, "nothing fires while paused");
+    assert_eq!(rows(&p.db(), "messages"), 0, "no slot fired while paused");
+
+    let resumed_at = p.now_ms();
+    let (status, json) = call(&p, "PATCH", &format!("/v2/schedules/{id}/resume"), &[], b"");
+    assert_eq!(status, 200, "{json}");
+    p.expect_arrival_at(&sink, "/p", t0 + 7000);
+    let got = p.expect_arrival_at(&sink, "/p", t0 + 8000);
+    let slots: Vec<i64> = got
+        .iter()
+        .map(|r| header_i64(r, "cronhook-slot-time"))
+        .collect();
+    assert_eq!(
+        slots,
+        [t0 + 1000, t0 + 7000, t0 + 8000],
+        "no paused slot was caught up"
+    );
+    assert!(slots[1..].iter().all(|&s| s >= resumed_at));
+}
+
+/// Checks the retries of `id`, which fails on `path` every time: after each
+/// attempt the log plans the next one `delays[n]` ms later (`nextDeliveryTime`,
+/// §9.6), and it arrives exactly then with `Upstash-Retried: n + 1`.
+fn expect_retries(p: &InProcess, sink: &Sink, path: &str, id: &str, delays: &[i64]) {
+    let first = sink.wait_for(path, 1, WAIT);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].header("upstash-retried"), Some("0"));
+    let mut due = p.now_ms();
+    for (n, delay) in (1..).zip(delays) {
+        let retry = wait_for_retry(p, id, n);
+        assert_eq!(retry["time"], due, "attempt {n} was made when due: {retry}");
+        assert_eq!(retry["nextDeliveryTime"], due + delay, "retry {n}: {retry}");
+        due += delay;
+        let got = p.expect_arrival_at(sink, path, due);
+        assert_eq!(
+            got[n].header("upstash-retried"),
+            Some(n.to_string().as_str())
+        );
+    }
+    let got = sink.received(path);
+    assert!(got
+        .iter()
+        .all(|r| r.header("upstash-message-id") == Some(id)));
+}
+
+/// §9.1: 3 retries by default, `e^(2.5·n)` s apart (12.18 s, 2 m 28 s,
+/// 30 m 8 s); then FAILED, one DLQ row with the last response, and nothing
+/// pending.
+#[test]
+fn a_failing_destination_gets_retries_at_the_expected_delays_then_the_dlq() {
+    let p = InProcess::start();
+    let sink = Sink::start();
+    sink.answer("/fail", 500, &[]);
+    let id = publish(&p, &sink.url("/fail"), &[], b"payload");
+    // e^2.5, e^5 and e^7.5 seconds, in whole milliseconds.
+    expect_retries(&p, &sink, "/fail", &id, &[12_182, 148_413, 1_808_042]);
+    let row = wait_for_dlq_row(&p.db(), &id);
+    assert_eq!(row, (3, Some(500), b"sink says 500".to_vec()));
+    assert_eq!(rows(&p.db(), "messages"), 0);
+    // The longest backoff is a day: two days later, still no attempt.
+    p.advance(Duration::from_secs(2 * 86_400));
+    sink.assert_stays("/fail", 4, "no attempt after the last");
+}
+
+/// §9.2: `Upstash-Retry-Delay` is evaluated after each failed attempt, with
+/// `retried` the retries made so far, 0 for the first retry's delay:
+/// `400 * (retried + 1)` waits 400 ms, then 800 ms.
+#[test]
+fn a_retry_delay_expression_sets_each_delay_with_retried_from_0() {
+    let p = InProcess::start();
+    let sink = Sink::start();
+    sink.answer("/fail", 500, &[]);
+    let id = publish(
+        &p,
+        &sink.url("/fail"),
+        &[
+            ("Upstash-Retries", "2"),
+            ("Upstash-Retry-Delay", "400 * (retried + 1)"),
+        ],
+        b"payload",
+    );
+    expect_retries(&p, &sink, "/fail", &id, &[400, 800]);
+    let row = wait_for_dlq_row(&p.db(), &id);
+    assert_eq!(row, (2, Some(500), b"sink says 500".to_vec()));
+    assert_eq!(rows(&p.db(), "messages"), 0);
+    p.advance(Duration::from_secs(86_400));
+    sink.assert_stays("/fail", 3, "no attempt after the last");
+}
+
+/// §9.3: 489 with `Upstash-NonRetryable-Error: true` fails the message at
+/// once, retries left or not.
+#[test]
+fn status_489_with_the_non_retryable_header_fails_at_once() {
+    let p = InProcess::start();
+    let sink = Sink::start();
+    sink.answer("/stop", 489, &[("Upstash-NonRetryable-Error", "true")]);
+    let id = publish(&p, &sink.url("/stop"), &[("Upstash-Retries", "3")], b"");
+    assert_eq!(
+        wait_for_dlq_row(&p.db(), &id),
+        (0, Some(489), b"sink says 489".to_vec())
+    );
+    assert_eq!(states(&p, &id), ["FAILED", "ERROR", "ACTIVE", "CREATED"]);
+    // Longer than every default backoff together.
+    p.advance(Duration::from_secs(3 * 86_400));
+    sink.assert_stays("/stop", 1, "no retry after a 489");
+}
+
+/// §9.3: a failed reply's `Retry-After` fixes the next attempt's time, in
+/// place of the message's own retry delay.
+#[test]
+fn retry_after_from_the_destination_sets_the_next_attempt() {
+    let p = InProcess::start();
+    let sink = Sink::start();
+    sink.answer("/busy", 429, &[("Retry-After", "2")]);
+    let t0 = p.now_ms();
+    let id = publish(
+        &p,
+        &sink.url("/busy"),
+        &[("Upstash-Retries", "1"), ("Upstash-Retry-Delay", "50")],
+        b"",
+    );
+    sink.wait_for("/busy", 1, WAIT);
+    let retry = wait_for_retry(&p, &id, 1);
+    assert_eq!(retry["nextDeliveryTime"], t0 + 2000, "{retry}");
+    let got = p.expect_arrival_at(&sink, "/busy", t0 + 2000);
+    assert_eq!(got[1].header("upstash-retried"), Some("1"));
 }

@@ -3,21 +3,15 @@
 mod common;
 
 use common::api::{assert_error, call, create_schedule};
-use common::ServerProcess;
+use common::start;
 use serde_json::Value;
 use std::time::Duration;
-
-fn server() -> (tempfile::TempDir, ServerProcess) {
-    let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(dir.path().join("cronhook.db"));
-    (dir, server)
-}
 
 const DEST: &str = "http://127.0.0.1:9/api/send-weekly-summary";
 
 #[test]
 fn create_get_list_pause_resume_delete() {
-    let (_dir, server) = server();
+    let (_dir, server, _sink) = start();
     let (status, created) = call(
         &server,
         "POST",
@@ -128,7 +122,7 @@ fn create_get_list_pause_resume_delete() {
 
 #[test]
 fn overwrite_by_id_replaces_every_setting() {
-    let (_dir, server) = server();
+    let (_dir, server, _sink) = start();
     let id = create_schedule(
         &server,
         DEST,
@@ -162,7 +156,7 @@ fn overwrite_by_id_replaces_every_setting() {
 
 #[test]
 fn publish_with_upstash_cron_creates_a_schedule() {
-    let (_dir, server) = server();
+    let (_dir, server, _sink) = start();
     let (status, json) = call(
         &server,
         "POST",
@@ -178,7 +172,7 @@ fn publish_with_upstash_cron_creates_a_schedule() {
 
 #[test]
 fn schedule_settings_also_work_as_query_parameters() {
-    let (_dir, server) = server();
+    let (_dir, server, _sink) = start();
     let (status, json) = call(
         &server,
         "POST",
@@ -196,7 +190,7 @@ fn schedule_settings_also_work_as_query_parameters() {
 
 #[test]
 fn bad_input_is_a_4xx_that_names_the_problem_and_stores_nothing() {
-    let (_dir, server) = server();
+    let (_dir, server, _sink) = start();
     /// destination, headers, expected status, words the error must contain
     type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], u16, &'a [&'a str]);
     let cases: &[Case] = &[
@@ -300,7 +294,7 @@ fn bad_input_is_a_4xx_that_names_the_problem_and_stores_nothing() {
 
 #[test]
 fn auth_is_required_and_checked() {
-    let (_dir, server) = server();
+    let (_dir, server, _sink) = start();
     let (status, body) = server
         .raw_request("GET", "/v2/schedules", &[], b"")
         .unwrap();
@@ -330,9 +324,7 @@ fn auth_is_required_and_checked() {
 
 #[test]
 fn oversized_bodies_and_unknown_routes_get_json_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start_with(
-        dir.path().join("c.db"),
+    let (_dir, server, _sink) = common::start_with(
         common::ServerOptions::default()
             .arg("--max-body")
             .arg("100"),
@@ -355,7 +347,7 @@ fn oversized_bodies_and_unknown_routes_get_json_errors() {
 
 #[test]
 fn keys_are_the_dev_keys_by_default() {
-    let (_dir, server) = server();
+    let (_dir, server, _sink) = start();
     let (status, keys) = call(&server, "GET", "/v2/keys", &[], b"");
     assert_eq!(status, 200);
     assert_eq!(keys["current"], "sig_7kYjw48mhY7kAjqNGcy6cr29RJ6r");

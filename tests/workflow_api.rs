@@ -3,27 +3,23 @@
 //! and `/v2/publish`, and a real sink on 127.0.0.1 plays the workflow
 //! endpoint, so each test pins one rule of the contract without the SDK.
 //!
-//! The real binary and a real database. Waits are bounded; timing checks
-//! have wide margins so they hold on a busy machine.
+//! The real binary and a real database; waits and their timeouts run
+//! in-process on the manual clock (`common::inproc`), so a deadline is
+//! checked to the millisecond and can be passed without waiting for it.
+//! Waits are bounded.
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use common::api::{assert_error, call};
+use common::api::{assert_error, call, dlq, publish, wait_for_dlq};
+use common::inproc::InProcess;
 use common::sink::{Received, Sink};
-use common::ServerProcess;
+use common::wait::{wait_until, WAIT};
+use common::{start, ServerProcess, Target};
 use serde_json::{json, Value};
-
-const WAIT: Duration = Duration::from_secs(15);
-
-fn start() -> (tempfile::TempDir, ServerProcess, Sink) {
-    let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(dir.path().join("cronhook.db"));
-    (dir, server, Sink::start())
-}
 
 /// Headers of a workflow message as the SDK sends them in a batch (§2.1).
 fn wf_headers(run_id: &str, init: bool, url: &str) -> serde_json::Map<String, Value> {
@@ -41,7 +37,7 @@ fn wf_headers(run_id: &str, init: bool, url: &str) -> serde_json::Map<String, Va
     h
 }
 
-fn batch(server: &ServerProcess, items: Value) -> (u16, Value) {
+fn batch(server: &dyn Target, items: Value) -> (u16, Value) {
     call(
         server,
         "POST",
@@ -53,7 +49,7 @@ fn batch(server: &ServerProcess, items: Value) -> (u16, Value) {
 
 /// Publishes one batch item; panics unless accepted. Returns its response element.
 fn send(
-    server: &ServerProcess,
+    server: &dyn Target,
     url: &str,
     headers: serde_json::Map<String, Value>,
     body: &str,
@@ -68,7 +64,7 @@ fn send(
 
 /// Starts a run with `extra` trigger headers; returns the Init message id.
 fn trigger(
-    server: &ServerProcess,
+    server: &dyn Target,
     url: &str,
     run_id: &str,
     extra: &[(&str, &str)],
@@ -85,7 +81,7 @@ fn trigger(
 
 /// Appends a step (`Init: false`); returns its message id.
 fn step(
-    server: &ServerProcess,
+    server: &dyn Target,
     url: &str,
     run_id: &str,
     extra: &[(&str, &str)],
@@ -129,19 +125,8 @@ fn delivery_of<'a>(all: &'a [Received], message_id: &str) -> &'a Received {
         .unwrap_or_else(|| panic!("no delivery of {message_id}"))
 }
 
-fn wait_until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// `client.logs` for one run (§1 row 11).
-fn run_log(server: &ServerProcess, run_id: &str) -> Value {
+fn run_log(server: &dyn Target, run_id: &str) -> Value {
     let (status, json) = call(
         server,
         "GET",
@@ -290,8 +275,7 @@ fn init_dedup_end_of_run_and_idempotent_delete() {
     assert_eq!(log["workflowState"], "RUN_SUCCESS");
     assert_eq!(log["workflowRunResponse"], r#"{"done":true}"#);
     assert!(log["workflowRunCompletedAt"].as_i64().is_some());
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(sink.received("/wf").len(), 1, "nothing more was delivered");
+    sink.assert_stays("/wf", 1, "nothing more was delivered");
 }
 
 /// Two parallel plan messages published in one batch each get the log up to
@@ -416,12 +400,7 @@ fn a_call_reaches_the_third_party_bare_and_reports_once_to_the_workflow() {
     assert_eq!(types, ["step", "toCallback", "fromCallback"]);
     let last = json.as_array().unwrap().last().unwrap();
     assert_eq!(last["messageId"], cb.header("upstash-message-id").unwrap());
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(
-        sink.received("/wf").len(),
-        2,
-        "one callback, not one per attempt"
-    );
+    sink.assert_stays("/wf", 2, "one callback, not one per attempt");
 }
 
 /// A step out of attempts fails the run and calls the failure function with
@@ -486,14 +465,10 @@ fn a_failing_step_fails_the_run_and_calls_the_failure_function() {
     assert_eq!(log["workflowState"], "RUN_FAILED");
     let (status, _) = call(&server, "GET", "/v2/workflows/runs/wfr_f", &[], b"");
     assert_eq!(status, 404);
-    let (_, dlq) = call(&server, "GET", "/v2/dlq", &[], b"");
+    let (entries, _) = dlq(&server, "");
     assert!(
-        dlq["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|m| m["messageId"] == init.as_str()),
-        "{dlq}"
+        entries.iter().any(|m| m["messageId"] == init.as_str()),
+        "{entries:?}"
     );
 }
 
@@ -514,7 +489,7 @@ fn wait_body(url: &str, timeout: &str, step_id: u32) -> Vec<u8> {
     .into_bytes()
 }
 
-fn wait(server: &ServerProcess, run_id: &str, event: &str, body: &[u8]) -> u16 {
+fn wait(server: &dyn Target, run_id: &str, event: &str, body: &[u8]) -> u16 {
     let (status, json) = call(
         server,
         "POST",
@@ -531,30 +506,31 @@ fn wait(server: &ServerProcess, run_id: &str, event: &str, body: &[u8]) -> u16 {
 }
 
 /// waitForEvent + notify: the waiter is listed, the notify answers
-/// `NotifyResponse[]` and delivers `[…, {…step, out: base64(data)}]` (§3.7).
+/// `NotifyResponse[]` and delivers `[…, {…step, out: base64(data)}]`, and
+/// the wait's timeout is gone with it (§3.7). In-process on the manual
+/// clock, so the deadline can be passed.
 #[test]
 fn notify_wakes_the_waiting_run_with_the_event_data() {
-    let (_dir, server, sink) = start();
+    let p = InProcess::start();
+    let sink = Sink::start();
     let url = sink.url("/wf");
     trigger(
-        &server,
+        &p,
         &url,
         "wfr_w",
         &[("upstash-forward-x-auth", "secret")],
         "p",
     );
     sink.wait_for("/wf", 1, WAIT);
-    assert_eq!(
-        wait(&server, "wfr_w", "evt-1", &wait_body(&url, "30s", 1)),
-        200
-    );
-    let (status, waiters) = call(&server, "GET", "/v2/waiters/evt-1", &[], b"");
+    let asked = p.now_ms();
+    assert_eq!(wait(&p, "wfr_w", "evt-1", &wait_body(&url, "30s", 1)), 200);
+    let (status, waiters) = call(&p, "GET", "/v2/waiters/evt-1", &[], b"");
     assert_eq!(status, 200);
     assert_eq!(waiters.as_array().unwrap().len(), 1, "{waiters}");
     assert_eq!(waiters[0]["url"], url.as_str());
-    assert!(waiters[0]["deadline"].as_i64().is_some());
+    assert_eq!(waiters[0]["deadline"], asked + 30_000, "{waiters}");
 
-    let (status, out) = call(&server, "POST", "/v2/notify/evt-1", &[], br#"{"hello":1}"#);
+    let (status, out) = call(&p, "POST", "/v2/notify/evt-1", &[], br#"{"hello":1}"#);
     assert_eq!(status, 200, "{out}");
     assert_eq!(out.as_array().unwrap().len(), 1, "{out}");
     assert_eq!(out[0]["error"], "");
@@ -576,37 +552,37 @@ fn notify_wakes_the_waiting_run_with_the_event_data() {
         STANDARD.decode(result["out"].as_str().unwrap()).unwrap(),
         br#"{"hello":1}"#
     );
-    let (_, waiters) = call(&server, "GET", "/v2/waiters/evt-1", &[], b"");
+    let (_, waiters) = call(&p, "GET", "/v2/waiters/evt-1", &[], b"");
     assert_eq!(waiters, json!([]));
-    let (_, again) = call(&server, "POST", "/v2/notify/evt-1", &[], b"x");
+    let (_, again) = call(&p, "POST", "/v2/notify/evt-1", &[], b"x");
     assert_eq!(again, json!([]), "nobody waits any more");
-    // The timeout went with the waiter.
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(sink.received("/wf").len(), 2);
+    // The timeout went with the waiter: its deadline passes, nothing comes.
+    p.advance_to(asked + 31_000);
+    sink.assert_stays("/wf", 2, "no timeout after the notify");
 }
 
 /// A wait nobody notifies ends at its deadline with `waitTimeout: true`,
 /// delivered to `timeoutUrl` with `timeoutHeaders` (§3.7); a wait without a
-/// RunId, or for an ended run, is refused.
+/// RunId, or for an unknown run, is refused. In-process on the manual clock.
 #[test]
 fn a_wait_times_out_at_its_deadline() {
-    let (_dir, server, sink) = start();
+    let p = InProcess::start();
+    let sink = Sink::start();
     let url = sink.url("/wf");
     trigger(
-        &server,
+        &p,
         &url,
         "wfr_w",
         &[("upstash-forward-x-auth", "secret")],
         "p",
     );
     sink.wait_for("/wf", 1, WAIT);
-    let asked = common_now_ms();
-    assert_eq!(
-        wait(&server, "wfr_w", "evt-t", &wait_body(&url, "1s", 2)),
-        200
-    );
-    let delivered = sink.wait_for("/wf", 2, WAIT).remove(1);
-    assert!(delivered.at_ms >= asked + 900, "not before the deadline");
+    let asked = p.now_ms();
+    assert_eq!(wait(&p, "wfr_w", "evt-t", &wait_body(&url, "1s", 2)), 200);
+    let (_, waiters) = call(&p, "GET", "/v2/waiters/evt-t", &[], b"");
+    assert_eq!(waiters[0]["deadline"], asked + 1000, "{waiters}");
+    // Not 1 ms before the deadline; at it.
+    let delivered = p.expect_arrival_at(&sink, "/wf", asked + 1000).remove(1);
     assert_eq!(delivered.header("upstash-workflow-sdk-version"), Some("1"));
     assert_eq!(delivered.header("upstash-workflow-runid"), Some("wfr_w"));
     assert_eq!(delivered.header("x-auth"), Some("secret"));
@@ -614,29 +590,13 @@ fn a_wait_times_out_at_its_deadline() {
     let result: Value = serde_json::from_str(&steps[1].1).unwrap();
     assert_eq!(result["waitTimeout"], true);
     assert!(result.get("out").is_none());
-    let (_, waiters) = call(&server, "GET", "/v2/waiters/evt-t", &[], b"");
+    let (_, waiters) = call(&p, "GET", "/v2/waiters/evt-t", &[], b"");
     assert_eq!(waiters, json!([]));
 
-    let (status, json) = call(
-        &server,
-        "POST",
-        "/v2/wait/e",
-        &[],
-        &wait_body(&url, "1s", 3),
-    );
+    let (status, json) = call(&p, "POST", "/v2/wait/e", &[], &wait_body(&url, "1s", 3));
     assert_error(status, &json, 400, &["Upstash-Workflow-RunId"]);
-    assert_eq!(
-        wait(&server, "no-such-run", "e", &wait_body(&url, "1s", 3)),
-        400
-    );
-    assert_eq!(wait(&server, "wfr_w", "e", b"{\"url\": 1}"), 400);
-}
-
-fn common_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
+    assert_eq!(wait(&p, "no-such-run", "e", &wait_body(&url, "1s", 3)), 400);
+    assert_eq!(wait(&p, "wfr_w", "e", b"{\"url\": 1}"), 400);
 }
 
 /// Lookback: a notify for a run that is not waiting yet is kept, and the
@@ -710,33 +670,30 @@ fn bulk_cancel_by_ids_url_and_all() {
 }
 
 /// `client.logs`: state filter, newest first, paging with a cursor, steps.
+/// In-process on the manual clock, which orders the runs' creation.
 #[test]
 fn workflow_events_report_runs_with_their_states_and_steps() {
-    let (_dir, server, sink) = start();
+    let p = InProcess::start();
+    let sink = Sink::start();
     let url = sink.url("/wf");
-    trigger(&server, &url, "l1", &[("upstash-label", "team-a")], "p");
+    trigger(&p, &url, "l1", &[("upstash-label", "team-a")], "p");
     sink.wait_for("/wf", 1, WAIT);
     let s1 = step(
-        &server,
+        &p,
         &url,
         "l1",
         &[],
         r#"{"stepId":1,"stepName":"one","stepType":"Run","out":"\"x\"","concurrent":1}"#,
     );
     sink.wait_for("/wf", 2, WAIT);
-    std::thread::sleep(Duration::from_millis(5));
-    trigger(&server, &url, "l2", &[], "p");
-    std::thread::sleep(Duration::from_millis(5));
-    trigger(&server, &url, "l3", &[], "p");
-    call(
-        &server,
-        "DELETE",
-        "/v2/workflows/runs/l3?cancel=true",
-        &[],
-        b"",
-    );
+    // One run per millisecond, so "newest first" has one answer.
+    p.advance(Duration::from_millis(1));
+    trigger(&p, &url, "l2", &[], "p");
+    p.advance(Duration::from_millis(1));
+    trigger(&p, &url, "l3", &[], "p");
+    call(&p, "DELETE", "/v2/workflows/runs/l3?cancel=true", &[], b"");
 
-    let l1 = run_log(&server, "l1");
+    let l1 = run_log(&p, "l1");
     assert_eq!(l1["workflowState"], "RUN_STARTED");
     assert_eq!(l1["workflowUrl"], url.as_str());
     assert_eq!(l1["label"], "team-a");
@@ -748,7 +705,7 @@ fn workflow_events_report_runs_with_their_states_and_steps() {
     assert_eq!(steps[1]["steps"][0]["messageId"], s1.as_str());
     assert_eq!(steps[1]["steps"][0]["stepName"], "one");
 
-    let (_, page) = call(&server, "GET", "/v2/workflows/events?count=2", &[], b"");
+    let (_, page) = call(&p, "GET", "/v2/workflows/events?count=2", &[], b"");
     let names: Vec<&str> = page["runs"]
         .as_array()
         .unwrap()
@@ -758,7 +715,7 @@ fn workflow_events_report_runs_with_their_states_and_steps() {
     assert_eq!(names, ["l3", "l2"], "newest first");
     let cursor = page["cursor"].as_str().expect("a next page").to_owned();
     let (_, rest) = call(
-        &server,
+        &p,
         "GET",
         &format!("/v2/workflows/events?count=2&cursor={cursor}"),
         &[],
@@ -768,7 +725,7 @@ fn workflow_events_report_runs_with_their_states_and_steps() {
     assert!(rest.get("cursor").is_none());
 
     let (_, canceled) = call(
-        &server,
+        &p,
         "GET",
         "/v2/workflows/events?state=RUN_CANCELED",
         &[],
@@ -776,7 +733,7 @@ fn workflow_events_report_runs_with_their_states_and_steps() {
     );
     assert_eq!(canceled["runs"].as_array().unwrap().len(), 1);
     assert_eq!(canceled["runs"][0]["workflowRunId"], "l3");
-    let (status, json) = call(&server, "GET", "/v2/workflows/events?state=DONE", &[], b"");
+    let (status, json) = call(&p, "GET", "/v2/workflows/events?state=DONE", &[], b"");
     assert_error(status, &json, 400, &["state"]);
 }
 
@@ -821,14 +778,12 @@ fn a_restart_mid_sleep_continues_the_run() {
 #[test]
 fn a_plain_publish_carries_no_workflow_headers() {
     let (_dir, server, sink) = start();
-    let (status, json) = call(
+    publish(
         &server,
-        "POST",
-        &format!("/v2/publish/{}", sink.url("/wf")),
+        &sink.url("/wf"),
         &[("Content-Type", "application/json")],
         br#"{"n":1}"#,
     );
-    assert_eq!(status, 201, "{json}");
     let got = sink.wait_for("/wf", 1, WAIT).remove(0);
     assert_eq!(&got.body[..], br#"{"n":1}"#);
     let workflow: Vec<&str> = got
@@ -867,17 +822,17 @@ fn the_workflow_dlq_lists_resumes_restarts_and_deletes_failed_runs() {
         assert_eq!(status, 200, "{json}");
         json["messages"].as_array().unwrap().clone()
     };
-    let plain = publish_failing(&server, &sink);
+    sink.answer("/plain", 500, &[]);
+    let plain = publish(
+        &server,
+        &sink.url("/plain"),
+        &[("Upstash-Retries", "0")],
+        b"x",
+    );
     // The plain message reaches the DLQ first, so the workflow filter below
     // has something to leave out; the plain DLQ lists it.
-    wait_until("the plain DLQ entry", || {
-        let (_, all) = call(&server, "GET", "/v2/dlq", &[], b"");
-        let all = all["messages"].as_array()?.clone();
-        all.iter()
-            .any(|m| m["messageId"] == plain.as_str())
-            .then_some(())
-    });
-    let entries = wait_until("the workflow DLQ entry", || {
+    wait_for_dlq(&server, &[&plain]);
+    let entries = wait_until(WAIT, "the workflow DLQ entry", || {
         let l = list("");
         (!l.is_empty()).then_some(l)
     });
@@ -889,7 +844,7 @@ fn the_workflow_dlq_lists_resumes_restarts_and_deletes_failed_runs() {
     assert!(e["workflowCreatedAt"].as_i64().is_some());
     assert_eq!(list("&workflowRunId=other").len(), 0);
     let dlq_id = e["dlqId"].as_str().unwrap().to_owned();
-    let info = wait_until("the failure function's outcome", || {
+    let info = wait_until(WAIT, "the failure function's outcome", || {
         let l = list("");
         let info = l.first()?.get("failureCallbackInfo")?.clone();
         (info["state"] == "CALLBACK_SUCCESS").then_some(info)
@@ -945,7 +900,7 @@ fn the_workflow_dlq_lists_resumes_restarts_and_deletes_failed_runs() {
         &[("upstash-retries", "0")],
         "again",
     );
-    let entry = wait_until("the second run's DLQ entry", || {
+    let entry = wait_until(WAIT, "the second run's DLQ entry", || {
         list("&workflowRunId=wfr_r").first().cloned()
     });
     assert_eq!(entry["messageId"], init2.as_str());
@@ -976,7 +931,7 @@ fn the_workflow_dlq_lists_resumes_restarts_and_deletes_failed_runs() {
         &[("upstash-retries", "0")],
         "p",
     );
-    wait_until("the third run's DLQ entry", || {
+    wait_until(WAIT, "the third run's DLQ entry", || {
         (!list("&workflowRunId=wfr_x").is_empty()).then_some(())
     });
     let (status, json) = call(
@@ -988,18 +943,4 @@ fn the_workflow_dlq_lists_resumes_restarts_and_deletes_failed_runs() {
     );
     assert_eq!((status, json["deleted"].as_u64()), (200, Some(1)), "{json}");
     assert!(list("").is_empty());
-}
-
-/// A plain message that fails into the DLQ; returns its id.
-fn publish_failing(server: &ServerProcess, sink: &Sink) -> String {
-    sink.answer("/plain", 500, &[]);
-    let (status, json) = call(
-        server,
-        "POST",
-        &format!("/v2/publish/{}", sink.url("/plain")),
-        &[("Upstash-Retries", "0")],
-        b"x",
-    );
-    assert_eq!(status, 201, "{json}");
-    json["messageId"].as_str().unwrap().to_owned()
 }

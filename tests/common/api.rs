@@ -3,6 +3,8 @@
 
 use std::collections::HashSet;
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use serde_json::Value;
 
 use super::wait::{wait_until, WAIT};
@@ -105,6 +107,18 @@ pub fn wait_for_state<S: Target + ?Sized>(server: &S, id: &str, state: &str) -> 
     })
 }
 
+/// Waits until message `id` has `n` RETRY entries in the log (its `n`th
+/// failed attempt is recorded); the newest of them.
+pub fn wait_for_retry<S: Target + ?Sized>(server: &S, id: &str, n: usize) -> Value {
+    wait_until(WAIT, &format!("retry {n} of {id} to be logged"), || {
+        let (log, _) = events(server, &format!("messageId={id}&state=RETRY"));
+        (log.len() >= n).then(|| {
+            assert_eq!(log.len(), n, "more retries than expected: {log:?}");
+            log[0].clone()
+        })
+    })
+}
+
 /// `GET /v2/dlq?<query>`: the entries and the cursor.
 pub fn dlq<S: Target + ?Sized>(server: &S, query: &str) -> (Vec<Value>, Option<String>) {
     let (status, json) = call(server, "GET", &format!("/v2/dlq?{query}"), &[], b"");
@@ -154,4 +168,9 @@ pub fn enc(s: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Standard base64, as the log and the callback reports carry bodies.
+pub fn b64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
 }

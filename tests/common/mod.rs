@@ -435,6 +435,19 @@ impl ServerProcess {
     }
 }
 
+/// A server on a fresh database in its own temporary directory, and a sink
+/// for it to deliver to. Keep the directory alive as long as the server.
+pub fn start() -> (tempfile::TempDir, ServerProcess, sink::Sink) {
+    start_with(ServerOptions::default())
+}
+
+/// Like [`start`], with extra arguments or environment for the server.
+pub fn start_with(opts: ServerOptions) -> (tempfile::TempDir, ServerProcess, sink::Sink) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start_with(dir.path().join("cronhook.db"), opts);
+    (dir, server, sink::Sink::start())
+}
+
 /// A plain blocking HTTP/1.1 request to `addr` (`Connection: close`):
 /// (status, body). `headers` are extra `(name, value)` pairs.
 pub fn request(

@@ -7,13 +7,20 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::Router;
+
+use super::wait::now_ms;
+
+/// How long a test watches for a request that must not come. On the manual
+/// clock nothing falls due while a test watches, so a wrong delivery would
+/// be sent at once; this only bounds how long "at once" may take.
+pub const QUIET: Duration = Duration::from_millis(300);
 
 /// One request as the sink saw it.
 #[derive(Debug, Clone)]
@@ -56,13 +63,6 @@ pub struct Sink {
     shared: Arc<Shared>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 async fn record(State(shared): State<Arc<Shared>>, request: Request) -> impl IntoResponse {
@@ -173,6 +173,15 @@ impl Sink {
             .filter(|r| r.path() == path)
             .cloned()
             .collect()
+    }
+
+    /// Asserts that `path` has received exactly `n` requests, and still has
+    /// after watching for `QUIET`.
+    pub fn assert_stays(&self, path: &str, n: usize, why: &str) {
+        assert_eq!(self.received(path).len(), n, "{path}: {why}");
+        std::thread::sleep(QUIET);
+        let got = self.received(path);
+        assert_eq!(got.len(), n, "{path}: {why}; received {got:#?}");
     }
 
     /// Waits (bounded) until `path` has received at least `n` requests.
