@@ -222,3 +222,37 @@ fn errors_the_router_itself_makes_are_json_with_an_error_field() {
         assert!(json["error"].is_string(), "{path}: {json}");
     }
 }
+
+#[test]
+fn the_misfire_policy_decides_only_for_slots_missed_while_cronhook_was_down() {
+    // (policy, how many of the five missed minutes fire)
+    for (policy, fired) in [("skip", 0), ("once", 1), ("all", 5)] {
+        let mut server = InProcess::start();
+        let sink = Sink::start();
+        let t0 = server.now_ms();
+        create_schedule(
+            &server,
+            &sink.url("/minutely"),
+            &[("Upstash-Cron", "* * * * *"), ("Cronhook-Misfire", policy)],
+            b"",
+        );
+        // Down for five slots (t0 + 1 min … t0 + 5 min), up again just after.
+        server.stop();
+        server.advance(Duration::from_secs(5 * 60 + 30));
+        server.start_again();
+        let got = sink.wait_for("/minutely", fired, WAIT);
+        std::thread::sleep(QUIET);
+        let mut slots: Vec<i64> = sink.received("/minutely").iter().map(slot).collect();
+        slots.sort();
+        let want: Vec<i64> = (6 - fired as i64..=5).map(|m| t0 + m * 60_000).collect();
+        assert_eq!(slots, want, "{policy}: {} arrived", got.len());
+        // The next slot, while up, fires whatever the policy.
+        server.advance(Duration::from_secs(30));
+        let after = sink.wait_for("/minutely", fired + 1, WAIT);
+        assert_eq!(
+            after.len(),
+            fired + 1,
+            "{policy}: the slot after the restart"
+        );
+    }
+}

@@ -86,12 +86,6 @@ impl InProcess {
     }
 
     /// Starts cronhook again on the same database and clock (a restart).
-    ///
-    /// Not usable yet: after `App::shutdown` the database stays locked for
-    /// the rest of the process (the store's commit listener holds the engine,
-    /// which holds the store, so the store and its `flock` are never
-    /// dropped), and the start fails with "another cronhook is using it".
-    /// Restart cases stay binary-level until the product releases the lock.
     pub fn start_again(&mut self) {
         assert!(self.app.is_none(), "stop first");
         self.boot();
