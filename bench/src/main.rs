@@ -23,11 +23,13 @@
 //! `synchronous=FULL` and `NORMAL`), `lateness` (seconds-schedules,
 //! arrival − slot time), `burst` (many messages due at one instant),
 //! `pending-memory` (RSS growth while large and small messages wait a day),
+//! `hanging` (deliveries and firings while ten destinations hang),
 //! `scale` (many schedules: create rate, memory, disk, restart time) and
 //! `idle` (CPU and memory with nothing to do). `all` runs them in that order
 //! (idle before scale).
 
 mod api;
+mod hang;
 mod report;
 mod scenarios;
 mod server;
@@ -49,6 +51,7 @@ pub enum Scenario {
     Lateness,
     Burst,
     PendingMemory,
+    Hanging,
     Scale,
     Idle,
 }
@@ -62,6 +65,7 @@ impl Scenario {
             Scenario::Lateness => "lateness",
             Scenario::Burst => "burst",
             Scenario::PendingMemory => "pending-memory",
+            Scenario::Hanging => "hanging",
             Scenario::Scale => "scale",
             Scenario::Idle => "idle",
         }
@@ -119,6 +123,30 @@ pub struct Args {
     /// pending-memory: body size of each small message, bytes.
     #[arg(long, default_value_t = 10 * 1024)]
     pub pending_small_bytes: usize,
+
+    /// hanging: destinations that accept connections and never answer (one
+    /// listener on 127.0.0.1 each).
+    #[arg(long, default_value_t = 10)]
+    pub hanging_hosts: usize,
+
+    /// hanging: messages published to each hanging destination
+    /// (`Upstash-Timeout: 40s`, `Upstash-Retries: 0`).
+    #[arg(long, default_value_t = 60)]
+    pub hanging_messages: usize,
+
+    /// hanging: messages published to the healthy sink, spread over the
+    /// measured window (one /v2/publish each).
+    #[arg(long, default_value_t = 200)]
+    pub hanging_healthy_messages: usize,
+
+    /// hanging: seconds-schedules (`* * * * * *`) firing at the healthy sink.
+    #[arg(long, default_value_t = 20)]
+    pub hanging_schedules: usize,
+
+    /// hanging: length of the measured window, seconds (keep it well under
+    /// the 40 s timeout of the hanging attempts).
+    #[arg(long, default_value_t = 15)]
+    pub hanging_seconds: u64,
 
     /// scale: schedules created through the API.
     #[arg(long, default_value_t = 1_000_000)]
@@ -251,6 +279,7 @@ fn expand(list: &[Scenario]) -> Vec<Scenario> {
                 Scenario::Lateness,
                 Scenario::Burst,
                 Scenario::PendingMemory,
+                Scenario::Hanging,
                 Scenario::Idle,
                 Scenario::Scale,
             ],

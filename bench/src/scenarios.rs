@@ -14,9 +14,10 @@ use cronhook::engine::client::{HttpClient, Outgoing, Reply};
 use serde_json::{json, Map, Value};
 
 use crate::api::{self, Call};
+use crate::hang::Hanging;
 use crate::report::{distribution, round, threads_text};
 use crate::server::{self, db_bytes, thread_cpu_s, thread_ticks, ProcStats, Server, TempDir};
-use crate::sink::{now_ms, Sink};
+use crate::sink::{now_ms, now_us, Sink};
 use crate::{Args, LatenessMode, Scenario};
 
 /// Shared between scenarios of one run.
@@ -47,6 +48,7 @@ pub async fn run(ctx: Arc<Ctx>, scenario: Scenario) -> Result<Value, String> {
         Scenario::Lateness => lateness(&ctx).await,
         Scenario::Burst => burst(&ctx).await,
         Scenario::PendingMemory => pending_memory(&ctx).await,
+        Scenario::Hanging => hanging(&ctx).await,
         Scenario::Scale => scale(&ctx).await,
         Scenario::Idle => idle(&ctx).await,
         Scenario::All => Err("`all` is expanded before running".into()),
@@ -910,6 +912,354 @@ async fn pending_memory(ctx: &Ctx) -> Result<Value, String> {
     drop(server);
     drop(dir);
     Ok(Value::Object(out))
+}
+
+// ---------------------------------------------------------------------------
+// hanging
+
+/// cronhook's defaults for `--max-in-flight` and
+/// `--max-in-flight-per-destination`.
+const DEFAULT_MAX_IN_FLIGHT: usize = 512;
+const DEFAULT_MAX_IN_FLIGHT_PER_DESTINATION: usize = 32;
+
+/// Connections each hanging listener holds open at most (more are closed
+/// at once).
+const HANGING_HOLD: usize = 100;
+
+/// `Upstash-Timeout` of the hanging messages, seconds: longer than the run,
+/// so every attempt they get is still held when the window ends.
+const HANGING_TIMEOUT_S: u64 = 40;
+
+/// Longest wait for the hanging destinations to hold their share.
+const HANGING_SHARE_WAIT: Duration = Duration::from_secs(30);
+
+/// Longest wait, after the window, for its deliveries and slots.
+const HANGING_STRAGGLER_WAIT: Duration = Duration::from_secs(10);
+
+/// The value of a `--cronhook-arg` option (`--name=N` or `--name N`).
+fn cronhook_arg_usize(ctx: &Ctx, name: &str) -> Option<usize> {
+    let args = &ctx.args.cronhook_arg;
+    let mut found = None;
+    for (i, a) in args.iter().enumerate() {
+        if let Some(v) = a.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
+            found = v.parse().ok();
+        } else if a == name {
+            found = args.get(i + 1).and_then(|v| v.parse().ok());
+        }
+    }
+    found
+}
+
+async fn sleep_until_us(at_us: i64) {
+    let left = at_us - now_us();
+    if left > 0 {
+        tokio::time::sleep(Duration::from_micros(left as u64)).await;
+    }
+}
+
+/// One healthy message as published: its id, when the request started
+/// (Unix µs), and how long the request took (ms).
+type Published = (String, i64, f64);
+
+/// Publishes `n` messages to `sink_url`, one /v2/publish each on one
+/// keep-alive connection, spread evenly over [start_ms, end_ms).
+async fn publish_spread(
+    addr: std::net::SocketAddr,
+    sink_url: String,
+    n: usize,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<Vec<Published>, String> {
+    let path = format!("/v2/publish/{sink_url}");
+    let period_us = (end_ms - start_ms) * 1000;
+    let mut conn = api::Conn::new(addr);
+    let mut sent = Vec::with_capacity(n);
+    for i in 0..n {
+        sleep_until_us(start_ms * 1000 + period_us * i as i64 / n as i64).await;
+        let started_us = now_us();
+        let t0 = Instant::now();
+        let (status, body) = conn
+            .request(
+                hyper::Method::POST,
+                &path,
+                &[("Content-Type", "text/plain")],
+                Bytes::from_static(b"x"),
+            )
+            .await?;
+        let request_ms = t0.elapsed().as_secs_f64() * 1000.0;
+        if !(200..300).contains(&status) {
+            return Err(format!(
+                "healthy publish {i}: status {status}: {}",
+                String::from_utf8_lossy(&body)
+            ));
+        }
+        let id = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("messageId")?.as_str().map(str::to_owned))
+            .ok_or_else(|| format!("healthy publish {i}: no messageId in the answer"))?;
+        sent.push((id, started_us, request_ms));
+    }
+    Ok(sent)
+}
+
+/// Ten destinations that accept connections and never answer hold their
+/// share of delivery capacity (60 messages each, `Upstash-Timeout: 40s`,
+/// no retries); meanwhile, how late are deliveries to a healthy sink
+/// (arrival − publish-request start) and seconds-schedules (arrival − slot
+/// time), and how many connections did each hanging destination get.
+async fn hanging(ctx: &Ctx) -> Result<Value, String> {
+    let a = &ctx.args;
+    let (hosts, per_host) = (a.hanging_hosts, a.hanging_messages);
+    let per_destination = cronhook_arg_usize(ctx, "--max-in-flight-per-destination")
+        .unwrap_or(DEFAULT_MAX_IN_FLIGHT_PER_DESTINATION);
+    let max_in_flight = cronhook_arg_usize(ctx, "--max-in-flight").unwrap_or(DEFAULT_MAX_IN_FLIGHT);
+    // What each hanging destination should hold: its share, or all it has.
+    let share = per_destination.min(per_host) as u64;
+    let dir = TempDir::new("hanging")?;
+    let server = start_server(ctx, &db_path(&dir), &[]).await?;
+    let sink = Sink::start().await?;
+    let mut listeners = Vec::with_capacity(hosts);
+    for _ in 0..hosts {
+        listeners.push(Hanging::start(HANGING_HOLD).await?);
+    }
+
+    say(format!(
+        "hanging: publishing {per_host} messages to each of {hosts} destinations that never \
+         answer (Upstash-Timeout: {HANGING_TIMEOUT_S}s, no retries)"
+    ));
+    let published = Instant::now();
+    let headers = [
+        ("Upstash-Timeout", format!("{HANGING_TIMEOUT_S}s")),
+        ("Upstash-Retries", "0".to_owned()),
+    ];
+    for h in &listeners {
+        let load = publish_batches(
+            ctx,
+            &server,
+            &h.url("/never"),
+            per_host,
+            a.batch_size,
+            &headers,
+            "x",
+            "hanging batch",
+        )
+        .await?;
+        if load.accepted != per_host as u64 {
+            return Err(server.failure(&format!(
+                "accepted {} of {per_host} hanging messages",
+                load.accepted
+            )));
+        }
+    }
+    // Every destination holds its share, or all of --max-in-flight is held.
+    let total_wanted = (hosts as u64 * share).min(max_in_flight as u64);
+    let wait_until = Instant::now() + HANGING_SHARE_WAIT;
+    let shares_reached = loop {
+        let total: u64 = listeners.iter().map(Hanging::accepted).sum();
+        if listeners.iter().all(|h| h.accepted() >= share) || total >= total_wanted {
+            break true;
+        }
+        if Instant::now() > wait_until {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let held_after_ms = published.elapsed().as_secs_f64() * 1000.0;
+    let held: u64 = listeners.iter().map(Hanging::accepted).sum();
+    say(format!(
+        "hanging: {held} attempts hanging after {held_after_ms:.0} ms (share {share} each{})",
+        if shares_reached { "" } else { ", NOT reached" }
+    ));
+
+    let schedules = a.hanging_schedules;
+    let dest = sink.url.clone();
+    create_schedules(
+        ctx,
+        &server,
+        schedules,
+        move |i| {
+            api::schedule_call(
+                &dest,
+                format!("hanging-tick-{i}"),
+                "* * * * * *".into(),
+                true,
+                "x",
+            )
+        },
+        "hanging schedules",
+    )
+    .await?;
+    // From a whole second at least one second ahead: the schedules' first
+    // slot is not in the window.
+    let seconds = a.hanging_seconds.max(1);
+    let start_ms = (now_ms() / 1000 + 2) * 1000;
+    let end_ms = start_ms + seconds as i64 * 1000;
+    let expected_slots = schedules as u64 * seconds;
+    let n = a.hanging_healthy_messages;
+    say(format!(
+        "hanging: measuring {seconds} s: {n} messages to the healthy sink, {expected_slots} slots"
+    ));
+    let publisher = tokio::spawn(publish_spread(
+        server.addr,
+        sink.url.clone(),
+        n,
+        start_ms,
+        end_ms,
+    ));
+    sleep_until_ms(start_ms).await;
+    let usage = Usage::sample(&server)?;
+    sleep_until_ms(end_ms).await;
+    let mut out = Map::new();
+    usage.report(&server, &mut out)?;
+    // The hanging destinations as the window ends (before any 40 s timeout).
+    let window_end_after_publish_s = published.elapsed().as_secs_f64();
+    let connections: Vec<u64> = listeners.iter().map(Hanging::accepted).collect();
+    let peak_open: Vec<u64> = listeners.iter().map(Hanging::peak_open).collect();
+    let open: Vec<u64> = listeners.iter().map(Hanging::open).collect();
+    let over_hold: u64 = listeners.iter().map(Hanging::over_hold).sum();
+    let sent = publisher
+        .await
+        .map_err(|e| format!("the healthy publisher panicked: {e}"))?
+        .map_err(|e| server.failure(&e))?;
+
+    // Let the window's last deliveries and slots arrive.
+    let ids: BTreeMap<&str, (i64, f64)> = sent
+        .iter()
+        .map(|(id, at, ms)| (id.as_str(), (*at, *ms)))
+        .collect();
+    let in_window = |r: &crate::sink::Rec| r.slot_ms.is_some_and(|s| s >= start_ms && s < end_ms);
+    let wait_until = Instant::now() + HANGING_STRAGGLER_WAIT;
+    loop {
+        let healthy = sink.count_matching(|r| r.id.as_deref().is_some_and(|i| ids.contains_key(i)));
+        let slots = sink.count_matching(in_window);
+        if (healthy >= ids.len() as u64 && slots >= expected_slots) || Instant::now() > wait_until {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let recs = sink.take();
+
+    let mut delivery_ms = Vec::with_capacity(n);
+    let mut seen_ids = HashSet::new();
+    let mut delivery_dups = 0u64;
+    let mut firing_ms = Vec::new();
+    let mut slots = HashSet::new();
+    let (mut slot_dups, mut early) = (0u64, 0u64);
+    for r in &recs {
+        if let Some(slot) = r.slot_ms {
+            if slot >= start_ms && slot < end_ms {
+                if !slots.insert((r.schedule.clone(), slot)) {
+                    slot_dups += 1;
+                }
+                let late = r.at_us as f64 / 1000.0 - slot as f64;
+                if late < 0.0 {
+                    early += 1;
+                }
+                firing_ms.push(late);
+            }
+        } else if let Some((at, _)) = r.id.as_deref().and_then(|i| ids.get(i)) {
+            if seen_ids.insert(r.id.clone()) {
+                delivery_ms.push((r.at_us - at) as f64 / 1000.0);
+            } else {
+                delivery_dups += 1;
+            }
+        }
+    }
+    let mut request_ms: Vec<f64> = sent.iter().map(|(_, _, ms)| *ms).collect();
+
+    let mut deliveries = Map::new();
+    deliveries.insert("published".into(), sent.len().into());
+    deliveries.insert("delivered".into(), seen_ids.len().into());
+    deliveries.insert(
+        "missing_deliveries".into(),
+        (sent.len() - seen_ids.len()).into(),
+    );
+    deliveries.insert("duplicate_deliveries".into(), delivery_dups.into());
+    deliveries.extend(distribution("", &mut delivery_ms));
+    let publish = distribution("publish_request_", &mut request_ms);
+    for key in ["publish_request_p50_ms", "publish_request_max_ms"] {
+        deliveries.insert(key.into(), publish[key].clone());
+    }
+
+    let mut firings = Map::new();
+    firings.insert("schedules".into(), schedules.into());
+    firings.insert("due_slots".into(), expected_slots.into());
+    firings.insert("delivered_slots".into(), slots.len().into());
+    firings.insert(
+        "missing_slots".into(),
+        expected_slots.saturating_sub(slots.len() as u64).into(),
+    );
+    firings.insert("duplicate_deliveries".into(), slot_dups.into());
+    firings.insert("early_deliveries".into(), early.into());
+    firings.extend(distribution("", &mut firing_ms));
+
+    let list = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+    let mut run = Map::new();
+    run.insert("hanging_hosts".into(), hosts.into());
+    run.insert("hanging_messages_per_host".into(), per_host.into());
+    run.insert("hanging_timeout_s".into(), HANGING_TIMEOUT_S.into());
+    run.insert("max_in_flight".into(), max_in_flight.into());
+    run.insert(
+        "max_in_flight_per_destination".into(),
+        per_destination.into(),
+    );
+    run.insert("hanging_shares_reached".into(), shares_reached.into());
+    run.insert(
+        "hanging_share_held_after_ms".into(),
+        round(held_after_ms, 0),
+    );
+    run.insert("hanging_connections_each".into(), list(&connections).into());
+    run.insert(
+        "hanging_connections_max".into(),
+        connections.iter().copied().max().unwrap_or(0).into(),
+    );
+    run.insert(
+        "hanging_connections_total".into(),
+        connections.iter().sum::<u64>().into(),
+    );
+    run.insert(
+        "hanging_peak_open_max".into(),
+        peak_open.iter().copied().max().unwrap_or(0).into(),
+    );
+    run.insert("hanging_open_at_window_end".into(), list(&open).into());
+    run.insert(
+        "hanging_listeners_over_share".into(),
+        connections
+            .iter()
+            .filter(|c| **c > per_destination as u64)
+            .count()
+            .into(),
+    );
+    run.insert("hanging_closed_over_hold".into(), over_hold.into());
+    run.insert(
+        "window_end_after_hanging_publish_s".into(),
+        round(window_end_after_publish_s, 1),
+    );
+    run.insert("measured_seconds".into(), seconds.into());
+    run.insert("deliveries".into(), Value::Object(deliveries));
+    run.insert("firings".into(), Value::Object(firings));
+    run.extend(out);
+    run.insert(
+        "sink_connections_accepted".into(),
+        sink.connections().into(),
+    );
+    log_counts(&server, &mut run);
+    say(format!(
+        "hanging: deliveries p50 {} / p99 {} / max {} ms, firings p50 {} / p99 {} / max {} ms, \
+         {}/{expected_slots} slots, connections per hanging host {}",
+        run["deliveries"]["p50_ms"],
+        run["deliveries"]["p99_ms"],
+        run["deliveries"]["max_ms"],
+        run["firings"]["p50_ms"],
+        run["firings"]["p99_ms"],
+        run["firings"]["max_ms"],
+        slots.len(),
+        list(&connections)
+    ));
+    drop(listeners);
+    drop(server);
+    drop(dir);
+    Ok(Value::Object(run))
 }
 
 // ---------------------------------------------------------------------------
