@@ -256,3 +256,33 @@ fn the_misfire_policy_decides_only_for_slots_missed_while_cronhook_was_down() {
         );
     }
 }
+
+#[test]
+fn retries_due_at_once_are_each_made_none_lost() {
+    // `Retry-After: 0` makes each retry due the moment the failure is
+    // committed, often before the attempt's task has reported back.
+    let server = InProcess::start();
+    let sink = Sink::start();
+    sink.answer("/again", 503, &[("Retry-After", "0")]);
+    let ids: Vec<String> = (0..20)
+        .map(|_| {
+            publish(
+                &server,
+                &sink.url("/again"),
+                &[("Upstash-Retries", "4")],
+                b"",
+            )
+        })
+        .collect();
+    let got = sink.wait_for("/again", 100, WAIT);
+    assert_eq!(got.len(), 100, "five attempts each");
+    for id in &ids {
+        let tries = got
+            .iter()
+            .filter(|r| r.header("upstash-message-id") == Some(id.as_str()))
+            .count();
+        assert_eq!(tries, 5, "{id}");
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    common::api::wait_for_dlq(&server, &refs);
+}

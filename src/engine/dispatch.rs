@@ -5,10 +5,16 @@
 //! and queue beyond that; deliveries wait in the lane of their destination
 //! (`lanes`) for a share of `max_in_flight`. So a destination that hangs
 //! holds its lane's share and nothing else: firings, and deliveries to
-//! everyone else, go on. Every task reports back when it ends, also when it
-//! panics or is cut short, through a guard.
+//! everyone else, go on.
+//!
+//! A lane slot is held for the HTTP exchange only: once the response (or
+//! its absence) is in, the slot goes to the next attempt while this one's
+//! outcome waits for its commit. A commit takes an fsync; holding a slot
+//! through it would cap a fast destination at a few slots per fsync. At
+//! most `RECORDING` outcomes wait for their commit at once. Every task
+//! reports back, also when it panics or is cut short, through guards.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -23,17 +29,37 @@ use crate::model::Millis;
 /// others into the writer's group commit, so a few hundred share a commit.
 const FIRE_CONCURRENCY: usize = 256;
 
-/// What a task reports when it ends.
+/// Most attempts whose exchange is over and whose outcome waits for its
+/// commit; beyond it, no new attempt starts (the writer is the bottleneck).
+const RECORDING: usize = 4096;
+
+/// What a task reports.
 enum Done {
     Fire,
-    Delivery { lane: Lane, id: Arc<str> },
+    /// The exchange of an attempt on `lane` is over: the slot is free.
+    Sent {
+        lane: Lane,
+    },
+    /// The attempt of message `id` is over, outcome recorded.
+    Delivery {
+        id: Arc<str>,
+    },
 }
 
-/// Sends its report when dropped: at the end of the task, or when the task
+/// Sends its report when dropped: when the work is done, or when the task
 /// panics or is dropped unfinished.
-struct Report {
+pub(super) struct Report {
     tx: mpsc::UnboundedSender<Done>,
     done: Option<Done>,
+}
+
+impl Report {
+    fn new(tx: &mpsc::UnboundedSender<Done>, done: Done) -> Report {
+        Report {
+            tx: tx.clone(),
+            done: Some(done),
+        }
+    }
 }
 
 impl Drop for Report {
@@ -54,20 +80,32 @@ pub(super) async fn run(
         ctx.settings.max_in_flight,
         ctx.settings.max_in_flight_per_destination,
     );
-    // Messages waiting in a lane or being attempted: a key armed again
-    // meanwhile (a window read racing a commit) is not attempted twice.
+    // Messages waiting in a lane or being attempted. A key that comes due
+    // again meanwhile (a retry due at once, committed before its attempt's
+    // task reported back; a window read racing a commit) is neither
+    // attempted twice at once nor lost: it waits in `again` and is queued
+    // when the attempt in progress is over.
     let mut scheduled: HashSet<Arc<str>> = HashSet::new();
+    let mut again: HashMap<Arc<str>, Lane> = HashMap::new();
     let mut fires: VecDeque<Arc<str>> = VecDeque::new();
     let mut firing = 0usize;
+    // Attempts started and not yet recorded.
+    let mut attempts = 0usize;
     loop {
         tokio::select! {
             biased;
             _ = stop.cancelled() => return,
             Some(done) = done_rx.recv() => match done {
                 Done::Fire => firing -= 1,
-                Done::Delivery { lane, id } => {
-                    lanes.done(&lane);
-                    scheduled.remove(&id);
+                Done::Sent { lane } => lanes.done(&lane),
+                Done::Delivery { id } => {
+                    attempts -= 1;
+                    match again.remove(&id) {
+                        Some(lane) => lanes.push(lane, id),
+                        None => {
+                            scheduled.remove(&id);
+                        }
+                    }
                 }
             },
             item = due.recv() => match item {
@@ -76,6 +114,8 @@ pub(super) async fn run(
                 Some((TimerKey::Message(key), _)) => {
                     if scheduled.insert(key.id.clone()) {
                         lanes.push(key.lane, key.id);
+                    } else {
+                        again.insert(key.id, key.lane);
                     }
                 }
                 Some((TimerKey::Window, _)) => {
@@ -87,28 +127,24 @@ pub(super) async fn run(
         while firing < FIRE_CONCURRENCY {
             let Some(id) = fires.pop_front() else { break };
             firing += 1;
-            let report = Report {
-                tx: done_tx.clone(),
-                done: Some(Done::Fire),
-            };
+            let report = Report::new(&done_tx, Done::Fire);
             let ctx = ctx.clone();
             ctx.tasks.clone().spawn(async move {
                 fire::fire(&ctx, &id).await;
                 drop(report);
             });
         }
-        while let Some((lane, id)) = lanes.start_next() {
-            let report = Report {
-                tx: done_tx.clone(),
-                done: Some(Done::Delivery {
-                    lane,
-                    id: id.clone(),
-                }),
+        while attempts < ctx.settings.max_in_flight + RECORDING {
+            let Some((lane, id)) = lanes.start_next() else {
+                break;
             };
+            attempts += 1;
+            let sent = Report::new(&done_tx, Done::Sent { lane });
+            let recorded = Report::new(&done_tx, Done::Delivery { id: id.clone() });
             let ctx = ctx.clone();
             ctx.tasks.clone().spawn(async move {
-                deliver::deliver(&ctx, &id).await;
-                drop(report);
+                deliver::deliver(&ctx, &id, sent).await;
+                drop(recorded);
             });
         }
     }

@@ -11,9 +11,12 @@ use crate::engine::{Ctx, STORE_RETRY};
 use crate::model::{Attempt, DlqEntry, Message};
 use crate::store::Outcome;
 
+use super::dispatch::Report;
 use super::workflow as wf;
 
-pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str) {
+/// Makes the attempt of message `id`. `lane` is its destination's slot,
+/// given back (dropped) as soon as the exchange is over.
+pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str, lane: Report) {
     let Some(mut message) = load(ctx, id).await else {
         return;
     };
@@ -60,6 +63,7 @@ pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str) {
         // attempted again on the next start.
         _ = ctx.abort.cancelled() => return,
     };
+    drop(lane);
     let ended_at = ctx.clock.now_ms();
     let decision = decide(&message, &reply, ended_at, ctx.settings.retry_scale);
     let attempt = Attempt {
