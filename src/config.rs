@@ -72,8 +72,9 @@ pub struct Config {
     pub max_in_flight_per_destination: u32,
 
     /// Most bytes of messages kept in memory between their commit and their
-    /// first attempt (only messages due within 2 s; the rest are read from
-    /// the database when due). Accepts `64MiB`, `512KiB`, `1GiB` or bytes.
+    /// first attempt (only messages due within a minute; the rest, and what
+    /// does not fit, are read from the database when due). Accepts `64MiB`,
+    /// `512KiB`, `1GiB` or bytes.
     #[arg(long, default_value = "32MiB", value_parser = size_arg)]
     pub message_cache: usize,
 

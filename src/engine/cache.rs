@@ -2,17 +2,19 @@
 //! attempt that follows its publish or firing within moments needs no
 //! database read.
 //!
-//! Only messages due within `HORIZON` of their commit are kept, and never
-//! more than the byte budget: a million messages delayed by a day, or a
-//! hundred of 1 MiB each, take no memory here; they are read from the
-//! database when they come due.
+//! Only messages due within `HORIZON` (the timer's window) of their commit
+//! are kept, and never more than the byte budget: a million messages
+//! delayed by a day, or a hundred of 1 MiB each, take no memory here; they
+//! are read from the database when they come due, as is every message the
+//! budget had no room for.
 
 use std::collections::HashMap;
 
 use crate::model::{Message, Millis};
 
-/// How soon a message must be due to be kept.
-pub const HORIZON: Millis = 2_000;
+/// How soon a message must be due to be kept: within the timer's window,
+/// the messages the timer holds anyway.
+pub const HORIZON: Millis = super::WINDOW;
 
 /// Bytes of bookkeeping per entry on top of the message's own sizes.
 const OVERHEAD: usize = 256;
