@@ -49,16 +49,7 @@ fn a_waiting_message_shows_every_field_and_is_gone_after_cancel() {
 
     let (status, m) = call(&server, "GET", &format!("/v2/messages/{id}"), &[], b"");
     assert_eq!(status, 200, "{m}");
-    for key in [
-        "messageId",
-        "url",
-        "method",
-        "maxRetries",
-        "notBefore",
-        "createdAt",
-    ] {
-        assert!(m.get(key).is_some(), "PY-REQ field {key} missing: {m}");
-    }
+    common::api::assert_has_fields(&m, &common::api::PY_MESSAGE_FIELDS);
     for (key, value) in m.as_object().unwrap() {
         assert!(!value.is_null(), "{key} is null: absent fields are omitted");
     }

@@ -174,3 +174,21 @@ pub fn enc(s: &str) -> String {
 pub fn b64(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
 }
+
+/// The fields the Python SDK requires of a Message (§6.1), and of a DLQ
+/// entry, which adds `responseStatus` (§6.2): it fails on a missing one.
+pub const PY_MESSAGE_FIELDS: [&str; 6] = [
+    "messageId",
+    "url",
+    "method",
+    "maxRetries",
+    "notBefore",
+    "createdAt",
+];
+
+/// Asserts that `v` has every one of `keys`.
+pub fn assert_has_fields(v: &Value, keys: &[&str]) {
+    for key in keys {
+        assert!(v.get(key).is_some(), "PY-REQ field {key} missing: {v}");
+    }
+}
