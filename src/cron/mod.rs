@@ -1,4 +1,5 @@
-//! Schedule expressions: parsing, validation and next-fire computation.
+//! Schedule expressions: parsing, validation and next-fire computation, plus
+//! what people are shown about them ([`CronSpec::describe`] in plain English).
 //!
 //! `croner` does the field parsing and calendar matching; this module owns the
 //! policy around it. Leaving DST to the cron library is how peer schedulers
@@ -34,6 +35,7 @@
 //! ever returns an instant later than its argument.
 
 mod compiled;
+mod describe;
 mod dialect;
 mod dst;
 #[cfg(test)]

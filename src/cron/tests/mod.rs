@@ -1,6 +1,7 @@
 //! Tests of [`CronSpec`] through its API, one file per topic, sharing the helpers
 //! below.
 
+mod describe;
 mod dialect;
 mod dst;
 mod fires;
