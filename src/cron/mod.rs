@@ -1,5 +1,6 @@
 //! Schedule expressions: parsing, validation and next-fire computation, plus
-//! what people are shown about them ([`CronSpec::describe`] in plain English).
+//! what people are shown about them ([`CronSpec::describe`] in plain English,
+//! [`CronSpec::dst_notes`] on fire times near a clock change).
 //!
 //! `croner` does the field parsing and calendar matching; this module owns the
 //! policy around it. Leaving DST to the cron library is how peer schedulers
@@ -40,6 +41,7 @@ mod dialect;
 mod dst;
 #[cfg(test)]
 mod tests;
+mod transitions;
 
 use std::sync::Arc;
 
@@ -47,6 +49,7 @@ use chrono_tz::Tz;
 
 use crate::duration::clip;
 use compiled::{compile, Compiled};
+pub use transitions::{DstChange, DstNote};
 
 /// Errors echo the expression; this keeps them one readable line even for
 /// a multi-kilobyte header.

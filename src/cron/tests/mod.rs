@@ -6,6 +6,7 @@ mod dialect;
 mod dst;
 mod fires;
 mod properties;
+mod transitions;
 
 use chrono::{DateTime, Offset, TimeZone};
 use chrono_tz::Tz;
