@@ -1,4 +1,4 @@
--- cronhook's whole schema, version 3. A new database gets this file as is; an
+-- cronhook's whole schema, version 4. A new database gets this file as is; an
 -- older one is brought here by the frozen, numbered steps in
 -- src/store/migrations/ (a test checks that both end in the same shape).
 -- PRAGMA user_version holds the schema version (see LATEST_VERSION in
@@ -21,6 +21,26 @@ CREATE TABLE schedules (
     last_states   TEXT NOT NULL DEFAULT '{}',
     caller_ip     TEXT
 ) STRICT;
+
+-- The next firings across all schedules, in order, without a scan.
+CREATE INDEX schedules_next ON schedules (next_fire_at) WHERE paused = 0;
+-- The console lists schedules by state, oldest first, a page at a time.
+CREATE INDEX schedules_listed ON schedules (paused, created_at, id);
+
+-- A schedule's fire history (version 4), for the console: every slot fired,
+-- every run started by hand, every slot missed with the reason, written in
+-- the transaction that fired (or skipped) it. Purged with the log.
+CREATE TABLE schedule_firings (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    schedule_id  TEXT NOT NULL,
+    slot_at      INTEGER,            -- NULL for a run started by hand
+    kind         TEXT NOT NULL,      -- 'slot' | 'manual' | 'missed'
+    message_id   TEXT,               -- the message it created (NULL when missed)
+    reason       TEXT,               -- why a slot was missed
+    fired_at     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX schedule_firings_schedule ON schedule_firings (schedule_id, seq);
+CREATE INDEX schedule_firings_time ON schedule_firings (fired_at);
 
 -- The slots a schedule has fired. The primary key is what makes a slot fire
 -- at most once, also across crashes; rows older than a schedule's last firing

@@ -177,6 +177,35 @@ impl Config {
         }
     }
 
+    /// The settings in force, for the console's settings page (no secrets).
+    pub fn shown(&self) -> crate::service::Shown {
+        use crate::duration::format_duration as d;
+        crate::service::Shown {
+            version: env!("CARGO_PKG_VERSION"),
+            settings: vec![
+                ("log retention", d(self.log_retention)),
+                ("log max entries", self.log_max_entries.to_string()),
+                ("DLQ retention", d(self.dlq_retention)),
+                ("DLQ max entries", self.dlq_max_entries.to_string()),
+                ("dedup window", d(self.dedup_window)),
+                ("sync", format!("{:?}", self.sync).to_ascii_lowercase()),
+                ("max in flight", self.max_in_flight.to_string()),
+                (
+                    "max in flight per destination",
+                    self.max_in_flight_per_destination.to_string(),
+                ),
+                ("delivery timeout", d(self.delivery_timeout)),
+                ("shutdown grace", d(self.shutdown_grace)),
+                ("retry scale", self.retry_scale.to_string()),
+                ("max body", format!("{} bytes", self.max_body)),
+                ("message cache", format!("{} bytes", self.message_cache)),
+                ("misfire all cap", self.misfire_all_cap.to_string()),
+                ("header timeout", d(self.header_timeout)),
+                ("idle timeout", d(self.idle_timeout)),
+            ],
+        }
+    }
+
     pub fn uses_public_dev_token(&self) -> bool {
         PUBLIC_DEV_TOKENS.contains(&self.token.as_str())
     }

@@ -136,6 +136,29 @@ pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
     parse(s, DurationSyntax::Upstash)
 }
 
+/// A duration the way `parse_duration` reads it back, largest units first
+/// (`14d`, `1h30m`, `500ms`); `0s` for zero.
+pub fn format_duration(d: Duration) -> String {
+    let mut ms = d.as_millis();
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ] {
+        if ms >= size {
+            out.push_str(&format!("{}{unit}", ms / size));
+            ms %= size;
+        }
+    }
+    out
+}
+
 /// Parses a Go-style duration, as destinations put in rate-limit headers (§9.3).
 ///
 /// Follows Go's `time.ParseDuration`, so that whatever a Go service (the usual source of these
@@ -353,6 +376,19 @@ fn parse(raw: &str, syntax: DurationSyntax) -> Result<Duration, DurationError> {
     Ok(Duration::from_nanos(
         u64::try_from(total).unwrap_or(u64::MAX),
     ))
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+
+    #[test]
+    fn durations_format_as_they_parse() {
+        for text in ["14d", "10m", "30s", "1h30m", "500ms", "1d2h3m4s5ms", "0s"] {
+            let d = parse_duration(text).unwrap();
+            assert_eq!(format_duration(d), text);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -182,12 +182,16 @@ impl App {
             clock,
             service::Settings {
                 dedup_window_ms: config.dedup_window.as_millis() as i64,
+                shown: config.shown(),
             },
         );
         let router = api::router(api::AppState {
             service,
             token: config.token.as_str().into(),
             max_body: config.max_body,
+            sessions: Default::default(),
+            open_console: loopback && config.uses_public_dev_token(),
+            base_url: format!("http://{addr}"),
         });
         let limits = api::server::Limits {
             max_connections: config

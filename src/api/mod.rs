@@ -6,6 +6,7 @@
 //! else; the few answers axum makes itself (a path it cannot decode) are
 //! given the same shape by `json_errors`.
 
+pub mod console;
 mod destination;
 mod dlq;
 pub mod headers;
@@ -46,6 +47,13 @@ pub struct AppState {
     pub token: Arc<str>,
     /// Largest request body accepted, in bytes.
     pub max_body: usize,
+    /// The console's sessions.
+    pub sessions: Arc<console::session::Sessions>,
+    /// The public dev token on a loopback address: the console opens
+    /// without a login, as a local dev tool should.
+    pub open_console: bool,
+    /// `http://<addr>`, the `QSTASH_URL` the console shows.
+    pub base_url: String,
 }
 
 /// How long a request body may take to arrive.
@@ -60,6 +68,8 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -77,6 +87,7 @@ impl IntoResponse for ApiError {
         let status = match &self {
             ApiError::Header(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -142,9 +153,27 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/waiters/{event}", get(wait::waiters))
         .route("/v2/keys", get(keys::get))
         .route("/v2/keys/rotate", post(keys::rotate))
+        .route("/cronhook/v1/session", delete(console::logout))
+        .route("/cronhook/v1/overview", get(console::overview))
+        .route("/cronhook/v1/cron", get(console::cron))
+        .route("/cronhook/v1/schedules", get(console::schedules))
+        .route("/cronhook/v1/schedules/{id}", get(console::schedule))
+        .route("/cronhook/v1/schedules/{id}/history", get(console::history))
+        .route(
+            "/cronhook/v1/schedules/{id}/trigger",
+            post(console::trigger),
+        )
+        .route("/cronhook/v1/logs/histogram", get(console::histogram))
+        .route("/cronhook/v1/settings", get(console::settings))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/healthz", get(health))
+        .route("/", get(console::assets::index))
+        .route("/console/{*path}", get(console::assets::file))
+        .route(
+            "/cronhook/v1/session",
+            get(console::session).post(console::login),
+        )
         .merge(v2)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -226,7 +255,8 @@ fn query_token(query: &str) -> Option<String> {
 }
 
 /// `Authorization: Bearer <token>` or `?qstash_token=<token>` (§3), compared
-/// in constant time.
+/// in constant time; or the console's session cookie, with its CSRF token
+/// in `X-Cronhook-Csrf` on every request that may change something.
 async fn authenticate(
     State(state): State<AppState>,
     request: Request,
@@ -243,12 +273,39 @@ async fn authenticate(
         .map(|t| t.trim().to_owned());
     let given = from_header.or_else(|| request.uri().query().and_then(query_token));
     let Some(given) = given else {
+        return by_session(&state, request, next).await;
+    };
+    if !bool::from(given.as_bytes().ct_eq(state.token.as_bytes())) {
+        return Err(ApiError::Unauthorized("invalid token"));
+    }
+    Ok(next.run(request).await)
+}
+
+/// Lets a request with a console session through; one that may change
+/// something must also carry the session's CSRF token, which another site
+/// cannot know (the cookie alone, which a browser sends along, is not
+/// enough).
+async fn by_session(state: &AppState, request: Request, next: Next) -> Result<Response, ApiError> {
+    let Some(id) = console::session::session_cookie(request.headers()) else {
         return Err(ApiError::Unauthorized(
             "missing token: send Authorization: Bearer <QSTASH_TOKEN>",
         ));
     };
-    if !bool::from(given.as_bytes().ct_eq(state.token.as_bytes())) {
-        return Err(ApiError::Unauthorized("invalid token"));
+    let Some(csrf) = state.sessions.csrf_of(&id) else {
+        return Err(ApiError::Unauthorized(
+            "the console session has expired: log in again",
+        ));
+    };
+    let safe = matches!(*request.method(), http::Method::GET | http::Method::HEAD);
+    let sent = request
+        .headers()
+        .get(console::session::CSRF_HEADER)
+        .map(|v| v.as_bytes().ct_eq(csrf.as_bytes()).into())
+        .unwrap_or(false);
+    if !safe && !sent {
+        return Err(ApiError::Forbidden(
+            "missing or wrong X-Cronhook-Csrf header: requests that change something need the              console session's CSRF token",
+        ));
     }
     Ok(next.run(request).await)
 }

@@ -20,19 +20,25 @@ pub(super) async fn fire(ctx: &Arc<Ctx>, id: &str) {
                 Ok(spec) => {
                     let plan = misfire::plan(&spec, s.misfire, due, now, up_since, all_cap);
                     log_skipped(&schedule_id, s.misfire.as_str(), &plan);
+                    let mut reason = format!(
+                        "missed while cronhook was down; misfire policy {}",
+                        s.misfire.as_str()
+                    );
+                    if plan.skipped_more {
+                        reason.push_str(" (older missed slots are not listed)");
+                    }
                     FirePlan {
                         fire: plan.fire,
                         next: plan.next,
+                        skipped: plan.skipped,
+                        reason,
                     }
                 }
                 // Only a cron this version cannot read (stored by another one)
                 // gets here; stop the schedule rather than loop on it.
                 Err(e) => {
                     tracing::error!(schedule = %schedule_id, error = %e, "schedule has an unreadable cron; not firing it");
-                    FirePlan {
-                        fire: Vec::new(),
-                        next: None,
-                    }
+                    FirePlan::default()
                 }
             }
         })

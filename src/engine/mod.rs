@@ -223,6 +223,7 @@ impl Ctx {
                     dlq = p.dlq,
                     dedup = p.dedup,
                     workflow_runs = p.runs,
+                    fire_history = p.firings,
                     "retention: old entries removed"
                 ),
                 Ok(_) => {}

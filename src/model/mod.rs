@@ -3,6 +3,7 @@
 //! Instants are Unix milliseconds (`Millis`), as QStash reports them, so nothing
 //! is converted between the wire, the database and the timer.
 
+mod firing;
 mod log;
 pub mod workflow;
 
@@ -11,6 +12,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use crate::clock::Millis;
+pub use firing::{Firing, FiringKind, FiringOutcome};
 pub use log::{LogEntry, LogState, StateFilter};
 pub use workflow::{Role, RunConfig, RunInit, WorkflowLink};
 

@@ -9,6 +9,7 @@
 //! them to the engine right after the commit, in commit order: so every
 //! write is armed, exactly as committed, by construction.
 
+mod console;
 mod dlq;
 mod health;
 mod keys;
@@ -25,6 +26,7 @@ use crate::engine::EngineHandle;
 use crate::store::{Store, StoreError};
 use crate::workflow::WorkflowError;
 
+pub use console::{CronPreview, Overview, Shown, MAX_PREVIEW};
 pub use dlq::{DlqSelector, Overrides};
 pub use messages::{MessageSelector, PublishRequest};
 pub use schedules::{CreatedSchedule, ScheduleRequest};
@@ -64,10 +66,12 @@ impl From<StoreError> for ServiceError {
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
 /// Service-level settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 pub struct Settings {
     /// How long a deduplication key suppresses repeats (§9.7).
     pub dedup_window_ms: i64,
+    /// What the console's settings page shows.
+    pub shown: Shown,
 }
 
 /// The handle the API holds; cheap to clone.

@@ -33,6 +33,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::model::{Message, Millis, SigningKeys};
 pub use lock::OpenError;
+pub use ops::console::{Activity, Counts, Histogram, NextFiring, ScheduleCursor};
 pub use ops::dlq::DlqSelection;
 pub use ops::events::LogCursor;
 pub use ops::keys::KeySource;

@@ -64,6 +64,10 @@ impl Readers {
         }
     }
 
+    pub(super) fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
     /// Runs `f` on a connection of `lane`, off the async threads.
     pub(super) async fn read<R, F>(&self, lane: Lane, f: F) -> Result<R, StoreError>
     where

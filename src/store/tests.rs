@@ -126,6 +126,7 @@ fn fire_plan(slots: Vec<i64>, next: i64) -> impl FnOnce(&Schedule, i64) -> FireP
     move |_, _| FirePlan {
         fire: slots,
         next: Some(next),
+        ..FirePlan::default()
     }
 }
 

@@ -8,7 +8,7 @@
 use rusqlite::params;
 
 use crate::model::Millis;
-use crate::store::rows::{dedup, runs};
+use crate::store::rows::{dedup, firings, runs};
 use crate::store::{Store, StoreError};
 
 const CHUNK: i64 = 5000;
@@ -33,6 +33,8 @@ pub struct Purged {
     pub dedup: usize,
     /// Ended workflow runs, each with its run log.
     pub runs: usize,
+    /// Entries of schedules' fire histories, which follow the log's age.
+    pub firings: usize,
 }
 
 /// Deletes rows of `table` (whose key is `seq`) older than `age` by
@@ -92,6 +94,7 @@ impl Store {
                             r.dlq_max_entries,
                         )?,
                         dedup: dedup::purge(tx, now, CHUNK)?,
+                        firings: firings::purge(tx, now - r.log_max_age_ms, CHUNK)?,
                         runs: runs::purge_ended(
                             tx,
                             now - r.log_max_age_ms,
@@ -105,11 +108,13 @@ impl Store {
             total.dlq += round.dlq;
             total.dedup += round.dedup;
             total.runs += round.runs;
+            total.firings += round.firings;
             let chunk = CHUNK as usize;
             if round.events < chunk
                 && round.dlq < chunk
                 && round.dedup < chunk
                 && round.runs < RUN_CHUNK as usize
+                && round.firings < chunk
             {
                 return Ok(total);
             }

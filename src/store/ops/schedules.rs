@@ -2,17 +2,21 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{schedule_state, Message, Millis, Schedule};
-use crate::store::rows::schedules as rows;
+use crate::model::{schedule_state, FiringKind, Message, Millis, Schedule};
+use crate::store::rows::{firings, schedules as rows};
 use crate::store::{steps, Store, StoreError};
 
 /// What one firing does, decided by the engine from the schedule as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FirePlan {
     /// Slots to turn into messages now.
     pub fire: Vec<Millis>,
     /// The schedule's next slot after this firing.
     pub next: Option<Millis>,
+    /// Slots passed over (missed while cronhook was down), kept in the
+    /// schedule's fire history with `reason`.
+    pub skipped: Vec<Millis>,
+    pub reason: String,
 }
 
 /// What a firing did.
@@ -55,6 +59,7 @@ impl Store {
         let id = id.to_owned();
         self.write(move |tx| {
             let existed = rows::delete(tx, &id)?;
+            firings::delete_of(tx, &id)?;
             if existed {
                 tx.schedule(&id, None);
             }
@@ -130,11 +135,26 @@ impl Store {
                 return Ok(None);
             };
             let plan = plan(&s, due);
+            // The history in slot order: fired and missed slots interleave.
+            let mut slots: Vec<(Millis, bool)> = plan
+                .fire
+                .iter()
+                .map(|&t| (t, true))
+                .chain(plan.skipped.iter().map(|&t| (t, false)))
+                .collect();
+            slots.sort_unstable();
             let mut created = Vec::with_capacity(plan.fire.len());
-            for &slot in &plan.fire {
+            for (slot, fires) in slots {
+                if !fires {
+                    let reason = Some(plan.reason.as_str());
+                    firings::insert(tx, &s.id, Some(slot), FiringKind::Missed, None, reason, now)?;
+                    continue;
+                }
                 let message = Message::fired(&s, slot, now);
                 if rows::claim_slot(tx, &s.id, slot, &message.id)? {
                     created.push(message.id.clone());
+                    let id = Some(message.id.as_str());
+                    firings::insert(tx, &s.id, Some(slot), FiringKind::Slot, id, None, now)?;
                     steps::add_message(tx, message)?;
                 }
             }

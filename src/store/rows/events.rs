@@ -185,3 +185,44 @@ pub(in crate::store) fn last_response(
         })
         .optional()?)
 }
+
+/// How message `id` did, from its log entries: `None` when it has none.
+pub(in crate::store) fn outcome_of(
+    conn: &Connection,
+    id: &str,
+) -> Result<Option<crate::model::FiringOutcome>, StoreError> {
+    let rows: Vec<(String, Millis, Option<u16>)> = conn
+        .prepare_cached(
+            "SELECT state, time, response_status FROM events WHERE message_id = ?1 ORDER BY seq",
+        )?
+        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut out: Option<crate::model::FiringOutcome> = None;
+    let mut attempt_started = None;
+    for (state, time, status) in rows {
+        let Some(state) = LogState::parse(&state) else {
+            continue;
+        };
+        let o = out.get_or_insert(crate::model::FiringOutcome {
+            first_attempt_at: None,
+            attempts: 0,
+            state,
+            status: None,
+            response_ms: None,
+        });
+        o.state = state;
+        match state {
+            LogState::Active => {
+                o.attempts += 1;
+                o.first_attempt_at.get_or_insert(time);
+                attempt_started = Some(time);
+            }
+            LogState::Delivered | LogState::Error => {
+                o.status = status.or(o.status);
+                o.response_ms = attempt_started.map(|t| time - t);
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}

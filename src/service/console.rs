@@ -1,0 +1,155 @@
+//! What the web console needs beyond the QStash API: an overview, a paged
+//! and searchable schedule list, a schedule's fire history, running a
+//! schedule by hand, a cron preview, the log as a histogram, and the
+//! settings in force.
+
+use super::{Service, ServiceError, ServiceResult};
+use crate::cron::{CronSpec, DstNote};
+use crate::model::{Firing, Millis, Schedule};
+use crate::store::{Activity, Counts, Histogram, NextFiring, ScheduleCursor};
+
+/// The settings in force, as the console's settings page shows them.
+#[derive(Debug, Clone, Default)]
+pub struct Shown {
+    pub version: &'static str,
+    /// `(name, value)` in the order shown: retention, limits, timeouts.
+    pub settings: Vec<(&'static str, String)>,
+}
+
+/// The overview page.
+#[derive(Debug, Clone)]
+pub struct Overview {
+    pub counts: Counts,
+    /// The last 24 h by hour: `(hour start, delivered, failed attempts)`.
+    pub activity: Activity,
+    pub next_firings: Vec<NextFiring>,
+}
+
+/// What a cron expression means.
+#[derive(Debug, Clone)]
+pub struct CronPreview {
+    pub expression: String,
+    pub description: String,
+    pub timezone: String,
+    pub next: Vec<Millis>,
+    pub notes: Vec<DstNote>,
+}
+
+/// Most fire times a preview shows.
+pub const MAX_PREVIEW: usize = 50;
+
+const HOUR: Millis = 3_600_000;
+
+fn no_schedule(id: &str) -> ServiceError {
+    ServiceError::NotFound(format!("schedule {id:?} not found"))
+}
+
+impl Service {
+    pub async fn overview(&self, next: usize) -> ServiceResult<Overview> {
+        let now = self.now();
+        let to = (now / HOUR + 1) * HOUR;
+        Ok(Overview {
+            counts: self.store.counts().await?,
+            activity: self.store.activity(to - 24 * HOUR, to, HOUR).await?,
+            next_firings: self.store.next_firings(next).await?,
+        })
+    }
+
+    pub async fn counts(&self) -> ServiceResult<Counts> {
+        Ok(self.store.counts().await?)
+    }
+
+    /// A page of active (or paused) schedules, with an optional search in
+    /// their ids, destinations and labels.
+    pub async fn schedules_page(
+        &self,
+        paused: bool,
+        search: Option<String>,
+        cursor: Option<ScheduleCursor>,
+        count: usize,
+    ) -> ServiceResult<(Vec<Schedule>, Option<ScheduleCursor>)> {
+        let search = search.filter(|s| !s.trim().is_empty());
+        Ok(self
+            .store
+            .schedules_page(paused, search, cursor, count)
+            .await?)
+    }
+
+    /// A page of schedule `id`'s fire history, newest first.
+    pub async fn schedule_history(
+        &self,
+        id: &str,
+        cursor: Option<i64>,
+        count: usize,
+    ) -> ServiceResult<(Vec<Firing>, Option<i64>)> {
+        if self.store.schedule(id).await?.is_none() {
+            return Err(no_schedule(id));
+        }
+        Ok(self.store.schedule_history(id, cursor, count).await?)
+    }
+
+    /// Runs schedule `id` now, once, without moving its next slot; the id
+    /// of the message it made.
+    pub async fn trigger_schedule(&self, id: &str) -> ServiceResult<String> {
+        self.store
+            .trigger_schedule(id, self.now())
+            .await?
+            .ok_or_else(|| no_schedule(id))
+    }
+
+    /// What `expr` means (validated as `Upstash-Cron` is, the same errors):
+    /// in words, its next `count` fire times after now, and notes on the
+    /// DST changes near them.
+    pub fn cron_preview(
+        &self,
+        expr: &str,
+        seconds: bool,
+        count: usize,
+    ) -> ServiceResult<CronPreview> {
+        let spec = CronSpec::parse(expr, seconds)
+            .map_err(|e| ServiceError::Invalid(format!("Upstash-Cron: {e}")))?;
+        let next = spec.upcoming(self.now(), count.min(MAX_PREVIEW));
+        if next.is_empty() && spec.next_after(0).is_none() {
+            return Err(ServiceError::Invalid(format!(
+                "Upstash-Cron: \"{}\" never fires (no such date)",
+                spec.expression()
+            )));
+        }
+        Ok(CronPreview {
+            expression: spec.expression().to_owned(),
+            description: spec.describe(),
+            timezone: spec.timezone().name().to_owned(),
+            notes: spec.dst_notes(&next),
+            next,
+        })
+    }
+
+    /// Log entries per bucket and state, for the log page's histogram.
+    pub async fn log_histogram(
+        &self,
+        from: Millis,
+        to: Millis,
+        buckets: usize,
+        schedule_id: Option<String>,
+    ) -> ServiceResult<Histogram> {
+        if to <= from {
+            return Err(ServiceError::Invalid(
+                "toDate: must be after fromDate".into(),
+            ));
+        }
+        let bucket = ((to - from) / buckets.clamp(1, 500) as Millis).max(1);
+        Ok(self
+            .store
+            .log_histogram(from, to, bucket, schedule_id)
+            .await?)
+    }
+
+    /// The version, the database and the settings in force.
+    pub fn shown_settings(&self) -> (Shown, std::path::PathBuf, u64) {
+        (
+            self.settings.shown.clone(),
+            self.store.path(),
+            self.store.size_on_disk(),
+        )
+    }
+}
