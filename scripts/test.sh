@@ -11,6 +11,7 @@ echo "== installing the official SDKs for their tests (skipped when current)"
 bash sdk-tests/setup-python.sh
 bash sdk-tests/setup-node.sh
 bash sdk-tests/setup-workflow.sh
+bash sdk-tests/setup-console.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
