@@ -172,30 +172,33 @@ export default async function dlq(view, ctx) {
         ctx.refresh();
       }, 'retry')) : null,
       ids.length ? button('Delete selected', async (ev) => {
+        const btn = ev.currentTarget;
         if (!(await confirmDialog('Delete entries', `Delete ${ids.length} DLQ entries? They cannot be retried afterwards.`, { confirm: 'Delete' }))) return;
-        await busy(ev.currentTarget, async () => {
+        await busy(btn, async () => {
           const n = await bulkCall('DELETE', '/v2/dlq', { dlqIds: ids });
           toast(`Deleted ${n} entries`);
           ctx.refresh();
         }, 'delete');
       }, { kind: 'danger' }) : null,
       button(filtered ? 'Retry all matching' : 'Retry all', async (ev) => {
+        const btn = ev.currentTarget;
         const ok = filtered
           ? await confirmDialog('Retry matching entries', 'Publish every DLQ entry that matches the filters again, as new messages?', { confirm: 'Retry', danger: false })
           : await confirmDialog('Retry the whole DLQ', 'No filter is set: this retries every entry in the dead-letter queue.', { confirm: 'Retry all', typed: 'ALL' });
         if (!ok) return;
-        await busy(ev.currentTarget, async () => {
+        await busy(btn, async () => {
           const n = await bulkCall('POST', '/v2/dlq/retry', filterQuery());
           toast(`Retried ${n} entries`);
           ctx.refresh();
         }, 'retry');
       }),
       button(filtered ? 'Delete all matching' : 'Delete all', async (ev) => {
+        const btn = ev.currentTarget;
         const ok = filtered
           ? await confirmDialog('Delete matching entries', 'Delete every DLQ entry that matches the filters?', { confirm: 'Delete' })
           : await confirmDialog('Empty the DLQ', 'No filter is set: this deletes every entry in the dead-letter queue.', { confirm: 'Delete all', typed: 'ALL' });
         if (!ok) return;
-        await busy(ev.currentTarget, async () => {
+        await busy(btn, async () => {
           const n = await bulkCall('DELETE', '/v2/dlq', filterQuery());
           toast(`Deleted ${n} entries`);
           ctx.refresh();
@@ -243,8 +246,9 @@ export default async function dlq(view, ctx) {
           }
         }),
         button('Delete', async (ev) => {
+          const btn = ev.currentTarget;
           if (!(await confirmDialog('Delete entry', `Delete DLQ entry ${e.dlqId}?`, { confirm: 'Delete' }))) return;
-          await busy(ev.currentTarget, () => deleteOne(e), 'delete');
+          await busy(btn, () => deleteOne(e), 'delete');
         }, { kind: 'danger' }))));
     return [tr, detailRow];
   };

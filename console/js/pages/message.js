@@ -36,8 +36,9 @@ export default async function message(view, ctx) {
     fill(actions,
       h('a', { href: routeQuery('logs', { messageId: id }), class: 'btn' }, 'In the logs'),
       m ? button('Cancel message', async (ev) => {
+        const btn = ev.currentTarget;
         if (!(await confirmDialog('Cancel message', `Cancel message ${id}? It will not be delivered.`, { confirm: 'Cancel message' }))) return;
-        await busy(ev.currentTarget, async () => {
+        await busy(btn, async () => {
           await api('DELETE', `/v2/messages/${encodeURIComponent(id)}`);
           toast(`Cancelled ${id}`);
           await load();

@@ -26,7 +26,9 @@ export default async function scheduleDetail(view, ctx) {
   try {
     s = await get(`/cronhook/v1/schedules/${encodeURIComponent(id)}`, null, { signal: ctx.signal });
   } catch (e) {
-    view.append(pageHead('Schedule'), errorBox(e), h('p', h('a', { href: '#/schedules' }, 'Back to the schedules')));
+    const head = pageHead(id);
+    head.querySelector('h1').classList.add('mono', 'wrap');
+    view.append(head, errorBox(e), h('p', h('a', { href: '#/schedules' }, 'Back to the schedules')));
     return;
   }
   const zone = s.timezone || 'UTC';
@@ -41,8 +43,9 @@ export default async function scheduleDetail(view, ctx) {
       : button('Pause', (ev) => busy(ev.currentTarget, async () => { await pause(id, true); toast(`Paused ${id}`); ctx.refresh(); }, 'pause'), { small: false }),
     h('a', { href: route('schedules', id, 'edit'), class: 'btn' }, 'Edit'),
     button('Delete', async (ev) => {
+      const btn = ev.currentTarget;
       if (!(await confirmDialog('Delete schedule', `Delete schedule ${id}? Its future firings stop; messages already fired are still delivered.`, { confirm: 'Delete' }))) return;
-      await busy(ev.currentTarget, async () => {
+      await busy(btn, async () => {
         await remove(id);
         toast(`Deleted ${id}`);
         location.hash = '#/schedules';

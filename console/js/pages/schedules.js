@@ -123,8 +123,9 @@ export default async function schedules(view, ctx) {
       button('Run now', (ev) => busy(ev.currentTarget, () => runNow(id), 'run now')),
       h('a', { href: route('schedules', id, 'edit'), class: 'btn btn-small' }, 'Edit'),
       button('Delete', async (ev) => {
+        const btn = ev.currentTarget;
         if (!(await confirmDialog('Delete schedule', `Delete schedule ${id}? Its future firings stop; messages already fired are still delivered.`, { confirm: 'Delete' }))) return;
-        await busy(ev.currentTarget, async () => { await remove(id); toast(`Deleted ${id}`); ctx.refresh(); }, 'delete');
+        await busy(btn, async () => { await remove(id); toast(`Deleted ${id}`); ctx.refresh(); }, 'delete');
       }, { kind: 'danger' }),
     );
     return h('tr', { 'data-id': id },

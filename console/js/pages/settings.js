@@ -23,11 +23,12 @@ export default async function settings(view, ctx) {
       [['QSTASH_CURRENT_SIGNING_KEY', k.current], ['QSTASH_NEXT_SIGNING_KEY', k.next]].map(([name, value]) => h('li.env-line',
         h('code.mono', h('span.env-name', name), '=', h('span.env-value', value)), copyButton(`${name}=${value}`, 'Copy')))),
     button('Rotate keys', async (ev) => {
+      const btn = ev.currentTarget;
       const ok = await confirmDialog('Rotate the signing keys',
         'The next key becomes the current key and a new next key is made. Receivers that only know the current key will reject deliveries until they are given the new keys.',
         { confirm: 'Rotate' });
       if (!ok) return;
-      await busy(ev.currentTarget, async () => {
+      await busy(btn, async () => {
         drawKeys(await api('POST', '/v2/keys/rotate'));
         toast('Rotated the signing keys');
       }, 'rotate');

@@ -55,8 +55,9 @@ export default async function workflowRun(view, ctx) {
     fill(head.querySelector('.page-actions'),
       h('a', { href: routeQuery('logs', { url: run.workflowUrl }), class: 'btn' }, 'Its log entries'),
       run.workflowState === 'RUN_STARTED' ? button('Cancel run', async (ev) => {
+        const btn = ev.currentTarget;
         if (!(await confirmDialog('Cancel run', `Cancel workflow run ${id}? Its remaining steps are not run.`, { confirm: 'Cancel run' }))) return;
-        await busy(ev.currentTarget, async () => { await cancelRun(id); await load(); }, 'cancel');
+        await busy(btn, async () => { await cancelRun(id); await load(); }, 'cancel');
       }, { kind: 'danger', small: false }) : null);
     const headers = run.steps?.[0]?.steps?.[0]?.headers;
     fill(body,

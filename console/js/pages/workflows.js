@@ -61,8 +61,9 @@ async function runsTab(view, ctx) {
     h('td', { 'data-label': 'Started' }, timeEl(r.workflowRunCreatedAt, { both: true })),
     h('td', { 'data-label': 'Ended' }, r.workflowRunCompletedAt ? timeEl(r.workflowRunCompletedAt, { both: true }) : h('span.muted', '—')),
     h('td', r.workflowState === 'RUN_STARTED' ? button('Cancel', async (ev) => {
+      const btn = ev.currentTarget;
       if (!(await confirmDialog('Cancel run', `Cancel workflow run ${r.workflowRunId}? Its remaining steps are not run.`, { confirm: 'Cancel run' }))) return;
-      await busy(ev.currentTarget, async () => { await cancelRun(r.workflowRunId); ctx.refresh(); }, 'cancel');
+      await busy(btn, async () => { await cancelRun(r.workflowRunId); ctx.refresh(); }, 'cancel');
     }, { kind: 'danger' }) : null));
   const more = loadMore(async (cursor) => page(cursor));
   async function page(cursor) {
@@ -109,14 +110,16 @@ async function dlqTab(view, ctx) {
       h('td', { 'data-label': 'Actions' }, h('div.row-actions', toggle,
         button('Resume', (ev) => act(ev.currentTarget, 'Resumed', () => api('POST', `/v2/workflows/dlq/resume${ids}`))),
         button('Restart', async (ev) => {
+          const btn = ev.currentTarget;
           if (!(await confirmDialog('Restart run', `Start run ${e.workflowRunId} over from its first step?`, { confirm: 'Restart', danger: false }))) return;
-          await act(ev.currentTarget, 'Restarted', () => api('POST', `/v2/workflows/dlq/restart${ids}`));
+          await act(btn, 'Restarted', () => api('POST', `/v2/workflows/dlq/restart${ids}`));
         }),
         e.failureCallback ? button('Retry failure function', (ev) => act(ev.currentTarget, 'Called the failure function',
           () => api('POST', `/v2/workflows/dlq/callback/${encodeURIComponent(e.dlqId)}`))) : null,
         button('Delete', async (ev) => {
+          const btn = ev.currentTarget;
           if (!(await confirmDialog('Delete entry', `Delete the failed run ${e.workflowRunId} from the DLQ? It cannot be resumed afterwards.`, { confirm: 'Delete' }))) return;
-          await busy(ev.currentTarget, async () => {
+          await busy(btn, async () => {
             await api('DELETE', `/v2/workflows/dlq${ids}`);
             toast(`Deleted ${e.dlqId}`);
             ctx.refresh();
