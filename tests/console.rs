@@ -74,10 +74,7 @@ fn batch(server: &ServerProcess, item: Value) {
 fn finished_run(server: &ServerProcess, sink: &Sink, run_id: &str) {
     let url = sink.url("/wf");
     let before = sink.received("/wf").len();
-    batch(
-        server,
-        workflow_item(&url, run_id, true, r#"{"order":42}"#),
-    );
+    batch(server, workflow_item(&url, run_id, true, r#"{"order":42}"#));
     sink.wait_for("/wf", before + 1, WAIT);
     let out = serde_json::to_string(&xss_text()).unwrap();
     let step = json!({
@@ -144,6 +141,8 @@ fn the_console_works_in_a_real_browser() {
     );
 
     let shots = screenshot_dir();
+    // Fresh each run: what is there was written by this run.
+    let _ = std::fs::remove_dir_all(&shots);
     std::fs::create_dir_all(&shots).unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let program_dir = root.join("sdk-tests").join("console");
@@ -161,7 +160,14 @@ fn the_console_works_in_a_real_browser() {
         .env("SCREENSHOT_DIR", &shots)
         .env("NO_PROXY", "127.0.0.1,localhost")
         .env("no_proxy", "127.0.0.1,localhost");
-    for k in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"] {
+    for k in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ] {
         cmd.env_remove(k);
     }
     let started = std::time::Instant::now();
@@ -185,14 +191,26 @@ fn the_console_works_in_a_real_browser() {
 
     // What the browser did reached the sink: the seconds schedule fired,
     // and the edited retry went to the fixed URL with the original body.
-    assert!(sink.received("/tick").len() >= 2, "the seconds schedule fired");
+    assert!(
+        sink.received("/tick").len() >= 2,
+        "the seconds schedule fired"
+    );
     let fixed = sink.received("/fixed");
     assert_eq!(fixed.len(), 1, "the edited retry was delivered once");
     assert_eq!(&fixed[0].body[..], xss_text().as_bytes());
     assert_eq!(fixed[0].header("x-evil"), Some(XSS[1]));
     for name in [
-        "overview", "schedules", "schedule-form", "schedule-detail", "logs", "message", "dlq",
-        "workflows", "workflow-run", "settings", "login",
+        "overview",
+        "schedules",
+        "schedule-form",
+        "schedule-detail",
+        "logs",
+        "message",
+        "dlq",
+        "workflows",
+        "workflow-run",
+        "settings",
+        "login",
     ] {
         for width in [1280, 390] {
             let png = shots.join(format!("{name}-{width}.png"));

@@ -3,6 +3,24 @@
 
 import { h, s } from './dom.js';
 
+/**
+ * A box whose chart is drawn at its own width in CSS pixels (so text keeps
+ * its size on a phone), and drawn again when that width changes.
+ */
+function sized(draw) {
+  const box = h('div.chart-area');
+  let drawn = 0;
+  const redraw = () => {
+    const w = Math.round(box.clientWidth);
+    if (!w || w === drawn) return;
+    drawn = w;
+    box.replaceChildren(draw(w));
+  };
+  new ResizeObserver(redraw).observe(box);
+  box.replaceChildren(draw(600));
+  return box;
+}
+
 function niceMax(v) {
   if (v <= 0) return 1;
   const p = 10 ** Math.floor(Math.log10(v));
@@ -14,8 +32,12 @@ function niceMax(v) {
  * Stacked bars. bars: [{label, title, values: {key: n}}]; series:
  * [{key, label, cls}]. fmtY formats the axis numbers.
  */
-export function stackedBars({ bars, series, height = 180, label, fmtY = (v) => String(v), tickEvery }) {
-  const W = 800;
+export function stackedBars(opts) {
+  const legend = h('ul.legend', opts.series.map((se) => h('li', h('span', { class: `swatch ${se.cls}` }), se.label)));
+  return h('figure.chart-box', sized((w) => stackedSvg(opts, w)), legend);
+}
+
+function stackedSvg({ bars, series, height = 180, label, fmtY = (v) => String(v), tickEvery }, W) {
   const H = height;
   const left = 44;
   const bottom = 22;
@@ -25,8 +47,7 @@ export function stackedBars({ bars, series, height = 180, label, fmtY = (v) => S
   const totals = bars.map((b) => series.reduce((a, se) => a + (Number(b.values[se.key]) || 0), 0));
   const max = niceMax(Math.max(4, ...totals));
   const svg = s('svg', {
-    viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': label || 'Chart',
-    preserveAspectRatio: 'xMidYMid meet',
+    viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: 'chart', role: 'img', 'aria-label': label || 'Chart',
   });
   for (let i = 0; i <= 4; i++) {
     const v = (max * i) / 4;
@@ -39,7 +60,8 @@ export function stackedBars({ bars, series, height = 180, label, fmtY = (v) => S
   const n = Math.max(bars.length, 1);
   const slot = plotW / n;
   const bw = Math.max(1, Math.min(28, slot * 0.7));
-  const every = tickEvery || Math.max(1, Math.ceil(n / 8));
+  const fit = Math.max(1, Math.floor(plotW / 64));
+  const every = Math.max(tickEvery || 1, Math.ceil(n / fit));
   bars.forEach((b, i) => {
     const x = left + i * slot + (slot - bw) / 2;
     let y = top + plotH;
@@ -59,8 +81,7 @@ export function stackedBars({ bars, series, height = 180, label, fmtY = (v) => S
       svg.append(s('text', { x: left + i * slot + slot / 2, y: H - 6, class: 'axis', 'text-anchor': 'middle' }, b.label));
     }
   });
-  const legend = h('ul.legend', series.map((se) => h('li', h('span', { class: `swatch ${se.cls}` }), se.label)));
-  return h('figure.chart-box', svg, legend);
+  return svg;
 }
 
 /**
@@ -68,18 +89,28 @@ export function stackedBars({ bars, series, height = 180, label, fmtY = (v) => S
  * points: [{label, lateness (ms, may be null), kind (ok|bad|warn|info|missed), title}].
  */
 export function latenessChart(points, { height = 160 } = {}) {
-  const W = 800;
+  const legend = h('ul.legend',
+    [['c-ok', 'delivered'], ['c-bad', 'failed'], ['c-info', 'in progress'], ['c-missed', 'missed']]
+      .map(([cls, label]) => h('li', h('span', { class: `swatch ${cls}` }), label)));
+  return h('figure.chart-box', sized((w) => latenessSvg(points, height, w)),
+    h('figcaption.muted', 'Lateness per fire (oldest left): first attempt start minus the planned time'), legend);
+}
+
+function latenessSvg(points, height, W) {
   const H = height;
-  const left = 56;
+  const left = 58;
   const bottom = 22;
   const top = 8;
   const plotW = W - left - 8;
   const plotH = H - top - bottom;
   const values = points.map((p) => Math.max(0, Number(p.lateness) || 0));
   const max = niceMax(Math.max(10, ...values));
-  const fmt = (v) => (v >= 1000 ? `${(v / 1000).toFixed(v >= 10000 ? 0 : 1)} s` : `${Math.round(v)} ms`);
+  const fmt = (v) => {
+    if (v >= 1000) return `${+(v / 1000).toFixed(v >= 10000 ? 0 : 2)} s`;
+    return `${+v.toFixed(v < 10 ? 1 : 0)} ms`;
+  };
   const svg = s('svg', {
-    viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img',
+    viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: 'chart', role: 'img',
     'aria-label': `Lateness of the last ${points.length} fires`,
   });
   for (let i = 0; i <= 4; i++) {
@@ -107,8 +138,5 @@ export function latenessChart(points, { height = 160 } = {}) {
       s('title', null, p.title)));
     svg.append(g);
   });
-  const legend = h('ul.legend',
-    [['c-ok', 'delivered'], ['c-bad', 'failed'], ['c-info', 'in progress'], ['c-missed', 'missed']]
-      .map(([cls, label]) => h('li', h('span', { class: `swatch ${cls}` }), label)));
-  return h('figure.chart-box', svg, h('figcaption.muted', 'Lateness per fire (oldest left), first attempt start minus the planned time'), legend);
+  return svg;
 }

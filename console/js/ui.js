@@ -9,6 +9,7 @@ export function toast(text, kind = 'ok') {
   const box = document.getElementById('toasts');
   const t = h('div', { class: `toast toast-${kind}` }, text);
   box.appendChild(t);
+  while (box.children.length > 3) box.firstChild.remove();
   setTimeout(() => t.remove(), kind === 'error' ? 8000 : 4000);
 }
 
@@ -282,4 +283,11 @@ export function pairsEditor({ nameLabel = 'Name', valueLabel = 'Value', addLabel
       for (const [n, v] of pairs) addRow(n, v);
     },
   };
+}
+
+/** Filters in a disclosure: open on wide screens or when a filter is set. */
+export function filtersBox(form, active) {
+  const wide = window.matchMedia('(min-width: 721px)').matches;
+  return h('details', { class: 'card filters-box', open: wide || active },
+    h('summary', active ? 'Filters (set)' : 'Filters'), form);
 }

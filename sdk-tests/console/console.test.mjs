@@ -89,10 +89,17 @@ async function assertInert(page, where, values = XSS) {
   for (const v of values) assert.ok(r.text.includes(v), `${where}: "${v}" is shown as text`);
 }
 
-async function shot(page, name) {
+async function shot(page, name, { scroll } = {}) {
+  const place = () => page.evaluate((sel) => {
+    document.getElementById('toasts')?.replaceChildren();
+    window.scrollTo(0, 0);
+    if (sel) document.querySelector(sel)?.scrollIntoView({ block: 'start' });
+  }, scroll || null);
   await page.setViewportSize({ width: 1280, height: 900 });
+  await place();
   await page.screenshot({ path: join(SHOTS, `${name}-1280.png`) });
   await page.setViewportSize({ width: 390, height: 844 });
+  await place();
   await page.screenshot({ path: join(SHOTS, `${name}-390.png`) });
   await page.setViewportSize({ width: 1280, height: 900 });
 }
@@ -145,7 +152,7 @@ try {
   await page.getByRole('button', { name: 'Python' }).click();
   assert.ok((await page.locator('.code-view').textContent()).includes('requests.post('));
   await page.getByRole('button', { name: 'curl' }).click();
-  await shot(page, 'schedule-form');
+  await shot(page, 'schedule-form', { scroll: '.fm-a > .card:nth-child(2)' });
   await page.getByRole('button', { name: 'Create schedule' }).click();
   await page.locator('h1', { hasText: 'console-daily' }).waitFor();
   await page.getByText('nightly-report').first().waitFor();
@@ -187,7 +194,6 @@ try {
   const daily = page.locator('tr[data-id="console-daily"]');
   await daily.waitFor();
   await page.locator('.tab-active', { hasText: 'Active' }).waitFor();
-  await shot(page, 'schedules');
   await daily.getByRole('button', { name: 'Pause' }).click();
   await daily.waitFor({ state: 'detached' });
   await page.getByRole('link', { name: /^Paused/ }).click();
@@ -228,6 +234,7 @@ try {
   await page.locator('dialog[open]').getByRole('button', { name: 'Delete' }).click();
   await daily.waitFor({ state: 'detached' });
   await page.locator('.empty', { hasText: 'No active schedules' }).waitFor();
+  assert.equal((await fetch(`${BASE}/v2/schedules/console-daily`, { headers: { Authorization: `Bearer ${TOKEN}` } })).status, 404);
   log('deleted console-daily');
 
   // ---- the DLQ: the hostile response as text; edit and retry ----
@@ -307,6 +314,29 @@ try {
   await page.goto(`${BASE}/#/schedules/${encodeURIComponent(XSS.join(' '))}`);
   await page.locator('.error-box').waitFor();
   await assertInert(page, 'a hostile schedule id in the route');
+
+  // ---- many schedules: the list is paged with the API's cursor ----
+  const jobs = [
+    ['billing-sync', 'CRON_TZ=America/New_York 0 2 * * *', 'billing'],
+    ['weekly-digest', 'CRON_TZ=Europe/Berlin 30 9 * * 1', 'mail'],
+    ['cache-warmup', '0 */6 * * *', 'ops'],
+    ['invoice-reminder', 'CRON_TZ=Asia/Tokyo 0 10 1 * *', 'billing'],
+    ['report-export', 'CRON_TZ=Europe/London 15 7 * * 1-5', 'reports'],
+  ];
+  for (let i = 0; i < 30; i++) {
+    const [name, cron, label] = jobs[i % jobs.length];
+    await api('POST', `/v2/schedules/${SINK}/jobs/${name}`, {
+      headers: { 'Upstash-Cron': cron, 'Upstash-Schedule-Id': `${name}-${String(i + 1).padStart(2, '0')}`, 'Upstash-Label': label },
+    });
+  }
+  await go(page, '#/schedules', 'Schedules');
+  await until(page, () => document.querySelectorAll('table.table-collapse tbody tr').length === 25);
+  await page.locator('.tab-active', { hasText: '30' }).waitFor();
+  await shot(page, 'schedules');
+  await page.getByRole('button', { name: 'Load more' }).click();
+  await until(page, () => document.querySelectorAll('table.table-collapse tbody tr').length === 30);
+  await page.locator('.load-more').waitFor({ state: 'hidden' });
+  log('30 schedules, paged with the cursor');
 
   // ---- the overview with data ----
   await go(page, '', 'Overview');

@@ -8,7 +8,7 @@
 import { h, fill, route, routeQuery, timeEl, pretty, b64text } from '../dom.js';
 import { api, get, qs } from '../api.js';
 import {
-  pageHead, section, dl, pre, headerTable, tableWrap, loadMore, emptyState, field, input, button,
+  filtersBox, pageHead, section, dl, pre, headerTable, tableWrap, loadMore, emptyState, field, input, button,
   busy, confirmDialog, toast, reportError, modal, select, pairsEditor, nextId,
 } from '../ui.js';
 import { toLocalInput, fromLocalInput } from './logs.js';
@@ -264,7 +264,7 @@ export default async function dlq(view, ctx) {
   view.append(
     pageHead('Dead-letter queue'),
     h('p.muted', 'Messages that ran out of retries. Workflow runs that failed are under ', h('a', { href: routeQuery('workflows', { tab: 'dlq' }) }, 'Workflows → Failed runs'), '.'),
-    section(null, filterForm),
+    filtersBox(filterForm, filtered),
     bulk,
     tableWrap(table, 'DLQ entries'), empty, more.el);
   drawBulk();

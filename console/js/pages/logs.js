@@ -5,7 +5,7 @@
 import { h, fill, route, routeQuery, timeEl, absTime, b64text, pretty } from '../dom.js';
 import { get } from '../api.js';
 import {
-  pageHead, section, dl, pre, headerTable, tableWrap, badge, loadMore, emptyState, field, input,
+  filtersBox, pageHead, section, dl, pre, headerTable, tableWrap, badge, loadMore, emptyState, field, input,
   select, button, reportError,
 } from '../ui.js';
 import { stackedBars } from '../chart.js';
@@ -199,7 +199,7 @@ export default async function logs(view, ctx) {
   view.append(
     pageHead('Logs', h('label.check.live', live, ' Live tail'), liveNote,
       button('Refresh', () => ctx.refresh(), { small: false })),
-    section(null, filterForm),
+    filtersBox(filterForm, FILTERS.some((k) => q[k])),
     section('Activity in the range', histBox),
     tableWrap(table, 'Log entries'), empty, more.el);
 

@@ -130,7 +130,7 @@ export default async function scheduleDetail(view, ctx) {
       kind: outcomeKind(f),
       title: `${absTime(f.slot ?? f.firedAt, zone)}: ${f.kind === 'missed' ? `missed (${f.reason || ''})` : `${f.state || 'pending'}, late ${duration(f.latenessMs)}, ${f.attempts ?? 0} attempts`}`,
     }));
-    fill(chartBox, points.length ? latenessChart(points) : null);
+    fill(chartBox, points.length ? latenessChart(points) : emptyState('No firings yet.'));
   }
 
   async function loadHistory() {
@@ -144,6 +144,7 @@ export default async function scheduleDetail(view, ctx) {
   const bodyText = s.body ?? (s.bodyBase64 ? `(binary, base64) ${s.bodyBase64}` : '');
   view.append(
     head, sub,
+    section('Lateness and outcome per fire', chartBox),
     h('div.grid-2',
       section('Settings', settings),
       h('div.stack',
@@ -153,7 +154,7 @@ export default async function scheduleDetail(view, ctx) {
     section('Fire history',
       h('p.muted', 'Newest first. ', h('a', { href: routeQuery('logs', { scheduleId: id }) }, 'All log entries of this schedule'), ' · ',
         h('a', { href: routeQuery('dlq', { scheduleId: id }) }, 'Its DLQ entries')),
-      chartBox, tableWrap(histTable, 'Fire history'), histEmpty, more.el),
+      tableWrap(histTable, 'Fire history'), histEmpty, more.el),
   );
   await loadHistory();
   // Keep the first page current while it is the only one shown.

@@ -40,6 +40,18 @@ export function splitCron(cron) {
   return m ? { zone: m[1], fields: m[2].trim() } : { zone: 'UTC', fields: String(cron || '').trim() };
 }
 
+/** "Wed, Dec 2, 09:30 GMT+1": short enough for two zones side by side. */
+function shortTime(ms, zone, withSeconds) {
+  try {
+    return new Intl.DateTimeFormat(undefined, {
+      timeZone: zone, weekday: 'short', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
+      second: withSeconds ? '2-digit' : undefined, timeZoneName: 'short',
+    }).format(new Date(ms));
+  } catch {
+    return absTime(ms, zone);
+  }
+}
+
 const shq = (v) => `'${String(v).replace(/'/g, `'\\''`)}'`;
 const lit = (v) => JSON.stringify(String(v));
 
@@ -183,7 +195,7 @@ export default async function scheduleForm(view, ctx) {
   const zoneHead = h('th', { scope: 'col' }, 'Schedule\'s zone');
   const nextTable = h('table.table.table-compact.next-times',
     h('thead', h('tr', h('th', { scope: 'col' }, '#'), zoneHead,
-      h('th', { scope: 'col' }, `Your browser (${browserZone})`), h('th', { scope: 'col' }, 'From now'))),
+      h('th', { scope: 'col' }, `Your browser (${browserZone})`))),
     nextBody);
   const preview = section('What it means', meaning, cronError, dst, h('div.table-wrap', nextTable));
 
@@ -198,7 +210,7 @@ export default async function scheduleForm(view, ctx) {
 
   const formError = h('div', { role: 'alert' });
   const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, editing ? 'Save changes' : 'Create schedule');
-  const sections = [
+  const destinationSection =
     section('Destination',
       h('div.form-grid',
         field('Destination URL', destination, { wide: true, hint: 'Where each firing is delivered.' }),
@@ -207,7 +219,8 @@ export default async function scheduleForm(view, ctx) {
         field('Body', body, { wide: true, hint: 'Sent as is with every firing.' }),
         h('div.field.field-wide', h('span.label', 'Forwarded headers'),
           h('p.hint', 'Sent to the destination with every firing (as Upstash-Forward-<Name>).'), headers.el),
-        contentTypes)),
+        contentTypes));
+  const whenSection =
     section('When',
       h('div.form-grid',
         field('Schedule id', scheduleId, { hint: editing ? 'The id of the schedule being edited.' : 'Letters, digits and . _ - @ +; an existing id is overwritten.' }),
@@ -217,8 +230,8 @@ export default async function scheduleForm(view, ctx) {
       h('div.form-grid',
         field('Cron expression', expr, { wide: true }),
         h('div.field.field-wide', h('label.check', seconds, ' Seconds field: 6 fields, seconds first (cronhook extension)')),
-        h('p', { class: 'hint field-wide', id: 'cron-help' }, 'minute hour day-of-month month day-of-week, e.g. 30 9 * * 1-5. Editing it by hand switches the builder to Custom.'))),
-    preview,
+        h('p', { class: 'hint field-wide', id: 'cron-help' }, 'minute hour day-of-month month day-of-week, e.g. 30 9 * * 1-5. Editing it by hand switches the builder to Custom.')));
+  const deliverySection =
     section('Delivery',
       h('div.form-grid',
         field('Retries', retries, { hint: 'After the first attempt; default 3.' }),
@@ -228,11 +241,13 @@ export default async function scheduleForm(view, ctx) {
         field('Callback', callback, { hint: 'Called after every attempt.' }),
         field('Failure callback', failureCallback, { hint: 'Called when retries run out.' }),
         field('Label', label, { hint: 'For filtering logs and the DLQ; letters, digits, . _ -' }),
-        field('Misfire policy', misfire, { hint: 'What to do with slots missed while cronhook was down.' }))),
-    code,
-  ];
-  const form = h('form.schedule-form', { novalidate: true }, sections, formError,
-    h('div.form-actions', submit, h('a', { href: editing ? route('schedules', ctx.params.id) : '#/schedules', class: 'btn' }, 'Cancel')));
+        field('Misfire policy', misfire, { hint: 'What to do with slots missed while cronhook was down.' })));
+  // Wide screens: the fields on the left, what they mean beside them.
+  const form = h('form.schedule-form', { novalidate: true },
+    h('div.fm-a', destinationSection, whenSection),
+    h('aside.fm-side', { 'aria-label': 'Preview' }, h('div.fm-sticky', preview, code)),
+    h('div.fm-b', deliverySection, formError,
+      h('div.form-actions', submit, h('a', { href: editing ? route('schedules', ctx.params.id) : '#/schedules', class: 'btn' }, 'Cancel'))));
 
   view.append(pageHead(editing ? `Edit ${ctx.params.id}` : 'New schedule'), form);
 
@@ -344,9 +359,8 @@ export default async function scheduleForm(view, ctx) {
       const now = Date.now();
       fill(nextBody, p.next.map((t, i) => h('tr',
         h('td', String(i + 1)),
-        h('td.nowrap', absTime(t, p.timezone)),
-        h('td.nowrap', absTime(t, browserZone)),
-        h('td.nowrap', relTime(t, now)))));
+        h('td.nowrap', shortTime(t, p.timezone, seconds.checked)),
+        h('td.nowrap', { title: relTime(t, now) }, shortTime(t, browserZone, seconds.checked)))));
       fill(dst, (p.dst || []).map((d) => h('li', { class: `dst-${d.kind}` }, h('strong', d.kind === 'forward' ? 'Clocks go forward: ' : 'Clocks go back: '), d.text)));
     } catch (e) {
       if (e.name === 'AbortError' || seq !== previewSeq) return;

@@ -5,7 +5,7 @@
 import { h, fill, route, routeQuery, timeEl } from '../dom.js';
 import { api, get, qs } from '../api.js';
 import {
-  pageHead, section, tableWrap, tabs, badge, loadMore, emptyState, field, input, select, button,
+  filtersBox, pageHead, section, tableWrap, tabs, badge, loadMore, emptyState, field, input, select, button,
   busy, confirmDialog, toast, nextId,
 } from '../ui.js';
 import { toLocalInput, fromLocalInput } from './logs.js';
@@ -72,7 +72,7 @@ async function runsTab(view, ctx) {
     fill(empty, tbody.children.length ? null : emptyState('No workflow runs match.'));
     return r.cursor || null;
   }
-  view.append(section(null, form), tableWrap(table, 'Workflow runs'), empty, more.el);
+  view.append(filtersBox(form, FILTERS.some((k) => q[k])), tableWrap(table, 'Workflow runs'), empty, more.el);
   more.set(await page(null));
 }
 
