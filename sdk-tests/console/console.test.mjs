@@ -336,7 +336,15 @@ try {
   await page.getByRole('button', { name: 'Load more' }).click();
   await until(page, () => document.querySelectorAll('table.table-collapse tbody tr').length === 30);
   await page.locator('.load-more').waitFor({ state: 'hidden' });
-  log('30 schedules, paged with the cursor');
+  // Bulk: pause two at once.
+  await page.getByLabel('Select billing-sync-01').check();
+  await page.getByLabel('Select weekly-digest-02').check();
+  await page.locator('.bulk-count', { hasText: '2 selected' }).waitFor();
+  await page.getByRole('button', { name: 'Pause selected' }).click();
+  await page.locator('.tab-active', { hasText: '28' }).waitFor();
+  await page.locator('tr[data-id="billing-sync-01"]').waitFor({ state: 'detached' });
+  assert.equal((await api('GET', '/v2/schedules/weekly-digest-02')).isPaused, true);
+  log('30 schedules, paged with the cursor; two paused in bulk');
 
   // ---- the overview with data ----
   await go(page, '', 'Overview');
