@@ -2,7 +2,8 @@
 # Runs every test cronhook has, over the whole workspace (the product and
 # bench/): formatting, lints, unit and integration tests, and the official-SDK
 # tests (which install their own Python venv and npm packages under
-# sdk-tests/ on first use). Works on a fresh machine with Rust,
+# sdk-tests/ on first use), and the console's browser test (which installs
+# Debian's chromium, as root). Works on a fresh machine with Rust,
 # Python 3 and Node installed. Usage: scripts/test.sh [extra test-runner args]
 set -euo pipefail
 cd "$(dirname "$0")/.."

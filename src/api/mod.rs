@@ -304,7 +304,8 @@ async fn by_session(state: &AppState, request: Request, next: Next) -> Result<Re
         .unwrap_or(false);
     if !safe && !sent {
         return Err(ApiError::Forbidden(
-            "missing or wrong X-Cronhook-Csrf header: requests that change something need the              console session's CSRF token",
+            "missing or wrong X-Cronhook-Csrf header: requests that change something need \
+             the console session's CSRF token",
         ));
     }
     Ok(next.run(request).await)

@@ -50,6 +50,8 @@ pub struct Answer {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub delay: Duration,
+    /// The response body; `sink says <status>` when not set.
+    pub body: Option<Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -89,6 +91,7 @@ async fn record(State(shared): State<Arc<Shared>>, request: Request) -> impl Int
         status: 200,
         headers: vec![],
         delay: Duration::ZERO,
+        body: None,
     });
     if !answer.delay.is_zero() {
         tokio::time::sleep(answer.delay).await;
@@ -100,11 +103,10 @@ async fn record(State(shared): State<Arc<Shared>>, request: Request) -> impl Int
             HeaderValue::from_str(v).unwrap(),
         );
     }
-    (
-        StatusCode::from_u16(answer.status).unwrap(),
-        headers,
-        format!("sink says {}", answer.status),
-    )
+    let body = answer
+        .body
+        .unwrap_or_else(|| format!("sink says {}", answer.status).into_bytes());
+    (StatusCode::from_u16(answer.status).unwrap(), headers, body)
 }
 
 impl Sink {
@@ -150,6 +152,22 @@ impl Sink {
 
     /// Like `answer`, after sleeping `delay` (a slow destination).
     pub fn answer_after(&self, path: &str, status: u16, headers: &[(&str, &str)], delay: Duration) {
+        self.set_answer(path, status, headers, delay, None);
+    }
+
+    /// Like `answer`, with `body` as the response body.
+    pub fn answer_with_body(&self, path: &str, status: u16, headers: &[(&str, &str)], body: &[u8]) {
+        self.set_answer(path, status, headers, Duration::ZERO, Some(body.to_vec()));
+    }
+
+    fn set_answer(
+        &self,
+        path: &str,
+        status: u16,
+        headers: &[(&str, &str)],
+        delay: Duration,
+        body: Option<Vec<u8>>,
+    ) {
         self.shared.answers.lock().unwrap().insert(
             path.to_owned(),
             Answer {
@@ -159,6 +177,7 @@ impl Sink {
                     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                     .collect(),
                 delay,
+                body,
             },
         );
     }

@@ -1,0 +1,52 @@
+// Settings: the signing keys and their rotation, the settings in force,
+// the version and the database; log out.
+
+import { h, fill, bytes } from '../dom.js';
+import { api, get, logout } from '../api.js';
+import { pageHead, section, dl, tableWrap, copyButton, button, busy, confirmDialog, toast } from '../ui.js';
+
+export default async function settings(view, ctx) {
+  const keysBox = h('div');
+  const infoBox = h('div');
+  view.append(
+    pageHead('Settings', button('Log out', async () => {
+      await logout();
+      location.hash = '#/';
+      location.reload();
+    }, { small: false })),
+    h('div.grid-2', section('Signing keys', keysBox), section('This server', infoBox)),
+  );
+
+  const drawKeys = (k) => fill(keysBox,
+    h('p.muted', 'Every delivery is signed with the current key; receivers should accept the next key too, so a rotation does not break them.'),
+    h('ul.env-lines',
+      [['QSTASH_CURRENT_SIGNING_KEY', k.current], ['QSTASH_NEXT_SIGNING_KEY', k.next]].map(([name, value]) => h('li.env-line',
+        h('code.mono', h('span.env-name', name), '=', h('span.env-value', value)), copyButton(`${name}=${value}`, 'Copy')))),
+    button('Rotate keys', async (ev) => {
+      const btn = ev.currentTarget;
+      const ok = await confirmDialog('Rotate the signing keys',
+        'The next key becomes the current key and a new next key is made. Receivers that only know the current key will reject deliveries until they are given the new keys.',
+        { confirm: 'Rotate' });
+      if (!ok) return;
+      await busy(btn, async () => {
+        drawKeys(await api('POST', '/v2/keys/rotate'));
+        toast('Rotated the signing keys');
+      }, 'rotate');
+    }, { kind: 'danger', small: false }));
+
+  const [keys, info] = await Promise.all([
+    get('/v2/keys', null, { signal: ctx.signal }),
+    get('/cronhook/v1/settings', null, { signal: ctx.signal }),
+  ]);
+  drawKeys(keys);
+  fill(infoBox,
+    dl([
+      ['Version', info.version],
+      ['Database', h('span.mono.wrap', info.database.path)],
+      ['Database size', bytes(info.database.bytes)],
+    ]),
+    h('h3', 'Settings in force'),
+    tableWrap(h('table.table.table-compact',
+      h('thead', h('tr', h('th', { scope: 'col' }, 'Setting'), h('th', { scope: 'col' }, 'Value'))),
+      h('tbody', info.settings.map((s) => h('tr', h('td.mono', s.name), h('td.mono.wrap', s.value))))), 'Settings'));
+}
