@@ -103,6 +103,12 @@ async fn record(State(shared): State<Arc<Shared>>, request: Request) -> impl Int
             HeaderValue::from_str(v).unwrap(),
         );
     }
+    if !headers.contains_key(axum::http::header::CONTENT_TYPE) {
+        headers.insert(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+    }
     let body = answer
         .body
         .unwrap_or_else(|| format!("sink says {}", answer.status).into_bytes());
