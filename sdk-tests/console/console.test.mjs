@@ -225,7 +225,10 @@ try {
   assert.equal(await page.getByLabel('Value', { exact: true }).last().inputValue(), XSS[1]);
   await page.getByLabel('Destination URL').fill(`${SINK}/daily2`);
   await page.getByRole('button', { name: 'Save changes' }).click();
-  await page.locator('h1', { hasText: 'console-daily' }).waitFor();
+  // The edit page's own heading and request preview name the id and the
+  // new URL too: wait for the save's toast and the detail page itself.
+  await page.getByText('Saved console-daily').waitFor();
+  await page.getByRole('heading', { level: 1, name: 'console-daily', exact: true }).waitFor();
   await page.getByText(`${SINK}/daily2`).first().waitFor();
   assert.equal((await api('GET', '/v2/schedules/console-daily')).destination, `${SINK}/daily2`);
   log('edited console-daily');
