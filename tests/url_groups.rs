@@ -465,3 +465,57 @@ fn a_destination_that_is_neither_a_url_nor_a_group_name_is_refused() {
         );
     }
 }
+
+#[test]
+fn running_a_group_schedule_by_hand_fans_out_too() {
+    let server = InProcess::start();
+    let sink = Sink::start();
+    ok(add(
+        &server,
+        "g",
+        json!([{"url": sink.url("/a")}, {"url": sink.url("/b")}]),
+    ));
+    let id = create_schedule(&server, "g", &[("Upstash-Cron", "0 0 1 1 *")], b"now");
+    let (status, json) = call(
+        &server,
+        "POST",
+        &format!("/cronhook/v1/schedules/{id}/trigger"),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 201, "{json}");
+    let a = sink.wait_for("/a", 1, WAIT);
+    let b = sink.wait_for("/b", 1, WAIT);
+    assert_eq!(
+        a[0].header("upstash-message-id"),
+        json["messageId"].as_str()
+    );
+    assert_eq!(b[0].header("upstash-topic-name"), Some("g"));
+    // Without its group a run by hand is refused and creates nothing.
+    call(&server, "DELETE", "/v2/topics/g", &[], b"");
+    let (status, json) = call(
+        &server,
+        "POST",
+        &format!("/cronhook/v1/schedules/{id}/trigger"),
+        &[],
+        b"",
+    );
+    assert_error(status, &json, 404, &["URL group", "\"g\""]);
+}
+
+#[test]
+fn a_workflow_message_to_a_group_is_refused() {
+    let server = InProcess::start();
+    ok(add(&server, "g", json!([{"url": "http://127.0.0.1:1/wf"}])));
+    let (status, json) = call(
+        &server,
+        "POST",
+        "/v2/publish/g",
+        &[
+            ("Upstash-Workflow-RunId", "wfr_1"),
+            ("Upstash-Workflow-Init", "true"),
+        ],
+        b"{}",
+    );
+    assert_error(status, &json, 400, &["destination", "URL group"]);
+}
