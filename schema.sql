@@ -204,3 +204,21 @@ CREATE TABLE workflow_notices (
 -- A run's pending messages, found when it ends (cancel drops them).
 CREATE INDEX messages_workflow_run ON messages (json_extract(delivery, '$.workflow.runId'))
     WHERE json_extract(delivery, '$.workflow.runId') IS NOT NULL;
+
+-- Flow-control keys (§4.11, §9.5, version 5): the limits the latest message
+-- under a key brought, the operator's pins, and whether it is paused. The
+-- live counters are the engine's; the waitlist is the key's pending messages.
+CREATE TABLE flow_control (
+    key                   TEXT PRIMARY KEY,
+    parallelism           INTEGER,             -- NULL: unlimited
+    rate                  INTEGER,             -- NULL: unlimited
+    period                INTEGER NOT NULL,    -- seconds
+    paused                INTEGER NOT NULL DEFAULT 0,
+    pinned_parallelism    INTEGER NOT NULL DEFAULT 0,
+    pin_parallelism       INTEGER,
+    pinned_rate           INTEGER NOT NULL DEFAULT 0,
+    pin_rate              INTEGER,
+    pin_period            INTEGER,
+    created_at            INTEGER NOT NULL,
+    updated_at            INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
