@@ -9,6 +9,7 @@
 pub mod console;
 mod destination;
 mod dlq;
+mod flow_control;
 pub mod headers;
 mod keys;
 mod logs;
@@ -151,6 +152,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/notify/{event}", post(wait::notify))
         .route("/v2/notify/{run}/{event}", post(wait::notify_run))
         .route("/v2/waiters/{event}", get(wait::waiters))
+        .route("/v2/flowControl", get(flow_control::list))
+        .route("/v2/flowControl/{key}", get(flow_control::get))
+        .route("/v2/flowControl/{key}/{action}", post(flow_control::action))
+        .route("/v2/globalParallelism", get(flow_control::global_parallelism))
         .route("/v2/keys", get(keys::get))
         .route("/v2/keys/rotate", post(keys::rotate))
         .route("/cronhook/v1/session", delete(console::logout))
