@@ -455,3 +455,24 @@ fn the_waitlist_survives_kill_9_and_every_message_is_delivered_once_after_it() {
     });
     assert_eq!(i["parallelismMax"], 1, "the key's limits survived: {i}");
 }
+
+#[test]
+fn after_a_restart_waiting_messages_rejoin_the_waitlist_and_the_pause_holds() {
+    let mut server = InProcess::start();
+    let sink = Sink::start();
+    publish(&server, &sink.url("/s"), &flow("parallelism=1"), b"");
+    sink.wait_for("/s", 1, WAIT);
+    assert_eq!(post(&server, "/v2/flowControl/fk/pause").0, 200);
+    for _ in 0..4 {
+        publish(&server, &sink.url("/s"), &flow("parallelism=1"), b"");
+    }
+    server.stop();
+    server.start_again();
+    let i = wait_for_info(&server, "all four back in the waitlist", |i| {
+        i["waitListSize"] == 4
+    });
+    assert_eq!(i["isPaused"], true, "{i}");
+    sink.assert_stays("/s", 1, "still paused after the restart");
+    assert_eq!(post(&server, "/v2/flowControl/fk/resume").0, 200);
+    assert_eq!(sink.wait_for("/s", 5, WAIT).len(), 5);
+}
