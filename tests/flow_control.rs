@@ -476,3 +476,84 @@ fn after_a_restart_waiting_messages_rejoin_the_waitlist_and_the_pause_holds() {
     assert_eq!(post(&server, "/v2/flowControl/fk/resume").0, 200);
     assert_eq!(sink.wait_for("/s", 5, WAIT).len(), 5);
 }
+
+#[test]
+fn a_cancelled_waiter_leaves_the_waitlist_and_the_others_still_go() {
+    let server = InProcess::start();
+    let sink = Sink::start();
+    publish(&server, &sink.url("/c"), &flow("parallelism=1"), b"");
+    sink.wait_for("/c", 1, WAIT);
+    assert_eq!(post(&server, "/v2/flowControl/fk/pause").0, 200);
+    let waiting: Vec<String> = (0..3)
+        .map(|_| publish(&server, &sink.url("/c"), &flow("parallelism=1"), b""))
+        .collect();
+    wait_for_info(&server, "three waiting", |i| i["waitListSize"] == 3);
+    let (status, json) = call(&server, "DELETE", &format!("/v2/messages/{}", waiting[1]), &[], b"");
+    assert!((200..300).contains(&status), "{status} {json}");
+    wait_for_info(&server, "two waiting", |i| i["waitListSize"] == 2);
+    assert_eq!(post(&server, "/v2/flowControl/fk/resume").0, 200);
+    sink.wait_for("/c", 3, WAIT);
+    sink.assert_stays("/c", 3, "the cancelled one is not delivered");
+    let got: BTreeSet<String> = sink
+        .received("/c")
+        .iter()
+        .map(|r| r.header("Upstash-Message-Id").unwrap().to_owned())
+        .collect();
+    assert!(!got.contains(&waiting[1]));
+}
+
+/// A workflow message as the SDK sends it in a batch (workflow-wire §2.1).
+fn workflow_item(url: &str, init: bool, extra: &[(&str, &str)], body: &str) -> Value {
+    let mut h = serde_json::json!({
+        "upstash-workflow-runid": "wfr_flow",
+        "upstash-workflow-init": init.to_string(),
+        "upstash-workflow-url": url,
+        "upstash-workflow-sdk-version": "1",
+        "upstash-forward-upstash-workflow-sdk-version": "1",
+        "upstash-method": "POST",
+        "content-type": "application/json",
+    });
+    for (k, v) in extra {
+        h[*k] = Value::from(*v);
+    }
+    serde_json::json!([{ "destination": url, "headers": h, "body": body }])
+}
+
+#[test]
+fn workflow_steps_wait_under_the_flow_control_their_run_was_triggered_with() {
+    let server = InProcess::start();
+    let sink = Sink::start();
+    let url = sink.url("/wf");
+    let batch = |items: Value| {
+        let (status, json) = call(
+            &server,
+            "POST",
+            "/v2/batch",
+            &[("Content-Type", "application/json")],
+            items.to_string().as_bytes(),
+        );
+        assert_eq!(status, 200, "{json}");
+    };
+    batch(workflow_item(
+        &url,
+        true,
+        &[
+            ("upstash-flow-control-key", "fk"),
+            ("upstash-flow-control-value", "parallelism=1"),
+        ],
+        r#"{"n":1}"#,
+    ));
+    sink.wait_for("/wf", 1, WAIT);
+    assert_eq!(post(&server, "/v2/flowControl/fk/pause").0, 200);
+    // Steps carry no flow control of their own (§3.2): the run's applies.
+    batch(workflow_item(
+        &url,
+        false,
+        &[],
+        r#"{"stepId":1,"stepName":"one","stepType":"Run","out":"1","concurrent":1}"#,
+    ));
+    wait_for_info(&server, "the step waits", |i| i["waitListSize"] == 1);
+    sink.assert_stays("/wf", 1, "not while paused");
+    assert_eq!(post(&server, "/v2/flowControl/fk/resume").0, 200);
+    assert_eq!(sink.wait_for("/wf", 2, WAIT).len(), 2);
+}
