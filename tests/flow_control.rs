@@ -125,11 +125,7 @@ fn post<S: Target + ?Sized>(server: &S, path: &str) -> (u16, Value) {
     call(server, "POST", path, &[], b"")
 }
 
-fn wait_for_info<S: Target + ?Sized>(
-    server: &S,
-    what: &str,
-    f: impl Fn(&Value) -> bool,
-) -> Value {
+fn wait_for_info<S: Target + ?Sized>(server: &S, what: &str, f: impl Fn(&Value) -> bool) -> Value {
     wait_until(WAIT, what, || Some(info(server, "fk")).filter(|i| f(i)))
 }
 
@@ -164,7 +160,11 @@ fn parallelism_caps_attempts_in_flight_across_destinations_sharing_a_key() {
         i["parallelismCount"] == 0 && i["waitListSize"] == 0
     });
     assert_eq!(a.arrived(), 6, "each message once");
-    assert_eq!(a.most(), 2, "never more than two at once, on both destinations");
+    assert_eq!(
+        a.most(),
+        2,
+        "never more than two at once, on both destinations"
+    );
 }
 
 #[test]
@@ -221,7 +221,12 @@ fn a_paused_key_keeps_its_messages_waiting_until_resumed() {
 fn pins_override_received_limits_until_unpinned() {
     let server = InProcess::start();
     let sink = Sink::start();
-    publish(&server, &sink.url("/n"), &flow("parallelism=1, rate=5, period=10"), b"");
+    publish(
+        &server,
+        &sink.url("/n"),
+        &flow("parallelism=1, rate=5, period=10"),
+        b"",
+    );
     sink.wait_for("/n", 1, WAIT);
     let i = info(&server, "fk");
     assert_eq!(
@@ -233,21 +238,35 @@ fn pins_override_received_limits_until_unpinned() {
 
     assert_eq!(post(&server, "/v2/flowControl/fk/pin?parallelism=3").0, 200);
     // A later message's limits are stored but the pin wins.
-    publish(&server, &sink.url("/n"), &flow("parallelism=2, rate=5, period=10"), b"");
+    publish(
+        &server,
+        &sink.url("/n"),
+        &flow("parallelism=2, rate=5, period=10"),
+        b"",
+    );
     let i = info(&server, "fk");
     assert_eq!(i["parallelismMax"], 3, "{i}");
     assert_eq!(i["isPinnedParallelism"], true);
     assert_eq!(i["isPinnedRate"], false);
 
     server.advance(Duration::from_secs(3));
-    assert_eq!(post(&server, "/v2/flowControl/fk/pin?rate=7&period=20").0, 200);
+    assert_eq!(
+        post(&server, "/v2/flowControl/fk/pin?rate=7&period=20").0,
+        200
+    );
     let i = info(&server, "fk");
-    assert_eq!((&i["rateMax"], &i["ratePeriod"]), (&Value::from(7), &Value::from(20)));
+    assert_eq!(
+        (&i["rateMax"], &i["ratePeriod"]),
+        (&Value::from(7), &Value::from(20))
+    );
     assert_eq!(i["isPinnedRate"], true);
     assert_eq!(i["rateCount"], 0, "pinning starts a new period: {i}");
     assert_eq!(i["ratePeriodStart"], server.now_ms() / 1000);
 
-    let (status, _) = post(&server, "/v2/flowControl/fk/unpin?parallelism=true&rate=false");
+    let (status, _) = post(
+        &server,
+        "/v2/flowControl/fk/unpin?parallelism=true&rate=false",
+    );
     assert_eq!(status, 200);
     let i = info(&server, "fk");
     assert_eq!(i["parallelismMax"], 2, "the latest received value: {i}");
@@ -255,7 +274,10 @@ fn pins_override_received_limits_until_unpinned() {
     assert_eq!(i["isPinnedRate"], true);
     assert_eq!(post(&server, "/v2/flowControl/fk/unpin?rate=true").0, 200);
     let i = info(&server, "fk");
-    assert_eq!((&i["rateMax"], &i["ratePeriod"]), (&Value::from(5), &Value::from(10)));
+    assert_eq!(
+        (&i["rateMax"], &i["ratePeriod"]),
+        (&Value::from(5), &Value::from(10))
+    );
 }
 
 #[test]
@@ -324,7 +346,13 @@ fn keys_are_listed_and_searched_and_unknown_ones_are_404() {
 
     let (status, json) = call(&server, "GET", "/v2/flowControl/nope", &[], b"");
     assert_error(status, &json, 404, &["nope"]);
-    for action in ["pause", "resume", "resetRate", "pin?rate=1", "unpin?rate=true"] {
+    for action in [
+        "pause",
+        "resume",
+        "resetRate",
+        "pin?rate=1",
+        "unpin?rate=true",
+    ] {
         let (status, json) = post(&server, &format!("/v2/flowControl/nope/{action}"));
         assert_error(status, &json, 404, &["nope"]);
     }
@@ -374,7 +402,9 @@ fn global_parallelism_reports_the_bound_and_the_attempts_in_flight() {
     let server = InProcess::start_with(|c| c.max_in_flight = 7);
     let held = HoldingSink::start();
     publish(&server, &held.url("/g"), &[], b"");
-    wait_until(WAIT, "one attempt in flight", || (held.holding() == 1).then_some(()));
+    wait_until(WAIT, "one attempt in flight", || {
+        (held.holding() == 1).then_some(())
+    });
     let (status, json) = call(&server, "GET", "/v2/globalParallelism", &[], b"");
     assert_eq!(status, 200);
     assert_eq!(json["parallelismMax"], 7, "{json}");
@@ -408,7 +438,11 @@ fn schedules_and_batches_carry_their_flow_control() {
     common::api::create_schedule(
         &server,
         &held.url("/cron"),
-        &[("Upstash-Cron", "* * * * *"), flow("parallelism=1")[0], flow("parallelism=1")[1]],
+        &[
+            ("Upstash-Cron", "* * * * *"),
+            flow("parallelism=1")[0],
+            flow("parallelism=1")[1],
+        ],
         b"",
     );
     server.advance(Duration::from_secs(60));
@@ -430,7 +464,12 @@ fn the_waitlist_survives_kill_9_and_every_message_is_delivered_once_after_it() {
     let mut first = ServerProcess::start(&db);
     let mut ids = BTreeSet::new();
     for _ in 0..20 {
-        ids.insert(publish(&first, &sink.url("/k"), &flow("parallelism=1"), b""));
+        ids.insert(publish(
+            &first,
+            &sink.url("/k"),
+            &flow("parallelism=1"),
+            b"",
+        ));
     }
     sink.wait_for("/k", 2, WAIT);
     first.kill9();
@@ -449,7 +488,11 @@ fn the_waitlist_survives_kill_9_and_every_message_is_delivered_once_after_it() {
     assert_eq!(got, ids, "none lost, none invented");
     // At most the attempt in flight at the kill arrives twice.
     let all = sink.received("/k").len();
-    assert!(all <= ids.len() + 1, "{all} deliveries of {} messages", ids.len());
+    assert!(
+        all <= ids.len() + 1,
+        "{all} deliveries of {} messages",
+        ids.len()
+    );
     let i = wait_until(WAIT, "the waitlist drained", || {
         Some(info(&second, "fk")).filter(|i| i["waitListSize"] == 0 && i["parallelismCount"] == 0)
     });
@@ -488,7 +531,13 @@ fn a_cancelled_waiter_leaves_the_waitlist_and_the_others_still_go() {
         .map(|_| publish(&server, &sink.url("/c"), &flow("parallelism=1"), b""))
         .collect();
     wait_for_info(&server, "three waiting", |i| i["waitListSize"] == 3);
-    let (status, json) = call(&server, "DELETE", &format!("/v2/messages/{}", waiting[1]), &[], b"");
+    let (status, json) = call(
+        &server,
+        "DELETE",
+        &format!("/v2/messages/{}", waiting[1]),
+        &[],
+        b"",
+    );
     assert!((200..300).contains(&status), "{status} {json}");
     wait_for_info(&server, "two waiting", |i| i["waitListSize"] == 2);
     assert_eq!(post(&server, "/v2/flowControl/fk/resume").0, 200);

@@ -155,7 +155,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/flowControl", get(flow_control::list))
         .route("/v2/flowControl/{key}", get(flow_control::get))
         .route("/v2/flowControl/{key}/{action}", post(flow_control::action))
-        .route("/v2/globalParallelism", get(flow_control::global_parallelism))
+        .route(
+            "/v2/globalParallelism",
+            get(flow_control::global_parallelism),
+        )
         .route("/v2/keys", get(keys::get))
         .route("/v2/keys/rotate", post(keys::rotate))
         .route("/cronhook/v1/session", delete(console::logout))

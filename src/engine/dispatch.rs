@@ -192,12 +192,7 @@ fn route(
 
 /// Files the messages that got their permit, and sets the key's wake-up
 /// for the end of its rate period.
-fn started(
-    ctx: &Ctx,
-    lanes: &mut Lanes,
-    permits: &mut HashMap<Arc<str>, Arc<str>>,
-    next: Started,
-) {
+fn started(ctx: &Ctx, lanes: &mut Lanes, permits: &mut HashMap<Arc<str>, Arc<str>>, next: Started) {
     let Some(flow) = next.key else { return };
     if let Some(at) = next.wake {
         ctx.timer.arm_no_later(TimerKey::Flow(flow.clone()), at);

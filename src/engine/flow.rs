@@ -50,11 +50,17 @@ impl KeyState {
 
     /// The current period at `now`, if it has not ended.
     fn current_period(&self, now: Millis) -> Option<(Millis, u32)> {
-        self.period.filter(|(start, _)| now < start + self.period_ms())
+        self.period
+            .filter(|(start, _)| now < start + self.period_ms())
     }
 
     /// Starts waiters while the limits allow, in order.
-    fn drain(&mut self, key: &Arc<str>, now: Millis, index: &mut HashMap<Arc<str>, Arc<str>>) -> Started {
+    fn drain(
+        &mut self,
+        key: &Arc<str>,
+        now: Millis,
+        index: &mut HashMap<Arc<str>, Arc<str>>,
+    ) -> Started {
         let mut out = Started {
             key: Some(key.clone()),
             ..Started::default()
@@ -79,7 +85,10 @@ impl KeyState {
                 }
                 self.period = Some((start, count + 1));
             }
-            let lane = self.waiting.remove(&first).expect("the first waiter exists");
+            let lane = self
+                .waiting
+                .remove(&first)
+                .expect("the first waiter exists");
             index.remove(&first.1);
             self.in_flight += 1;
             out.start.push((lane, first.1));
@@ -170,7 +179,14 @@ impl FlowGate {
     }
 
     /// Message `id`, due at `due`, wants to start under `key`.
-    pub fn admit(&self, key: &Arc<str>, id: Arc<str>, lane: Lane, due: Millis, now: Millis) -> Started {
+    pub fn admit(
+        &self,
+        key: &Arc<str>,
+        id: Arc<str>,
+        lane: Lane,
+        due: Millis,
+        now: Millis,
+    ) -> Started {
         let inner = &mut *self.inner();
         let state = inner
             .keys

@@ -154,7 +154,11 @@ impl Ctx {
     /// The timer key of message `m`, with its flow-control key.
     fn key_of_message(m: &Message) -> MessageKey {
         MessageKey {
-            flow: m.delivery.flow_control.as_ref().map(|f| f.key.as_str().into()),
+            flow: m
+                .delivery
+                .flow_control
+                .as_ref()
+                .map(|f| f.key.as_str().into()),
             ..Self::key_of(&m.id, &m.url)
         }
     }

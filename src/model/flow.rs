@@ -63,7 +63,10 @@ pub enum FlowAction {
     ResetRate,
     Pin(FlowPin),
     /// Which pins to lift.
-    Unpin { parallelism: bool, rate: bool },
+    Unpin {
+        parallelism: bool,
+        rate: bool,
+    },
 }
 
 impl FlowAction {
@@ -85,10 +88,7 @@ impl FlowAction {
                     s.pinned_parallelism = Some(Some(p));
                 }
                 if pin.rate.is_some() || pin.period.is_some() {
-                    s.pinned_rate = Some((
-                        pin.rate.or(now.rate),
-                        pin.period.unwrap_or(now.period),
-                    ));
+                    s.pinned_rate = Some((pin.rate.or(now.rate), pin.period.unwrap_or(now.period)));
                 }
             }
             FlowAction::Unpin { parallelism, rate } => {

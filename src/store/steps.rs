@@ -10,8 +10,9 @@ use crate::model::{LogState, Message, Millis, Role};
 use crate::workflow::{Run, RunState, WorkflowError};
 
 /// Stores a new message: its row, its CREATED log entry, its queue if that
-/// is new (parallelism 1, §4.2) and, for a workflow message, its run-log
-/// entry. The timer learns of it at commit.
+/// is new (parallelism 1, §4.2), its flow-control limits as its key's
+/// latest (§9.5) and, for a workflow message, its run-log entry. The timer
+/// learns of it at commit.
 pub(super) fn add_message(tx: &mut Tx, m: Message) -> Result<(), StoreError> {
     if let Some(fc) = &m.delivery.flow_control {
         // §9.5: the latest limits a key receives are its limits.

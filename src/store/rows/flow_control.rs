@@ -54,13 +54,22 @@ pub(in crate::store) fn received(
     )?)
 }
 
-pub(in crate::store) fn get(conn: &Connection, key: &str) -> Result<Option<FlowSettings>, StoreError> {
+pub(in crate::store) fn get(
+    conn: &Connection,
+    key: &str,
+) -> Result<Option<FlowSettings>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM flow_control WHERE key = ?1");
-    Ok(conn.prepare_cached(&sql)?.query_row([key], row).optional()?)
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([key], row)
+        .optional()?)
 }
 
 /// Every key whose name contains `search` (all when empty), by name.
-pub(in crate::store) fn list(conn: &Connection, search: &str) -> Result<Vec<FlowSettings>, StoreError> {
+pub(in crate::store) fn list(
+    conn: &Connection,
+    search: &str,
+) -> Result<Vec<FlowSettings>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM flow_control WHERE instr(key, ?1) > 0 OR ?1 = '' ORDER BY key"
     );
