@@ -157,7 +157,8 @@ CREATE TABLE workflow_runs (
     initial_body     BLOB NOT NULL,
     response         BLOB,                -- the body of DELETE ?cancel=false
     caller_ip        TEXT,
-    failure_message_id TEXT               -- the latest failure-function call
+    failure_message_id TEXT,              -- the latest failure-function call
+    parent           TEXT                 -- the invoking run, JSON (version 5)
 ) STRICT;
 CREATE INDEX workflow_runs_created ON workflow_runs (created_at);
 

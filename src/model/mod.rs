@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::clock::Millis;
 pub use firing::{Firing, FiringKind, FiringOutcome};
 pub use log::{LogEntry, LogState, StateFilter};
-pub use workflow::{Role, RunConfig, RunInit, WorkflowLink};
+pub use workflow::{InvokeParent, Role, RunConfig, RunInit, WorkflowLink};
 
 /// Header map as QStash reports it: canonical name → values.
 pub type HeaderMap = BTreeMap<String, Vec<String>>;
