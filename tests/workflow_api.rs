@@ -1087,6 +1087,28 @@ fn webhook_calls_for_a_wrong_user_an_unknown_or_an_ended_run_are_404() {
     sink.assert_stays("/wf", 1, "no webhook call reached the run");
 }
 
+/// The token-free hook route reads bodies under the same limit as a
+/// publish (`--max-body`): 413, and the waiting run is not woken.
+#[test]
+fn a_webhook_body_over_the_limit_is_refused() {
+    let (_dir, server, sink) = common::start_with(
+        common::ServerOptions::default()
+            .arg("--max-body")
+            .arg("4000"),
+    );
+    let url = sink.url("/wf");
+    trigger(&server, &url, "wfr_b", &[], "p");
+    sink.wait_for("/wf", 1, WAIT);
+    assert_eq!(
+        wait(&server, "wfr_b", "evt_b", &webhook_wait_body(&url, "wfr_b")),
+        200
+    );
+    let path = format!("/v2/workflows/hooks/{}/wfr_b/evt_b", user_id(&server));
+    let (status, json) = hook(&server, &path, "POST", &[], &[b'x'; 4001]);
+    assert_error(status, &json, 413, &["--max-body"]);
+    sink.assert_stays("/wf", 1, "the waiting run was not woken");
+}
+
 /// A call that comes before `waitForWebhook` registers is kept for the run
 /// and answers the wait at once.
 #[test]

@@ -206,6 +206,9 @@ pub(super) fn end_run(
             let m = invoke::result_message(parent, end.child_result, end.state, now);
             add_message(tx, m)?;
         }
+        // One result per invoke: a child revived from the DLQ that ends
+        // again must not add a second result step to the parent's log.
+        runs::clear_parent(tx, run_id)?;
     }
     Ok(Some(dropped))
 }

@@ -73,6 +73,13 @@ pub(in crate::store) fn set_failure_message(
     Ok(())
 }
 
+/// Forgets the run's invoking parent (its result has been handed over).
+pub(in crate::store) fn clear_parent(conn: &Connection, run_id: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE workflow_runs SET parent = NULL WHERE run_id = ?1")?
+        .execute([run_id])?;
+    Ok(())
+}
+
 /// Ends the run in `state`, with its waiters and lookback notices.
 pub(in crate::store) fn end(
     conn: &Connection,
