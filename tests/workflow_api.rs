@@ -1376,3 +1376,67 @@ fn a_plain_dlq_retry_of_a_workflow_step_resumes_the_run() {
     assert_eq!(again.header("x-auth"), Some("s"));
     assert_eq!(run_log(&server, "wfr_q")["workflowState"], "RUN_STARTED");
 }
+
+/// A child that ends after its parent has ended adds nothing to the
+/// parent: there is no running run to continue.
+#[test]
+fn a_child_ending_after_its_parent_reports_nothing() {
+    let (_dir, server, sink) = start();
+    invoke_child(&server, &sink, &[]);
+    sink.wait_for("/app/child", 1, WAIT);
+    let (status, _) = call(
+        &server,
+        "DELETE",
+        "/v2/workflows/runs/wfr_parent?cancel=true",
+        &[],
+        b"",
+    );
+    assert_eq!(status, 200);
+    let (status, _) = call(
+        &server,
+        "DELETE",
+        "/v2/workflows/runs/wfr_child?cancel=false",
+        &[],
+        b"1",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        run_log(&server, "wfr_child")["workflowState"],
+        "RUN_SUCCESS"
+    );
+    sink.assert_stays("/app/parent", 1, "the parent had ended");
+}
+
+/// A webhook wakes only `waitForWebhook`: a `waitForEvent` of the same run
+/// and event id keeps waiting (its ids are the user's, the hook needs none).
+#[test]
+fn a_webhook_call_does_not_wake_a_wait_for_event() {
+    let (_dir, server, sink) = start();
+    let url = sink.url("/wf");
+    trigger(&server, &url, "wfr_w", &[], "p");
+    sink.wait_for("/wf", 1, WAIT);
+    assert_eq!(
+        wait(&server, "wfr_w", "order-1", &wait_body(&url, "30s", 1)),
+        200
+    );
+    let path = format!("/v2/workflows/hooks/{}/wfr_w/order-1", user_id(&server));
+    let (status, json) = hook(&server, &path, "POST", &[], b"x");
+    assert_eq!(status, 200, "{json}");
+    sink.assert_stays("/wf", 1, "the waitForEvent was not woken");
+    let (_, waiters) = call(&server, "GET", "/v2/waiters/order-1", &[], b"");
+    assert_eq!(waiters.as_array().unwrap().len(), 1, "{waiters}");
+    // Nor is the call kept for a later waitForEvent of those ids.
+    let (status, _) = hook(
+        &server,
+        &path.replace("order-1", "order-2"),
+        "POST",
+        &[],
+        b"y",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        wait(&server, "wfr_w", "order-2", &wait_body(&url, "30s", 2)),
+        200
+    );
+    sink.assert_stays("/wf", 1, "the later waitForEvent still waits");
+}

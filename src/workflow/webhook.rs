@@ -17,6 +17,18 @@ use crate::model::canonical_header_name;
 /// The `stepType` of the waiters a webhook call may wake.
 pub const WAIT_STEP_TYPE: &str = "WaitForWebhook";
 
+/// Whether a wait's step is a `waitForWebhook`.
+pub fn is_webhook_wait(step: &Value) -> bool {
+    step.get("stepType").and_then(Value::as_str) == Some(WAIT_STEP_TYPE)
+}
+
+/// The key under which a webhook call that came before its wait is kept.
+/// Apart from the events a notify keeps: a token-free call must not answer a
+/// later `waitForEvent` of the same (user-chosen, maybe guessable) ids.
+pub fn notice_key(event_id: &str) -> String {
+    format!("webhook:{event_id}")
+}
+
 /// The `UserID` inside a QStash-style token (base64 of a JSON object), as
 /// the SDK reads it to build webhook URLs; `None` for any other token, in
 /// which case the SDK's `createWebhook` throws and no hook URL can exist.

@@ -7,7 +7,7 @@ use crate::model::{AttemptResponse, Delivery, FlowControl, LogState, Message, Mi
 use crate::store::rows::{dlq, events, runs};
 use crate::store::{steps, Store, StoreError};
 use crate::workflow::run_log::StepEntry;
-use crate::workflow::webhook::WAIT_STEP_TYPE;
+use crate::workflow::webhook::{is_webhook_wait, notice_key, WAIT_STEP_TYPE};
 use crate::workflow::{Run, RunState, Waiter, WorkflowError};
 
 pub use crate::store::rows::runs::{RunCursor, RunPage};
@@ -338,7 +338,12 @@ impl Store {
                 Some(run) if run.state == RunState::Started => {}
                 _ => return Err(WorkflowError::RunNotActive(waiter.run_id.clone()).into()),
             }
-            if let Some(data) = runs::take_notice(tx, &waiter.run_id, &waiter.event_id)? {
+            let notice = if is_webhook_wait(&waiter.step) {
+                notice_key(&waiter.event_id)
+            } else {
+                waiter.event_id.clone()
+            };
+            if let Some(data) = runs::take_notice(tx, &waiter.run_id, &notice)? {
                 steps::add_message(tx, waiter.notify_message(&data, now))?;
                 return Ok(WaitOutcome::Notified);
             }
@@ -383,7 +388,8 @@ impl Store {
 
     /// Hands a webhook call's `record` to run `run_id`'s `waitForWebhook`
     /// of `event_id`, or keeps it for that wait if it is not registered yet
-    /// (like a lookback notify); a call to an unknown or ended run does
+    /// (like a lookback notify, but kept apart from notified events, see
+    /// `webhook::notice_key`); a call to an unknown or ended run does
     /// nothing. One transaction, like a notify.
     pub async fn workflow_webhook(
         &self,
@@ -409,7 +415,7 @@ impl Store {
             if let Some(id) = delivered {
                 return Ok(Hooked::Delivered(id));
             }
-            runs::put_notice(tx, &run_id, &event_id, &record, now)?;
+            runs::put_notice(tx, &run_id, &notice_key(&event_id), &record, now)?;
             Ok(Hooked::Kept)
         })
         .await
