@@ -11,6 +11,7 @@ mod destination;
 mod dlq;
 mod flow_control;
 pub mod headers;
+mod hooks;
 mod keys;
 mod logs;
 mod messages;
@@ -189,6 +190,9 @@ pub fn router(state: AppState) -> Router {
             "/cronhook/v1/session",
             get(console::session).post(console::login),
         )
+        // Called by third parties without a token: the URL is the secret
+        // (workflow-wire §3.7).
+        .route("/v2/workflows/hooks/{user}/{run}/{event}", any(hooks::call))
         .merge(v2)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -18,7 +18,7 @@ pub use firing::{Firing, FiringKind, FiringOutcome};
 pub use flow::{FlowAction, FlowLimits, FlowPin, FlowSettings};
 pub use log::{LogEntry, LogState, StateFilter};
 pub use url_group::{valid_name, Destination, Endpoint, EndpointSelector, TopicLink, UrlGroup};
-pub use workflow::{Role, RunConfig, RunInit, WorkflowLink};
+pub use workflow::{InvokeParent, Role, RunConfig, RunInit, WorkflowLink};
 
 /// Header map as QStash reports it: canonical name → values.
 pub type HeaderMap = BTreeMap<String, Vec<String>>;

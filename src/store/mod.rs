@@ -42,7 +42,8 @@ pub use ops::outcomes::{Outcome, Recorded};
 pub use ops::retention::{Purged, Retention};
 pub use ops::schedules::{FirePlan, Fired};
 pub use ops::workflows::{
-    FailureInfo, Notified, Revive, ReviveOverrides, RunCursor, RunPage, RunSelection, WaitOutcome,
+    FailureInfo, Hooked, Notified, Revive, ReviveOverrides, RunCursor, RunPage, RunSelection,
+    WaitOutcome,
 };
 use read::{Lane, Readers};
 pub use writer::Tx;
