@@ -5,6 +5,7 @@
 
 mod firing;
 mod log;
+mod queue;
 pub mod workflow;
 
 use std::collections::BTreeMap;
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::clock::Millis;
 pub use firing::{Firing, FiringKind, FiringOutcome};
 pub use log::{LogEntry, LogState, StateFilter};
+pub use queue::{Queue, MAX_QUEUE_PARALLELISM};
 pub use workflow::{Role, RunConfig, RunInit, WorkflowLink};
 
 /// Header map as QStash reports it: canonical name → values.

@@ -25,7 +25,12 @@ impl CommitListener for Heard {
                 Change::Schedule { id, next } => format!("schedule {id} {next:?}"),
                 Change::Pending(m) => format!("pending {} {}", m.id, m.due_at),
                 Change::Gone(id) => format!("gone {id}"),
-                Change::Queue { name, parallelism } => format!("queue {name} {parallelism}"),
+                Change::Queue {
+                    name,
+                    parallelism,
+                    paused,
+                } => format!("queue {name} {parallelism} {paused}"),
+                Change::QueueGone(name) => format!("queue gone {name}"),
                 Change::Keys(k) => format!("keys {}", k.current),
             });
         }

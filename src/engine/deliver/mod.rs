@@ -27,6 +27,13 @@ pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str, lane: Report) {
         ctx.offer(message);
         return;
     }
+    if let Some(queue) = message.delivery.queue_name.as_deref() {
+        let key = Ctx::key_of(&message.id, &message.url);
+        if ctx.queues.hold_if_paused(queue, &key, message.due_at) {
+            // §9.5: a paused queue starts no attempt; resuming arms it again.
+            return;
+        }
+    }
     if !writable(ctx).await {
         // An outcome could not be stored, so the attempt would be made
         // again and again: hold deliveries until the database takes writes.

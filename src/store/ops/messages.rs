@@ -165,10 +165,3 @@ impl Store {
         .await
     }
 }
-
-impl Store {
-    /// Parallelism of every queue, for the engine's gate at start-up.
-    pub async fn queue_parallelisms(&self) -> Result<Vec<(String, u32)>, StoreError> {
-        self.read_engine(crate::store::rows::queues::all).await
-    }
-}

@@ -7,6 +7,7 @@ pub(super) mod events;
 pub(super) mod keys;
 pub(super) mod messages;
 pub(super) mod outcomes;
+pub(super) mod queues;
 pub(super) mod retention;
 pub(super) mod schedules;
 pub(super) mod workflows;
