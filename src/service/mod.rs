@@ -15,6 +15,7 @@ mod health;
 mod keys;
 mod logs;
 mod messages;
+mod queues;
 mod schedules;
 mod waits;
 mod workflows;
