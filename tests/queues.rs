@@ -139,7 +139,10 @@ fn a_paused_queue_stores_and_delivers_nothing_until_resumed_then_all_in_order() 
     }
     sink.assert_stays("/held", 0, "the queue is paused");
     let q = queue(&server, "held");
-    assert_eq!((q["paused"].clone(), q["lag"].clone()), (json!(true), json!(5)));
+    assert_eq!(
+        (q["paused"].clone(), q["lag"].clone()),
+        (json!(true), json!(5))
+    );
 
     post(&server, "/v2/queues/held/resume");
     sink.wait_for("/held", sent.len(), WAIT);
@@ -157,7 +160,11 @@ fn pause_and_resume_are_idempotent() {
     let paused = queue(&server, "idem");
     server.advance(Duration::from_secs(1));
     post(&server, "/v2/queues/idem/pause");
-    assert_eq!(queue(&server, "idem"), paused, "a second pause changes nothing");
+    assert_eq!(
+        queue(&server, "idem"),
+        paused,
+        "a second pause changes nothing"
+    );
     post(&server, "/v2/queues/idem/resume");
     let resumed = queue(&server, "idem");
     assert_eq!(resumed["paused"], false);
@@ -180,9 +187,19 @@ fn lag_counts_exactly_the_queues_unfinished_messages() {
     assert_eq!(lag(&server, "lagging"), 3);
     assert_eq!(lag(&server, "other"), 1);
 
-    let (status, json) = call(&server, "DELETE", &format!("/v2/messages/{}", ids[1]), &[], b"");
+    let (status, json) = call(
+        &server,
+        "DELETE",
+        &format!("/v2/messages/{}", ids[1]),
+        &[],
+        b"",
+    );
     assert_eq!(status, 200, "{json}");
-    assert_eq!(lag(&server, "lagging"), 2, "a cancelled message is finished");
+    assert_eq!(
+        lag(&server, "lagging"),
+        2,
+        "a cancelled message is finished"
+    );
 
     post(&server, "/v2/queues/lagging/resume");
     sink.wait_for("/lag", 2, WAIT);
@@ -195,7 +212,12 @@ fn lag_counts_exactly_the_queues_unfinished_messages() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|q| (q["name"].as_str().unwrap().into(), q["lag"].as_u64().unwrap()))
+        .map(|q| {
+            (
+                q["name"].as_str().unwrap().into(),
+                q["lag"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(lags, [("lagging".into(), 0), ("other".into(), 1)]);
 }
@@ -274,7 +296,11 @@ fn a_kill_9_keeps_a_paused_queues_messages_paused_and_in_order() {
     sink.assert_stays("/durable", 0, "still paused after the restart");
     let q = queue(&second, "durable");
     assert_eq!(
-        (q["paused"].clone(), q["parallelism"].clone(), q["lag"].clone()),
+        (
+            q["paused"].clone(),
+            q["parallelism"].clone(),
+            q["lag"].clone()
+        ),
         (json!(true), json!(2), json!(6))
     );
 
@@ -311,7 +337,10 @@ fn deleting_a_queue_cancels_its_messages_with_log_entries() {
     sink.wait_for("/doomed", 1, WAIT);
     assert_eq!(bodies(&sink, "/doomed"), ["again"]);
     let q = queue(&server, "doomed");
-    assert_eq!((q["parallelism"].clone(), q["paused"].clone()), (json!(1), json!(false)));
+    assert_eq!(
+        (q["parallelism"].clone(), q["paused"].clone()),
+        (json!(1), json!(false))
+    );
 }
 
 #[test]
@@ -322,7 +351,10 @@ fn a_schedule_with_a_queue_name_enqueues_what_it_fires() {
     create_schedule(
         &server,
         &sink.url("/sched"),
-        &[("Upstash-Cron", "* * * * *"), ("Upstash-Queue-Name", "nightly")],
+        &[
+            ("Upstash-Cron", "* * * * *"),
+            ("Upstash-Queue-Name", "nightly"),
+        ],
         b"tick",
     );
     server.advance(Duration::from_secs(60));
@@ -383,11 +415,23 @@ fn bad_input_on_every_queue_endpoint_is_a_400_naming_the_field() {
         ("[1]", &["body"]),
         (r#"{"parallelism": 2}"#, &["queueName", "missing"]),
         (r#"{"queueName": "a b"}"#, &["queueName", "' '"]),
-        (r#"{"queueName": "q", "parallelism": 0}"#, &["parallelism", "1 to 1000"]),
-        (r#"{"queueName": "q", "parallelism": 1001}"#, &["parallelism", "1001"]),
-        (r#"{"queueName": "q", "parallelism": 2.5}"#, &["parallelism"]),
+        (
+            r#"{"queueName": "q", "parallelism": 0}"#,
+            &["parallelism", "1 to 1000"],
+        ),
+        (
+            r#"{"queueName": "q", "parallelism": 1001}"#,
+            &["parallelism", "1001"],
+        ),
+        (
+            r#"{"queueName": "q", "parallelism": 2.5}"#,
+            &["parallelism"],
+        ),
         (r#"{"queueName": "q", "paused": "no"}"#, &["paused"]),
-        (r#"{"queueName": "q", "parallelizm": 2}"#, &["parallelizm", "unknown"]),
+        (
+            r#"{"queueName": "q", "parallelizm": 2}"#,
+            &["parallelizm", "unknown"],
+        ),
     ];
     for (body, needles) in bodies {
         let (status, json) = call(&server, "POST", "/v2/queues", &[], body.as_bytes());

@@ -126,10 +126,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/batch", post(publish::batch))
         .route("/v2/queues", get(queues::list).post(queues::upsert))
         .route("/v2/queues/", get(queues::list).post(queues::upsert))
-        .route(
-            "/v2/queues/{name}",
-            get(queues::get).delete(queues::delete),
-        )
+        .route("/v2/queues/{name}", get(queues::get).delete(queues::delete))
         .route("/v2/queues/{name}/pause", post(queues::pause))
         .route("/v2/queues/{name}/resume", post(queues::resume))
         .route("/v2/messages", delete(messages::cancel_many))

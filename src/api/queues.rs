@@ -118,7 +118,10 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(Value::Array(all.iter().map(queue_json).collect())))
 }
 
-pub async fn get(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
     validate_name("queue name", &name)?;
     Ok(Json(queue_json(&state.service.queue(&name).await?)))
 }
@@ -168,9 +171,15 @@ mod tests {
             paused,
         };
         let table = [
-            (r#"{"queueName":"q","parallelism":3,"paused":true}"#, want("q", 3, true)),
+            (
+                r#"{"queueName":"q","parallelism":3,"paused":true}"#,
+                want("q", 3, true),
+            ),
             (r#"{"queueName":"a.b_c-1"}"#, want("a.b_c-1", 1, false)),
-            (r#"{"queueName":"q","parallelism":null,"paused":null}"#, want("q", 1, false)),
+            (
+                r#"{"queueName":"q","parallelism":null,"paused":null}"#,
+                want("q", 1, false),
+            ),
         ];
         for (body, expected) in table {
             assert_eq!(parse_upsert(body.as_bytes()).unwrap(), expected, "{body}");
@@ -189,9 +198,15 @@ mod tests {
             (r#"{"queueName":"q","parallelism":1.5}"#, "parallelism"),
             (r#"{"queueName":"q","parallelism":-1}"#, "parallelism"),
             (r#"{"queueName":"q","parallelism":"2"}"#, "parallelism"),
-            (r#"{"queueName":"q","parallelism":99999999999}"#, "parallelism"),
+            (
+                r#"{"queueName":"q","parallelism":99999999999}"#,
+                "parallelism",
+            ),
             (r#"{"queueName":"q","paused":"yes"}"#, "paused"),
-            (r#"{"queueName":"q","parallelizm":2}"#, "parallelizm: unknown field"),
+            (
+                r#"{"queueName":"q","parallelizm":2}"#,
+                "parallelizm: unknown field",
+            ),
         ];
         for (body, needle) in table {
             let error = error_of(body);

@@ -84,9 +84,9 @@ fn fill(lane: &mut Lane, members: &mut HashMap<String, (String, Place)>, queue: 
     // Many cancelled while waiting behind a full or paused queue: drop their
     // entries so the line does not grow with what already left.
     if lane.waiting.len() > 2 * lane.waiting_live + 1024 {
-        lane.waiting.retain(|(key, _)| {
-            matches!(members.get(&*key.id), Some((q, Place::Waiting)) if q == queue)
-        });
+        lane.waiting.retain(
+            |(key, _)| matches!(members.get(&*key.id), Some((q, Place::Waiting)) if q == queue),
+        );
     }
     admitted
 }
@@ -199,7 +199,10 @@ mod tests {
     }
 
     fn ids(admitted: Vec<Arm>) -> Vec<String> {
-        admitted.into_iter().map(|(k, _)| k.id.to_string()).collect()
+        admitted
+            .into_iter()
+            .map(|(k, _)| k.id.to_string())
+            .collect()
     }
 
     #[test]

@@ -11,7 +11,12 @@ impl Service {
     /// Creates queue `name` or replaces its settings. The gate applies them
     /// at commit: a raised parallelism admits more at once, a pause stops
     /// new attempts.
-    pub async fn upsert_queue(&self, name: &str, parallelism: u32, paused: bool) -> ServiceResult<()> {
+    pub async fn upsert_queue(
+        &self,
+        name: &str,
+        parallelism: u32,
+        paused: bool,
+    ) -> ServiceResult<()> {
         if !(1..=MAX_QUEUE_PARALLELISM).contains(&parallelism) {
             return Err(ServiceError::Invalid(format!(
                 "parallelism: must be a whole number from 1 to {MAX_QUEUE_PARALLELISM}, got {parallelism}"
@@ -24,10 +29,7 @@ impl Service {
     }
 
     pub async fn queue(&self, name: &str) -> ServiceResult<Queue> {
-        self.store
-            .queue(name)
-            .await?
-            .ok_or_else(|| not_found(name))
+        self.store.queue(name).await?.ok_or_else(|| not_found(name))
     }
 
     pub async fn queues(&self) -> ServiceResult<Vec<Queue>> {
@@ -36,7 +38,11 @@ impl Service {
 
     /// Pauses or resumes queue `name`; idempotent.
     pub async fn set_queue_paused(&self, name: &str, paused: bool) -> ServiceResult<()> {
-        if self.store.set_queue_paused(name, paused, self.now()).await? {
+        if self
+            .store
+            .set_queue_paused(name, paused, self.now())
+            .await?
+        {
             Ok(())
         } else {
             Err(not_found(name))
