@@ -97,7 +97,7 @@ fn messages_of_a_queue_arrive_one_at_a_time_in_enqueue_order() {
 #[test]
 fn parallelism_n_keeps_n_deliveries_in_flight_and_never_more() {
     let (_dir, server, sink) = start();
-    sink.answer_after("/wide", 200, &[], Duration::from_millis(400));
+    sink.answer_after("/wide", 200, &[], Duration::from_millis(600));
     // Paused while filling, so all nine wait and resume admits three at once.
     upsert(
         &server,
