@@ -10,4 +10,5 @@ pub(super) mod outcomes;
 pub(super) mod queues;
 pub(super) mod retention;
 pub(super) mod schedules;
+pub(super) mod url_groups;
 pub(super) mod workflows;
