@@ -130,6 +130,33 @@ fn raising_parallelism_by_upsert_admits_more_at_once() {
 }
 
 #[test]
+fn lowering_parallelism_lets_the_active_finish_and_then_admits_fewer() {
+    let (_dir, server, sink) = start();
+    let hold = Duration::from_millis(1000);
+    sink.answer_after("/before", 200, &[], hold);
+    sink.answer_after("/after", 200, &[], hold);
+    upsert(
+        &server,
+        json!({"queueName": "shrink", "parallelism": 3, "paused": true}),
+    );
+    for body in numbered(3) {
+        enqueue(&server, "shrink", &sink.url("/before"), &body);
+    }
+    for body in numbered(3) {
+        enqueue(&server, "shrink", &sink.url("/after"), &body);
+    }
+    post(&server, "/v2/queues/shrink/resume");
+    sink.wait_for("/before", 3, WAIT);
+    // All three places are taken for `hold`: lower the limit meanwhile.
+    upsert(&server, json!({"queueName": "shrink", "parallelism": 1}));
+    sink.wait_for("/after", 3, WAIT);
+    wait_for_lag(&server, "shrink", 0);
+    assert_eq!(sink.max_concurrent("/before"), 3);
+    assert_eq!(sink.max_concurrent("/after"), 1, "one at a time once lowered");
+    assert_eq!(bodies(&sink, "/after"), numbered(3));
+}
+
+#[test]
 fn a_paused_queue_stores_and_delivers_nothing_until_resumed_then_all_in_order() {
     let (_dir, server, sink) = start();
     upsert(&server, json!({"queueName": "held", "paused": true}));
