@@ -152,7 +152,11 @@ fn lowering_parallelism_lets_the_active_finish_and_then_admits_fewer() {
     sink.wait_for("/after", 3, WAIT);
     wait_for_lag(&server, "shrink", 0);
     assert_eq!(sink.max_concurrent("/before"), 3);
-    assert_eq!(sink.max_concurrent("/after"), 1, "one at a time once lowered");
+    assert_eq!(
+        sink.max_concurrent("/after"),
+        1,
+        "one at a time once lowered"
+    );
     assert_eq!(bodies(&sink, "/after"), numbered(3));
 }
 
