@@ -17,6 +17,7 @@ mod logs;
 mod messages;
 mod publish;
 mod query;
+mod queues;
 mod schedules;
 pub mod server;
 mod topics;
@@ -126,6 +127,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/publish/{*rest}", post(publish::publish))
         .route("/v2/enqueue/{*rest}", post(publish::enqueue))
         .route("/v2/batch", post(publish::batch))
+        .route("/v2/queues", get(queues::list).post(queues::upsert))
+        .route("/v2/queues/", get(queues::list).post(queues::upsert))
+        .route("/v2/queues/{name}", get(queues::get).delete(queues::delete))
+        .route("/v2/queues/{name}/pause", post(queues::pause))
+        .route("/v2/queues/{name}/resume", post(queues::resume))
         .route("/v2/messages", delete(messages::cancel_many))
         .route(
             "/v2/messages/{id}",

@@ -6,6 +6,7 @@
 mod firing;
 pub mod flow;
 mod log;
+mod queue;
 mod url_group;
 pub mod workflow;
 
@@ -17,6 +18,7 @@ pub use crate::clock::Millis;
 pub use firing::{Firing, FiringKind, FiringOutcome};
 pub use flow::{FlowAction, FlowLimits, FlowPin, FlowSettings};
 pub use log::{LogEntry, LogState, StateFilter};
+pub use queue::{Queue, MAX_QUEUE_PARALLELISM};
 pub use url_group::{valid_name, Destination, Endpoint, EndpointSelector, TopicLink, UrlGroup};
 pub use workflow::{InvokeParent, Role, RunConfig, RunInit, WorkflowLink};
 

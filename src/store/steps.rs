@@ -20,9 +20,9 @@ pub(super) fn add_message(tx: &mut Tx, m: Message) -> Result<(), StoreError> {
         tx.flow(settings, false);
     }
     if let Some(queue) = &m.delivery.queue_name {
-        if queues::parallelism(tx, queue)?.is_none() {
+        if !queues::exists(tx, queue)? {
             queues::create(tx, queue, m.created_at)?;
-            tx.queue(queue, 1);
+            tx.queue(queue, 1, false);
         }
     }
     let delivery = to_json(&m.delivery)?;
