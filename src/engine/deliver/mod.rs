@@ -11,13 +11,13 @@ use crate::engine::{Ctx, STORE_RETRY};
 use crate::model::{Attempt, DlqEntry, Message};
 use crate::store::Outcome;
 
-use super::dispatch::Report;
 use super::workflow as wf;
 
 /// Makes the attempt of message `id`. `lane` is its destination's slot,
-/// given back (dropped) as soon as the exchange is over. `flow` is the
-/// flow-control key whose permit dispatch got for it, if any.
-pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str, flow: Option<&str>, lane: Report) {
+/// given back (dropped) as soon as the exchange is over; any guard will do,
+/// so delivery needs nothing of dispatch. `flow` is the flow-control key
+/// whose permit dispatch got for it, if any.
+pub(super) async fn deliver<Slot: Send>(ctx: &Arc<Ctx>, id: &str, flow: Option<&str>, lane: Slot) {
     let Some(mut message) = load(ctx, id).await else {
         return;
     };
