@@ -218,3 +218,107 @@ fn the_console_works_in_a_real_browser() {
         }
     }
 }
+
+/// A run whose steps are a webhook made, the call it got, and an invoked
+/// child run, as the SDK and cronhook record them (workflow-wire §3.7, §3.8):
+/// the run page shows the request and links the child.
+fn webhook_and_invoke_run(server: &ServerProcess, sink: &Sink, run_id: &str) {
+    let url = sink.url("/wf");
+    let before = sink.received("/wf").len();
+    batch(server, workflow_item(&url, run_id, true, r#"{"order":7}"#));
+    sink.wait_for("/wf", before + 1, WAIT);
+    let hook = format!(
+        "{}/v2/workflows/hooks/defaultUser/{run_id}/evt_1",
+        server.url
+    );
+    let request = json!({
+        "method": "POST",
+        "header": {"Content-Type": ["application/json"], "X-Evil": [XSS[1]]},
+        "body": common::api::b64(format!("{{\"paid\":true,\"note\":{}}}", serde_json::to_string(XSS[0]).unwrap()).as_bytes()),
+        "proto": "HTTP/1.1",
+        "host": "127.0.0.1",
+        "url": "/v2/workflows/hooks/defaultUser/evt_1?from=payments",
+    });
+    let steps = [
+        json!({"stepId": 1, "stepName": "make-hook", "stepType": "CreateWebhook", "concurrent": 1,
+               "out": json!({"webhookUrl": hook, "eventId": "evt_1"}).to_string()}),
+        json!({"stepId": 2, "stepName": "await-payment", "stepType": "WaitForWebhook", "concurrent": 1,
+               "out": common::api::b64(request.to_string().as_bytes())}),
+        json!({"stepId": 3, "stepName": "ship", "stepType": "Invoke", "concurrent": 1,
+               "out": json!({"body": {"shipped": true}, "workflowRunId": "wfr_console_child"}).to_string()}),
+    ];
+    for (i, step) in steps.iter().enumerate() {
+        batch(
+            server,
+            workflow_item(&url, run_id, false, &step.to_string()),
+        );
+        sink.wait_for("/wf", before + 2 + i, WAIT);
+    }
+}
+
+/// Queues, URL groups and flow control in the console, and the schedule form's
+/// queue destination and flow-control fields (sdk-tests/console/surface.test.mjs).
+/// Also: the same pages against a server without those endpoints (the browser
+/// answers them 404 itself) say "not available on this server".
+#[test]
+fn the_console_manages_queues_url_groups_and_flow_control() {
+    run_setup("setup-console.sh");
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path().join("surface.db"));
+    let sink = Sink::start();
+    // Deliveries to /fc hang a while, so a key with parallelism 1 has one
+    // message in flight and the next in its waitlist.
+    sink.answer_after("/fc", 200, &[], Duration::from_secs(20));
+    webhook_and_invoke_run(&server, &sink, "wfr_console_hooks");
+
+    let shots = screenshot_dir().with_file_name("console-screenshots-surface");
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).unwrap();
+    let program_dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sdk-tests")
+        .join("console");
+    let mut cmd = Command::new("node");
+    cmd.arg(program_dir.join("surface.test.mjs"))
+        .current_dir(&program_dir)
+        .env("CONSOLE_URL", &server.url)
+        .env("CONSOLE_TOKEN", &server.token)
+        .env("SINK_URL", sink.url(""))
+        .env("HOOKS_RUN_ID", "wfr_console_hooks")
+        .env("SCREENSHOT_DIR", &shots)
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost");
+    for k in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ] {
+        cmd.env_remove(k);
+    }
+    let (status, out, err) = run_with_timeout(cmd, PROGRAM_TIMEOUT);
+    if !matches!(status, Some(s) if s.success()) {
+        panic!(
+            "surface.test.mjs {status:?}\n--- stdout ---\n{out}\n--- stderr ---\n{err}\n\
+             --- cronhook stderr ---\n{}",
+            server.stderr_text()
+        );
+    }
+    eprintln!("{out}");
+    // The schedule the form made fired through its queue.
+    sink.wait_for("/queued", 1, WAIT);
+    for name in [
+        "queues",
+        "url-groups",
+        "flow-control",
+        "schedule-form-queue",
+        "workflow-run-hooks",
+        "not-available",
+    ] {
+        for width in [1280, 390] {
+            let png = shots.join(format!("{name}-{width}.png"));
+            assert!(png.is_file(), "{} was written", png.display());
+        }
+    }
+}
