@@ -87,7 +87,11 @@ async function render() {
   const { segs, query } = parseHash();
   const m = match(segs);
   for (const a of nav.querySelectorAll('a')) {
-    if (m && a.dataset.route === m.section) a.setAttribute('aria-current', 'page');
+    if (m && a.dataset.route === m.section) {
+      a.setAttribute('aria-current', 'page');
+      // On a narrow screen the bar scrolls: keep the current page in view.
+      a.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+    }
     else a.removeAttribute('aria-current');
   }
   const view = h('div.view');

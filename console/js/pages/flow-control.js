@@ -76,9 +76,9 @@ function unpinDialog(k) {
 export default async function flowControl(view, ctx) {
   const global = h('div');
   const body = h('div.stack');
-  const lookupKey = input({ name: 'key', placeholder: 'a flow-control key', 'aria-label': 'Flow-control key' });
+  const lookupKey = input({ name: 'key', placeholder: 'a flow-control key' });
   const lookupOut = h('div');
-  const lookupForm = h('form.toolbar.lookup', { 'aria-label': 'Look up a key' },
+  const lookupForm = h('form.toolbar.lookup', { 'aria-label': 'Key lookup' },
     h('div.field.field-inline', h('label', { for: 'fc-lookup' }, 'Look up a key'), Object.assign(lookupKey, { id: 'fc-lookup' })),
     h('button', { type: 'submit', class: 'btn' }, 'Show'));
   let looked = null;

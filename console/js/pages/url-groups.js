@@ -26,10 +26,10 @@ function endpointForm(group, done) {
   const url = input({ type: 'url', name: 'endpointUrl', required: true, placeholder: 'https://example.com/hook' });
   const submit = h('button', { type: 'submit', class: 'btn btn-primary btn-small' }, group == null ? 'Create group' : 'Add endpoint');
   const err = h('p', { class: 'form-error', role: 'alert' });
-  const form = h('form', { class: 'endpoint-form form-grid', 'aria-label': group == null ? 'New URL group' : `Add an endpoint to ${group}` },
+  const form = h('form', { class: ['endpoint-form form-grid', group == null ? 'endpoint-form-new' : null], 'aria-label': group == null ? 'New URL group' : `Add an endpoint to ${group}` },
     groupName ? field('Group name', groupName) : null,
     field('Endpoint name', name),
-    field('Endpoint URL', url, { wide: group != null }),
+    field('Endpoint URL', url),
     h('div.field.form-actions', submit), err);
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
