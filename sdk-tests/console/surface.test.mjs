@@ -319,6 +319,8 @@ try {
   const sched = await apiOk('GET', '/v2/schedules/console-queued');
   assert.equal(sched.queueName, 'console-sched-q', 'the schedule fires into the queue');
   assert.equal(sched.flowControlKey, 'console-fc-sched', 'the schedule carries the flow-control key');
+  await page.locator('dd a[href="#/queues"]', { hasText: 'console-sched-q' }).waitFor();
+  await page.locator('dd a[href="#/flow-control"]', { hasText: 'console-fc-sched' }).waitFor();
   // The edit form reads it back.
   await go(page, '#/schedules/console-queued/edit', 'Edit console-queued');
   assert.equal(await page.getByLabel('Destination kind').inputValue(), 'queue');
