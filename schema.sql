@@ -1,4 +1,4 @@
--- cronhook's whole schema, version 4. A new database gets this file as is; an
+-- cronhook's whole schema, version 5. A new database gets this file as is; an
 -- older one is brought here by the frozen, numbered steps in
 -- src/store/migrations/ (a test checks that both end in the same shape).
 -- PRAGMA user_version holds the schema version (see LATEST_VERSION in
@@ -19,7 +19,8 @@ CREATE TABLE schedules (
     next_fire_at  INTEGER,            -- NULL while paused or when no slot is left
     last_fire_at  INTEGER,
     last_states   TEXT NOT NULL DEFAULT '{}',
-    caller_ip     TEXT
+    caller_ip     TEXT,
+    last_error    TEXT                -- why the last firing created nothing (version 5)
 ) STRICT;
 
 -- The next firings across all schedules, in order, without a scan.
@@ -204,3 +205,19 @@ CREATE TABLE workflow_notices (
 -- A run's pending messages, found when it ends (cancel drops them).
 CREATE INDEX messages_workflow_run ON messages (json_extract(delivery, '$.workflow.runId'))
     WHERE json_extract(delivery, '$.workflow.runId') IS NOT NULL;
+
+-- URL groups (version 5, §4.7): a group exists while it has an endpoint. An
+-- endpoint is known by its name if it has one, else by its URL (`key`), and
+-- keeps the place it was first added at (rowid).
+CREATE TABLE url_groups (
+    name         TEXT PRIMARY KEY,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL
+) STRICT;
+CREATE TABLE url_group_endpoints (
+    group_name   TEXT NOT NULL,
+    key          TEXT NOT NULL,      -- 'name:<name>' or 'url:<url>'
+    name         TEXT,
+    url          TEXT NOT NULL,
+    UNIQUE (group_name, key)
+) STRICT;

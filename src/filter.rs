@@ -62,22 +62,23 @@ impl Filter {
         any_of(&self.message_ids, Some(s.message_id))
             && any_of(&self.dlq_ids, s.dlq_id)
             && any_of(&self.urls, Some(s.url))
-            && (self.hosts.is_empty()
-                || self.hosts.iter().any(|h| h == host || h == host_no_port))
+            && (self.hosts.is_empty() || self.hosts.iter().any(|h| h == host || h == host_no_port))
             && any_of(&self.paths, Some(path))
             && (self.labels.is_empty() || d.labels.iter().any(|l| self.labels.contains(l)))
             && any_of(&self.schedule_ids, s.schedule_id)
             && any_of(&self.queue_names, d.queue_name.as_deref())
-            && self.topic_names.is_empty() // URL groups are not implemented: nothing is in one
+            && any_of(&self.topic_names, d.topic.as_ref().map(|t| t.name.as_str()))
             && any_of(
                 &self.flow_control_keys,
                 d.flow_control.as_ref().map(|f| f.key.as_str()),
             )
             && any_of(&self.caller_ips, s.caller_ip)
             && (self.states.is_empty()
-                || s.state.is_some_and(|st| self.states.iter().any(|f| f.matches(st))))
+                || s.state
+                    .is_some_and(|st| self.states.iter().any(|f| f.matches(st))))
             && (self.response_statuses.is_empty()
-                || s.response_status.is_some_and(|st| self.response_statuses.contains(&st)))
+                || s.response_status
+                    .is_some_and(|st| self.response_statuses.contains(&st)))
             && self.from.is_none_or(|f| s.time >= f)
             && self.to.is_none_or(|t| s.time <= t)
     }
@@ -204,7 +205,7 @@ mod tests {
                 true,
             ),
             (
-                "topic: never",
+                "topic unset",
                 Filter {
                     topic_names: strings(&["t"]),
                     ..Default::default()

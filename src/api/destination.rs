@@ -1,5 +1,7 @@
 //! Destinations in the request path (§1 rule 1, §2.2).
 
+use crate::model::{valid_name, Destination};
+
 /// QStash's own wording for a destination that is not a URL (§2.2).
 pub const INVALID_SCHEME: &str =
     "invalid destination url: endpoint has invalid scheme, add http:// or https://";
@@ -40,15 +42,28 @@ pub fn looks_like_url(rest: &str) -> bool {
     lower.starts_with("http:") || lower.starts_with("https")
 }
 
-/// A destination from the path: a URL, checked. URL groups are not
-/// implemented yet, so a name gets QStash's invalid-scheme error.
+/// A destination that must be a URL (a callback, a wait's URL), checked.
 pub fn checked(destination: &str) -> Result<String, String> {
     if !looks_like_url(destination) {
-        return Err(format!(
-            "{INVALID_SCHEME} (destination {destination:?}; URL groups are not supported yet)"
-        ));
+        return Err(format!("{INVALID_SCHEME} (destination {destination:?})"));
     }
     validate_url(destination)
+}
+
+/// A publish or schedule destination (§2.2): what starts like an http(s)
+/// URL is a URL and is checked; anything else names a URL group and must be
+/// a valid group name (`[A-Za-z0-9._-]+`).
+pub fn parse(destination: &str) -> Result<Destination, String> {
+    if looks_like_url(destination) {
+        return validate_url(destination).map(Destination::Url);
+    }
+    if valid_name(destination) {
+        return Ok(Destination::Group(destination.to_owned()));
+    }
+    Err(format!(
+        "{INVALID_SCHEME} (destination {destination:?} is neither an http(s) URL nor a \
+         URL group name, which may use only A-Z, a-z, 0-9, '.', '_' and '-')"
+    ))
 }
 
 /// The destination of `/v2/<resource>/<destination…>`: the rest of the path
@@ -92,6 +107,22 @@ mod tests {
                 (Err(got), Err(want)) => assert!(got.contains(want), "{raw}: {got}"),
                 (got, want) => panic!("{raw}: got {got:?}, want {want:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn names_are_groups_and_anything_else_is_refused() {
+        assert_eq!(
+            parse("my.group_1-x"),
+            Ok(Destination::Group("my.group_1-x".into()))
+        );
+        assert_eq!(
+            parse("https://a.test/"),
+            Ok(Destination::Url("https://a.test/".into()))
+        );
+        for bad in ["", "a b", "example.com/path", "g?x=1", "ftp://a.test"] {
+            let err = parse(bad).unwrap_err();
+            assert!(err.contains(INVALID_SCHEME), "{bad}: {err}");
         }
     }
 

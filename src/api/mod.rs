@@ -17,6 +17,7 @@ mod publish;
 mod query;
 mod schedules;
 pub mod server;
+mod topics;
 mod view;
 mod wait;
 mod workflows;
@@ -151,6 +152,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/notify/{event}", post(wait::notify))
         .route("/v2/notify/{run}/{event}", post(wait::notify_run))
         .route("/v2/waiters/{event}", get(wait::waiters))
+        .route("/v2/topics", get(topics::list))
+        .route("/v2/topics/{name}", get(topics::get).delete(topics::delete))
+        .route(
+            "/v2/topics/{name}/endpoints",
+            post(topics::add_endpoints).delete(topics::remove_endpoints),
+        )
         .route("/v2/keys", get(keys::get))
         .route("/v2/keys/rotate", post(keys::rotate))
         .route("/cronhook/v1/session", delete(console::logout))

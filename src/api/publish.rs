@@ -13,9 +13,9 @@ use super::destination;
 use super::headers::{self, workflow::link_from_headers};
 use super::schedules::create_schedule;
 use super::{caller_ip, read_body, ApiError, ApiResult, AppState};
-use crate::model::{canonical_header_name, is_transport_or_delivery_header};
+use crate::model::{canonical_header_name, is_transport_or_delivery_header, Destination};
 use crate::service::PublishRequest;
-use crate::store::{NewMessage, Published};
+use crate::store::{NewMessage, Published, PublishedItem};
 
 /// `POST /v2/publish/{destination}`.
 pub async fn publish(State(state): State<AppState>, request: Request) -> ApiResult<Response> {
@@ -29,11 +29,11 @@ pub async fn publish(State(state): State<AppState>, request: Request) -> ApiResu
             .await
             .map(IntoResponse::into_response);
     }
-    let url = destination::checked(&destination).map_err(ApiError::BadRequest)?;
+    let target = destination::parse(&destination).map_err(ApiError::BadRequest)?;
     let ip = caller_ip(&request);
     let body = read_body(request.into_body(), state.max_body).await?;
-    let item = prepare(&state, url, &headers, body, ip, None)?;
-    let (status, body) = publish_all(&state, vec![item]).await?.remove(0);
+    let item = prepare(&state, target, &headers, body, ip, None)?;
+    let (status, body) = publish_all(&state, vec![item]).await?.remove(0)?;
     Ok((status, Json(body)).into_response())
 }
 
@@ -49,12 +49,12 @@ pub async fn enqueue(State(state): State<AppState>, request: Request) -> ApiResu
     };
     headers::validate_queue_name(queue)?;
     let destination = destination::from_path(destination, uri.query());
-    let url = destination::checked(&destination).map_err(ApiError::BadRequest)?;
+    let target = destination::parse(&destination).map_err(ApiError::BadRequest)?;
     let headers = headers::with_query(request.headers(), uri.query())?;
     let ip = caller_ip(&request);
     let body = read_body(request.into_body(), state.max_body).await?;
-    let item = prepare(&state, url, &headers, body, ip, Some(queue.to_owned()))?;
-    let (status, body) = publish_all(&state, vec![item]).await?.remove(0);
+    let item = prepare(&state, target, &headers, body, ip, Some(queue.to_owned()))?;
+    let (status, body) = publish_all(&state, vec![item]).await?.remove(0)?;
     Ok((status, Json(body)).into_response())
 }
 
@@ -71,8 +71,9 @@ struct BatchItem {
     queue: Option<String>,
 }
 
-/// `POST /v2/batch`: one response element per item, in order; a bad item gets
-/// an `{"error"}` element and the others still go out.
+/// `POST /v2/batch`: one response element per item, in order (a nested array
+/// for an item to a URL group); a bad item, or one to a group that does not
+/// exist, gets an `{"error"}` element and the others still go out.
 pub async fn batch(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
     let ip = caller_ip(&request);
     let body = read_body(request.into_body(), state.max_body).await?;
@@ -91,7 +92,10 @@ pub async fn batch(State(state): State<AppState>, request: Request) -> ApiResult
     let out = slots
         .into_iter()
         .map(|slot| match slot {
-            Ok(()) => answers.next().expect("one answer per item").1,
+            Ok(()) => match answers.next().expect("one answer per item") {
+                Ok((_, answer)) => answer,
+                Err(e) => json!({ "error": e.to_string() }),
+            },
             Err(e) => json!({ "error": e }),
         })
         .collect();
@@ -123,20 +127,20 @@ fn batch_item(state: &AppState, raw: Value, ip: Option<String>) -> ApiResult<New
         };
         headers.append(n, v);
     }
-    let url = destination::checked(&item.destination).map_err(ApiError::BadRequest)?;
+    let target = destination::parse(&item.destination).map_err(ApiError::BadRequest)?;
     let body = Bytes::from(item.body.unwrap_or_default());
     let queue = item.queue.filter(|q| !q.is_empty());
     if let Some(q) = &queue {
         headers::validate_queue_name(q)?;
     }
-    prepare(state, url, &headers, body, ip, queue)
+    prepare(state, target, &headers, body, ip, queue)
 }
 
 /// Reads the message settings of a publish from its headers and has the
 /// service build the message.
 fn prepare(
     state: &AppState,
-    url: String,
+    destination: Destination,
     headers: &HeaderMap,
     body: Bytes,
     caller_ip: Option<String>,
@@ -147,9 +151,9 @@ fn prepare(
     if p.forward_all_headers {
         forward_all(headers, &state.token, &mut delivery.headers);
     }
-    delivery.workflow = link_from_headers(headers, &delivery, &url)?;
+    delivery.workflow = link_from_headers(headers, &delivery, destination.as_str())?;
     Ok(state.service.prepare_message(PublishRequest {
-        url,
+        destination,
         delivery,
         body: body.to_vec(),
         not_before: p.not_before,
@@ -187,23 +191,42 @@ fn forward_all(headers: &HeaderMap, token: &str, out: &mut crate::model::HeaderM
 
 /// Stores the messages (one transaction) and answers each as §4.1 does
 /// (`{messageId, url}`, 201; a duplicate 202 with the first message's id and
-/// `deduplicated: true`), in order.
+/// `deduplicated: true`), in order. An item to a URL group answers an array,
+/// one element per endpoint (202 only if every one was a duplicate), or a
+/// 404 error when the group does not exist.
 async fn publish_all(
     state: &AppState,
     items: Vec<NewMessage>,
-) -> ApiResult<Vec<(StatusCode, Value)>> {
+) -> ApiResult<Vec<ApiResult<(StatusCode, Value)>>> {
     let published = state.service.publish(items).await?;
     Ok(published
         .into_iter()
-        .map(|Published { id, url, duplicate }| {
-            if duplicate {
-                (
-                    StatusCode::ACCEPTED,
-                    json!({ "messageId": id, "url": url, "deduplicated": true }),
-                )
-            } else {
-                (StatusCode::CREATED, json!({ "messageId": id, "url": url }))
+        .map(|item| match item {
+            PublishedItem::One(p) => Ok(answer(p)),
+            PublishedItem::Group(all) => {
+                let status = if all.iter().all(|p| p.duplicate) {
+                    StatusCode::ACCEPTED
+                } else {
+                    StatusCode::CREATED
+                };
+                let answers = all.into_iter().map(|p| answer(p).1).collect();
+                Ok((status, Value::Array(answers)))
             }
+            PublishedItem::NoSuchGroup(name) => Err(ApiError::NotFound(format!(
+                "URL group {name:?} not found (destination {name:?} is not an http(s) URL, \
+                 so it names a URL group)"
+            ))),
         })
         .collect())
+}
+
+fn answer(Published { id, url, duplicate }: Published) -> (StatusCode, Value) {
+    if duplicate {
+        (
+            StatusCode::ACCEPTED,
+            json!({ "messageId": id, "url": url, "deduplicated": true }),
+        )
+    } else {
+        (StatusCode::CREATED, json!({ "messageId": id, "url": url }))
+    }
 }

@@ -33,6 +33,9 @@ pub fn schedule_json(s: &Schedule) -> Value {
     }
     o.insert("lastScheduleStates".into(), json!(s.last_states));
     o.insert("misfire".into(), json!(s.misfire.as_str()));
+    if let Some(e) = &s.last_error {
+        o.insert("error".into(), json!(e));
+    }
     Value::Object(o)
 }
 
@@ -172,8 +175,9 @@ pub fn delivery_fields(o: &mut Map<String, Value>, d: &Delivery) {
     shared_fields(o, d);
 }
 
-/// Fields every view shows the same way: retry delay, queue, labels (`label`
-/// is the first, §6.1) and flow control (`period` defaults to 1 s, §6.1).
+/// Fields every view shows the same way: retry delay, queue, URL group and
+/// endpoint, labels (`label` is the first, §6.1) and flow control (`period`
+/// defaults to 1 s, §6.1).
 fn shared_fields(o: &mut Map<String, Value>, d: &Delivery) {
     let mut put = |key: &str, v: Option<Value>| {
         if let Some(v) = v {
@@ -185,6 +189,10 @@ fn shared_fields(o: &mut Map<String, Value>, d: &Delivery) {
         d.retry_delay.as_ref().map(|e| json!(e)),
     );
     put("queueName", d.queue_name.as_ref().map(|q| json!(q)));
+    if let Some(t) = &d.topic {
+        put("topicName", Some(json!(t.name)));
+        put("endpointName", t.endpoint_name.as_ref().map(|n| json!(n)));
+    }
     put("label", d.labels.first().map(|l| json!(l)));
     put("labels", (!d.labels.is_empty()).then(|| json!(d.labels)));
     if let Some(fc) = &d.flow_control {

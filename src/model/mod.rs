@@ -5,6 +5,7 @@
 
 mod firing;
 mod log;
+mod url_group;
 pub mod workflow;
 
 use std::collections::BTreeMap;
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::clock::Millis;
 pub use firing::{Firing, FiringKind, FiringOutcome};
 pub use log::{LogEntry, LogState, StateFilter};
+pub use url_group::{valid_name, Destination, Endpoint, EndpointSelector, TopicLink, UrlGroup};
 pub use workflow::{Role, RunConfig, RunInit, WorkflowLink};
 
 /// Header map as QStash reports it: canonical name → values.
@@ -68,6 +70,10 @@ pub struct Delivery {
     /// existing rows and schedules reads back unchanged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workflow: Option<WorkflowLink>,
+    /// Set on a message that was sent through a URL group: the group and the
+    /// endpoint it is for. Never set on a schedule's template.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic: Option<TopicLink>,
 }
 
 impl Default for Delivery {
@@ -90,6 +96,7 @@ impl Default for Delivery {
             flow_control: None,
             redact: None,
             workflow: None,
+            topic: None,
         }
     }
 }
@@ -191,6 +198,9 @@ pub struct Schedule {
     /// messageId → `IN_PROGRESS` | `SUCCESS` | `FAIL` for the last firing (§6.3).
     pub last_states: BTreeMap<String, String>,
     pub caller_ip: Option<String>,
+    /// Why the last firing created no message (its URL group was gone), §10
+    /// `error`; cleared by the next firing that creates messages.
+    pub last_error: Option<String>,
 }
 
 /// A message waiting for its next delivery attempt.
@@ -345,7 +355,7 @@ pub fn canonical_header_name(name: &str) -> String {
 /// header they got (`Upstash-Header-Forward: true`, a workflow's first
 /// invocation, workflow-wire §7.1) include them. `lower` is lower-case.
 pub fn is_transport_or_delivery_header(lower: &str) -> bool {
-    const NAMES: [&str; 18] = [
+    const NAMES: [&str; 19] = [
         "host",
         "content-length",
         "connection",
@@ -364,6 +374,7 @@ pub fn is_transport_or_delivery_header(lower: &str) -> bool {
         "upstash-retried",
         "upstash-caller-ip",
         "upstash-schedule-id",
+        "upstash-topic-name",
     ];
     NAMES.contains(&lower)
 }

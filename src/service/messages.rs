@@ -4,15 +4,15 @@ use sha2::{Digest, Sha256};
 
 use super::{Service, ServiceError, ServiceResult};
 use crate::filter::Filter;
-use crate::model::{Delivery, Message, Millis};
+use crate::model::{Delivery, Destination, Message, Millis};
 use crate::retry::RetryDelayExpr;
-use crate::store::{NewMessage, Published};
+use crate::store::{NewMessage, PublishedItem};
 
 /// A parsed publish request (one batch item, one enqueue).
 #[derive(Debug, Clone)]
 pub struct PublishRequest {
-    /// A checked http(s) URL.
-    pub url: String,
+    /// A checked http(s) URL, or a URL group to fan out to (§2.2).
+    pub destination: Destination,
     pub delivery: Delivery,
     pub body: Vec<u8>,
     /// `Upstash-Not-Before` in ms; overrides the delivery's delay (§5.1).
@@ -101,12 +101,24 @@ impl Service {
             ));
         }
         check_retry_delays(&delivery)?;
+        let group = match &r.destination {
+            Destination::Url(_) => None,
+            Destination::Group(_) if delivery.workflow.is_some() => {
+                // A workflow step has one run to report to (§2.2).
+                return Err(invalid(
+                    "destination",
+                    "a workflow message needs a URL, not a URL group",
+                ));
+            }
+            Destination::Group(g) => Some(g.clone()),
+        };
         if let Some(q) = r.queue {
             delivery.queue_name = Some(q);
         }
         let now = self.now();
         let due = r.not_before.unwrap_or(now + delivery.delay_ms as Millis);
-        let message = Message::new(r.url, delivery, r.body, now, due).from_caller(r.caller_ip);
+        let url = r.destination.as_str().to_owned();
+        let message = Message::new(url, delivery, r.body, now, due).from_caller(r.caller_ip);
         let mut dedup_keys = Vec::new();
         if let Some(id) = r.deduplication_id {
             dedup_keys.push(format!("id:{id}"));
@@ -117,12 +129,14 @@ impl Service {
         Ok(NewMessage {
             message,
             dedup_keys,
+            group,
         })
     }
 
     /// Stores prepared messages in one transaction; answers each in order
-    /// (a duplicate with the first message's id, §9.7).
-    pub async fn publish(&self, items: Vec<NewMessage>) -> ServiceResult<Vec<Published>> {
+    /// (a duplicate with the first message's id, §9.7; an item to a URL
+    /// group with one answer per endpoint, or that the group does not exist).
+    pub async fn publish(&self, items: Vec<NewMessage>) -> ServiceResult<Vec<PublishedItem>> {
         if items.is_empty() {
             return Ok(Vec::new());
         }

@@ -16,6 +16,7 @@ mod keys;
 mod logs;
 mod messages;
 mod schedules;
+mod url_groups;
 mod waits;
 mod workflows;
 
@@ -56,6 +57,7 @@ impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Workflow(w) => ServiceError::Workflow(w),
+            StoreError::NotFound(why) => ServiceError::NotFound(why),
             StoreError::Unwritable(why) => ServiceError::Unavailable(why),
             StoreError::Closed => ServiceError::Unavailable("cronhook is shutting down".into()),
             other => ServiceError::Store(other),

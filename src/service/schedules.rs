@@ -13,7 +13,7 @@ const UPCOMING: usize = 5;
 /// A parsed schedule create request.
 #[derive(Debug, Clone)]
 pub struct ScheduleRequest {
-    /// A checked http(s) URL.
+    /// A checked http(s) URL, or the name of a URL group (§2.2).
     pub destination: String,
     pub cron: CronSpec,
     /// `Upstash-Schedule-Id`: overwrite that schedule, or create it.
@@ -55,6 +55,7 @@ impl Service {
             next_fire_at: r.cron.next_after(now),
             last_fire_at: None,
             last_states: Default::default(),
+            last_error: None,
             caller_ip: r.caller_ip,
         };
         let stored = self.store.put_schedule(schedule).await?;

@@ -189,6 +189,7 @@ impl Service {
                 vec![NewMessage {
                     message,
                     dedup_keys: Vec::new(),
+                    group: None,
                 }],
                 now,
             )

@@ -19,7 +19,7 @@ pub(super) fn from_json<T: serde::de::DeserializeOwned>(
 }
 
 pub(super) const SCHEDULE_COLUMNS: &str = "id, destination, cron, cron_seconds, delivery, body, \
-     misfire, paused, created_at, next_fire_at, last_fire_at, last_states, caller_ip";
+     misfire, paused, created_at, next_fire_at, last_fire_at, last_states, caller_ip, last_error";
 
 pub(super) fn schedule(row: &Row) -> rusqlite::Result<Schedule> {
     let delivery: String = row.get(4)?;
@@ -39,6 +39,7 @@ pub(super) fn schedule(row: &Row) -> rusqlite::Result<Schedule> {
         last_fire_at: row.get(10)?,
         last_states: from_json(11, &last_states)?,
         caller_ip: row.get(12)?,
+        last_error: row.get(13)?,
     })
 }
 

@@ -37,7 +37,7 @@ pub use ops::console::{Activity, Counts, Histogram, NextFiring, ScheduleCursor};
 pub use ops::dlq::DlqSelection;
 pub use ops::events::LogCursor;
 pub use ops::keys::KeySource;
-pub use ops::messages::{NewMessage, Pending, Published};
+pub use ops::messages::{NewMessage, Pending, Published, PublishedItem};
 pub use ops::outcomes::{Outcome, Recorded};
 pub use ops::retention::{Purged, Retention};
 pub use ops::schedules::{FirePlan, Fired};
@@ -67,6 +67,10 @@ pub enum StoreError {
     Closed,
     #[error("a write panicked; it was rolled back")]
     JobPanicked,
+    /// Something the write needs does not exist (a URL group); nothing was
+    /// stored.
+    #[error("{0}")]
+    NotFound(String),
     /// A workflow rule refused the write (the whole transaction is undone).
     #[error(transparent)]
     Workflow(#[from] crate::workflow::WorkflowError),

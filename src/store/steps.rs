@@ -4,9 +4,9 @@
 
 use super::codec::to_json;
 use super::rows::events::{self, Details};
-use super::rows::{messages, queues, runs};
+use super::rows::{messages, queues, runs, url_groups};
 use super::{StoreError, Tx};
-use crate::model::{LogState, Message, Millis, Role};
+use crate::model::{Destination, LogState, Message, Millis, Role, Schedule};
 use crate::workflow::{Run, RunState, WorkflowError};
 
 /// Stores a new message: its row, its CREATED log entry, its queue if that
@@ -148,4 +148,41 @@ pub(super) fn end_run(
         }
     }
     Ok(Some(dropped))
+}
+
+/// The messages `template` (addressed to URL group `group`) becomes: one per
+/// endpoint, read in the caller's transaction, so a concurrent change to
+/// the group is seen whole or not at all. `None` when there is no such
+/// group.
+pub(super) fn fan_out(
+    tx: &Tx,
+    template: &Message,
+    group: &str,
+) -> Result<Option<Vec<Message>>, StoreError> {
+    let endpoints = url_groups::endpoints(tx, group)?;
+    if endpoints.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        endpoints
+            .iter()
+            .map(|e| template.for_endpoint(group, e))
+            .collect(),
+    ))
+}
+
+/// The messages one run of schedule `s` creates from `template` (its
+/// settings for the run): the template itself for a URL destination, one
+/// per endpoint for a URL group; `Err` with the reason when the group is
+/// gone (docs/qstash-wire.md §10).
+pub(super) fn schedule_messages(
+    tx: &Tx,
+    s: &Schedule,
+    template: Message,
+) -> Result<Result<Vec<Message>, String>, StoreError> {
+    match Destination::of_stored(&s.destination) {
+        Destination::Url(_) => Ok(Ok(vec![template])),
+        Destination::Group(group) => Ok(fan_out(tx, &template, &group)?
+            .ok_or_else(|| format!("URL group {group:?} not found: this run created no message"))),
+    }
 }

@@ -53,6 +53,9 @@ pub(super) async fn send(
     if let Some(schedule_id) = &m.schedule_id {
         headers.push(("Upstash-Schedule-Id".into(), schedule_id.clone()));
     }
+    if let Some(topic) = &m.delivery.topic {
+        headers.push(("Upstash-Topic-Name".into(), topic.name.clone()));
+    }
     if let Some(slot) = m.slot_at {
         // Not QStash's: tells the receiver which slot this is, also when it
         // arrives late (misfire, retries).

@@ -53,7 +53,8 @@ fn like(text: &str) -> String {
 
 impl Store {
     /// Starts a run of schedule `id` now, by hand: one message from the
-    /// schedule's settings, due at once, recorded in its fire history as
+    /// schedule's settings (one per endpoint for a URL group; the first
+    /// one's id is returned), due at once, recorded in its fire history as
     /// manual. The schedule's next slot does not move. `None` when there
     /// is no such schedule.
     pub async fn trigger_schedule(
@@ -75,17 +76,12 @@ impl Store {
             )
             .from_caller(s.caller_ip.clone());
             m.schedule_id = Some(s.id.clone());
-            let message_id = m.id.clone();
-            firings::insert(
-                tx,
-                &s.id,
-                None,
-                FiringKind::Manual,
-                Some(&message_id),
-                None,
-                now,
-            )?;
-            steps::add_message(tx, m)?;
+            let messages = steps::schedule_messages(tx, &s, m)?.map_err(StoreError::NotFound)?;
+            let message_id = messages[0].id.clone();
+            for m in messages {
+                firings::insert(tx, &s.id, None, FiringKind::Manual, Some(&m.id), None, now)?;
+                steps::add_message(tx, m)?;
+            }
             Ok(Some(message_id))
         })
         .await

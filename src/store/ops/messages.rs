@@ -4,15 +4,19 @@
 use crate::filter::{Filter, Subject};
 use crate::model::{Message, Millis};
 use crate::store::rows::{dedup, messages as rows};
-use crate::store::{steps, Store, StoreError};
+use crate::store::{steps, Store, StoreError, Tx};
 
 pub use crate::store::rows::messages::Pending;
 
 /// A message to publish and its deduplication keys (§9.7).
 #[derive(Debug, Clone)]
 pub struct NewMessage {
+    /// For a group, the template of its endpoints' messages (its `url` is
+    /// the group's name).
     pub message: Message,
     pub dedup_keys: Vec<String>,
+    /// The URL group it is addressed to, fanned out at publish.
+    pub group: Option<String>,
 }
 
 /// What a publish did with one message.
@@ -25,11 +29,23 @@ pub struct Published {
     pub duplicate: bool,
 }
 
+/// What a publish did with one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishedItem {
+    One(Published),
+    /// An item to a URL group: one answer per endpoint, in the group's order.
+    Group(Vec<Published>),
+    /// An item to a URL group that does not exist: nothing was stored for it.
+    NoSuchGroup(String),
+}
+
 impl Store {
     /// Publishes each message unless one of its deduplication keys was seen
     /// within its window (keys live until `expires_at`); a duplicate stores
     /// nothing and answers the first message's id (§9.7). One transaction for
-    /// all, so a batch costs one commit. Workflow messages are checked
+    /// all, so a batch costs one commit. An item to a URL group becomes one
+    /// message per endpoint, the endpoints read in this transaction; its
+    /// keys apply per endpoint. Workflow messages are checked
     /// against their run first: a repeated Init is a duplicate of the run's
     /// Init message, and an append to an ended run fails the whole call, so
     /// a batch is stored entirely or not at all.
@@ -37,43 +53,45 @@ impl Store {
         &self,
         items: Vec<NewMessage>,
         expires_at: Millis,
-    ) -> Result<Vec<Published>, StoreError> {
+    ) -> Result<Vec<PublishedItem>, StoreError> {
         self.write(move |tx| {
             let mut results = Vec::with_capacity(items.len());
-            'items: for NewMessage {
-                message: m,
+            for NewMessage {
+                message,
                 dedup_keys,
+                group,
             } in items
             {
-                let url = m.url.clone();
-                if let Some(first) = steps::admit_to_run(tx, &m)? {
-                    results.push(Published {
-                        id: first,
-                        url,
-                        duplicate: true,
-                    });
+                let Some(group) = group else {
+                    results.push(PublishedItem::One(publish_one(
+                        tx,
+                        message,
+                        &dedup_keys,
+                        expires_at,
+                    )?));
                     continue;
+                };
+                let Some(messages) = steps::fan_out(tx, &message, &group)? else {
+                    results.push(PublishedItem::NoSuchGroup(group));
+                    continue;
+                };
+                let mut answers = Vec::with_capacity(messages.len());
+                for m in messages {
+                    // A dedup id or content hash applies to each endpoint's
+                    // message on its own (docs/qstash-wire.md §9.7).
+                    let endpoint = m
+                        .delivery
+                        .topic
+                        .as_ref()
+                        .and_then(|t| t.endpoint_name.clone())
+                        .map_or_else(|| format!("url:{}", m.url), |n| format!("name:{n}"));
+                    let keys: Vec<String> = dedup_keys
+                        .iter()
+                        .map(|k| format!("{k}\u{0}group:{group}\u{0}{endpoint}"))
+                        .collect();
+                    answers.push(publish_one(tx, m, &keys, expires_at)?);
                 }
-                for key in &dedup_keys {
-                    if let Some(first) = dedup::seen(tx, key, m.created_at)? {
-                        results.push(Published {
-                            id: first,
-                            url,
-                            duplicate: true,
-                        });
-                        continue 'items;
-                    }
-                }
-                let id = m.id.clone();
-                steps::add_message(tx, m)?;
-                for key in &dedup_keys {
-                    dedup::put(tx, key, &id, expires_at)?;
-                }
-                results.push(Published {
-                    id,
-                    url,
-                    duplicate: false,
-                });
+                results.push(PublishedItem::Group(answers));
             }
             Ok(results)
         })
@@ -171,4 +189,41 @@ impl Store {
     pub async fn queue_parallelisms(&self) -> Result<Vec<(String, u32)>, StoreError> {
         self.read_engine(crate::store::rows::queues::all).await
     }
+}
+
+/// Stores one message unless it is a duplicate (of its run's Init, or by
+/// one of its keys).
+fn publish_one(
+    tx: &mut Tx,
+    m: Message,
+    dedup_keys: &[String],
+    expires_at: Millis,
+) -> Result<Published, StoreError> {
+    let url = m.url.clone();
+    if let Some(first) = steps::admit_to_run(tx, &m)? {
+        return Ok(Published {
+            id: first,
+            url,
+            duplicate: true,
+        });
+    }
+    for key in dedup_keys {
+        if let Some(first) = dedup::seen(tx, key, m.created_at)? {
+            return Ok(Published {
+                id: first,
+                url,
+                duplicate: true,
+            });
+        }
+    }
+    let id = m.id.clone();
+    steps::add_message(tx, m)?;
+    for key in dedup_keys {
+        dedup::put(tx, key, &id, expires_at)?;
+    }
+    Ok(Published {
+        id,
+        url,
+        duplicate: false,
+    })
 }

@@ -9,4 +9,5 @@ pub(super) mod messages;
 pub(super) mod outcomes;
 pub(super) mod retention;
 pub(super) mod schedules;
+pub(super) mod url_groups;
 pub(super) mod workflows;

@@ -37,6 +37,7 @@ impl Store {
             s.created_at = kept.created_at;
             s.last_fire_at = kept.last_fire_at;
             s.last_states = kept.last_states;
+            s.last_error = kept.last_error;
             tx.schedule(&s.id, s.next_fire_at.filter(|_| !s.paused));
             Ok(s)
         })
@@ -105,8 +106,11 @@ impl Store {
 
     /// Fires schedule `id` if its `next_fire_at` is at or before `horizon`
     /// (the engine fires a little ahead of the slot): in one transaction,
-    /// creates one message per slot of the engine's `plan(schedule, due)`, each
-    /// due at its slot, and moves `next_fire_at` on. `now` stamps the messages.
+    /// creates one message per slot of the engine's `plan(schedule, due)`
+    /// (one per endpoint for a URL group, read now), each due at its slot,
+    /// and moves `next_fire_at` on. `now` stamps the messages. A slot whose
+    /// group is gone creates nothing; the schedule's `last_error` and its
+    /// fire history say why, and it keeps its next slot.
     ///
     /// Returns `None` when nothing is due: the schedule was deleted, paused,
     /// or moved to a later slot by a write that committed after the timer
@@ -144,27 +148,49 @@ impl Store {
                 .collect();
             slots.sort_unstable();
             let mut created = Vec::with_capacity(plan.fire.len());
+            let mut error = None;
             for (slot, fires) in slots {
                 if !fires {
                     let reason = Some(plan.reason.as_str());
                     firings::insert(tx, &s.id, Some(slot), FiringKind::Missed, None, reason, now)?;
                     continue;
                 }
-                let message = Message::fired(&s, slot, now);
-                if rows::claim_slot(tx, &s.id, slot, &message.id)? {
-                    created.push(message.id.clone());
-                    let id = Some(message.id.as_str());
-                    firings::insert(tx, &s.id, Some(slot), FiringKind::Slot, id, None, now)?;
-                    steps::add_message(tx, message)?;
+                let messages =
+                    match steps::schedule_messages(tx, &s, Message::fired(&s, slot, now))? {
+                        Ok(messages) => messages,
+                        Err(why) => {
+                            firings::insert(
+                                tx,
+                                &s.id,
+                                Some(slot),
+                                FiringKind::Missed,
+                                None,
+                                Some(&why),
+                                now,
+                            )?;
+                            error = Some(why);
+                            continue;
+                        }
+                    };
+                if rows::claim_slot(tx, &s.id, slot, &messages[0].id)? {
+                    for message in messages {
+                        created.push(message.id.clone());
+                        let id = Some(message.id.as_str());
+                        firings::insert(tx, &s.id, Some(slot), FiringKind::Slot, id, None, now)?;
+                        steps::add_message(tx, message)?;
+                    }
+                    error = None;
                 }
             }
             rows::prune_slots(tx, &s.id, due)?;
-            if !created.is_empty() {
+            if !created.is_empty() || error.is_some() {
+                // A run whose group was gone is a run with no messages (§10).
                 s.last_fire_at = plan.fire.iter().max().copied();
                 s.last_states = created
                     .iter()
                     .map(|m| (m.clone(), schedule_state::IN_PROGRESS.to_owned()))
                     .collect::<BTreeMap<_, _>>();
+                s.last_error = error;
             }
             s.next_fire_at = plan.next;
             rows::after_fire(tx, &s)?;

@@ -11,3 +11,4 @@ pub(super) mod meta;
 pub(super) mod queues;
 pub(super) mod runs;
 pub(super) mod schedules;
+pub(super) mod url_groups;

@@ -29,12 +29,14 @@ pub(in crate::store) struct Kept {
     pub created_at: Millis,
     pub last_fire_at: Option<Millis>,
     pub last_states: BTreeMap<String, String>,
+    pub last_error: Option<String>,
 }
 
 /// Inserts `s`, or replaces every setting of the row with its id (its
 /// creation time and last firing are kept).
 pub(in crate::store) fn upsert(conn: &Connection, s: &Schedule) -> Result<Kept, StoreError> {
-    let (created_at, last_fire_at, last_states): (Millis, Option<Millis>, String) = conn
+    type Row = (Millis, Option<Millis>, String, Option<String>);
+    let (created_at, last_fire_at, last_states, last_error): Row = conn
         .prepare_cached(
             "INSERT INTO schedules (id, destination, cron, cron_seconds, delivery, body, \
              misfire, paused, created_at, next_fire_at, last_fire_at, last_states, \
@@ -44,7 +46,7 @@ pub(in crate::store) fn upsert(conn: &Connection, s: &Schedule) -> Result<Kept, 
              delivery = excluded.delivery, body = excluded.body, \
              misfire = excluded.misfire, paused = excluded.paused, \
              next_fire_at = excluded.next_fire_at, caller_ip = excluded.caller_ip \
-             RETURNING created_at, last_fire_at, last_states",
+             RETURNING created_at, last_fire_at, last_states, last_error",
         )?
         .query_row(
             params![
@@ -60,12 +62,13 @@ pub(in crate::store) fn upsert(conn: &Connection, s: &Schedule) -> Result<Kept, 
                 s.next_fire_at,
                 s.caller_ip,
             ],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )?;
     Ok(Kept {
         created_at,
         last_fire_at,
         last_states: serde_json::from_str(&last_states)?,
+        last_error,
     })
 }
 
@@ -99,16 +102,19 @@ pub(in crate::store) fn armed(conn: &Connection) -> Result<Vec<(String, Millis)>
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
-/// Stores what a firing changed: the next slot and the last firing's states.
+/// Stores what a firing changed: the next slot, the last firing's states
+/// and why it created nothing, if it did not.
 pub(in crate::store) fn after_fire(conn: &Connection, s: &Schedule) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "UPDATE schedules SET next_fire_at = ?2, last_fire_at = ?3, last_states = ?4 WHERE id = ?1",
+        "UPDATE schedules SET next_fire_at = ?2, last_fire_at = ?3, last_states = ?4, \
+         last_error = ?5 WHERE id = ?1",
     )?
     .execute(params![
         s.id,
         s.next_fire_at,
         s.last_fire_at,
-        to_json(&s.last_states)?
+        to_json(&s.last_states)?,
+        s.last_error,
     ])?;
     Ok(())
 }

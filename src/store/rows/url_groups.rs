@@ -1,0 +1,104 @@
+//! `url_groups` and `url_group_endpoints` (§4.7).
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::model::{Endpoint, Millis, UrlGroup};
+use crate::store::StoreError;
+
+/// Creates group `name` at `now` unless it exists, else marks it updated.
+pub(in crate::store) fn touch(
+    conn: &Connection,
+    name: &str,
+    now: Millis,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO url_groups (name, created_at, updated_at) VALUES (?1, ?2, ?2) \
+         ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at",
+    )?
+    .execute(params![name, now])?;
+    Ok(())
+}
+
+/// Adds endpoint `e`, or gives the one with its key its new URL (a named
+/// endpoint) in place.
+pub(in crate::store) fn put_endpoint(
+    conn: &Connection,
+    group: &str,
+    e: &Endpoint,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO url_group_endpoints (group_name, key, name, url) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (group_name, key) DO UPDATE SET url = excluded.url",
+    )?
+    .execute(params![group, e.key(), e.name, e.url])?;
+    Ok(())
+}
+
+/// Removes the endpoint with `key`; whether there was one.
+pub(in crate::store) fn delete_endpoint(
+    conn: &Connection,
+    group: &str,
+    key: &str,
+) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("DELETE FROM url_group_endpoints WHERE group_name = ?1 AND key = ?2")?
+        .execute(params![group, key])?
+        == 1)
+}
+
+/// The group's endpoints, in the order they were first added.
+pub(in crate::store) fn endpoints(
+    conn: &Connection,
+    group: &str,
+) -> Result<Vec<Endpoint>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, url FROM url_group_endpoints WHERE group_name = ?1 ORDER BY rowid",
+    )?;
+    let rows = stmt.query_map([group], |r| {
+        Ok(Endpoint {
+            name: r.get(0)?,
+            url: r.get(1)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Group `name` with its endpoints.
+pub(in crate::store) fn get(conn: &Connection, name: &str) -> Result<Option<UrlGroup>, StoreError> {
+    let head: Option<(Millis, Millis)> = conn
+        .prepare_cached("SELECT created_at, updated_at FROM url_groups WHERE name = ?1")?
+        .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((created_at, updated_at)) = head else {
+        return Ok(None);
+    };
+    Ok(Some(UrlGroup {
+        name: name.to_owned(),
+        created_at,
+        updated_at,
+        endpoints: endpoints(conn, name)?,
+    }))
+}
+
+/// Every group, oldest first.
+pub(in crate::store) fn all(conn: &Connection) -> Result<Vec<UrlGroup>, StoreError> {
+    let names: Vec<String> = conn
+        .prepare_cached("SELECT name FROM url_groups ORDER BY created_at, name")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        out.extend(get(conn, &name)?);
+    }
+    Ok(out)
+}
+
+/// Deletes the group and its endpoints; whether it existed.
+pub(in crate::store) fn delete(conn: &Connection, name: &str) -> Result<bool, StoreError> {
+    conn.prepare_cached("DELETE FROM url_group_endpoints WHERE group_name = ?1")?
+        .execute([name])?;
+    Ok(conn
+        .prepare_cached("DELETE FROM url_groups WHERE name = ?1")?
+        .execute([name])?
+        == 1)
+}
