@@ -199,7 +199,9 @@ try {
       shown.push(stored.name, ...stored.endpoints.flatMap((e) => [e.name, e.url]).filter((v) => v && /[<>"]/.test(v)));
       log(`URL groups: a hostile ${what} was accepted`);
     } else {
-      log(`URL groups: a hostile ${what} was refused (${r.status})`);
+      // Refused is fine too, as bad input: a 4xx that says why.
+      assert.ok(r.status >= 400 && r.status < 500 && typeof r.data?.error === 'string', `hostile ${what}: ${r.status} ${JSON.stringify(r.data)}`);
+      log(`URL groups: a hostile ${what} was refused (${r.status}: ${r.data.error})`);
     }
   }
   await go(page, '#/url-groups', 'URL groups');
@@ -244,6 +246,7 @@ try {
     body: 'x',
   });
   const hostileAccepted = hk.status >= 200 && hk.status < 300;
+  if (!hostileAccepted) assert.ok(hk.status >= 400 && hk.status < 500, `hostile flow key: ${hk.status} ${JSON.stringify(hk.data)}`);
   log(`flow control: a hostile key was ${hostileAccepted ? 'accepted' : `refused (${hk.status})`}`);
   if (hostileAccepted) fcKeys.push(hostileKey);
   await go(page, '#/flow-control', 'Flow control');
