@@ -1,4 +1,4 @@
--- cronhook's whole schema, version 5. A new database gets this file as is; an
+-- cronhook's whole schema, version 6. A new database gets this file as is; an
 -- older one is brought here by the frozen, numbered steps in
 -- src/store/migrations/ (a test checks that both end in the same shape).
 -- PRAGMA user_version holds the schema version (see LATEST_VERSION in
@@ -221,3 +221,20 @@ CREATE TABLE url_group_endpoints (
     url          TEXT NOT NULL,
     UNIQUE (group_name, key)
 ) STRICT;
+-- Flow-control keys (§4.11, §9.5, version 6): the limits the latest message
+-- under a key brought, the operator's pins, and whether it is paused. The
+-- live counters are the engine's; the waitlist is the key's pending messages.
+CREATE TABLE flow_control (
+    key                   TEXT PRIMARY KEY,
+    parallelism           INTEGER,             -- NULL: unlimited
+    rate                  INTEGER,             -- NULL: unlimited
+    period                INTEGER NOT NULL,    -- seconds
+    paused                INTEGER NOT NULL DEFAULT 0,
+    pinned_parallelism    INTEGER NOT NULL DEFAULT 0,
+    pin_parallelism       INTEGER,
+    pinned_rate           INTEGER NOT NULL DEFAULT 0,
+    pin_rate              INTEGER,
+    pin_period            INTEGER,
+    created_at            INTEGER NOT NULL,
+    updated_at            INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;

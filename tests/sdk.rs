@@ -139,6 +139,23 @@ fn node_sdk_url_groups() {
     run_sdk_program("node url groups", Path::new("node"), &[&script], &dir);
 }
 
+#[test]
+fn python_sdk_flow_control() {
+    run_setup("setup-python.sh");
+    let dir = sdk_tests_dir().join("python");
+    let python = dir.join(".venv").join("bin").join("python");
+    let script = dir.join("test_flow_control.py");
+    run_sdk_program("python flow control", &python, &[&script], &dir);
+}
+
+#[test]
+fn node_sdk_flow_control() {
+    run_setup("setup-node.sh");
+    let dir = sdk_tests_dir().join("node");
+    let script = dir.join("flow_control.test.mjs");
+    run_sdk_program("node flow control", Path::new("node"), &[&script], &dir);
+}
+
 /// What both README examples print once the schedule exists on the server.
 const EXAMPLE_OUTPUT: &str = "created user-summary-ann@example.com: \
      CRON_TZ=Europe/Berlin 30 9 * * 1 -> http://127.0.0.1:3000/api/send-weekly-summary";

@@ -9,6 +9,7 @@
 pub mod console;
 mod destination;
 mod dlq;
+mod flow_control;
 pub mod headers;
 mod keys;
 mod logs;
@@ -157,6 +158,13 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v2/topics/{name}/endpoints",
             post(topics::add_endpoints).delete(topics::remove_endpoints),
+        )
+        .route("/v2/flowControl", get(flow_control::list))
+        .route("/v2/flowControl/{key}", get(flow_control::get))
+        .route("/v2/flowControl/{key}/{action}", post(flow_control::action))
+        .route(
+            "/v2/globalParallelism",
+            get(flow_control::global_parallelism),
         )
         .route("/v2/keys", get(keys::get))
         .route("/v2/keys/rotate", post(keys::rotate))

@@ -13,6 +13,9 @@
 //! through it would cap a fast destination at a few slots per fsync. At
 //! most `RECORDING` outcomes wait for their commit at once. Every task
 //! reports back, also when it panics or is cut short, through guards.
+//!
+//! A message with a flow-control key first waits for its key's permit
+//! (`flow`), outside the lanes, and holds it until its outcome is recorded.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -20,8 +23,9 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::flow::Started;
 use super::lanes::Lanes;
-use super::timer::{Lane, TimerKey};
+use super::timer::{Lane, MessageKey, TimerKey};
 use super::{deliver, fire, Ctx};
 use crate::model::Millis;
 
@@ -86,7 +90,9 @@ pub(super) async fn run(
     // attempted twice at once nor lost: it waits in `again` and is queued
     // when the attempt in progress is over.
     let mut scheduled: HashSet<Arc<str>> = HashSet::new();
-    let mut again: HashMap<Arc<str>, Lane> = HashMap::new();
+    let mut again: HashMap<Arc<str>, (MessageKey, Millis)> = HashMap::new();
+    // Messages holding a flow-control permit, and the key they hold it of.
+    let mut permits: HashMap<Arc<str>, Arc<str>> = HashMap::new();
     let mut fires: VecDeque<Arc<str>> = VecDeque::new();
     let mut firing = 0usize;
     // Attempts started and not yet recorded.
@@ -100,8 +106,12 @@ pub(super) async fn run(
                 Done::Sent { lane } => lanes.done(&lane),
                 Done::Delivery { id } => {
                     attempts -= 1;
+                    if let Some(flow) = permits.remove(&id) {
+                        let next = ctx.flow.release(&flow, ctx.clock.now_ms());
+                        started(&ctx, &mut lanes, &mut permits, next);
+                    }
                     match again.remove(&id) {
-                        Some(lane) => lanes.push(lane, id),
+                        Some((key, due)) => route(&ctx, &mut lanes, &mut permits, key, due),
                         None => {
                             scheduled.remove(&id);
                         }
@@ -111,12 +121,20 @@ pub(super) async fn run(
             item = due.recv() => match item {
                 None => return,
                 Some((TimerKey::Schedule(id), _)) => fires.push_back(id),
-                Some((TimerKey::Message(key), _)) => {
+                Some((TimerKey::Message(key), due)) => {
                     if scheduled.insert(key.id.clone()) {
-                        lanes.push(key.lane, key.id);
+                        route(&ctx, &mut lanes, &mut permits, key, due);
                     } else {
-                        again.insert(key.id, key.lane);
+                        again.insert(key.id.clone(), (key, due));
                     }
+                }
+                Some((TimerKey::Flow(flow), _)) => {
+                    for id in ctx.flow.take_forgotten() {
+                        scheduled.remove(&id);
+                        again.remove(&id);
+                    }
+                    let next = ctx.flow.wake_up(&flow, ctx.clock.now_ms());
+                    started(&ctx, &mut lanes, &mut permits, next);
                 }
                 Some((TimerKey::Window, _)) => {
                     let ctx = ctx.clone();
@@ -141,11 +159,46 @@ pub(super) async fn run(
             attempts += 1;
             let sent = Report::new(&done_tx, Done::Sent { lane });
             let recorded = Report::new(&done_tx, Done::Delivery { id: id.clone() });
+            let flow = permits.get(&id).cloned();
             let ctx = ctx.clone();
             ctx.tasks.clone().spawn(async move {
-                deliver::deliver(&ctx, &id, sent).await;
+                deliver::deliver(&ctx, &id, flow.as_deref(), sent).await;
                 drop(recorded);
             });
         }
+        ctx.flow.set_running(lanes.running());
+    }
+}
+
+/// Files due message `key` in its lane, after its flow-control permit if
+/// it names a key (§4.11): without one it waits in the key's waitlist.
+fn route(
+    ctx: &Ctx,
+    lanes: &mut Lanes,
+    permits: &mut HashMap<Arc<str>, Arc<str>>,
+    key: MessageKey,
+    due: Millis,
+) {
+    match &key.flow {
+        None => lanes.push(key.lane, key.id),
+        Some(flow) => {
+            let next = ctx
+                .flow
+                .admit(flow, key.id, key.lane, due, ctx.clock.now_ms());
+            started(ctx, lanes, permits, next);
+        }
+    }
+}
+
+/// Files the messages that got their permit, and sets the key's wake-up
+/// for the end of its rate period.
+fn started(ctx: &Ctx, lanes: &mut Lanes, permits: &mut HashMap<Arc<str>, Arc<str>>, next: Started) {
+    let Some(flow) = next.key else { return };
+    if let Some(at) = next.wake {
+        ctx.timer.arm_no_later(TimerKey::Flow(flow.clone()), at);
+    }
+    for (lane, id) in next.start {
+        permits.insert(id.clone(), flow.clone());
+        lanes.push(lane, id);
     }
 }

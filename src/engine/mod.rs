@@ -18,6 +18,7 @@ pub mod client;
 mod deliver;
 mod dispatch;
 mod fire;
+pub mod flow;
 pub mod lanes;
 pub mod misfire;
 pub mod outcome;
@@ -37,6 +38,7 @@ use crate::clock::Clock;
 use crate::model::{Message, Millis, SigningKeys};
 use crate::store::{Change, CommitListener, Pending, Retention, Store, StoreError};
 use cache::MessageCache;
+use flow::FlowGate;
 use queues::QueueGate;
 pub use timer::{Lane, MessageKey, Timer, TimerKey};
 
@@ -105,6 +107,8 @@ pub(crate) struct Ctx {
     pub keys: Arc<RwLock<SigningKeys>>,
     pub settings: Settings,
     pub queues: QueueGate,
+    /// Flow-control limits and waitlists (§4.11), used by dispatch.
+    pub flow: FlowGate,
     cache: Mutex<MessageCache>,
     /// Messages due up to here are in the timer; later ones are read when
     /// the window moves on.
@@ -143,7 +147,42 @@ impl Ctx {
         MessageKey {
             id: id.into(),
             lane: lanes::lane_of(url).into(),
+            flow: None,
         }
+    }
+
+    /// The timer key of message `m`, with its flow-control key.
+    fn key_of_message(m: &Message) -> MessageKey {
+        MessageKey {
+            flow: m
+                .delivery
+                .flow_control
+                .as_ref()
+                .map(|f| f.key.as_str().into()),
+            ..Self::key_of(&m.id, &m.url)
+        }
+    }
+
+    /// Message `m` reached an attempt without its flow-control key (it was
+    /// read from the database, or its workflow run gave it one): it goes
+    /// back to dispatch with the key, to wait for its permit (§4.11).
+    fn needs_permit(&self, m: &Message, flow: Option<&str>) -> bool {
+        let Some(fc) = &m.delivery.flow_control else {
+            return false;
+        };
+        if flow == Some(fc.key.as_str()) {
+            return false;
+        }
+        self.flow.learn(fc);
+        self.timer
+            .arm(TimerKey::Message(Self::key_of_message(m)), m.due_at);
+        true
+    }
+
+    /// Wakes dispatch for flow-control key `key` now.
+    fn wake_flow(&self, key: &str) {
+        self.timer
+            .arm(TimerKey::Flow(key.into()), self.clock.now_ms());
     }
 
     /// A committed pending message: armed if it is due within the window
@@ -155,7 +194,7 @@ impl Ctx {
             self.window_reaches(m.due_at);
             return;
         }
-        let key = Self::key_of(&m.id, &m.url);
+        let key = Self::key_of_message(&m);
         let due_at = m.due_at;
         self.cache
             .lock()
@@ -193,6 +232,9 @@ impl Ctx {
     /// Message `id` is no longer pending.
     fn gone(&self, id: &str) {
         self.take_cached(id);
+        if let Some(key) = self.flow.forget(id) {
+            self.wake_flow(&key);
+        }
         self.timer.disarm(&TimerKey::Message(MessageKey::id(id)));
         self.finished(id);
     }
@@ -283,6 +325,17 @@ impl CommitListener for Arming {
                 Change::Keys(keys) => {
                     *ctx.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
                 }
+                Change::Flow {
+                    settings,
+                    reset_rate,
+                } => {
+                    if ctx
+                        .flow
+                        .configure(&settings, reset_rate, ctx.clock.now_ms())
+                    {
+                        ctx.wake_flow(&settings.key);
+                    }
+                }
             }
         }
     }
@@ -314,6 +367,7 @@ impl Engine {
             cache: Mutex::new(MessageCache::new(settings.message_cache_bytes)),
             settings,
             queues: QueueGate::default(),
+            flow: FlowGate::default(),
             window_end: AtomicI64::new(now + WINDOW),
             up_since: now,
             last_purge: Mutex::new(None),
@@ -326,6 +380,9 @@ impl Engine {
         store.set_listener(Arc::new(Arming(ctx.clone())));
         for (queue, parallelism) in store.queue_parallelisms().await? {
             ctx.queues.configure(&queue, parallelism);
+        }
+        for settings in store.flow_keys_at_start().await? {
+            ctx.flow.configure(&settings, false, now);
         }
         for (id, at) in store.armed_schedules().await? {
             ctx.arm_schedule(&id, Some(at));
@@ -387,6 +444,16 @@ pub struct EngineHandle {
 }
 
 impl EngineHandle {
+    /// A flow-control key's live counters now (§6.7).
+    pub fn flow_live(&self, key: &str) -> flow::FlowLive {
+        self.ctx.flow.live(key, self.ctx.clock.now_ms())
+    }
+
+    /// `--max-in-flight`, and the attempts in flight now (§4.11).
+    pub fn global_parallelism(&self) -> (usize, usize) {
+        (self.ctx.settings.max_in_flight, self.ctx.flow.running())
+    }
+
     /// The signing keys in use.
     pub fn signing_keys(&self) -> SigningKeys {
         self.ctx

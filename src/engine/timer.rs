@@ -29,12 +29,14 @@ const POP_BATCH: usize = 1024;
 /// A destination's share of delivery capacity: `scheme://host:port`.
 pub type Lane = Arc<str>;
 
-/// A message in the timer: its id, and the lane its attempt runs in.
-/// Identity is the id alone, so disarming needs no lane.
+/// A message in the timer: its id, the lane its attempt runs in and its
+/// flow-control key, if any (§4.11). Identity is the id alone, so
+/// disarming needs neither.
 #[derive(Debug, Clone)]
 pub struct MessageKey {
     pub id: Arc<str>,
     pub lane: Lane,
+    pub flow: Option<Arc<str>>,
 }
 
 impl MessageKey {
@@ -44,6 +46,7 @@ impl MessageKey {
         MessageKey {
             id: id.into(),
             lane: NO_LANE.clone(),
+            flow: None,
         }
     }
 }
@@ -79,6 +82,9 @@ pub enum TimerKey {
     Message(MessageKey),
     /// Read the next stretch of pending messages into the timer.
     Window,
+    /// A flow-control key's waiters may start (a rate period ended, a
+    /// setting changed).
+    Flow(Arc<str>),
 }
 
 #[derive(Default)]
@@ -318,6 +324,7 @@ mod tests {
         let k = TimerKey::Message(MessageKey {
             id: "m".into(),
             lane: "http://a:1".into(),
+            flow: None,
         });
         timer.arm(k, 5);
         assert_eq!(

@@ -4,6 +4,7 @@
 //! is converted between the wire, the database and the timer.
 
 mod firing;
+pub mod flow;
 mod log;
 mod url_group;
 pub mod workflow;
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::clock::Millis;
 pub use firing::{Firing, FiringKind, FiringOutcome};
+pub use flow::{FlowAction, FlowLimits, FlowPin, FlowSettings};
 pub use log::{LogEntry, LogState, StateFilter};
 pub use url_group::{valid_name, Destination, Endpoint, EndpointSelector, TopicLink, UrlGroup};
 pub use workflow::{Role, RunConfig, RunInit, WorkflowLink};
@@ -129,7 +131,8 @@ fn is_zero(n: &u64) -> bool {
 /// QStash's default number of retries (§9.1): four attempts in all.
 pub const DEFAULT_RETRIES: u32 = 3;
 
-/// `Upstash-Flow-Control-*` as given; stored and reported (§6.3).
+/// `Upstash-Flow-Control-*` as given (§5.1): reported with the message
+/// (§6.3), and the key's latest limits unless pinned (`flow::FlowSettings`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FlowControl {

@@ -98,7 +98,8 @@ pub struct RunInit {
 pub struct RunConfig {
     pub retries: u32,
     pub retry_delay: Option<String>,
-    /// Stored and reported; cronhook does not enforce flow control.
+    /// Replayed on the run's deliveries, so its steps wait under the key
+    /// (§4.11) although they carry no flow control of their own.
     pub flow_control: Option<FlowControl>,
     pub failure_callback: Option<String>,
     pub failure_callback_headers: HeaderMap,

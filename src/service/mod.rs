@@ -11,6 +11,7 @@
 
 mod console;
 mod dlq;
+mod flow_control;
 mod health;
 mod keys;
 mod logs;
@@ -29,6 +30,7 @@ use crate::workflow::WorkflowError;
 
 pub use console::{CronPreview, Overview, Shown, MAX_PREVIEW};
 pub use dlq::{DlqSelector, Overrides};
+pub use flow_control::FlowInfo;
 pub use messages::{MessageSelector, PublishRequest};
 pub use schedules::{CreatedSchedule, ScheduleRequest};
 pub use waits::WaitRequest;

@@ -93,6 +93,12 @@ pub enum Change {
     Queue { name: String, parallelism: u32 },
     /// The signing keys in use.
     Keys(SigningKeys),
+    /// A flow-control key's settings, as stored; `reset_rate` starts a new
+    /// rate period now (§4.11).
+    Flow {
+        settings: crate::model::FlowSettings,
+        reset_rate: bool,
+    },
 }
 
 /// Who is told about committed changes: the engine.

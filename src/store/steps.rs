@@ -4,15 +4,21 @@
 
 use super::codec::to_json;
 use super::rows::events::{self, Details};
-use super::rows::{messages, queues, runs, url_groups};
+use super::rows::{flow_control, messages, queues, runs, url_groups};
 use super::{StoreError, Tx};
 use crate::model::{Destination, LogState, Message, Millis, Role, Schedule};
 use crate::workflow::{Run, RunState, WorkflowError};
 
 /// Stores a new message: its row, its CREATED log entry, its queue if that
-/// is new (parallelism 1, §4.2) and, for a workflow message, its run-log
-/// entry. The timer learns of it at commit.
+/// is new (parallelism 1, §4.2), its flow-control limits as its key's
+/// latest (§9.5) and, for a workflow message, its run-log entry. The timer
+/// learns of it at commit.
 pub(super) fn add_message(tx: &mut Tx, m: Message) -> Result<(), StoreError> {
+    if let Some(fc) = &m.delivery.flow_control {
+        // §9.5: the latest limits a key receives are its limits.
+        let settings = flow_control::received(tx, fc, m.created_at)?;
+        tx.flow(settings, false);
+    }
     if let Some(queue) = &m.delivery.queue_name {
         if queues::parallelism(tx, queue)?.is_none() {
             queues::create(tx, queue, m.created_at)?;

@@ -27,6 +27,7 @@ impl CommitListener for Heard {
                 Change::Gone(id) => format!("gone {id}"),
                 Change::Queue { name, parallelism } => format!("queue {name} {parallelism}"),
                 Change::Keys(k) => format!("keys {}", k.current),
+                Change::Flow { settings, .. } => format!("flow {}", settings.key),
             });
         }
     }

@@ -74,6 +74,14 @@ impl Tx<'_> {
     pub fn keys(&mut self, keys: crate::model::SigningKeys) {
         self.changes.push(Change::Keys(keys));
     }
+
+    /// A flow-control key's settings changed (§4.11).
+    pub fn flow(&mut self, settings: crate::model::FlowSettings, reset_rate: bool) {
+        self.changes.push(Change::Flow {
+            settings,
+            reset_rate,
+        });
+    }
 }
 
 /// Where committed changes go; set once the engine exists.

@@ -15,8 +15,9 @@ use super::dispatch::Report;
 use super::workflow as wf;
 
 /// Makes the attempt of message `id`. `lane` is its destination's slot,
-/// given back (dropped) as soon as the exchange is over.
-pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str, lane: Report) {
+/// given back (dropped) as soon as the exchange is over. `flow` is the
+/// flow-control key whose permit dispatch got for it, if any.
+pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str, flow: Option<&str>, lane: Report) {
     let Some(mut message) = load(ctx, id).await else {
         return;
     };
@@ -25,6 +26,14 @@ pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str, lane: Report) {
         // Armed again by a window read after its attempt moved it on:
         // the stored due time is the truth.
         ctx.offer(message);
+        return;
+    }
+    let timeout_role = message
+        .delivery
+        .workflow
+        .as_ref()
+        .is_some_and(|l| l.role == crate::model::Role::Timeout);
+    if !timeout_role && ctx.needs_permit(&message, flow) {
         return;
     }
     if !writable(ctx).await {
@@ -52,6 +61,11 @@ pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str, lane: Report) {
             }
         },
     };
+    if !timeout_role && ctx.needs_permit(&message, flow) {
+        // Its run gave it a flow-control key (§3.2 config replay). A
+        // timeout is not held back: its deadline has passed once already.
+        return;
+    }
     let started_at = now;
     let (body, extra) = match workflow.as_mut() {
         Some(w) => (w.body.take(), w.headers()),

@@ -4,6 +4,7 @@
 pub(super) mod console;
 pub(super) mod dlq;
 pub(super) mod events;
+pub(super) mod flow_control;
 pub(super) mod keys;
 pub(super) mod messages;
 pub(super) mod outcomes;

@@ -6,6 +6,7 @@ pub(super) mod dedup;
 pub(super) mod dlq;
 pub(super) mod events;
 pub(super) mod firings;
+pub(super) mod flow_control;
 pub(super) mod messages;
 pub(super) mod meta;
 pub(super) mod queues;
