@@ -188,6 +188,7 @@ try {
   // Hostile values, seeded through the API: whichever the server accepts
   // (names may be restricted) must render as text.
   const shown = [];
+  const refused = {};
   for (const [what, group, endpoint] of [
     ['group name', XSS[0], { url: `${SINK}/g-hostile` }],
     ['endpoint name', 'console-hostile', { name: XSS[1], url: `${SINK}/g-hostile` }],
@@ -201,11 +202,21 @@ try {
     } else {
       // Refused is fine too, as bad input: a 4xx that says why.
       assert.ok(r.status >= 400 && r.status < 500 && typeof r.data?.error === 'string', `hostile ${what}: ${r.status} ${JSON.stringify(r.data)}`);
+      refused[what] = r.data.error;
       log(`URL groups: a hostile ${what} was refused (${r.status}: ${r.data.error})`);
     }
   }
   await go(page, '#/url-groups', 'URL groups');
   const newGroup = page.getByRole('form', { name: 'New URL group' });
+  if (refused['group name']) {
+    // The same refusal through the form: the API's error, with the name in
+    // it, shown as text.
+    await newGroup.getByLabel('Group name').fill(XSS[0]);
+    await newGroup.getByLabel('Endpoint URL').fill(`${SINK}/g-hostile`);
+    await newGroup.getByRole('button', { name: 'Create group' }).click();
+    await newGroup.locator('.form-error', { hasText: 'not a valid name' }).waitFor();
+    await assertInert(page, 'URL group form error', [refused['group name']]);
+  }
   await newGroup.getByLabel('Group name').fill('console-group');
   await newGroup.getByLabel('Endpoint name').fill('first');
   await newGroup.getByLabel('Endpoint URL').fill(`${SINK}/g1`);
@@ -312,13 +323,24 @@ try {
     }
   }
   await shot(page, 'schedule-form-queue');
+  // A hostile flow-control key: saved as given or refused, it stays text.
+  await page.getByLabel('Flow-control key').fill(XSS[1]);
+  await page.getByRole('button', { name: 'Create schedule' }).click();
+  const saved = await Promise.race([
+    page.locator('.schedule-form .error-box').waitFor().then(() => false),
+    page.locator('h1.mono', { hasText: /^console-queued$/ }).waitFor().then(() => true),
+  ]);
+  await assertInert(page, 'schedule form with a hostile key', saved ? [XSS[1]] : []);
+  log(`schedule form: a hostile flow-control key was ${saved ? 'saved' : `refused: ${await page.locator('.schedule-form .error-box').textContent()}`}`);
+  if (saved) await go(page, '#/schedules/console-queued/edit', 'Edit console-queued');
+  await page.getByLabel('Flow-control key').fill('console-fc-sched');
   // The URL-group kind takes a name, not a URL.
   await page.getByLabel('Destination kind').selectOption('group');
   await page.getByLabel('URL group').waitFor();
   await page.getByLabel('Destination kind').selectOption('queue');
   await page.getByLabel('Destination URL').fill(`${SINK}/queued`);
-  await page.getByRole('button', { name: 'Create schedule' }).click();
-  await page.locator('h1', { hasText: 'console-queued' }).first().waitFor();
+  await page.getByRole('button', { name: /^(Create schedule|Save changes)$/ }).click();
+  await page.locator('h1.mono', { hasText: /^console-queued$/ }).first().waitFor();
   const sched = await apiOk('GET', '/v2/schedules/console-queued');
   assert.equal(sched.queueName, 'console-sched-q', 'the schedule fires into the queue');
   assert.equal(sched.flowControlKey, 'console-fc-sched', 'the schedule carries the flow-control key');
