@@ -1,4 +1,4 @@
--- cronhook's whole schema, version 6. A new database gets this file as is; an
+-- cronhook's whole schema, version 7. A new database gets this file as is; an
 -- older one is brought here by the frozen, numbered steps in
 -- src/store/migrations/ (a test checks that both end in the same shape).
 -- PRAGMA user_version holds the schema version (see LATEST_VERSION in
@@ -158,7 +158,8 @@ CREATE TABLE workflow_runs (
     initial_body     BLOB NOT NULL,
     response         BLOB,                -- the body of DELETE ?cancel=false
     caller_ip        TEXT,
-    failure_message_id TEXT               -- the latest failure-function call
+    failure_message_id TEXT,              -- the latest failure-function call
+    parent           TEXT                 -- the invoking run, JSON (version 7)
 ) STRICT;
 CREATE INDEX workflow_runs_created ON workflow_runs (created_at);
 

@@ -1,6 +1,6 @@
 //! Official-SDK compatibility tests: the Python SDK (PyPI `qstash` 3.4.0) and
 //! the JS SDK (npm `@upstash/qstash` 2.12.0) run their programs in sdk-tests/
-//! (schedules; messages, DLQ, logs, callbacks and keys) against a fresh
+//! (schedules; messages, DLQ, logs, callbacks and keys; queues) against a fresh
 //! `cronhook serve`.
 //!
 //! Each test first runs its setup script (sdk-tests/setup-python.sh or
@@ -120,6 +120,23 @@ fn node_sdk_messages() {
     let dir = sdk_tests_dir().join("node");
     let script = dir.join("messages.test.mjs");
     run_sdk_program("node messages", Path::new("node"), &[&script], &dir);
+}
+
+#[test]
+fn python_sdk_queues() {
+    run_setup("setup-python.sh");
+    let dir = sdk_tests_dir().join("python");
+    let python = dir.join(".venv").join("bin").join("python");
+    let script = dir.join("test_queues.py");
+    run_sdk_program("python queues", &python, &[&script], &dir);
+}
+
+#[test]
+fn node_sdk_queues() {
+    run_setup("setup-node.sh");
+    let dir = sdk_tests_dir().join("node");
+    let script = dir.join("queues.test.mjs");
+    run_sdk_program("node queues", Path::new("node"), &[&script], &dir);
 }
 
 #[test]

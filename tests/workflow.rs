@@ -1,6 +1,8 @@
 //! Upstash Workflow end to end: the official SDK (npm `@upstash/workflow`
 //! 1.3.3 on `@upstash/qstash` 2.12.0) runs the example app of
-//! examples/workflow against the real binary.
+//! examples/workflow against the real binary; two smaller programs
+//! (webhook.test.mjs, serve-many.test.mjs, sharing harness.mjs) run
+//! webhooks and serveMany/invoke the same way.
 //!
 //! The test runs sdk-tests/setup-workflow.sh (which installs the example's
 //! pinned packages once and is a no-op after that), then the Node program
@@ -29,6 +31,9 @@ use common::{run_setup, run_with_timeout};
 /// The Node program gives up by itself after 100 s; this is the backstop.
 const PROGRAM_TIMEOUT: Duration = Duration::from_secs(115);
 
+/// webhook.test.mjs and serve-many.test.mjs give up after 60 s.
+const SMALL_PROGRAM_TIMEOUT: Duration = Duration::from_secs(75);
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
 }
@@ -56,14 +61,30 @@ fn kill_leftovers(pidfile: &Path) {
 
 #[test]
 fn workflow_sdk_end_to_end() {
+    run_program("workflow.test.mjs", PROGRAM_TIMEOUT);
+}
+
+/// `createWebhook` + `waitForWebhook`: the test calls the webhook URL with
+/// plain fetch and no token, and the run completes with the recorded
+/// request (workflow-wire §3.7).
+#[test]
+fn workflow_sdk_webhook() {
+    run_program("webhook.test.mjs", SMALL_PROGRAM_TIMEOUT);
+}
+
+/// serveMany with `context.invoke`: a child's success, failure and cancel
+/// each reach the invoking workflow (workflow-wire §3.8).
+#[test]
+fn workflow_sdk_serve_many_invoke() {
+    run_program("serve-many.test.mjs", SMALL_PROGRAM_TIMEOUT);
+}
+
+/// Runs one program of sdk-tests/workflow against the binary cargo built.
+fn run_program(file: &str, timeout: Duration) {
     run_setup("setup-workflow.sh");
     let dir = tempfile::tempdir().expect("tempdir");
     let pidfile = dir.path().join("cronhook.pids");
-    let program = root()
-        .join("sdk-tests")
-        .join("workflow")
-        .join("workflow.test.mjs");
-
+    let program = root().join("sdk-tests").join("workflow").join(file);
     let mut cmd = Command::new("node");
     cmd.arg(&program)
         .current_dir(root().join("sdk-tests").join("workflow"))
@@ -92,15 +113,15 @@ fn workflow_sdk_end_to_end() {
         cmd.env_remove(k);
     }
 
-    let (status, out, err) = run_with_timeout(cmd, PROGRAM_TIMEOUT);
+    let (status, out, err) = run_with_timeout(cmd, timeout);
     kill_leftovers(&pidfile);
     match status {
         Some(s) if s.success() => eprintln!("{out}"),
         other => panic!(
-            "workflow.test.mjs {}\n--- stdout ---\n{out}\n--- stderr ---\n{err}",
+            "{file} {}\n--- stdout ---\n{out}\n--- stderr ---\n{err}",
             match other {
                 Some(s) => format!("exited with {s}"),
-                None => format!("timed out after {PROGRAM_TIMEOUT:?} and was killed"),
+                None => format!("timed out after {timeout:?} and was killed"),
             }
         ),
     }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use common::api::{assert_error, call, dlq, publish, wait_for_dlq};
+use common::api::{assert_error, call, dlq, publish, wait_for_dlq, wait_for_state};
 use common::inproc::InProcess;
 use common::sink::{Received, Sink};
 use common::wait::{wait_until, WAIT};
@@ -943,4 +943,500 @@ fn the_workflow_dlq_lists_resumes_restarts_and_deletes_failed_runs() {
     );
     assert_eq!((status, json["deleted"].as_u64()), (200, Some(1)), "{json}");
     assert!(list("").is_empty());
+}
+
+/// The `UserID` of the server's token, as the SDK puts it in webhook URLs
+/// (base64 JSON, §3.7).
+fn user_id(server: &dyn Target) -> String {
+    let raw = STANDARD.decode(server.token()).unwrap();
+    let v: Value = serde_json::from_slice(&raw).unwrap();
+    v["UserID"].as_str().unwrap().to_owned()
+}
+
+/// Calls a webhook URL the way a third party does: no token.
+fn hook(
+    server: &dyn Target,
+    path: &str,
+    method: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Value) {
+    let (status, text) = common::request(server.addr(), method, path, headers, body).unwrap();
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    (status, json)
+}
+
+/// `POST /v2/wait/{eventId}` of `waitForWebhook` (§1 row 6).
+fn webhook_wait_body(url: &str, run_id: &str) -> Vec<u8> {
+    json!({
+        "url": url,
+        "timeout": "30s",
+        "timeoutUrl": url,
+        "timeoutHeaders": {
+            "Upstash-Forward-Upstash-Workflow-Sdk-Version": ["1"],
+            "Upstash-Workflow-Runid": [run_id],
+        },
+        "step": {"stepId": 2, "stepType": "WaitForWebhook", "stepName": "hook", "concurrent": 1},
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// The record a webhook result step carries: `out` is base64 of the JSON
+/// `{method, header, body: base64, proto, host, url}` (§3.7).
+fn webhook_record(delivery: &Received) -> Value {
+    let steps = raw_steps(&delivery.body);
+    let result: Value = serde_json::from_str(&steps.last().unwrap().1).unwrap();
+    assert_eq!(result["stepType"], "WaitForWebhook");
+    assert_eq!(result["waitTimeout"], false);
+    let out = STANDARD.decode(result["out"].as_str().unwrap()).unwrap();
+    serde_json::from_slice(&out).unwrap()
+}
+
+/// A run waits on its webhook; a call without any token, with any method,
+/// wakes it with the recorded request, and the wait's timeout goes with it.
+#[test]
+fn a_webhook_call_without_a_token_resumes_the_waiting_run() {
+    let (_dir, server, sink) = start();
+    let url = sink.url("/wf");
+    trigger(
+        &server,
+        &url,
+        "wfr_h",
+        &[("upstash-forward-x-auth", "secret")],
+        "p",
+    );
+    sink.wait_for("/wf", 1, WAIT);
+    let event = "evt_Zx4mQ2pL9aT7bYc";
+    assert_eq!(
+        wait(&server, "wfr_h", event, &webhook_wait_body(&url, "wfr_h")),
+        200
+    );
+    let path = format!(
+        "/v2/workflows/hooks/{}/wfr_h/{event}?order=7",
+        user_id(&server)
+    );
+    let (status, json) = hook(
+        &server,
+        &path,
+        "PUT",
+        &[("Content-Type", "application/json"), ("X-Tag", "a")],
+        br#"{"paid":true}"#,
+    );
+    assert_eq!(status, 200, "{json}");
+    let delivered = sink.wait_for("/wf", 2, WAIT).remove(1);
+    assert_eq!(
+        delivered.header("upstash-message-id"),
+        json["messageId"].as_str()
+    );
+    assert_eq!(delivered.header("x-auth"), Some("secret"));
+    let record = webhook_record(&delivered);
+    assert_eq!(record["method"], "PUT");
+    assert_eq!(record["url"], path.as_str());
+    assert_eq!(record["proto"], "http");
+    assert_eq!(record["host"], server.addr().to_string());
+    assert_eq!(record["header"]["X-Tag"], json!(["a"]));
+    assert_eq!(
+        record["header"]["Content-Type"],
+        json!(["application/json"])
+    );
+    assert_eq!(
+        STANDARD.decode(record["body"].as_str().unwrap()).unwrap(),
+        br#"{"paid":true}"#
+    );
+    let (_, waiters) = call(&server, "GET", &format!("/v2/waiters/{event}"), &[], b"");
+    assert_eq!(waiters, json!([]));
+}
+
+/// A wrong user id, an unknown run and an ended run all get the same 404
+/// with `{"error"}`, and nothing reaches the workflow.
+#[test]
+fn webhook_calls_for_a_wrong_user_an_unknown_or_an_ended_run_are_404() {
+    let (_dir, server, sink) = start();
+    let url = sink.url("/wf");
+    trigger(&server, &url, "wfr_e", &[], "p");
+    sink.wait_for("/wf", 1, WAIT);
+    assert_eq!(
+        wait(&server, "wfr_e", "evt_1", &webhook_wait_body(&url, "wfr_e")),
+        200
+    );
+    let user = user_id(&server);
+    for path in [
+        "/v2/workflows/hooks/someoneElse/wfr_e/evt_1".to_owned(),
+        format!("/v2/workflows/hooks/{user}/wfr_nope/evt_1"),
+    ] {
+        let (status, json) = hook(&server, &path, "POST", &[], b"x");
+        assert_error(status, &json, 404, &["webhook"]);
+    }
+    let (status, _) = call(
+        &server,
+        "DELETE",
+        "/v2/workflows/runs/wfr_e?cancel=false",
+        &[],
+        b"",
+    );
+    assert_eq!(status, 200);
+    let (status, json) = hook(
+        &server,
+        &format!("/v2/workflows/hooks/{user}/wfr_e/evt_1"),
+        "POST",
+        &[],
+        b"x",
+    );
+    assert_error(status, &json, 404, &["webhook"]);
+    sink.assert_stays("/wf", 1, "no webhook call reached the run");
+}
+
+/// The token-free hook route reads bodies under the same limit as a
+/// publish (`--max-body`): 413, and the waiting run is not woken.
+#[test]
+fn a_webhook_body_over_the_limit_is_refused() {
+    let (_dir, server, sink) = common::start_with(
+        common::ServerOptions::default()
+            .arg("--max-body")
+            .arg("4000"),
+    );
+    let url = sink.url("/wf");
+    trigger(&server, &url, "wfr_b", &[], "p");
+    sink.wait_for("/wf", 1, WAIT);
+    assert_eq!(
+        wait(&server, "wfr_b", "evt_b", &webhook_wait_body(&url, "wfr_b")),
+        200
+    );
+    let path = format!("/v2/workflows/hooks/{}/wfr_b/evt_b", user_id(&server));
+    let (status, json) = hook(&server, &path, "POST", &[], &[b'x'; 4001]);
+    assert_error(status, &json, 413, &["--max-body"]);
+    sink.assert_stays("/wf", 1, "the waiting run was not woken");
+}
+
+/// A call that comes before `waitForWebhook` registers is kept for the run
+/// and answers the wait at once.
+#[test]
+fn a_webhook_call_before_the_wait_is_kept_and_consumed_by_it() {
+    let (_dir, server, sink) = start();
+    let url = sink.url("/wf");
+    trigger(&server, &url, "wfr_k", &[], "p");
+    sink.wait_for("/wf", 1, WAIT);
+    let path = format!("/v2/workflows/hooks/{}/wfr_k/evt_early", user_id(&server));
+    let (status, json) = hook(&server, &path, "GET", &[], b"");
+    assert_eq!(status, 200, "{json}");
+    sink.assert_stays("/wf", 1, "nobody waits yet");
+    assert_eq!(
+        wait(
+            &server,
+            "wfr_k",
+            "evt_early",
+            &webhook_wait_body(&url, "wfr_k")
+        ),
+        200
+    );
+    let delivered = sink.wait_for("/wf", 2, WAIT).remove(1);
+    let record = webhook_record(&delivered);
+    assert_eq!(record["method"], "GET");
+    assert_eq!(record["url"], path.as_str());
+    let (_, waiters) = call(&server, "GET", "/v2/waiters/evt_early", &[], b"");
+    assert_eq!(waiters, json!([]), "consumed, nobody left waiting");
+}
+
+/// The parent step headers of an invoke envelope (`LazyInvokeStep.getBody`).
+fn invoke_envelope(parent_url: &str, payload: &str, step_id: u32) -> String {
+    json!({
+        "body": payload,
+        "headers": {
+            "Upstash-Workflow-Init": ["false"],
+            "Upstash-Workflow-RunId": ["wfr_parent"],
+            "Upstash-Workflow-Url": [parent_url],
+            "Upstash-Feature-Set": ["LazyFetch,InitialBody,WF_DetectTrigger,WF_TriggerOnConfig"],
+            "Upstash-Workflow-Sdk-Version": ["1"],
+            "Upstash-Forward-Upstash-Workflow-Sdk-Version": ["1"],
+            "Upstash-Workflow-Runid": ["wfr_parent"],
+        },
+        "workflowRunId": "wfr_parent",
+        "workflowRunCreatedAt": 1_700_000_000_000u64,
+        "workflowUrl": parent_url,
+        "step": {"stepId": step_id, "stepName": "child", "stepType": "Invoke", "concurrent": 1},
+    })
+    .to_string()
+}
+
+/// Starts a parent run and invokes a child the way the SDK publishes it
+/// (§3.8); returns (parent URL, child URL) once the child got its Init.
+fn invoke_child(server: &dyn Target, sink: &Sink, extra: &[(&str, &str)]) -> (String, String) {
+    let parent = sink.url("/app/parent");
+    let child = sink.url("/app/child");
+    trigger(
+        server,
+        &parent,
+        "wfr_parent",
+        &[("upstash-forward-x-auth", "p-secret")],
+        "parent payload",
+    );
+    sink.wait_for("/app/parent", 1, WAIT);
+    let mut headers = vec![
+        ("Upstash-Workflow-RunId", "wfr_child"),
+        ("Upstash-Workflow-Init", "true"),
+        ("Upstash-Workflow-Url", child.as_str()),
+        ("Upstash-Workflow-Invoke", "true"),
+        ("Upstash-Workflow-Sdk-Version", "1"),
+        ("Upstash-Forward-Upstash-Workflow-Sdk-Version", "1"),
+        ("Upstash-Forward-Upstash-Workflow-Invoke-Count", "1"),
+        ("Upstash-Forward-X-Child", "c"),
+        ("Upstash-Failure-Callback", child.as_str()),
+        ("Upstash-Method", "POST"),
+    ];
+    headers.extend_from_slice(extra);
+    publish(
+        server,
+        &child,
+        &headers,
+        invoke_envelope(&parent, r#"{"n":5}"#, 1).as_bytes(),
+    );
+    (parent, child)
+}
+
+/// The `out` of the invoke result step delivered to the parent.
+fn invoke_result(sink: &Sink) -> Value {
+    let delivered = sink.wait_for("/app/parent", 2, WAIT).remove(1);
+    assert_eq!(
+        delivered.header("upstash-workflow-runid"),
+        Some("wfr_parent")
+    );
+    assert_eq!(
+        delivered.header("x-auth"),
+        Some("p-secret"),
+        "the parent's headers"
+    );
+    let steps = raw_steps(&delivered.body);
+    assert_eq!(steps.len(), 2, "[parent init, invoke result]");
+    assert_eq!(steps[0].1, "parent payload");
+    let result: Value = serde_json::from_str(&steps[1].1).unwrap();
+    assert_eq!(result["stepId"], 1);
+    assert_eq!(result["stepName"], "child");
+    assert_eq!(result["stepType"], "Invoke");
+    serde_json::from_str(result["out"].as_str().unwrap()).unwrap()
+}
+
+/// The child starts with the envelope's `body` and its own headers; its
+/// successful end (the SDK's DELETE with the result) is delivered to the
+/// parent as the invoke step's result.
+#[test]
+fn an_invoked_child_gets_the_payload_and_its_success_reaches_the_parent() {
+    let (_dir, server, sink) = start();
+    invoke_child(&server, &sink, &[]);
+    let init = sink.wait_for("/app/child", 1, WAIT).remove(0);
+    assert_eq!(raw_steps(&init.body)[0].1, r#"{"n":5}"#);
+    assert_eq!(init.header("upstash-workflow-runid"), Some("wfr_child"));
+    assert_eq!(init.header("x-child"), Some("c"));
+    assert_eq!(init.header("upstash-workflow-invoke-count"), Some("1"));
+    let (status, _) = call(
+        &server,
+        "DELETE",
+        "/v2/workflows/runs/wfr_child?cancel=false",
+        &[],
+        br#"{"doubled":10}"#,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(invoke_result(&sink), json!({"body": "{\"doubled\":10}"}));
+    // Deleting again delivers nothing more.
+    call(
+        &server,
+        "DELETE",
+        "/v2/workflows/runs/wfr_child?cancel=false",
+        &[],
+        b"",
+    );
+    sink.assert_stays("/app/parent", 2, "one result per child");
+}
+
+/// A child that runs out of attempts fails and gives the parent
+/// `isFailed: true` with the failed response's body.
+#[test]
+fn a_failed_child_reports_is_failed_to_the_parent() {
+    let (_dir, server, sink) = start();
+    sink.answer("/app/child", 500, &[]);
+    invoke_child(&server, &sink, &[("Upstash-Retries", "0")]);
+    assert_eq!(
+        invoke_result(&sink),
+        json!({"body": "sink says 500", "isFailed": true})
+    );
+    assert_eq!(run_log(&server, "wfr_child")["workflowState"], "RUN_FAILED");
+}
+
+/// A cancelled child gives the parent `isCanceled: true`.
+#[test]
+fn a_cancelled_child_reports_is_canceled_to_the_parent() {
+    let (_dir, server, sink) = start();
+    invoke_child(&server, &sink, &[]);
+    sink.wait_for("/app/child", 1, WAIT);
+    let (status, _) = call(
+        &server,
+        "DELETE",
+        "/v2/workflows/runs/wfr_child?cancel=true",
+        &[],
+        b"",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(invoke_result(&sink), json!({"isCanceled": true}));
+}
+
+/// An invoke whose body is not an envelope is refused, naming the header.
+#[test]
+fn an_invoke_without_an_envelope_is_refused() {
+    let (_dir, server, sink) = start();
+    let child = sink.url("/child");
+    let (status, json) = call(
+        &server,
+        "POST",
+        &format!("/v2/publish/{child}"),
+        &[
+            ("Upstash-Workflow-RunId", "wfr_bad"),
+            ("Upstash-Workflow-Init", "true"),
+            ("Upstash-Workflow-Invoke", "true"),
+        ],
+        b"just a payload",
+    );
+    assert_error(
+        status,
+        &json,
+        400,
+        &["invoke body", "Upstash-Workflow-Invoke"],
+    );
+}
+
+/// The SDK ends a run while it answers the delivery of its last step: that
+/// step is logged as delivered, not cancelled with the run's leftovers.
+#[test]
+fn the_step_answered_while_the_run_ends_is_logged_delivered() {
+    let (_dir, server, sink) = start();
+    let url = sink.url("/wf");
+    trigger(&server, &url, "wfr_l", &[], "p");
+    sink.wait_for("/wf", 1, WAIT);
+    sink.answer_after("/wf", 200, &[], Duration::from_millis(500));
+    let last = step(
+        &server,
+        &url,
+        "wfr_l",
+        &[],
+        r#"{"stepId":1,"stepName":"one","stepType":"Run","out":"1","concurrent":1}"#,
+    );
+    sink.wait_for("/wf", 2, WAIT); // in flight: the sink holds its answer
+    let (status, _) = call(
+        &server,
+        "DELETE",
+        "/v2/workflows/runs/wfr_l?cancel=false",
+        &[],
+        b"\"done\"",
+    );
+    assert_eq!(status, 200);
+    let states = wait_for_state(&server, &last, "DELIVERED");
+    assert!(!states.iter().any(|s| s == "CANCELED"), "{states:?}");
+    assert_eq!(run_log(&server, "wfr_l")["workflowState"], "RUN_SUCCESS");
+}
+
+/// A plain `POST /v2/dlq/retry/{dlqId}` of a failed workflow step resumes
+/// the run: the step is delivered again with the log up to it.
+#[test]
+fn a_plain_dlq_retry_of_a_workflow_step_resumes_the_run() {
+    let (_dir, server, sink) = start();
+    let url = sink.url("/wf");
+    sink.answer("/wf", 500, &[]);
+    let init = trigger(
+        &server,
+        &url,
+        "wfr_q",
+        &[("upstash-retries", "0"), ("upstash-forward-x-auth", "s")],
+        "payload",
+    );
+    let entries = wait_for_dlq(&server, &[&init]);
+    let dlq_id = entries
+        .iter()
+        .find(|e| e["messageId"] == init.as_str())
+        .unwrap()["dlqId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(run_log(&server, "wfr_q")["workflowState"], "RUN_FAILED");
+    sink.answer("/wf", 200, &[]);
+    let (status, json) = call(
+        &server,
+        "POST",
+        &format!("/v2/dlq/retry/{dlq_id}"),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 201, "{json}");
+    let again = sink.wait_for("/wf", 2, WAIT).remove(1);
+    let steps = raw_steps(&again.body);
+    assert_eq!(steps.len(), 1, "the log up to the failed step, once");
+    assert_eq!(steps[0].1, "payload");
+    assert_eq!(
+        Some(steps[0].0.as_str()),
+        again.header("upstash-message-id")
+    );
+    assert_eq!(again.header("x-auth"), Some("s"));
+    assert_eq!(run_log(&server, "wfr_q")["workflowState"], "RUN_STARTED");
+}
+
+/// A child that ends after its parent has ended adds nothing to the
+/// parent: there is no running run to continue.
+#[test]
+fn a_child_ending_after_its_parent_reports_nothing() {
+    let (_dir, server, sink) = start();
+    invoke_child(&server, &sink, &[]);
+    sink.wait_for("/app/child", 1, WAIT);
+    let (status, _) = call(
+        &server,
+        "DELETE",
+        "/v2/workflows/runs/wfr_parent?cancel=true",
+        &[],
+        b"",
+    );
+    assert_eq!(status, 200);
+    let (status, _) = call(
+        &server,
+        "DELETE",
+        "/v2/workflows/runs/wfr_child?cancel=false",
+        &[],
+        b"1",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        run_log(&server, "wfr_child")["workflowState"],
+        "RUN_SUCCESS"
+    );
+    sink.assert_stays("/app/parent", 1, "the parent had ended");
+}
+
+/// A webhook wakes only `waitForWebhook`: a `waitForEvent` of the same run
+/// and event id keeps waiting (its ids are the user's, the hook needs none).
+#[test]
+fn a_webhook_call_does_not_wake_a_wait_for_event() {
+    let (_dir, server, sink) = start();
+    let url = sink.url("/wf");
+    trigger(&server, &url, "wfr_w", &[], "p");
+    sink.wait_for("/wf", 1, WAIT);
+    assert_eq!(
+        wait(&server, "wfr_w", "order-1", &wait_body(&url, "30s", 1)),
+        200
+    );
+    let path = format!("/v2/workflows/hooks/{}/wfr_w/order-1", user_id(&server));
+    let (status, json) = hook(&server, &path, "POST", &[], b"x");
+    assert_eq!(status, 200, "{json}");
+    sink.assert_stays("/wf", 1, "the waitForEvent was not woken");
+    let (_, waiters) = call(&server, "GET", "/v2/waiters/order-1", &[], b"");
+    assert_eq!(waiters.as_array().unwrap().len(), 1, "{waiters}");
+    // Nor is the call kept for a later waitForEvent of those ids.
+    let (status, _) = hook(
+        &server,
+        &path.replace("order-1", "order-2"),
+        "POST",
+        &[],
+        b"y",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        wait(&server, "wfr_w", "order-2", &wait_body(&url, "30s", 2)),
+        200
+    );
+    sink.assert_stays("/wf", 1, "the later waitForEvent still waits");
 }

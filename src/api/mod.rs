@@ -11,11 +11,13 @@ mod destination;
 mod dlq;
 mod flow_control;
 pub mod headers;
+mod hooks;
 mod keys;
 mod logs;
 mod messages;
 mod publish;
 mod query;
+mod queues;
 mod schedules;
 pub mod server;
 mod topics;
@@ -125,6 +127,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/publish/{*rest}", post(publish::publish))
         .route("/v2/enqueue/{*rest}", post(publish::enqueue))
         .route("/v2/batch", post(publish::batch))
+        .route("/v2/queues", get(queues::list).post(queues::upsert))
+        .route("/v2/queues/", get(queues::list).post(queues::upsert))
+        .route("/v2/queues/{name}", get(queues::get).delete(queues::delete))
+        .route("/v2/queues/{name}/pause", post(queues::pause))
+        .route("/v2/queues/{name}/resume", post(queues::resume))
         .route("/v2/messages", delete(messages::cancel_many))
         .route(
             "/v2/messages/{id}",
@@ -189,6 +196,9 @@ pub fn router(state: AppState) -> Router {
             "/cronhook/v1/session",
             get(console::session).post(console::login),
         )
+        // Called by third parties without a token: the URL is the secret
+        // (workflow-wire §3.7).
+        .route("/v2/workflows/hooks/{user}/{run}/{event}", any(hooks::call))
         .merge(v2)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

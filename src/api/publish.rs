@@ -16,6 +16,7 @@ use super::{caller_ip, read_body, ApiError, ApiResult, AppState};
 use crate::model::{canonical_header_name, is_transport_or_delivery_header, Destination};
 use crate::service::PublishRequest;
 use crate::store::{NewMessage, Published, PublishedItem};
+use crate::workflow::invoke;
 
 /// `POST /v2/publish/{destination}`.
 pub async fn publish(State(state): State<AppState>, request: Request) -> ApiResult<Response> {
@@ -152,6 +153,7 @@ fn prepare(
         forward_all(headers, &state.token, &mut delivery.headers);
     }
     delivery.workflow = link_from_headers(headers, &delivery, destination.as_str())?;
+    let body = unwrap_invoke(headers, &mut delivery, body)?;
     Ok(state.service.prepare_message(PublishRequest {
         destination,
         delivery,
@@ -162,6 +164,44 @@ fn prepare(
         caller_ip,
         queue,
     })?)
+}
+
+/// An Init message with `Upstash-Workflow-Invoke: true` (`context.invoke`,
+/// workflow-wire §3.8) carries an envelope instead of the child's payload:
+/// the child run starts with the envelope's `body`, and remembers the
+/// parent, with the settings of the result delivery read from the parent's
+/// step headers as a batch item's would be. Any other message is unchanged.
+fn unwrap_invoke(
+    headers: &HeaderMap,
+    delivery: &mut crate::model::Delivery,
+    body: Bytes,
+) -> ApiResult<Bytes> {
+    let invoked = headers
+        .get(invoke::INVOKE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let Some(init) = delivery
+        .workflow
+        .as_mut()
+        .and_then(|l| l.init.as_mut())
+        .filter(|_| invoked)
+    else {
+        return Ok(body);
+    };
+    let envelope = invoke::Envelope::parse(&body).map_err(ApiError::BadRequest)?;
+    let url = destination::checked(&envelope.workflow_url)
+        .map_err(|e| ApiError::BadRequest(format!("invoke body: workflowUrl: {e}")))?;
+    let parent_headers = super::wait::to_http(&envelope.headers)
+        .map_err(|e| ApiError::BadRequest(format!("invoke body: headers: {e}")))?;
+    let mut parent_delivery = headers::publish(&parent_headers)?.delivery;
+    parent_delivery.workflow = None;
+    init.parent = Some(crate::model::InvokeParent {
+        run_id: envelope.workflow_run_id,
+        url,
+        step: envelope.step,
+        delivery: parent_delivery,
+    });
+    Ok(Bytes::from(envelope.body.unwrap_or_default()))
 }
 
 /// Webhook mode (`Upstash-Header-Forward: true`): every incoming header goes

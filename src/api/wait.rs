@@ -66,7 +66,10 @@ pub async fn wait(
             timeout,
             wait_ms,
             // The timeout is delivered with `timeoutHeaders` as its message headers.
-            timeout_delivery: headers::delivery(&to_http(&req.timeout_headers)?)?,
+            timeout_delivery: headers::delivery(
+                &to_http(&req.timeout_headers)
+                    .map_err(|e| ApiError::BadRequest(format!("timeoutHeaders: {e}")))?,
+            )?,
             timeout_headers: req.timeout_headers,
             // The notify result is delivered with the wait request's headers.
             notify_delivery: headers::delivery(&raw)?,
@@ -78,7 +81,7 @@ pub async fn wait(
 }
 
 /// `{name: [values]}` as request headers, so `headers::delivery` reads them.
-fn to_http(map: &HeaderMap) -> ApiResult<http::HeaderMap> {
+pub(super) fn to_http(map: &HeaderMap) -> ApiResult<http::HeaderMap> {
     let mut out = http::HeaderMap::new();
     for (name, values) in map {
         for v in values {
@@ -87,7 +90,7 @@ fn to_http(map: &HeaderMap) -> ApiResult<http::HeaderMap> {
                 http::HeaderValue::from_str(v),
             ) else {
                 return Err(ApiError::BadRequest(format!(
-                    "timeoutHeaders: {name} is not a valid header"
+                    "{name} is not a valid header"
                 )));
             };
             out.append(n, v);

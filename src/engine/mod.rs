@@ -134,12 +134,16 @@ impl Ctx {
 
     /// Arms message `key`, through its queue's gate if it has one.
     fn arm_message(&self, key: MessageKey, due_at: Millis, queue: Option<&str>) {
-        let admitted = match queue {
-            None => true,
-            Some(q) => self.queues.admit(q, key.clone(), due_at),
-        };
-        if admitted {
-            self.timer.arm(TimerKey::Message(key), due_at);
+        match queue {
+            None => self.timer.arm(TimerKey::Message(key), due_at),
+            Some(q) => self.arm_all(self.queues.offer(q, key, due_at)),
+        }
+    }
+
+    /// Arms what the queue gate let through.
+    fn arm_all(&self, admitted: Vec<queues::Arm>) {
+        for (key, due) in admitted {
+            self.timer.arm(TimerKey::Message(key), due);
         }
     }
 
@@ -224,9 +228,7 @@ impl Ctx {
 
     /// Message `id` is done for good: admit the next of its queue.
     fn finished(&self, id: &str) {
-        for (next, due) in self.queues.release(id) {
-            self.timer.arm(TimerKey::Message(next), due);
-        }
+        self.arm_all(self.queues.forget(id));
     }
 
     /// Message `id` is no longer pending.
@@ -321,7 +323,12 @@ impl CommitListener for Arming {
                 Change::Schedule { id, next } => ctx.arm_schedule(&id, next),
                 Change::Pending(m) => ctx.offer(*m),
                 Change::Gone(id) => ctx.gone(&id),
-                Change::Queue { name, parallelism } => ctx.queues.configure(&name, parallelism),
+                Change::Queue {
+                    name,
+                    parallelism,
+                    paused,
+                } => ctx.arm_all(ctx.queues.configure(&name, parallelism, paused)),
+                Change::QueueGone(name) => ctx.queues.remove(&name),
                 Change::Keys(keys) => {
                     *ctx.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
                 }
@@ -378,8 +385,10 @@ impl Engine {
         // From here on every commit arms itself; what is read below was
         // committed before (arming it twice is harmless).
         store.set_listener(Arc::new(Arming(ctx.clone())));
-        for (queue, parallelism) in store.queue_parallelisms().await? {
-            ctx.queues.configure(&queue, parallelism);
+        // Each queue's parallelism and pause first, then its messages in
+        // enqueue order: the gate is as it was before the restart.
+        for (queue, parallelism, paused) in store.queue_settings().await? {
+            ctx.arm_all(ctx.queues.configure(&queue, parallelism, paused));
         }
         for settings in store.flow_keys_at_start().await? {
             ctx.flow.configure(&settings, false, now);

@@ -12,6 +12,10 @@ use crate::store::StoreError;
 use crate::workflow::run_log::{delivery_body, failure_call, raw_steps};
 use crate::workflow::{Role, Run, RunState, WorkflowLink, RUN_ID_HEADER};
 
+/// The run's creation time in ms, read by the SDK as
+/// `context.workflowRunCreatedAt` (workflow-wire §2.2).
+const CREATED_AT_HEADER: &str = "Upstash-Workflow-CreatedAt";
+
 /// A workflow message ready for its attempt.
 #[derive(Debug)]
 pub(super) struct Prepared {
@@ -62,10 +66,18 @@ pub(super) async fn prepare(
 
 impl Prepared {
     /// Headers added to the delivery: every delivery to the workflow URL
-    /// names its run (§2.1); the `context.call` target gets none (§3.6).
+    /// names its run and when it was created (§2.1, §2.2; the SDK passes
+    /// the creation time on in an invoke envelope); the `context.call`
+    /// target gets none (§3.6).
     pub fn headers(&self) -> Vec<(String, String)> {
         if self.link.role.to_workflow() {
-            vec![(RUN_ID_HEADER.to_owned(), self.run.run_id.clone())]
+            vec![
+                (RUN_ID_HEADER.to_owned(), self.run.run_id.clone()),
+                (
+                    CREATED_AT_HEADER.to_owned(),
+                    self.run.created_at.to_string(),
+                ),
+            ]
         } else {
             Vec::new()
         }

@@ -6,6 +6,7 @@
 mod firing;
 pub mod flow;
 mod log;
+mod queue;
 mod url_group;
 pub mod workflow;
 
@@ -17,8 +18,9 @@ pub use crate::clock::Millis;
 pub use firing::{Firing, FiringKind, FiringOutcome};
 pub use flow::{FlowAction, FlowLimits, FlowPin, FlowSettings};
 pub use log::{LogEntry, LogState, StateFilter};
+pub use queue::{Queue, MAX_QUEUE_PARALLELISM};
 pub use url_group::{valid_name, Destination, Endpoint, EndpointSelector, TopicLink, UrlGroup};
-pub use workflow::{Role, RunConfig, RunInit, WorkflowLink};
+pub use workflow::{InvokeParent, Role, RunConfig, RunInit, WorkflowLink};
 
 /// Header map as QStash reports it: canonical name → values.
 pub type HeaderMap = BTreeMap<String, Vec<String>>;

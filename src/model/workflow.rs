@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{CallbackOptions, FlowControl, HeaderMap, DEFAULT_RETRIES};
+use super::{CallbackOptions, Delivery, FlowControl, HeaderMap, DEFAULT_RETRIES};
 
 /// What a message is to its run. Decides which log entry it adds, which
 /// body it is delivered with and which run settings it gets.
@@ -88,6 +88,26 @@ pub struct RunInit {
     /// `Upstash-Workflow-Url`, else the destination.
     pub url: String,
     pub config: RunConfig,
+    /// Set when another run started this one with `context.invoke`
+    /// (workflow-wire §3.8): where the child's result goes when it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<InvokeParent>,
+}
+
+/// The invoking run of a child run (workflow-wire §3.8), from the invoke
+/// envelope: the child's end becomes a step of this run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvokeParent {
+    pub run_id: String,
+    /// The parent's workflow URL, where the result step is delivered.
+    pub url: String,
+    /// The invoke step (`{stepId, stepName, stepType: "Invoke", concurrent}`);
+    /// the result is this step with `out`.
+    pub step: serde_json::Value,
+    /// The settings of the result delivery, parsed from the envelope's
+    /// `headers` (the parent's step headers) as a publish would parse them.
+    pub delivery: Delivery,
 }
 
 /// The trigger settings a run keeps and replays on every later delivery

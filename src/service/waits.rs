@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::{Service, ServiceResult};
 use crate::model::{Delivery, HeaderMap, Message, Millis, Role, WorkflowLink};
-use crate::store::Notified;
+use crate::store::{Hooked, Notified};
 use crate::workflow::run_log::wait_result;
 use crate::workflow::Waiter;
 
@@ -83,6 +83,20 @@ impl Service {
         Ok(self
             .store
             .workflow_notify(event_id, run_id, data, self.now())
+            .await?)
+    }
+
+    /// Hands a webhook call (its `record`, workflow-wire §3.7) to the
+    /// run's `waitForWebhook`, or keeps it for that wait.
+    pub async fn webhook(
+        &self,
+        run_id: &str,
+        event_id: &str,
+        record: Vec<u8>,
+    ) -> ServiceResult<Hooked> {
+        Ok(self
+            .store
+            .workflow_webhook(run_id, event_id, record, self.now())
             .await?)
     }
 

@@ -39,10 +39,12 @@ pub use ops::events::LogCursor;
 pub use ops::keys::KeySource;
 pub use ops::messages::{NewMessage, Pending, Published, PublishedItem};
 pub use ops::outcomes::{Outcome, Recorded};
+pub use ops::queues::QueueDeleted;
 pub use ops::retention::{Purged, Retention};
 pub use ops::schedules::{FirePlan, Fired};
 pub use ops::workflows::{
-    FailureInfo, Notified, Revive, ReviveOverrides, RunCursor, RunPage, RunSelection, WaitOutcome,
+    FailureInfo, Hooked, Notified, Revive, ReviveOverrides, RunCursor, RunPage, RunSelection,
+    WaitOutcome,
 };
 use read::{Lane, Readers};
 pub use writer::Tx;
@@ -89,8 +91,14 @@ pub enum Change {
     Pending(Box<Message>),
     /// A message is no longer pending: delivered, dead-lettered, cancelled.
     Gone(String),
-    /// A queue's parallelism, as stored.
-    Queue { name: String, parallelism: u32 },
+    /// A queue's settings, as stored: new, upserted, paused or resumed.
+    Queue {
+        name: String,
+        parallelism: u32,
+        paused: bool,
+    },
+    /// A queue was deleted; its messages were cancelled before it (`Gone`).
+    QueueGone(String),
     /// The signing keys in use.
     Keys(SigningKeys),
     /// A flow-control key's settings, as stored; `reset_rate` starts a new

@@ -7,7 +7,7 @@ use super::rows::events::{self, Details};
 use super::rows::{flow_control, messages, queues, runs, url_groups};
 use super::{StoreError, Tx};
 use crate::model::{Destination, LogState, Message, Millis, Role, Schedule};
-use crate::workflow::{Run, RunState, WorkflowError};
+use crate::workflow::{invoke, Run, RunState, WorkflowError};
 
 /// Stores a new message: its row, its CREATED log entry, its queue if that
 /// is new (parallelism 1, §4.2), its flow-control limits as its key's
@@ -20,9 +20,9 @@ pub(super) fn add_message(tx: &mut Tx, m: Message) -> Result<(), StoreError> {
         tx.flow(settings, false);
     }
     if let Some(queue) = &m.delivery.queue_name {
-        if queues::parallelism(tx, queue)?.is_none() {
+        if !queues::exists(tx, queue)? {
             queues::create(tx, queue, m.created_at)?;
-            tx.queue(queue, 1);
+            tx.queue(queue, 1, false);
         }
     }
     let delivery = to_json(&m.delivery)?;
@@ -63,6 +63,22 @@ fn add_run_entry(tx: &Tx, m: &Message) -> Result<(), StoreError> {
         runs::append_entry(tx, &link.run_id, &m.id, call_type, &m.body, m.created_at)?;
     }
     Ok(())
+}
+
+/// Brings failed run `run` back with `m`, the new message of its failed
+/// step (`failed_id`): the run is running again (with `run.config`), and
+/// `m` takes over the failed step's log entry, so its delivery carries the
+/// log up to that step again. Used by the workflow DLQ's resume and by a
+/// plain DLQ retry of a workflow step, which QStash treats the same way.
+pub(super) fn resume_failed_step(
+    tx: &mut Tx,
+    run: &Run,
+    failed_id: &str,
+    m: Message,
+) -> Result<(), StoreError> {
+    runs::revive(tx, run)?;
+    runs::move_entry(tx, failed_id, &m.id)?;
+    add_message(tx, m)
 }
 
 /// Logs that `m` was cancelled at `now` (CANCEL_REQUESTED, then CANCELED).
@@ -112,6 +128,7 @@ pub(super) fn admit_to_run(tx: &Tx, m: &Message) -> Result<Option<String>, Store
                 response: None,
                 caller_ip: m.caller_ip.clone(),
                 failure_message_id: None,
+                parent: init.parent.clone(),
             },
         )?;
         return Ok(None);
@@ -124,16 +141,43 @@ pub(super) fn admit_to_run(tx: &Tx, m: &Message) -> Result<Option<String>, Store
     }
 }
 
-/// Ends a running run in state `end`: drops its pending messages (but not
-/// a failure callback), waiters and notices (workflow-wire §3.10). Returns
-/// how many messages were dropped, or `None` when there is no such run.
-/// Ending an ended run changes nothing (DELETE is idempotent).
+/// How a run ends: its state, the body kept as its response (the route's
+/// result on success), the result its parent gets when it was invoked
+/// (§3.8), and whether the message of its latest log entry stays.
+pub(super) struct RunEnd<'a> {
+    pub state: RunState,
+    pub response: Option<&'a [u8]>,
+    pub child_result: Option<&'a [u8]>,
+    /// The SDK ends a run (`DELETE /v2/workflows/runs/{id}`) while it is
+    /// still answering the delivery of the run's latest entry: that message
+    /// is in flight and is recorded by its own outcome (delivered), not
+    /// dropped as cancelled.
+    pub keep_latest: bool,
+}
+
+impl<'a> RunEnd<'a> {
+    /// An end with no result for a parent and no message kept.
+    pub fn plain(state: RunState) -> RunEnd<'a> {
+        RunEnd {
+            state,
+            response: None,
+            child_result: None,
+            keep_latest: false,
+        }
+    }
+}
+
+/// Ends a running run: drops its pending messages (but not a failure
+/// callback), waiters and notices (workflow-wire §3.10) and, for a run that
+/// `context.invoke` started, adds the result step to its parent (§3.8), all
+/// in the caller's transaction. Returns how many messages were dropped, or
+/// `None` when there is no such run. Ending an ended run changes nothing
+/// (DELETE is idempotent).
 pub(super) fn end_run(
     tx: &mut Tx,
     run_id: &str,
-    end: RunState,
+    end: RunEnd<'_>,
     now: Millis,
-    response: Option<&[u8]>,
 ) -> Result<Option<usize>, StoreError> {
     let Some(run) = runs::get(tx, run_id)? else {
         return Ok(None);
@@ -141,7 +185,12 @@ pub(super) fn end_run(
     if run.state != RunState::Started {
         return Ok(Some(0));
     }
-    runs::end(tx, run_id, end, now, response)?;
+    runs::end(tx, run_id, end.state, now, end.response)?;
+    let kept = if end.keep_latest {
+        runs::latest_entry_message(tx, run_id)?
+    } else {
+        None
+    };
     let mut dropped = 0;
     for m in messages::of_run(tx, run_id)? {
         let failure = m
@@ -149,9 +198,23 @@ pub(super) fn end_run(
             .workflow
             .as_ref()
             .is_some_and(|l| l.role == Role::Failure);
-        if !failure && drop_message(tx, &m.id, now)? {
+        if failure || kept.as_deref() == Some(m.id.as_str()) {
+            continue;
+        }
+        if drop_message(tx, &m.id, now)? {
             dropped += 1;
         }
+    }
+    if let Some(parent) = &run.parent {
+        let parent_running =
+            runs::get(tx, &parent.run_id)?.is_some_and(|p| p.state == RunState::Started);
+        if parent_running {
+            let m = invoke::result_message(parent, end.child_result, end.state, now);
+            add_message(tx, m)?;
+        }
+        // One result per invoke: a child revived from the DLQ that ends
+        // again must not add a second result step to the parent's log.
+        runs::clear_parent(tx, run_id)?;
     }
     Ok(Some(dropped))
 }

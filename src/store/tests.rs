@@ -25,7 +25,12 @@ impl CommitListener for Heard {
                 Change::Schedule { id, next } => format!("schedule {id} {next:?}"),
                 Change::Pending(m) => format!("pending {} {}", m.id, m.due_at),
                 Change::Gone(id) => format!("gone {id}"),
-                Change::Queue { name, parallelism } => format!("queue {name} {parallelism}"),
+                Change::Queue {
+                    name,
+                    parallelism,
+                    paused,
+                } => format!("queue {name} {parallelism} {paused}"),
+                Change::QueueGone(name) => format!("queue gone {name}"),
                 Change::Keys(k) => format!("keys {}", k.current),
                 Change::Flow { settings, .. } => format!("flow {}", settings.key),
             });
@@ -799,4 +804,43 @@ async fn long_api_reads_do_not_hold_up_the_engines_reads() {
     for r in long {
         r.await.unwrap().unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_settings_reach_the_gate_and_a_delete_cancels_its_messages_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let heard = listening(&store);
+    let queued = |id: &str| {
+        let mut m = message(id, 10);
+        m.delivery.queue_name = Some("q".into());
+        m
+    };
+    insert(&store, queued("q1")).await.unwrap();
+    insert(&store, queued("q2")).await.unwrap();
+    assert_eq!(
+        heard.take(),
+        ["queue q 1 false", "pending q1 10", "pending q2 10"],
+        "the first enqueue makes the queue"
+    );
+    store.upsert_queue("q", 4, true, 20).await.unwrap();
+    assert!(store.set_queue_paused("q", false, 30).await.unwrap());
+    assert!(!store.set_queue_paused("nope", true, 30).await.unwrap());
+    assert_eq!(heard.take(), ["queue q 4 true", "queue q 4 false"]);
+    let q = store.queue("q").await.unwrap().unwrap();
+    assert_eq!(
+        (q.parallelism, q.paused, q.lag, q.created_at, q.updated_at),
+        (4, false, 2, 10, 30)
+    );
+
+    let deleted = store.delete_queue("q", 40).await.unwrap();
+    assert_eq!(deleted.map(|d| d.cancelled), Some(2));
+    assert_eq!(heard.take(), ["gone q1", "gone q2", "queue gone q"]);
+    assert_eq!(
+        states(&store, "q1").await,
+        ["CREATED", "CANCEL_REQUESTED", "CANCELED"]
+    );
+    assert!(store.queue("q").await.unwrap().is_none());
+    assert!(pending(&store, i64::MAX).await.is_empty());
+    assert_eq!(store.delete_queue("q", 50).await.unwrap(), None);
 }

@@ -64,11 +64,18 @@ impl Tx<'_> {
         self.changes.push(Change::Gone(id.to_owned()));
     }
 
-    pub fn queue(&mut self, name: &str, parallelism: u32) {
+    /// Queue `name` has these settings now (new, upserted, paused, resumed).
+    pub fn queue(&mut self, name: &str, parallelism: u32, paused: bool) {
         self.changes.push(Change::Queue {
             name: name.to_owned(),
             parallelism,
+            paused,
         });
+    }
+
+    /// Queue `name` is deleted (its messages went before, each `gone`).
+    pub fn queue_gone(&mut self, name: &str) {
+        self.changes.push(Change::QueueGone(name.to_owned()));
     }
 
     pub fn keys(&mut self, keys: crate::model::SigningKeys) {

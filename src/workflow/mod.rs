@@ -8,7 +8,10 @@
 //! - [`WorkflowLink`]: what a message is to its run, read from its headers;
 //! - [`config`]: the trigger config the server keeps and replays (§TL;DR 4, §3.2);
 //! - [`run_log`]: which log entries a delivery carries, and the JSON bodies
-//!   the server itself writes (wait results, failure callbacks, logs).
+//!   the server itself writes (wait results, failure callbacks, logs);
+//! - [`webhook`]: the request record a webhook call hands its waiting run (§3.7);
+//! - [`invoke`]: the invoke envelope and the result step a child's end
+//!   gives its parent (§3.8).
 //!
 //! The data a message carries about its run (`WorkflowLink`, `Role`,
 //! `RunConfig`) is in `model::workflow`; reading it from request headers is
@@ -16,9 +19,11 @@
 //! engine asks the store for a run's log at attempt time.
 
 pub mod config;
+pub mod invoke;
 pub mod run_log;
+pub mod webhook;
 
-pub use crate::model::{Role, RunConfig, RunInit, WorkflowLink};
+pub use crate::model::{InvokeParent, Role, RunConfig, RunInit, WorkflowLink};
 
 /// The header that names a message's run (workflow-wire §2.1); every
 /// delivery to the workflow URL carries it.
@@ -84,6 +89,8 @@ pub struct Run {
     pub caller_ip: Option<String>,
     /// The latest failure-function call of the run, if any.
     pub failure_message_id: Option<String>,
+    /// The run that invoked this one (`context.invoke`, §3.8), if any.
+    pub parent: Option<InvokeParent>,
 }
 
 /// A `waitForEvent` waiter (§1 row 6, §3.7).

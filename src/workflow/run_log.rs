@@ -266,6 +266,7 @@ mod tests {
             response: None,
             caller_ip: None,
             failure_message_id: None,
+            parent: None,
         }
     }
 

@@ -58,6 +58,8 @@ pub struct Answer {
 struct Shared {
     received: Mutex<Vec<Received>>,
     answers: Mutex<HashMap<String, Answer>>,
+    /// Per path: requests being answered now, and the most there were.
+    in_flight: Mutex<HashMap<String, (usize, usize)>>,
 }
 
 pub struct Sink {
@@ -94,7 +96,16 @@ async fn record(State(shared): State<Arc<Shared>>, request: Request) -> impl Int
         body: None,
     });
     if !answer.delay.is_zero() {
+        {
+            let mut in_flight = shared.in_flight.lock().unwrap();
+            let (now, most) = in_flight.entry(path.clone()).or_default();
+            *now += 1;
+            *most = (*most).max(*now);
+        }
         tokio::time::sleep(answer.delay).await;
+        if let Some((now, _)) = shared.in_flight.lock().unwrap().get_mut(&path) {
+            *now -= 1;
+        }
     }
     let mut headers = HeaderMap::new();
     for (k, v) in &answer.headers {
@@ -207,6 +218,17 @@ impl Sink {
         std::thread::sleep(QUIET);
         let got = self.received(path);
         assert_eq!(got.len(), n, "{path}: {why}; received {got:#?}");
+    }
+
+    /// The most requests to `path` that were held at once by an
+    /// `answer_after` delay (0 if none was).
+    pub fn max_concurrent(&self, path: &str) -> usize {
+        self.shared
+            .in_flight
+            .lock()
+            .unwrap()
+            .get(path)
+            .map_or(0, |(_, most)| *most)
     }
 
     /// Waits (bounded) until `path` has received at least `n` requests.

@@ -151,7 +151,8 @@ pub fn validate_queue_name(name: &str) -> Result<(), HeaderError> {
 }
 
 /// Names of queues, URL groups and labels: `[A-Za-z0-9._-]` (§2.2).
-fn validate_name(header: &str, name: &str) -> Result<(), HeaderError> {
+/// `field` is what an error names.
+pub(crate) fn validate_name(header: &str, name: &str) -> Result<(), HeaderError> {
     if name.is_empty() || name.len() > 200 {
         return Err(bad(header, "must be 1 to 200 characters"));
     }

@@ -69,6 +69,7 @@ pub fn link_from_headers(
                 .flatten()
                 .unwrap_or_else(|| destination.to_owned()),
             config: run_config_from_trigger(headers, delivery),
+            parent: None,
         })
     });
     Ok(Some(WorkflowLink { run_id, role, init }))

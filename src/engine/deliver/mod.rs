@@ -28,6 +28,13 @@ pub(super) async fn deliver(ctx: &Arc<Ctx>, id: &str, flow: Option<&str>, lane: 
         ctx.offer(message);
         return;
     }
+    if let Some(queue) = message.delivery.queue_name.as_deref() {
+        let key = Ctx::key_of(&message.id, &message.url);
+        if ctx.queues.hold_if_paused(queue, &key, message.due_at) {
+            // §9.5: a paused queue starts no attempt; resuming arms it again.
+            return;
+        }
+    }
     let timeout_role = message
         .delivery
         .workflow

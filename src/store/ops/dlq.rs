@@ -3,7 +3,9 @@
 use crate::filter::Filter;
 use crate::model::{DlqEntry, Message};
 use crate::store::rows::dlq as rows;
+use crate::store::rows::runs;
 use crate::store::{steps, Store, StoreError};
+use crate::workflow::RunState;
 
 /// Which DLQ entries a bulk call acts on.
 #[derive(Debug, Clone, Default)]
@@ -81,7 +83,19 @@ impl Store {
                 if rows::remove(tx, &e.dlq_id)? {
                     let m = build(e);
                     created.push((m.id.clone(), m.url.clone()));
-                    steps::add_message(tx, m)?;
+                    // A failed workflow step resumes its run (workflow-wire
+                    // §3.9): without that, its run is still failed and the
+                    // retried message would be dropped at its attempt.
+                    let failed_run = match e.message.failing_step() {
+                        Some(link) => {
+                            runs::get(tx, &link.run_id)?.filter(|r| r.state == RunState::Failed)
+                        }
+                        None => None,
+                    };
+                    match failed_run {
+                        Some(run) => steps::resume_failed_step(tx, &run, &e.message.id, m)?,
+                        None => steps::add_message(tx, m)?,
+                    }
                 }
             }
             Ok((created, next))

@@ -184,13 +184,6 @@ impl Store {
     }
 }
 
-impl Store {
-    /// Parallelism of every queue, for the engine's gate at start-up.
-    pub async fn queue_parallelisms(&self) -> Result<Vec<(String, u32)>, StoreError> {
-        self.read_engine(crate::store::rows::queues::all).await
-    }
-}
-
 /// Stores one message unless it is a duplicate (of its run's Init, or by
 /// one of its keys).
 fn publish_one(

@@ -8,6 +8,7 @@ pub(super) mod flow_control;
 pub(super) mod keys;
 pub(super) mod messages;
 pub(super) mod outcomes;
+pub(super) mod queues;
 pub(super) mod retention;
 pub(super) mod schedules;
 pub(super) mod url_groups;

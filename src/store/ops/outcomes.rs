@@ -133,9 +133,14 @@ impl Store {
                     // A workflow step out of attempts fails its run (§3.9).
                     if let Some(link) = m.failing_step() {
                         let run_id = link.run_id.clone();
+                        // An invoking parent learns of the failure with
+                        // the failed response's body (§3.8).
+                        let end = steps::RunEnd {
+                            child_result: Some(&response.body),
+                            ..steps::RunEnd::plain(RunState::Failed)
+                        };
                         recorded.dropped =
-                            steps::end_run(tx, &run_id, RunState::Failed, attempt.ended_at, None)?
-                                .unwrap_or_default();
+                            steps::end_run(tx, &run_id, end, attempt.ended_at)?.unwrap_or_default();
                     }
                     recorded.dlq_id = Some(e.dlq_id.clone());
                     entry = Some(e);

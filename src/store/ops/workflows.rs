@@ -7,6 +7,7 @@ use crate::model::{AttemptResponse, Delivery, FlowControl, LogState, Message, Mi
 use crate::store::rows::{dlq, events, runs};
 use crate::store::{steps, Store, StoreError};
 use crate::workflow::run_log::StepEntry;
+use crate::workflow::webhook::{is_webhook_wait, notice_key, WAIT_STEP_TYPE};
 use crate::workflow::{Run, RunState, Waiter, WorkflowError};
 
 pub use crate::store::rows::runs::{RunCursor, RunPage};
@@ -57,6 +58,17 @@ pub struct Notified {
     pub woken: Vec<(Waiter, String)>,
     /// Whether the event was kept for a later wait (lookback).
     pub stored: bool,
+}
+
+/// What a webhook call did (workflow-wire §3.7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hooked {
+    /// No such run, or it has ended: the hook URL is dead.
+    NoRun,
+    /// The run's `waitForWebhook` was woken; the id of the delivering message.
+    Delivered(String),
+    /// The run is not waiting yet: the call is kept for its next wait.
+    Kept,
 }
 
 /// How a dead-lettered workflow step comes back (`client.dlq`,
@@ -158,24 +170,22 @@ impl Store {
                 if let Some(fc) = &overrides.flow_control {
                     run.config.flow_control = Some(fc.clone());
                 }
-                runs::revive(tx, &run)?;
-                run.state = RunState::Started;
-                run.ended_at = None;
-                let m = match how {
+                match how {
                     Revive::Resume => {
                         let m = entry
                             .message
                             .again(entry.message.delivery.clone(), now, now);
-                        runs::move_entry(tx, &entry.message.id, &m.id)?;
-                        m
+                        steps::resume_failed_step(tx, &run, &entry.message.id, m)?;
                     }
                     Revive::Restart => {
+                        runs::revive(tx, &run)?;
                         let m = restart_message(&run, &link, now);
                         runs::cut_to_init(tx, &run.run_id, &m.id)?;
-                        m
+                        steps::add_message(tx, m)?;
                     }
-                };
-                steps::add_message(tx, m)?;
+                }
+                run.state = RunState::Started;
+                run.ended_at = None;
                 out.push(run);
             }
             Ok(out)
@@ -240,7 +250,9 @@ impl Store {
     }
 
     /// Ends a run (`DELETE /v2/workflows/runs/{id}`), dropping its pending
-    /// messages; `None` when there is no such run.
+    /// messages but the one the SDK is answering (its latest entry), and
+    /// hands an invoked run's result to its parent; `None` when there is no
+    /// such run.
     pub async fn end_workflow_run(
         &self,
         run_id: &str,
@@ -249,8 +261,16 @@ impl Store {
         response: Option<Vec<u8>>,
     ) -> Result<Option<usize>, StoreError> {
         let run_id = run_id.to_owned();
-        self.write(move |tx| steps::end_run(tx, &run_id, end, now, response.as_deref()))
-            .await
+        self.write(move |tx| {
+            let how = steps::RunEnd {
+                state: end,
+                response: response.as_deref(),
+                child_result: response.as_deref(),
+                keep_latest: true,
+            };
+            steps::end_run(tx, &run_id, how, now)
+        })
+        .await
     }
 
     /// Drops a message whose run has ended (found at its attempt): it goes
@@ -273,7 +293,14 @@ impl Store {
             let running = runs::running(tx)?;
             let mut cancelled = 0;
             for run in running.iter().filter(|r| selection.matches(r)).take(limit) {
-                if steps::end_run(tx, &run.run_id, RunState::Canceled, now, None)?.is_some() {
+                if steps::end_run(
+                    tx,
+                    &run.run_id,
+                    steps::RunEnd::plain(RunState::Canceled),
+                    now,
+                )?
+                .is_some()
+                {
                     cancelled += 1;
                 }
             }
@@ -311,7 +338,12 @@ impl Store {
                 Some(run) if run.state == RunState::Started => {}
                 _ => return Err(WorkflowError::RunNotActive(waiter.run_id.clone()).into()),
             }
-            if let Some(data) = runs::take_notice(tx, &waiter.run_id, &waiter.event_id)? {
+            let notice = if is_webhook_wait(&waiter.step) {
+                notice_key(&waiter.event_id)
+            } else {
+                waiter.event_id.clone()
+            };
+            if let Some(data) = runs::take_notice(tx, &waiter.run_id, &notice)? {
                 steps::add_message(tx, waiter.notify_message(&data, now))?;
                 return Ok(WaitOutcome::Notified);
             }
@@ -350,6 +382,41 @@ impl Store {
                 }
             }
             Ok(out)
+        })
+        .await
+    }
+
+    /// Hands a webhook call's `record` to run `run_id`'s `waitForWebhook`
+    /// of `event_id`, or keeps it for that wait if it is not registered yet
+    /// (like a lookback notify, but kept apart from notified events, see
+    /// `webhook::notice_key`); a call to an unknown or ended run does
+    /// nothing. One transaction, like a notify.
+    pub async fn workflow_webhook(
+        &self,
+        run_id: &str,
+        event_id: &str,
+        record: Vec<u8>,
+        now: Millis,
+    ) -> Result<Hooked, StoreError> {
+        let (run_id, event_id) = (run_id.to_owned(), event_id.to_owned());
+        self.write(move |tx| {
+            let running = runs::get(tx, &run_id)?.is_some_and(|r| r.state == RunState::Started);
+            if !running {
+                return Ok(Hooked::NoRun);
+            }
+            let waiters = runs::take_waiters_of_type(tx, &event_id, &run_id, WAIT_STEP_TYPE)?;
+            let mut delivered = None;
+            for w in waiters {
+                steps::drop_message(tx, &w.timeout_message_id, now)?;
+                let m = w.notify_message(&record, now);
+                delivered.get_or_insert(m.id.clone());
+                steps::add_message(tx, m)?;
+            }
+            if let Some(id) = delivered {
+                return Ok(Hooked::Delivered(id));
+            }
+            runs::put_notice(tx, &run_id, &notice_key(&event_id), &record, now)?;
+            Ok(Hooked::Kept)
         })
         .await
     }

@@ -152,3 +152,14 @@ pub(in crate::store) fn queued(conn: &Connection) -> Result<Vec<Pending>, StoreE
     let rows = stmt.query_map([], pending_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+/// The ids of queue `name`'s messages, in enqueue order.
+pub(in crate::store) fn ids_in_queue(
+    conn: &Connection,
+    name: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id FROM messages WHERE queue_name = ?1 ORDER BY rowid")?;
+    let rows = stmt.query_map([name], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -10,7 +10,7 @@ use crate::workflow::run_log::StepEntry;
 use crate::workflow::{Run, RunState, Waiter};
 
 const RUN_COLUMNS: &str = "run_id, url, state, created_at, ended_at, config, init_message_id, \
-     initial_body, response, caller_ip, failure_message_id";
+     initial_body, response, caller_ip, failure_message_id, parent";
 
 fn run_row(row: &Row) -> rusqlite::Result<Run> {
     let state: String = row.get(2)?;
@@ -27,6 +27,10 @@ fn run_row(row: &Row) -> rusqlite::Result<Run> {
         response: row.get(8)?,
         caller_ip: row.get(9)?,
         failure_message_id: row.get(10)?,
+        parent: match row.get::<_, Option<String>>(11)? {
+            Some(p) => Some(from_json(11, &p)?),
+            None => None,
+        },
     })
 }
 
@@ -42,7 +46,7 @@ pub(in crate::store) fn get(conn: &Connection, run_id: &str) -> Result<Option<Ru
 pub(in crate::store) fn insert(conn: &Connection, run: &Run) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO workflow_runs (run_id, url, state, created_at, config, init_message_id, \
-         initial_body, caller_ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         initial_body, caller_ip, parent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         run.run_id,
@@ -53,6 +57,7 @@ pub(in crate::store) fn insert(conn: &Connection, run: &Run) -> Result<(), Store
         run.init_message_id,
         run.initial_body,
         run.caller_ip,
+        run.parent.as_ref().map(to_json).transpose()?,
     ])?;
     Ok(())
 }
@@ -65,6 +70,13 @@ pub(in crate::store) fn set_failure_message(
 ) -> Result<(), StoreError> {
     conn.prepare_cached("UPDATE workflow_runs SET failure_message_id = ?2 WHERE run_id = ?1")?
         .execute(params![run_id, message_id])?;
+    Ok(())
+}
+
+/// Forgets the run's invoking parent (its result has been handed over).
+pub(in crate::store) fn clear_parent(conn: &Connection, run_id: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE workflow_runs SET parent = NULL WHERE run_id = ?1")?
+        .execute([run_id])?;
     Ok(())
 }
 
@@ -213,6 +225,19 @@ pub(in crate::store) fn append_entry(
     Ok(())
 }
 
+/// The message of the run's latest log entry.
+pub(in crate::store) fn latest_entry_message(
+    conn: &Connection,
+    run_id: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT message_id FROM workflow_steps WHERE run_id = ?1 ORDER BY seq DESC LIMIT 1",
+        )?
+        .query_row([run_id], |r| r.get(0))
+        .optional()?)
+}
+
 /// Whether message `message_id` has a log entry.
 pub(in crate::store) fn has_entry(conn: &Connection, message_id: &str) -> Result<bool, StoreError> {
     Ok(conn
@@ -302,6 +327,25 @@ pub(in crate::store) fn take_waiters(
     let rows = conn
         .prepare_cached(&sql)?
         .query_map(params![event_id, run_id], waiter_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Removes and returns run `run_id`'s waiters of `event_id` whose step is
+/// of `step_type` (a webhook wakes only `WaitForWebhook` waits).
+pub(in crate::store) fn take_waiters_of_type(
+    conn: &Connection,
+    event_id: &str,
+    run_id: &str,
+    step_type: &str,
+) -> Result<Vec<Waiter>, StoreError> {
+    let sql = format!(
+        "DELETE FROM workflow_waiters WHERE event_id = ?1 AND run_id = ?2 \
+         AND json_extract(step, '$.stepType') = ?3 RETURNING {WAITER_COLUMNS}"
+    );
+    let rows = conn
+        .prepare_cached(&sql)?
+        .query_map(params![event_id, run_id, step_type], waiter_row)?
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }
