@@ -219,41 +219,93 @@ fn the_console_works_in_a_real_browser() {
     }
 }
 
-/// A run whose steps are a webhook made, the call it got, and an invoked
-/// child run, as the SDK and cronhook record them (workflow-wire §3.7, §3.8):
-/// the run page shows the request and links the child.
+/// A run with a webhook and an invoked child, through cronhook's own paths
+/// (workflow-wire §3.7, §3.8): the SDK's CreateWebhook step, a
+/// waitForWebhook wait, a token-free call to the hook URL (cronhook records
+/// it as the wait's result), and a child run started by invoke whose end
+/// cronhook reports to the parent as its Invoke step. The run page shows the
+/// recorded request and the child's result.
 fn webhook_and_invoke_run(server: &ServerProcess, sink: &Sink, run_id: &str) {
     let url = sink.url("/wf");
-    let before = sink.received("/wf").len();
+    let delivered = |n: usize| sink.wait_for("/wf", n, WAIT);
     batch(server, workflow_item(&url, run_id, true, r#"{"order":7}"#));
-    sink.wait_for("/wf", before + 1, WAIT);
-    let hook = format!(
-        "{}/v2/workflows/hooks/defaultUser/{run_id}/evt_1",
-        server.url
+    delivered(1);
+    let hook = format!("/v2/workflows/hooks/defaultUser/{run_id}/evt_1");
+    let made = json!({"stepId": 1, "stepName": "make-hook", "stepType": "CreateWebhook", "concurrent": 1,
+        "out": json!({"webhookUrl": format!("{}{hook}", server.url), "eventId": "evt_1"}).to_string()});
+    batch(
+        server,
+        workflow_item(&url, run_id, false, &made.to_string()),
     );
-    let request = json!({
-        "method": "POST",
-        "header": {"Content-Type": ["application/json"], "X-Evil": [XSS[1]]},
-        "body": common::api::b64(format!("{{\"paid\":true,\"note\":{}}}", serde_json::to_string(XSS[0]).unwrap()).as_bytes()),
-        "proto": "HTTP/1.1",
-        "host": "127.0.0.1",
-        "url": "/v2/workflows/hooks/defaultUser/evt_1?from=payments",
+    delivered(2);
+    let wait = json!({
+        "url": url, "timeout": "1h", "timeoutUrl": url,
+        "timeoutHeaders": {"Upstash-Forward-Upstash-Workflow-Sdk-Version": ["1"], "Upstash-Workflow-Runid": [run_id]},
+        "step": {"stepId": 2, "stepType": "WaitForWebhook", "stepName": "await-payment", "concurrent": 1},
     });
-    let steps = [
-        json!({"stepId": 1, "stepName": "make-hook", "stepType": "CreateWebhook", "concurrent": 1,
-               "out": json!({"webhookUrl": hook, "eventId": "evt_1"}).to_string()}),
-        json!({"stepId": 2, "stepName": "await-payment", "stepType": "WaitForWebhook", "concurrent": 1,
-               "out": common::api::b64(request.to_string().as_bytes())}),
-        json!({"stepId": 3, "stepName": "ship", "stepType": "Invoke", "concurrent": 1,
-               "out": json!({"body": {"shipped": true}, "workflowRunId": "wfr_console_child"}).to_string()}),
-    ];
-    for (i, step) in steps.iter().enumerate() {
-        batch(
-            server,
-            workflow_item(&url, run_id, false, &step.to_string()),
-        );
-        sink.wait_for("/wf", before + 2 + i, WAIT);
-    }
+    let (status, json) = call(
+        server,
+        "POST",
+        "/v2/wait/evt_1",
+        &[
+            ("Upstash-Workflow-RunId", run_id),
+            ("Upstash-Forward-Upstash-Workflow-Sdk-Version", "1"),
+            ("Upstash-Workflow-CallType", "step"),
+        ],
+        wait.to_string().as_bytes(),
+    );
+    assert_eq!(status, 200, "{json}");
+    // The third party's call: no token, a hostile header and body.
+    let body = format!(
+        "{{\"paid\":true,\"note\":{}}}",
+        serde_json::to_string(XSS[0]).unwrap()
+    );
+    let (status, text) = common::request(
+        server.addr,
+        "POST",
+        &format!("{hook}?from=payments"),
+        &[("Content-Type", "application/json"), ("X-Evil", XSS[1])],
+        body.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{text}");
+    delivered(3);
+    // invoke: the child gets the envelope's body; its end reaches the parent.
+    let child = sink.url("/child");
+    let envelope = json!({
+        "body": r#"{"ship":"now"}"#,
+        "headers": {
+            "Upstash-Workflow-Init": ["false"], "Upstash-Workflow-RunId": [run_id],
+            "Upstash-Workflow-Url": [url], "Upstash-Workflow-Sdk-Version": ["1"],
+            "Upstash-Forward-Upstash-Workflow-Sdk-Version": ["1"],
+        },
+        "workflowRunId": run_id, "workflowRunCreatedAt": 1_700_000_000_000u64, "workflowUrl": url,
+        "step": {"stepId": 3, "stepName": "ship", "stepType": "Invoke", "concurrent": 1},
+    });
+    publish(
+        server,
+        &child,
+        &[
+            ("Upstash-Workflow-RunId", "wfr_console_child"),
+            ("Upstash-Workflow-Init", "true"),
+            ("Upstash-Workflow-Url", child.as_str()),
+            ("Upstash-Workflow-Invoke", "true"),
+            ("Upstash-Workflow-Sdk-Version", "1"),
+            ("Upstash-Forward-Upstash-Workflow-Sdk-Version", "1"),
+            ("Upstash-Method", "POST"),
+        ],
+        envelope.to_string().as_bytes(),
+    );
+    sink.wait_for("/child", 1, WAIT);
+    let (status, json) = call(
+        server,
+        "DELETE",
+        "/v2/workflows/runs/wfr_console_child?cancel=false",
+        &[],
+        br#"{"shipped":true}"#,
+    );
+    assert_eq!(status, 200, "{json}");
+    delivered(4);
 }
 
 /// Queues, URL groups and flow control in the console, and the schedule form's
