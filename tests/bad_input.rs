@@ -66,6 +66,17 @@ fn bad_input_is_a_4xx_that_names_the_problem_and_stores_nothing() {
             &["Upstash-Header-Forward", "yes"],
         ),
         (&[("Upstash-Label", "a b")], &["Upstash-Label"]),
+        (
+            &[("Upstash-Flow-Control-Value", "parallelism=1")],
+            &["Upstash-Flow-Control-Value", "Upstash-Flow-Control-Key"],
+        ),
+        (
+            &[
+                ("Upstash-Flow-Control-Key", "k"),
+                ("Upstash-Flow-Control-Value", "parallelism=0"),
+            ],
+            &["Upstash-Flow-Control-Value", "parallelism"],
+        ),
     ];
     for (headers, needles) in publish_cases {
         let (status, json) = call(&server, "POST", &format!("/v2/publish/{url}"), headers, b"");

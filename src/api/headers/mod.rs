@@ -445,6 +445,14 @@ fn callback_header(rest: &str) -> Option<&str> {
 fn flow_control(headers: &HeaderMap) -> Result<Option<FlowControl>, HeaderError> {
     const VALUE: &str = "Upstash-Flow-Control-Value";
     let Some(key) = text(headers, "upstash-flow-control-key")?.filter(|k| !k.is_empty()) else {
+        // Limits without a key would limit nothing: say so instead of
+        // storing settings that are never enforced.
+        if text(headers, "upstash-flow-control-value")?.is_some_and(|v| !v.trim().is_empty()) {
+            return Err(bad(
+                VALUE,
+                "needs Upstash-Flow-Control-Key: limits apply per key",
+            ));
+        }
         return Ok(None);
     };
     validate_name("Upstash-Flow-Control-Key", key)?;
