@@ -80,7 +80,10 @@ pub struct App {
     grace: Duration,
 }
 
-/// The addresses `listen` names (`127.0.0.1:8080`, `localhost:9000`).
+/// The addresses `listen` names (`127.0.0.1:8080`, `localhost:9000`), IPv4
+/// first: the JS SDK's dev mode looks for its server at 127.0.0.1 only
+/// (docs/qstash-wire.md §11.3), so `localhost:8080` must bind there even where
+/// the resolver lists `::1` first.
 async fn resolve(listen: &str) -> Result<Vec<SocketAddr>, StartError> {
     let bad = |why: String| StartError::Listen {
         listen: listen.to_owned(),
@@ -93,7 +96,13 @@ async fn resolve(listen: &str) -> Result<Vec<SocketAddr>, StartError> {
     if addrs.is_empty() {
         return Err(bad("names no address".into()));
     }
-    Ok(addrs)
+    Ok(ipv4_first(addrs))
+}
+
+/// `addrs` with the IPv4 ones first, each family in its own order.
+fn ipv4_first(mut addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
+    addrs.sort_by_key(|a| a.is_ipv6());
+    addrs
 }
 
 /// Raises the soft limit on open files to the hard one; returns the limit
@@ -292,4 +301,17 @@ async fn bind(addrs: &[SocketAddr]) -> Result<tokio::net::TcpListener, StartErro
         }
     }
     Err(last.expect("resolve gives at least one address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn localhost_binds_ipv4_first_for_the_js_dev_mode() {
+        let v6: SocketAddr = "[::1]:8080".parse().unwrap();
+        let v4: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let other: SocketAddr = "[::2]:8080".parse().unwrap();
+        assert_eq!(ipv4_first(vec![v6, other, v4]), vec![v4, v6, other]);
+    }
 }

@@ -218,3 +218,159 @@ fn the_console_works_in_a_real_browser() {
         }
     }
 }
+
+/// A run with a webhook and an invoked child, through cronhook's own paths
+/// (workflow-wire §3.7, §3.8): the SDK's CreateWebhook step, a
+/// waitForWebhook wait, a token-free call to the hook URL (cronhook records
+/// it as the wait's result), and a child run started by invoke whose end
+/// cronhook reports to the parent as its Invoke step. The run page shows the
+/// recorded request and the child's result.
+fn webhook_and_invoke_run(server: &ServerProcess, sink: &Sink, run_id: &str) {
+    let url = sink.url("/wf");
+    let delivered = |n: usize| sink.wait_for("/wf", n, WAIT);
+    batch(server, workflow_item(&url, run_id, true, r#"{"order":7}"#));
+    delivered(1);
+    let hook = format!("/v2/workflows/hooks/defaultUser/{run_id}/evt_1");
+    let made = json!({"stepId": 1, "stepName": "make-hook", "stepType": "CreateWebhook", "concurrent": 1,
+        "out": json!({"webhookUrl": format!("{}{hook}", server.url), "eventId": "evt_1"}).to_string()});
+    batch(
+        server,
+        workflow_item(&url, run_id, false, &made.to_string()),
+    );
+    delivered(2);
+    let wait = json!({
+        "url": url, "timeout": "1h", "timeoutUrl": url,
+        "timeoutHeaders": {"Upstash-Forward-Upstash-Workflow-Sdk-Version": ["1"], "Upstash-Workflow-Runid": [run_id]},
+        "step": {"stepId": 2, "stepType": "WaitForWebhook", "stepName": "await-payment", "concurrent": 1},
+    });
+    let (status, json) = call(
+        server,
+        "POST",
+        "/v2/wait/evt_1",
+        &[
+            ("Upstash-Workflow-RunId", run_id),
+            ("Upstash-Forward-Upstash-Workflow-Sdk-Version", "1"),
+            ("Upstash-Workflow-CallType", "step"),
+        ],
+        wait.to_string().as_bytes(),
+    );
+    assert_eq!(status, 200, "{json}");
+    // The third party's call: no token, a hostile header and body.
+    let body = format!(
+        "{{\"paid\":true,\"note\":{}}}",
+        serde_json::to_string(XSS[0]).unwrap()
+    );
+    let (status, text) = common::request(
+        server.addr,
+        "POST",
+        &format!("{hook}?from=payments"),
+        &[("Content-Type", "application/json"), ("X-Evil", XSS[1])],
+        body.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{text}");
+    delivered(3);
+    // invoke: the child gets the envelope's body; its end reaches the parent.
+    let child = sink.url("/child");
+    let envelope = json!({
+        "body": r#"{"ship":"now"}"#,
+        "headers": {
+            "Upstash-Workflow-Init": ["false"], "Upstash-Workflow-RunId": [run_id],
+            "Upstash-Workflow-Url": [url], "Upstash-Workflow-Sdk-Version": ["1"],
+            "Upstash-Forward-Upstash-Workflow-Sdk-Version": ["1"],
+        },
+        "workflowRunId": run_id, "workflowRunCreatedAt": 1_700_000_000_000u64, "workflowUrl": url,
+        "step": {"stepId": 3, "stepName": "ship", "stepType": "Invoke", "concurrent": 1},
+    });
+    publish(
+        server,
+        &child,
+        &[
+            ("Upstash-Workflow-RunId", "wfr_console_child"),
+            ("Upstash-Workflow-Init", "true"),
+            ("Upstash-Workflow-Url", child.as_str()),
+            ("Upstash-Workflow-Invoke", "true"),
+            ("Upstash-Workflow-Sdk-Version", "1"),
+            ("Upstash-Forward-Upstash-Workflow-Sdk-Version", "1"),
+            ("Upstash-Method", "POST"),
+        ],
+        envelope.to_string().as_bytes(),
+    );
+    sink.wait_for("/child", 1, WAIT);
+    let (status, json) = call(
+        server,
+        "DELETE",
+        "/v2/workflows/runs/wfr_console_child?cancel=false",
+        &[],
+        br#"{"shipped":true}"#,
+    );
+    assert_eq!(status, 200, "{json}");
+    delivered(4);
+}
+
+/// Queues, URL groups and flow control in the console, and the schedule form's
+/// queue destination and flow-control fields (sdk-tests/console/surface.test.mjs).
+/// Also: the same pages against a server without those endpoints (the browser
+/// answers them 404 itself) say "not available on this server".
+#[test]
+fn the_console_manages_queues_url_groups_and_flow_control() {
+    run_setup("setup-console.sh");
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path().join("surface.db"));
+    let sink = Sink::start();
+    // Deliveries to /fc hang a while, so a key with parallelism 1 has one
+    // message in flight and the next in its waitlist.
+    sink.answer_after("/fc", 200, &[], Duration::from_secs(20));
+    webhook_and_invoke_run(&server, &sink, "wfr_console_hooks");
+
+    let shots = screenshot_dir().with_file_name("console-screenshots-surface");
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).unwrap();
+    let program_dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sdk-tests")
+        .join("console");
+    let mut cmd = Command::new("node");
+    cmd.arg(program_dir.join("surface.test.mjs"))
+        .current_dir(&program_dir)
+        .env("CONSOLE_URL", &server.url)
+        .env("CONSOLE_TOKEN", &server.token)
+        .env("SINK_URL", sink.url(""))
+        .env("HOOKS_RUN_ID", "wfr_console_hooks")
+        .env("SCREENSHOT_DIR", &shots)
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost");
+    for k in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ] {
+        cmd.env_remove(k);
+    }
+    let (status, out, err) = run_with_timeout(cmd, PROGRAM_TIMEOUT);
+    if !matches!(status, Some(s) if s.success()) {
+        panic!(
+            "surface.test.mjs {status:?}\n--- stdout ---\n{out}\n--- stderr ---\n{err}\n\
+             --- cronhook stderr ---\n{}",
+            server.stderr_text()
+        );
+    }
+    eprintln!("{out}");
+    // The schedule the form made fired through its queue.
+    sink.wait_for("/queued", 1, WAIT);
+    for name in [
+        "queues",
+        "url-groups",
+        "flow-control",
+        "schedule-form-queue",
+        "workflow-run-hooks",
+        "not-available",
+    ] {
+        for width in [1280, 390] {
+            let png = shots.join(format!("{name}-{width}.png"));
+            assert!(png.is_file(), "{} was written", png.display());
+        }
+    }
+}

@@ -202,3 +202,46 @@ fn node_readme_example_works_as_written() {
     let out = run_sdk_program("node example", Path::new("node"), &[script], root);
     assert!(out.contains(EXAMPLE_OUTPUT), "{out}");
 }
+
+/// Runs `node program args...` in dev mode against `port`; panics with the
+/// output (and `server`'s log) unless it exits 0.
+fn run_in_dev_mode(name: &str, program: &Path, args: &[&str], port: u16, server: &ServerProcess) {
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut cmd = Command::new("node");
+    cmd.arg(program)
+        .args(args)
+        .current_dir(program.parent().expect("program dir"));
+    common::dev_mode::dev_mode_env(&mut cmd, port, home.path());
+    let (status, out, err) = run_with_timeout(cmd, PROGRAM_TIMEOUT);
+    if matches!(status, Some(s) if s.success()) {
+        eprintln!("[{name}] passed:\n{out}");
+        return;
+    }
+    panic!(
+        "[{name}] {status:?}\n--- stdout ---\n{out}\n--- stderr ---\n{err}\n\
+         --- cronhook stderr (last 20000 chars) ---\n{}",
+        tail(&server.stderr_text(), 20000)
+    );
+}
+
+/// `QSTASH_DEV=true QSTASH_DEV_PORT=<port>` with no URL or token: the JS
+/// client finds cronhook by its `/v2/keys`, publishes and schedules there,
+/// and `new Receiver()` verifies the deliveries with the dev keys; with
+/// nothing on the dev port the same program fails fast instead of
+/// downloading Upstash's dev server (§11.3).
+#[test]
+fn node_sdk_dev_mode() {
+    run_setup("setup-node.sh");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = ServerProcess::start(dir.path().join("cronhook.db"));
+    let program = sdk_tests_dir().join("node").join("dev_mode.test.mjs");
+    run_in_dev_mode("node dev mode", &program, &[], server.addr.port(), &server);
+    let dead = common::dev_mode::dead_port();
+    run_in_dev_mode(
+        "node dev mode, dead port",
+        &program,
+        &["dead-port"],
+        dead,
+        &server,
+    );
+}

@@ -126,3 +126,31 @@ fn run_program(file: &str, timeout: Duration) {
         ),
     }
 }
+
+/// The example app in the JS SDK's dev mode (`QSTASH_DEV=true`,
+/// `QSTASH_DEV_PORT`, no URL, token or keys) finds this cronhook, runs a whole
+/// workflow on it and verifies every delivery with dev user 1's keys; nothing
+/// is downloaded or spawned (docs/qstash-wire.md §11.3).
+#[test]
+fn workflow_sdk_dev_mode() {
+    run_setup("setup-workflow.sh");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = common::ServerProcess::start(dir.path().join("cronhook.db"));
+    let program = root()
+        .join("sdk-tests")
+        .join("workflow")
+        .join("dev_mode.test.mjs");
+    let mut cmd = Command::new("node");
+    cmd.arg(&program)
+        .current_dir(root().join("sdk-tests").join("workflow"));
+    common::dev_mode::dev_mode_env(&mut cmd, server.addr.port(), dir.path());
+    let (status, out, err) = run_with_timeout(cmd, PROGRAM_TIMEOUT);
+    match status {
+        Some(s) if s.success() => eprintln!("{out}"),
+        other => panic!(
+            "dev_mode.test.mjs {other:?}\n--- stdout ---\n{out}\n--- stderr ---\n{err}\n\
+             --- cronhook stderr ---\n{}",
+            server.stderr_text()
+        ),
+    }
+}

@@ -15,6 +15,9 @@ import dlq from './pages/dlq.js';
 import workflows from './pages/workflows.js';
 import workflowRun from './pages/workflow-run.js';
 import settings from './pages/settings.js';
+import queues from './pages/queues.js';
+import urlGroups from './pages/url-groups.js';
+import flowControl from './pages/flow-control.js';
 
 const ROUTES = [
   [[], overview, 'overview', 'Overview'],
@@ -22,6 +25,9 @@ const ROUTES = [
   [['schedules', 'new'], scheduleForm, 'schedules', 'New schedule'],
   [['schedules', ':id', 'edit'], scheduleForm, 'schedules', 'Edit schedule'],
   [['schedules', ':id'], scheduleDetail, 'schedules', 'Schedule'],
+  [['queues'], queues, 'queues', 'Queues'],
+  [['url-groups'], urlGroups, 'url-groups', 'URL groups'],
+  [['flow-control'], flowControl, 'flow-control', 'Flow control'],
   [['logs'], logs, 'logs', 'Logs'],
   [['messages', ':id'], message, 'logs', 'Message'],
   [['dlq'], dlq, 'dlq', 'Dead-letter queue'],
@@ -81,7 +87,11 @@ async function render() {
   const { segs, query } = parseHash();
   const m = match(segs);
   for (const a of nav.querySelectorAll('a')) {
-    if (m && a.dataset.route === m.section) a.setAttribute('aria-current', 'page');
+    if (m && a.dataset.route === m.section) {
+      a.setAttribute('aria-current', 'page');
+      // On a narrow screen the bar scrolls: keep the current page in view.
+      a.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+    }
     else a.removeAttribute('aria-current');
   }
   const view = h('div.view');

@@ -1,6 +1,7 @@
 // Reusable pieces: dialogs, toasts, copy buttons, badges, fields, tables.
 
 import { h, fill } from './dom.js';
+import { ApiError } from './api.js';
 
 let uid = 0;
 export const nextId = (prefix = 'f') => `${prefix}-${++uid}`;
@@ -290,4 +291,63 @@ export function filtersBox(form, active) {
   const wide = window.matchMedia('(min-width: 721px)').matches;
   return h('details', { class: 'card filters-box', open: wide || active },
     h('summary', active ? 'Filters (set)' : 'Filters'), form);
+}
+
+/**
+ * True when an answer says the server has no such endpoint: its router's 404
+ * ("no such endpoint"), or 405 (the path exists for other methods). Pages for
+ * features a server may not have yet show `unavailable()` instead of an error.
+ */
+export function isUnavailable(e, { anyNotFound = false } = {}) {
+  if (!(e instanceof ApiError)) return false;
+  if (e.status === 405) return true;
+  return e.status === 404 && (anyNotFound || /no such endpoint/i.test(e.message));
+}
+
+/** The note shown in place of a feature this server does not offer. */
+export function unavailable(what) {
+  return h('div', { class: 'notice unavailable', role: 'note' },
+    h('p', h('strong', `${what}: not available on this server.`)),
+    h('p.muted', 'This cronhook does not answer these endpoints yet. Everything else works; update cronhook to use this page.'));
+}
+
+/** Runs an action; when the server lacks its endpoint, says so in a toast. */
+export async function act(btn, fn, what) {
+  return busy(btn, async () => {
+    try {
+      return await fn();
+    } catch (e) {
+      if (isUnavailable(e)) {
+        toast(`${what}: not available on this server`, 'error');
+        return undefined;
+      }
+      throw e;
+    }
+  }, what);
+}
+
+/** A modal form: fields (nodes) and a submit label; check() returns true to close. */
+export async function formDialog(title, content, submitLabel, check) {
+  const err = h('div', { role: 'alert' });
+  const v = await modal({
+    title,
+    content: [content, err],
+    buttons: [
+      { label: 'Cancel', value: null },
+      {
+        label: submitLabel, kind: 'primary', value: 'yes', submit: true,
+        check: async () => {
+          fill(err);
+          try {
+            return await check();
+          } catch (e) {
+            fill(err, h('p.form-error', isUnavailable(e) ? 'Not available on this server.' : e.message));
+            return false;
+          }
+        },
+      },
+    ],
+    onOpen: (dlg) => dlg.querySelector('input, select')?.focus(),
+  });
+  return v === 'yes';
 }

@@ -10,7 +10,10 @@
 //                                             which cronhook reaches the app
 //                                             (default http://127.0.0.1:$PORT)
 //   PORT                                      the app's port (default 3000)
-//   QSTASH_DEV                                must be unset (see checkEnv)
+//   QSTASH_DEV=true (instead of the four above) the SDKs' dev mode: they use
+//                                             cronhook at 127.0.0.1:$QSTASH_DEV_PORT
+//                                             (default 8080) with the dev token
+//                                             and keys (README, "dev mode")
 //
 // Wire contract: docs/workflow-wire.md §5 (environment) and §1 (endpoints).
 
@@ -21,18 +24,29 @@ import { Client as WorkflowClient } from "@upstash/workflow";
 // sleep 5 s, then wait up to 20 s for `node notify.mjs <runId>`.
 export const DEMO_PAYLOAD = { sleepSeconds: 5, waitTimeout: "20s" };
 
+// Dev mode of @upstash/qstash >= 2.11 (and so of @upstash/workflow): the SDK
+// ignores QSTASH_URL, the token and the keys and uses the server on
+// 127.0.0.1:${QSTASH_DEV_PORT:-8080}, which a default `cronhook serve` is
+// (workflow-wire.md §5).
+export const devMode = () => ["true", "1"].includes(process.env.QSTASH_DEV ?? "");
+
 // Refuses to go on with a setting that would send the SDKs elsewhere: without
-// QSTASH_URL both clients default to Upstash's cloud, and QSTASH_DEV=1 makes
-// @upstash/qstash >= 2.11 ignore the URL, token and keys and start its own dev
-// server (workflow-wire.md §5).
+// QSTASH_URL (and outside dev mode) both clients default to Upstash's cloud.
 export function checkEnv() {
   const problems = [];
-  for (const name of ["QSTASH_URL", "QSTASH_TOKEN"]) {
-    if (!process.env[name]) problems.push(`${name} is not set`);
-  }
   const dev = process.env.QSTASH_DEV;
-  if (dev !== undefined && dev !== "" && dev !== "0" && dev !== "false") {
-    problems.push(`QSTASH_DEV=${dev} must be unset: it makes the SDK ignore QSTASH_URL`);
+  if (devMode()) {
+    if (process.env.QSTASH_URL) {
+      console.error(`QSTASH_DEV=${dev}: QSTASH_URL and QSTASH_TOKEN are ignored; ` +
+        `using cronhook at http://127.0.0.1:${process.env.QSTASH_DEV_PORT || 8080}`);
+    }
+  } else {
+    for (const name of ["QSTASH_URL", "QSTASH_TOKEN"]) {
+      if (!process.env[name]) problems.push(`${name} is not set (or set QSTASH_DEV=true)`);
+    }
+  }
+  if (dev !== undefined && !["", "0", "false", "true", "1"].includes(dev)) {
+    problems.push(`QSTASH_DEV=${dev}: the SDK accepts only true, 1, false or 0`);
   }
   if (problems.length > 0) {
     console.error(

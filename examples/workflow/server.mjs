@@ -28,7 +28,7 @@
 import http from "node:http";
 import { pathToFileURL } from "node:url";
 import { serve } from "@upstash/workflow";
-import { DEMO_PAYLOAD, checkEnv, eventIdFor } from "./clients.mjs";
+import { DEMO_PAYLOAD, checkEnv, devMode, eventIdFor } from "./clients.mjs";
 
 // Request headers that describe this hop, not the request (workflow-wire.md §5).
 const HOP_BY_HOP = new Set(["host", "connection", "content-length", "transfer-encoding", "keep-alive", "expect"]);
@@ -182,11 +182,13 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const host = process.env.HOST || "127.0.0.1";
   const { server } = createApp();
   server.listen(port, host, () => {
-    const verified = process.env.QSTASH_CURRENT_SIGNING_KEY && process.env.QSTASH_NEXT_SIGNING_KEY;
-    console.log(`workflow endpoint: http://${host}:${port}/workflow (cronhook at ${process.env.QSTASH_URL})`);
+    const dev = devMode();
+    const verified = dev || (process.env.QSTASH_CURRENT_SIGNING_KEY && process.env.QSTASH_NEXT_SIGNING_KEY);
+    const cronhook = dev ? `http://127.0.0.1:${process.env.QSTASH_DEV_PORT || 8080} (dev mode)` : process.env.QSTASH_URL;
+    console.log(`workflow endpoint: http://${host}:${port}/workflow (cronhook at ${cronhook})`);
     console.log(
       verified
-        ? "signatures: every request must carry a valid Upstash-Signature"
+        ? `signatures: every request must carry a valid Upstash-Signature${dev ? " (dev keys)" : ""}`
         : "signatures: NOT verified (QSTASH_CURRENT_SIGNING_KEY / QSTASH_NEXT_SIGNING_KEY unset)",
     );
   });

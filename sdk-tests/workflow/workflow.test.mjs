@@ -232,9 +232,13 @@ class Cronhook {
 // in examples/workflow, with nothing of ours in their environment.
 // ---------------------------------------------------------------------------
 
+// In dev mode (extraEnv.QSTASH_DEV) the script preloads ../node/no-download.mjs,
+// so a failed dev-server probe can never make the SDK download anything.
+const GUARD = new URL("../node/no-download.mjs", import.meta.url).href;
 function runScript(envFile, appUrl, script, args = [], extraEnv = {}) {
+  const guard = extraEnv.QSTASH_DEV ? ["--import", GUARD] : [];
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [`--env-file=${envFile}`, script, ...args], {
+    const child = spawn(process.execPath, [...guard, `--env-file=${envFile}`, script, ...args], {
       cwd: EXAMPLE_DIR,
       env: scrubbedEnv({ UPSTASH_WORKFLOW_URL: appUrl, ...extraEnv }),
       stdio: ["ignore", "pipe", "pipe"],
@@ -618,14 +622,17 @@ async function main() {
     checkEq(left, [], "schedule.mjs --delete removed it");
   });
   await part("QSTASH_DEV", async () => {
-    // With QSTASH_DEV=1 the SDK would ignore QSTASH_URL (§5): the example
-    // refuses to run, as the README says.
-    const r = await runScript(envFile, appUrl, "trigger.mjs", [], { QSTASH_DEV: "1" });
+    // With QSTASH_DEV=1 the SDK ignores QSTASH_URL and the token (§5) and
+    // finds this cronhook at 127.0.0.1:QSTASH_DEV_PORT by its dev keys: the
+    // README's runs.mjs works the same way.
+    const port = new URL(cronhook.url).port;
+    const r = await runScript(envFile, appUrl, "runs.mjs", ["50"], { QSTASH_DEV: "1", QSTASH_DEV_PORT: port, HOME: workDir });
     check(
-      r.code === 2 && r.stderr.includes("QSTASH_DEV=1 must be unset") && r.stdout === "",
-      "trigger.mjs refuses to run with QSTASH_DEV=1",
+      r.code === 0 && /\bRUN_SUCCESS\b/.test(r.stdout) && r.stderr.includes(`using cronhook at http://127.0.0.1:${port}`),
+      "runs.mjs in dev mode lists this cronhook's runs",
       show(r),
     );
+    check(!r.stderr.includes("no-download guard"), "dev mode downloaded nothing", show(r.stderr));
   });
   await part("signatures", async () => {
     // Both signing keys are set, so `serve` verifies every request (§4): a

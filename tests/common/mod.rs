@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod db;
+pub mod dev_mode;
 pub mod hang;
 pub mod inproc;
 pub mod signature;

@@ -60,7 +60,9 @@ export default async function message(view, ctx) {
       ['Callback', m.callback ? h('span.mono.wrap', m.callback) : undefined],
       ['Failure callback', m.failureCallback ? h('span.mono.wrap', m.failureCallback) : undefined],
       ['Schedule', m.scheduleId ? h('a.mono', { href: route('schedules', m.scheduleId) }, m.scheduleId) : undefined],
-      ['Queue', m.queueName || undefined],
+      ['Queue', m.queueName ? h('a.mono', { href: '#/queues' }, m.queueName) : undefined],
+      ['Flow control', m.flowControlKey ? [h('a.mono', { href: '#/flow-control' }, m.flowControlKey),
+        h('span.small.muted', ` ${[m.parallelism != null ? `parallelism ${m.parallelism}` : null, m.rate != null ? `rate ${m.rate} per ${m.period ?? 1} s` : null].filter(Boolean).join(', ')}`)] : undefined],
       ['Labels', (m.labels || []).length ? m.labels.map((l) => h('span.tag', l)) : undefined],
     ]), h('h3', 'Headers'), headerTable(m.header), h('h3', 'Body'),
     m.body != null ? pre(pretty(m.body)) : (m.bodyBase64 ? pre(`(binary, base64) ${m.bodyBase64}`) : emptyState('No body.'))) : null;

@@ -77,7 +77,9 @@ export default async function scheduleDetail(view, ctx) {
     ['Failure callback', s.failureCallback ? h('span.mono.wrap', s.failureCallback) : null],
     ['Labels', labels.length ? labels.map((l) => h('span.tag', l)) : null],
     ['Misfire policy', s.misfire],
-    ['Queue', s.queueName || undefined],
+    ['Queue', s.queueName ? h('a.mono', { href: '#/queues' }, s.queueName) : undefined],
+    ['Flow control', s.flowControlKey ? [h('a.mono', { href: '#/flow-control' }, s.flowControlKey),
+      h('span.small.muted', ` ${[s.parallelism != null ? `parallelism ${s.parallelism}` : null, s.rate != null ? `rate ${s.rate} per ${s.period ?? 1} s` : null].filter(Boolean).join(', ')}`)] : undefined],
     ['Caller IP', s.callerIP || undefined],
   ]);
 

@@ -1,4 +1,5 @@
-// Create or edit a schedule: typed fields, a cron builder and a time-zone
+// Create or edit a schedule: the destination (a URL, a URL group, or a URL
+// through a queue), typed fields, flow control, a cron builder and a time-zone
 // picker, a live preview from the API (meaning, errors, next fire times,
 // DST notes), and the request as curl / Python / JS. Saving is the same
 // POST /v2/schedules/{destination} an SDK makes; editing overwrites by id.
@@ -11,6 +12,7 @@ import {
 import { pause } from './schedules.js';
 
 const METHODS = ['POST', 'GET', 'PUT', 'PATCH', 'DELETE'];
+const DEST_KINDS = [['url', 'URL'], ['group', 'URL group'], ['queue', 'URL through a queue']];
 const DAYS = [['1', 'Mon'], ['2', 'Tue'], ['3', 'Wed'], ['4', 'Thu'], ['5', 'Fri'], ['6', 'Sat'], ['0', 'Sun']];
 const PRESETS = [
   ['minutes', 'Every N minutes'],
@@ -109,7 +111,15 @@ export default async function scheduleForm(view, ctx) {
   }
 
   // ---- fields ----
+  const destKind = select(DEST_KINDS, 'url', { name: 'destinationKind' });
   const destination = input({ type: 'url', required: true, placeholder: 'https://example.com/api/job', name: 'destination' });
+  const queueName = input({ name: 'queueName', list: 'queue-names', placeholder: 'e.g. emails' });
+  const groupNames = h('datalist', { id: 'group-names' });
+  const queueNames = h('datalist', { id: 'queue-names' });
+  const fcKey = input({ name: 'flowControlKey', placeholder: 'e.g. tenant-42' });
+  const fcParallelism = input({ type: 'number', min: '1', name: 'flowControlParallelism', inputmode: 'numeric' });
+  const fcRate = input({ type: 'number', min: '1', name: 'flowControlRate', inputmode: 'numeric' });
+  const fcPeriod = input({ name: 'flowControlPeriod', placeholder: 'e.g. 1s, 1m (default 1s)' });
   const method = select(METHODS, 'POST', { name: 'method' });
   const contentType = input({ name: 'contentType', list: 'content-types', placeholder: 'application/json' });
   const contentTypes = h('datalist', { id: 'content-types' },
@@ -210,10 +220,15 @@ export default async function scheduleForm(view, ctx) {
 
   const formError = h('div', { role: 'alert' });
   const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, editing ? 'Save changes' : 'Create schedule');
+  const destinationField = field('Destination URL', destination, { wide: true, hint: 'Where each firing is delivered.' });
+  const queueField = field('Queue', queueName, { hint: 'Each firing is enqueued here (Upstash-Queue-Name): delivered in order, as many at a time as the queue allows.' });
   const destinationSection =
     section('Destination',
       h('div.form-grid',
-        field('Destination URL', destination, { wide: true, hint: 'Where each firing is delivered.' }),
+        field('Destination kind', destKind, { hint: 'A URL; a URL group (every endpoint gets a copy); or a URL through a queue.' }),
+        queueField,
+        destinationField,
+        groupNames, queueNames,
         field('Method', method),
         field('Content type', contentType),
         field('Body', body, { wide: true, hint: 'Sent as is with every firing.' }),
@@ -241,7 +256,14 @@ export default async function scheduleForm(view, ctx) {
         field('Callback', callback, { hint: 'Called after every attempt.' }),
         field('Failure callback', failureCallback, { hint: 'Called when retries run out.' }),
         field('Label', label, { hint: 'For filtering logs and the DLQ; letters, digits, . _ -' }),
-        field('Misfire policy', misfire, { hint: 'What to do with slots missed while cronhook was down.' })));
+        field('Misfire policy', misfire, { hint: 'What to do with slots missed while cronhook was down.' })),
+      h('h3.subhead', 'Flow control'),
+      h('p.hint', 'Messages with the same key share its limits, across schedules and publishers (Upstash-Flow-Control-Key / -Value).'),
+      h('div.form-grid',
+        field('Flow-control key', fcKey),
+        field('Parallelism', fcParallelism, { hint: 'At most this many in flight for the key.' }),
+        field('Rate', fcRate, { hint: 'At most this many started per period.' }),
+        field('Period', fcPeriod, { hint: 'The rate’s period.' })));
   // Wide screens: the fields on the left, what they mean beside them.
   const form = h('form.schedule-form', { novalidate: true },
     h('div.fm-a', destinationSection, whenSection),
@@ -251,10 +273,48 @@ export default async function scheduleForm(view, ctx) {
 
   view.append(pageHead(editing ? `Edit ${ctx.params.id}` : 'New schedule'), form);
 
+  const showDestination = () => {
+    const kind = destKind.value;
+    queueField.hidden = kind !== 'queue';
+    const label = destinationField.querySelector('label');
+    const hint = destinationField.querySelector('.hint');
+    if (kind === 'group') {
+      label.textContent = 'URL group';
+      hint.textContent = 'The group’s name: every endpoint of the group gets each firing.';
+      destination.type = 'text';
+      destination.placeholder = 'e.g. order-events';
+      destination.setAttribute('list', 'group-names');
+    } else {
+      label.textContent = 'Destination URL';
+      hint.textContent = kind === 'queue' ? 'Where the queue delivers each firing.' : 'Where each firing is delivered.';
+      destination.type = 'url';
+      destination.placeholder = 'https://example.com/api/job';
+      destination.removeAttribute('list');
+    }
+  };
+
+  // Names to pick from, where the server has them (a 404 leaves the lists empty).
+  get('/v2/topics', null, { signal: ctx.signal }).then((gs) => {
+    if (Array.isArray(gs)) fill(groupNames, gs.map((g) => h('option', { value: g.name })));
+  }).catch(() => {});
+  get('/v2/queues', null, { signal: ctx.signal }).then((qs) => {
+    if (Array.isArray(qs)) fill(queueNames, qs.map((q) => h('option', { value: q.name })));
+  }).catch(() => {});
+
   // ---- prefill ----
   if (existing) {
     const s = existing;
     destination.value = s.destination || '';
+    if (s.queueName) {
+      destKind.value = 'queue';
+      queueName.value = s.queueName;
+    } else if (s.destination && !/^https?:\/\//i.test(s.destination)) {
+      destKind.value = 'group';
+    }
+    fcKey.value = s.flowControlKey || '';
+    fcParallelism.value = s.parallelism ?? '';
+    fcRate.value = s.rate ?? '';
+    fcPeriod.value = s.flowControlKey && s.period ? `${s.period}s` : '';
     method.value = s.method || 'POST';
     const hdrs = Object.entries(s.header || {});
     const ct = hdrs.find(([k]) => k.toLowerCase() === 'content-type');
@@ -286,6 +346,7 @@ export default async function scheduleForm(view, ctx) {
     buildExpr();
   }
   showBuilder();
+  showDestination();
 
   // ---- the request ----
   const request = () => {
@@ -307,9 +368,14 @@ export default async function scheduleForm(view, ctx) {
     opt('Upstash-Failure-Callback', failureCallback);
     opt('Upstash-Label', label);
     hs.push(['Cronhook-Misfire', misfire.value]);
+    if (destKind.value === 'queue' && queueName.value.trim()) hs.push(['Upstash-Queue-Name', queueName.value.trim()]);
+    const fc = flowControlValue();
+    if (fcKey.value.trim()) {
+      hs.push(['Upstash-Flow-Control-Key', fcKey.value.trim()]);
+      if (fc) hs.push(['Upstash-Flow-Control-Value', fc]);
+    }
     if (existing) {
       // Settings the form does not edit, kept on overwrite.
-      if (existing.queueName) hs.push(['Upstash-Queue-Name', existing.queueName]);
       if (existing.redact) hs.push(['Upstash-Redact-Fields', existing.redact]);
       for (const [k, vs] of Object.entries(existing.callbackHeader || {})) for (const v of vs) hs.push([`Upstash-Callback-Forward-${k}`, v]);
       for (const [k, vs] of Object.entries(existing.failureCallbackHeader || {})) for (const v of vs) hs.push([`Upstash-Failure-Callback-Forward-${k}`, v]);
@@ -321,6 +387,15 @@ export default async function scheduleForm(view, ctx) {
       binary: body.disabled ? Uint8Array.from(atob(existing.bodyBase64), (c) => c.charCodeAt(0)) : null,
     };
   };
+
+  /** "parallelism=2, rate=10, period=1m" from the fields that are set. */
+  function flowControlValue() {
+    const parts = [];
+    if (fcParallelism.value.trim()) parts.push(`parallelism=${fcParallelism.value.trim()}`);
+    if (fcRate.value.trim()) parts.push(`rate=${fcRate.value.trim()}`);
+    if (fcPeriod.value.trim()) parts.push(`period=${fcPeriod.value.trim()}`);
+    return parts.join(', ');
+  }
 
   const drawCode = () => {
     fill(codeButtons, codeTabs.map(([kind]) => {
@@ -392,11 +467,16 @@ export default async function scheduleForm(view, ctx) {
     if (t === expr) preset.value = 'custom';
     else if ([preset, everyN, minuteOf, at, dayOfMonth, seconds].includes(t) || dayBoxes.some((d) => d.cb === t)) buildExpr();
     if (t === preset) showBuilder();
+    if (t === destKind) showDestination();
     if (t === scheduleId) checkId();
     drawCode();
     if ([expr, zone, seconds, preset, everyN, minuteOf, at, dayOfMonth].includes(t) || dayBoxes.some((d) => d.cb === t)) refreshPreview();
   });
   form.addEventListener('change', (ev) => {
+    if (ev.target === destKind) {
+      showDestination();
+      drawCode();
+    }
     if (ev.target === zone || ev.target === preset || ev.target === seconds || ev.target.type === 'checkbox') {
       if (ev.target === preset) {
         showBuilder();
@@ -410,9 +490,30 @@ export default async function scheduleForm(view, ctx) {
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     fill(formError);
+    const kind = destKind.value;
     if (!destination.value.trim()) {
-      fill(formError, errorBox('The destination URL is required.'));
+      fill(formError, errorBox(kind === 'group' ? 'The URL group is required.' : 'The destination URL is required.'));
       destination.focus();
+      return;
+    }
+    if (kind === 'group' && /^https?:\/\//i.test(destination.value.trim())) {
+      fill(formError, errorBox('A URL group is given by its name, not a URL; choose “URL” to send to a URL.'));
+      destination.focus();
+      return;
+    }
+    if (kind === 'queue' && !queueName.value.trim()) {
+      fill(formError, errorBox('The queue name is required for a destination through a queue.'));
+      queueName.focus();
+      return;
+    }
+    if (!fcKey.value.trim() && flowControlValue()) {
+      fill(formError, errorBox('Flow-control limits need a flow-control key.'));
+      fcKey.focus();
+      return;
+    }
+    if (fcKey.value.trim() && !fcParallelism.value.trim() && !fcRate.value.trim()) {
+      fill(formError, errorBox('A flow-control key needs a parallelism, a rate or both.'));
+      fcParallelism.focus();
       return;
     }
     if (!expr.value.trim()) {

@@ -1,8 +1,9 @@
 // One workflow run: its state and a timeline of its steps (run, sleep,
-// call, waits, parallel groups, the failure function) with each step's
-// output; cancel while it runs.
+// call, waits, webhooks with the call each one got, invoked child runs,
+// parallel groups, the failure function) with each step's output; cancel
+// while it runs.
 
-import { h, fill, route, routeQuery, timeEl, pretty, duration } from '../dom.js';
+import { h, fill, route, routeQuery, timeEl, pretty, duration, b64text } from '../dom.js';
 import { get } from '../api.js';
 import { pageHead, section, dl, pre, headerTable, badge, button, busy, confirmDialog, emptyState, errorBox } from '../ui.js';
 import { cancelRun } from './workflows.js';
@@ -12,9 +13,73 @@ const KNOWN = new Set(['stepId', 'stepName', 'stepType', 'out', 'concurrent', 'm
 const TYPE_TEXT = {
   Initial: 'Trigger', Run: 'Run', SleepFor: 'Sleep', SleepUntil: 'Sleep until', Call: 'HTTP call',
   Wait: 'Wait for event', Notify: 'Notify', Invoke: 'Invoke',
+  CreateWebhook: 'Create webhook', WaitForWebhook: 'Wait for webhook',
 };
 
+/** A step's out as data: JSON, JSON inside a JSON string, or base64 of JSON. */
+export function decodeOut(out) {
+  if (out == null || out === '') return null;
+  if (typeof out === 'object') return out;
+  const parse = (t) => {
+    try {
+      return JSON.parse(t);
+    } catch {
+      return undefined;
+    }
+  };
+  let v = parse(String(out));
+  if (typeof v === 'string') v = parse(v) ?? v;
+  if (v !== undefined && typeof v === 'object') return v;
+  if (/^[A-Za-z0-9+/=\s]+$/.test(String(out))) {
+    const fromB64 = parse(b64text(String(out)));
+    if (fromB64 && typeof fromB64 === 'object') return fromB64;
+  }
+  return null;
+}
+
+const kindOf = (st) => String(st.stepType || '').toLowerCase();
+
+/** What a webhook step shows: the URL it made, or the request it got. */
+function webhookPart(st) {
+  const kind = kindOf(st);
+  const out = decodeOut(st.out);
+  if (kind === 'createwebhook') {
+    if (!out) return null;
+    return h('div.webhook', dl([
+      ['Webhook URL', out.webhookUrl ? h('span.mono.wrap.webhook-url', String(out.webhookUrl)) : undefined],
+      ['Event id', out.eventId ? h('span.mono', String(out.eventId)) : undefined],
+    ]));
+  }
+  if (st.waitTimeout) return h('p.small.webhook', 'No call came before the timeout.');
+  if (!out) return null;
+  const bodyText = out.body != null ? b64text(String(out.body)) : '';
+  return h('div.webhook.webhook-call',
+    h('div.small.muted', 'The call it got'),
+    dl([
+      ['Request', h('span.mono.wrap', `${out.method || ''} ${out.url || ''}`.trim())],
+      ['Host', out.host ? h('span.mono.wrap', String(out.host)) : undefined],
+      ['Protocol', out.proto ? String(out.proto) : undefined],
+    ]),
+    h('h4', 'Headers'), headerTable(out.header),
+    h('h4', 'Body'), bodyText ? pre(pretty(bodyText), 'webhook-body') : emptyState('Empty.'));
+}
+
+/** What an Invoke step shows: the child run (linked when its id is known) and how it ended. */
+function invokePart(st) {
+  const out = decodeOut(st.out);
+  const child = [st.invokedWorkflowRunId, st.childWorkflowRunId, out?.workflowRunId, out?.invokedWorkflowRunId, out?.childWorkflowRunId]
+    .find((v) => typeof v === 'string' && v !== '');
+  const ended = out ? (out.isFailed ? 'failed' : out.isCanceled ? 'canceled' : 'succeeded') : null;
+  return h('div.invoke', dl([
+    ['Child run', child ? h('a.mono.child-run', { href: route('workflows', child) }, child) : (st.invokedWorkflowUrl || st.callUrl ? h('span.mono.wrap', String(st.invokedWorkflowUrl || st.callUrl)) : h('span.muted', 'id not recorded'))],
+    ['Child ended', ended ? badge(ended === 'succeeded' ? 'RUN_SUCCESS' : ended === 'failed' ? 'RUN_FAILED' : 'RUN_CANCELED', ended) : 'still running'],
+    ['Child result', out && out.body !== undefined ? pre(pretty(typeof out.body === 'string' ? out.body : JSON.stringify(out.body)), 'invoke-result') : undefined],
+  ]));
+}
+
 function stepCard(st) {
+  const kind = kindOf(st);
+  const special = kind === 'createwebhook' || kind === 'waitforwebhook' ? webhookPart(st) : kind === 'invoke' ? invokePart(st) : null;
   const extra = Object.entries(st).filter(([k]) => !KNOWN.has(k));
   const what = [];
   if (st.sleepFor != null) what.push(`sleeps ${duration(Number(st.sleepFor) * 1000)}`);
@@ -29,7 +94,8 @@ function stepCard(st) {
       ' ', badge(st.state || 'STEP_SUCCESS', st.state === 'STEP_SUCCESS' ? 'done' : st.state),
       h('span.step-time', timeEl(st.createdAt, { both: true }))),
     what.length ? h('p.small', what.map((w, i) => [i ? '; ' : '', w])) : null,
-    st.out != null && st.out !== '' ? [h('div.small.muted', st.stepType === 'Initial' ? 'Payload' : 'Output'), pre(pretty(String(st.out)), 'step-out')] : null,
+    special,
+    !special && st.out != null && st.out !== '' ? [h('div.small.muted', st.stepType === 'Initial' ? 'Payload' : 'Output'), pre(pretty(String(st.out)), 'step-out')] : null,
     extra.length ? h('details', h('summary', 'Other fields'), dl(extra.map(([k, v]) => [k, h('span.mono.wrap', typeof v === 'string' ? v : JSON.stringify(v))]))) : null,
     st.messageId ? h('p.small', 'Message ', h('a.mono', { href: route('messages', st.messageId) }, st.messageId)) : null);
 }
