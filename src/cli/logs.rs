@@ -1,12 +1,17 @@
 //! `cronhook logs`: the server's log (`GET /v2/events`, §4.9), filtered,
 //! oldest first; `--follow` keeps polling and prints entries as they come.
 //!
-//! The log is read newest first in pages. Following asks for everything
-//! from the newest time already shown (inclusive, so nothing that shares
-//! that millisecond is lost) and drops what it has printed before: entries
-//! have no id of their own, so an entry is known by its whole JSON.
+//! The log is read newest first in pages. An entry's time is set when its
+//! change is made, and changes made at the same moment may commit in
+//! either order, so an entry can appear after a newer one. Following
+//! therefore asks, on every poll, for everything from [`LOOKBACK`] before
+//! the newest time shown, and prints only what it has not printed before:
+//! entries have no id of their own, so an entry is known by its whole
+//! JSON, remembered for as long as it is inside that window. Entries that
+//! were in the log when following started are not printed again, beyond
+//! the `--count` shown first.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -19,6 +24,9 @@ const PAGE: u32 = 1000;
 /// Most pages one poll of `--follow` reads; a burst larger than this
 /// between two polls is shown from its newest end.
 const MAX_PAGES: usize = 10;
+/// How far before the newest entry shown each poll reads again, for
+/// entries that committed after a newer one (milliseconds).
+const LOOKBACK: i64 = 5_000;
 
 /// Show the server's log (newest last); --follow to keep watching.
 #[derive(Debug, clap::Args)]
@@ -108,52 +116,72 @@ pub fn run(args: Args) -> CliResult<()> {
         }
         return Ok(());
     }
-    let mut shown = Shown::default();
     let mut entries = events(&first);
     entries.reverse();
+    let mut shown = Shown {
+        floor: entries.iter().filter_map(entry_time).max(),
+        ..Shown::default()
+    };
     shown.print(entries, json, true);
     loop {
         std::thread::sleep(args.interval);
-        let new = poll(&client, &filters, shown.newest)?;
+        let since = shown.newest.map(|t| t - LOOKBACK);
+        let new = poll(&client, &filters, since)?;
         shown.print(new, json, false);
     }
 }
 
-/// What `--follow` has printed: the newest time, and the entries at it.
+fn entry_time(e: &Value) -> Option<i64> {
+    e.get("time").and_then(Value::as_i64)
+}
+
+/// What `--follow` has printed.
 #[derive(Default)]
 struct Shown {
+    /// The newest entry's time.
     newest: Option<i64>,
-    at_newest: HashSet<String>,
+    /// Entries printed within `LOOKBACK` of `newest`, with their times.
+    seen: HashMap<String, i64>,
+    /// The newest time when following started: entries before it were
+    /// there already (only the first `--count` of them are shown).
+    floor: Option<i64>,
 }
 
 impl Shown {
     /// Prints the entries (oldest first) not shown before.
-    fn print(&mut self, oldest_first: Vec<Value>, json: bool, header: bool) {
-        let mut fresh = Vec::new();
-        for e in oldest_first {
-            let t = e.get("time").and_then(Value::as_i64).unwrap_or(0);
-            let key = e.to_string();
-            match self.newest {
-                Some(n) if t < n => continue,
-                Some(n) if t == n && self.at_newest.contains(&key) => continue,
-                Some(n) if t == n => {}
-                _ => {
-                    self.newest = Some(t);
-                    self.at_newest.clear();
-                }
-            }
-            self.at_newest.insert(key);
-            fresh.push(e);
-        }
+    fn print(&mut self, oldest_first: Vec<Value>, json: bool, first: bool) {
+        let fresh = self.fresh(oldest_first, first);
         if json {
             for e in &fresh {
                 println!("{e}");
             }
         } else {
-            print_table(&fresh, header);
+            print_table(&fresh, first);
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();
+    }
+
+    /// The entries not shown before, now counted as shown.
+    fn fresh(&mut self, oldest_first: Vec<Value>, first: bool) -> Vec<Value> {
+        let mut fresh = Vec::new();
+        for e in oldest_first {
+            let t = entry_time(&e).unwrap_or(0);
+            if !first && self.floor.is_some_and(|floor| t < floor) {
+                continue;
+            }
+            let key = e.to_string();
+            if self.seen.contains_key(&key) {
+                continue;
+            }
+            self.seen.insert(key, t);
+            self.newest = Some(self.newest.map_or(t, |n| n.max(t)));
+            fresh.push(e);
+        }
+        if let Some(newest) = self.newest {
+            self.seen.retain(|_, t| *t >= newest - LOOKBACK);
+        }
+        fresh
     }
 }
 
@@ -223,5 +251,61 @@ fn print_table(oldest_first: &[Value], header: bool) {
         // follow each batch; a stream cannot know the widest cell ahead.
         let text = table::render(&headers, &rows);
         print!("{}", text.split_once('\n').map_or("", |(_, rest)| rest));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(time: i64, state: &str) -> Value {
+        json!({"time": time, "messageId": "m", "state": state})
+    }
+
+    fn states(v: &[Value]) -> Vec<&str> {
+        v.iter().map(|e| e["state"].as_str().unwrap()).collect()
+    }
+
+    #[test]
+    fn overlapping_polls_show_each_entry_once() {
+        let mut shown = Shown::default();
+        let a = shown.fresh(vec![entry(1, "CREATED"), entry(2, "ACTIVE")], true);
+        assert_eq!(states(&a), ["CREATED", "ACTIVE"]);
+        let b = shown.fresh(
+            vec![entry(2, "ACTIVE"), entry(2, "RETRY"), entry(3, "DELIVERED")],
+            false,
+        );
+        assert_eq!(states(&b), ["RETRY", "DELIVERED"]);
+    }
+
+    #[test]
+    fn an_entry_committed_after_a_newer_one_is_still_shown() {
+        let mut shown = Shown::default();
+        shown.fresh(vec![entry(10_000, "DELIVERED")], false);
+        let late = shown.fresh(
+            vec![entry(9_000, "ERROR"), entry(10_000, "DELIVERED")],
+            false,
+        );
+        assert_eq!(states(&late), ["ERROR"]);
+    }
+
+    #[test]
+    fn entries_from_before_the_start_are_not_shown_by_polls() {
+        let mut shown = Shown {
+            floor: Some(5),
+            ..Shown::default()
+        };
+        shown.fresh(vec![entry(5, "DELIVERED")], true);
+        let polled = shown.fresh(
+            vec![
+                entry(4, "CREATED"),
+                entry(5, "DELIVERED"),
+                entry(6, "CREATED"),
+            ],
+            false,
+        );
+        assert_eq!(polled.len(), 1);
+        assert_eq!(polled[0]["time"], 6);
     }
 }
