@@ -169,6 +169,8 @@ fn schedules_create_sends_every_setting_and_get_json_shows_them() {
             "reports",
             "--label",
             "weekly",
+            "--queue",
+            "reports-queue",
         ],
     );
     assert_eq!(created["scheduleId"], "weekly-report");
@@ -188,8 +190,35 @@ fn schedules_create_sends_every_setting_and_get_json_shows_them() {
         s["header"]["Content-Type"],
         serde_json::json!(["application/json"])
     );
+    assert_eq!(s["queueName"], "reports-queue");
     assert_eq!(s["timezone"], "Europe/Berlin");
     assert!(s["description"].as_str().unwrap().contains("Monday"), "{s}");
+}
+
+#[test]
+fn schedules_create_with_seconds_reads_a_six_field_cron() {
+    let (_dir, server, sink) = common::start();
+    let dest = sink.url("/secs");
+    let reply = json(
+        &server,
+        &[
+            "schedules",
+            "create",
+            &dest,
+            "--cron",
+            "30 0 0 1 1 *",
+            "--seconds",
+        ],
+    );
+    let id = reply["scheduleId"].as_str().unwrap();
+    let s = json(&server, &["schedules", "get", id]);
+    assert_eq!(s["cronSeconds"], true);
+    let err = fails(
+        &server,
+        &["schedules", "create", &dest, "--cron", "30 0 0 1 1 *"],
+        1,
+    );
+    assert!(err.contains("Cronhook-Cron-Seconds"), "{err}");
 }
 
 #[test]
