@@ -32,7 +32,7 @@ const LOOKBACK: i64 = 5_000;
 #[derive(Debug, clap::Args)]
 #[command(
     long_about = "Show the server's log: every state a message went through \
-    (CREATED, ACTIVE, DELIVERED, RETRY, ERROR, FAILED, CANCELLED, ...), oldest first. \
+    (CREATED, ACTIVE, DELIVERED, RETRY, ERROR, FAILED, CANCELED, ...), oldest first. \
     Filters combine with AND. --follow keeps polling and prints new entries until Ctrl-C.
 
 The destination filter is --destination (--url is the server's address).
