@@ -6,6 +6,7 @@
 //! `docs/qstash-wire.md`; `workflow-wire §3.1` cites `docs/workflow-wire.md`.
 
 pub mod api;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod cron;

@@ -26,6 +26,9 @@ struct Cli {
 enum Command {
     /// Run the scheduler and its API (prints the QSTASH_* lines for your app's env).
     Serve(Box<Config>),
+    /// Client commands: the API of a running server, and `cron` offline.
+    #[command(flatten)]
+    Client(cronhook::cli::Command),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Command::Serve(config) => serve(*config),
+        Command::Client(command) => cronhook::cli::run(command),
     }
 }
 

@@ -187,6 +187,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/cronhook/v1/logs/histogram", get(console::histogram))
         .route("/cronhook/v1/settings", get(console::settings))
+        .route("/cronhook/v1/backup", post(console::backup))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/healthz", get(health))

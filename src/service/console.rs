@@ -106,22 +106,7 @@ impl Service {
         seconds: bool,
         count: usize,
     ) -> ServiceResult<CronPreview> {
-        let spec = CronSpec::parse(expr, seconds)
-            .map_err(|e| ServiceError::Invalid(format!("Upstash-Cron: {e}")))?;
-        let next = spec.upcoming(self.now(), count.min(MAX_PREVIEW));
-        if next.is_empty() && spec.next_after(0).is_none() {
-            return Err(ServiceError::Invalid(format!(
-                "Upstash-Cron: \"{}\" never fires (no such date)",
-                spec.expression()
-            )));
-        }
-        Ok(CronPreview {
-            expression: spec.expression().to_owned(),
-            description: spec.describe(),
-            timezone: spec.timezone().name().to_owned(),
-            notes: spec.dst_notes(&next),
-            next,
-        })
+        cron_preview_at(expr, seconds, self.now(), count)
     }
 
     /// Log entries per bucket and state, for the log page's histogram.
@@ -152,4 +137,31 @@ impl Service {
             self.store.size_on_disk(),
         )
     }
+}
+
+/// [`Service::cron_preview`] from any instant, without a server: the
+/// console's preview and the offline `cronhook cron` command are this one
+/// function, so they say the same things with the same error texts.
+pub fn cron_preview_at(
+    expr: &str,
+    seconds: bool,
+    after: Millis,
+    count: usize,
+) -> ServiceResult<CronPreview> {
+    let spec = CronSpec::parse(expr, seconds)
+        .map_err(|e| ServiceError::Invalid(format!("Upstash-Cron: {e}")))?;
+    let next = spec.upcoming(after, count.min(MAX_PREVIEW));
+    if next.is_empty() && spec.next_after(0).is_none() {
+        return Err(ServiceError::Invalid(format!(
+            "Upstash-Cron: \"{}\" never fires (no such date)",
+            spec.expression()
+        )));
+    }
+    Ok(CronPreview {
+        expression: spec.expression().to_owned(),
+        description: spec.describe(),
+        timezone: spec.timezone().name().to_owned(),
+        notes: spec.dst_notes(&next),
+        next,
+    })
 }

@@ -17,7 +17,7 @@ use super::view::schedule_json;
 use super::{read_body, ApiError, ApiResult, AppState};
 use crate::cron::{CronSpec, DstChange};
 use crate::model::{Firing, Schedule};
-use crate::service::MAX_PREVIEW;
+use crate::service::{CronPreview, MAX_PREVIEW};
 
 /// `GET /cronhook/v1/session`: whether this browser has a session, and
 /// its CSRF token. With the public dev token on a loopback address (a local
@@ -133,7 +133,13 @@ pub async fn cron(State(state): State<AppState>, request: Request) -> ApiResult<
     };
     let count = query.count(10, MAX_PREVIEW)?;
     let p = state.service.cron_preview(expr, seconds, count)?;
-    Ok(Json(json!({
+    Ok(Json(cron_preview_json(&p)))
+}
+
+/// The JSON of a cron preview; the offline `cronhook cron --json` prints
+/// the same object.
+pub fn cron_preview_json(p: &CronPreview) -> Value {
+    json!({
         "expression": p.expression,
         "description": p.description,
         "timezone": p.timezone,
@@ -147,7 +153,7 @@ pub async fn cron(State(state): State<AppState>, request: Request) -> ApiResult<
             },
             "text": n.text,
         })).collect::<Vec<_>>(),
-    })))
+    })
 }
 
 /// A schedule with the console's extras: its cron in words.
@@ -347,4 +353,26 @@ pub async fn settings(State(state): State<AppState>) -> Json<Value> {
         "database": { "path": path.display().to_string(), "bytes": bytes },
         "settings": shown.settings.iter().map(|(k, v)| json!({ "name": k, "value": v })).collect::<Vec<_>>(),
     }))
+}
+
+/// `POST /cronhook/v1/backup`: a consistent copy of the whole database,
+/// made while cronhook runs (SQLite's online backup, in one read
+/// snapshot), streamed as `application/vnd.sqlite3`. A POST because it
+/// does work (a copy the size of the database), not a page to fetch.
+pub async fn backup(State(state): State<AppState>) -> ApiResult<Response> {
+    let (file, len) = state.service.backup().await?;
+    let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/vnd.sqlite3".to_owned()),
+            (header::CONTENT_LENGTH, len.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"cronhook-backup.db\"".to_owned(),
+            ),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
 }

@@ -1,6 +1,7 @@
 //! The `Store` methods: each is one write transaction or one read, in the
 //! domain's terms. They use `steps` and `rows`, never each other.
 
+pub(super) mod backup;
 pub(super) mod console;
 pub(super) mod dlq;
 pub(super) mod events;
