@@ -13,6 +13,7 @@ pub mod duration;
 pub mod engine;
 pub mod filter;
 pub mod ids;
+pub mod metrics;
 pub mod model;
 pub mod retry;
 pub mod service;
@@ -46,6 +47,8 @@ pub enum StartError {
     PublicDevToken(String),
     #[error("--listen {listen}: {why}")]
     Listen { listen: String, why: String },
+    #[error("--metrics-listen {listen}: {why}")]
+    MetricsListen { listen: String, why: String },
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("cannot open the database {}: {source}", .path.display())]
@@ -71,6 +74,8 @@ pub enum StartError {
 /// A running cronhook.
 pub struct App {
     addr: SocketAddr,
+    /// Where `--metrics-listen` serves `/metrics` without a token.
+    metrics_addr: Option<SocketAddr>,
     store: Store,
     engine: Engine,
     keys: Arc<RwLock<SigningKeys>>,
@@ -94,6 +99,14 @@ async fn resolve(listen: &str) -> Result<Vec<SocketAddr>, StartError> {
         return Err(bad("names no address".into()));
     }
     Ok(addrs)
+}
+
+/// The addresses `--metrics-listen` names; its errors name that flag.
+async fn resolve_metrics(listen: &str) -> Result<Vec<SocketAddr>, StartError> {
+    resolve(listen).await.map_err(|e| match e {
+        StartError::Listen { listen, why } => StartError::MetricsListen { listen, why },
+        other => other,
+    })
 }
 
 /// Raises the soft limit on open files to the hard one; returns the limit
@@ -185,14 +198,15 @@ impl App {
                 shown: config.shown(),
             },
         );
-        let router = api::router(api::AppState {
+        let state = api::AppState {
             service,
             token: config.token.as_str().into(),
             max_body: config.max_body,
             sessions: Default::default(),
             open_console: loopback && config.uses_public_dev_token(),
             base_url: format!("http://{addr}"),
-        });
+        };
+        let router = api::router(state.clone());
         let limits = api::server::Limits {
             max_connections: config
                 .max_connections
@@ -203,6 +217,39 @@ impl App {
         };
         let stop_http = CancellationToken::new();
         let http = TaskTracker::new();
+        let metrics_addr = match &config.metrics_listen {
+            None => None,
+            Some(listen) => {
+                let bound = match resolve_metrics(listen).await {
+                    Ok(addrs) => bind(&addrs).await,
+                    Err(e) => Err(e),
+                };
+                let metrics_listener = match bound {
+                    Ok(l) => l,
+                    Err(e) => {
+                        engine
+                            .shutdown(Instant::now() + Duration::from_secs(1), Duration::ZERO)
+                            .await;
+                        store.close(Duration::from_secs(5)).await;
+                        return Err(e);
+                    }
+                };
+                let metrics_addr = metrics_listener.local_addr().ok();
+                // Its own connection limits: a scraper needs few.
+                let metrics_limits = api::server::Limits {
+                    max_connections: 64,
+                    ..limits
+                };
+                http.spawn(api::server::serve(
+                    metrics_listener,
+                    api::metrics_router(state),
+                    metrics_limits,
+                    stop_http.clone(),
+                    http.clone(),
+                ));
+                metrics_addr
+            }
+        };
         http.spawn(api::server::serve(
             listener,
             router,
@@ -212,12 +259,14 @@ impl App {
         ));
         tracing::info!(
             %addr,
+            metrics = %metrics_addr.map_or("-".to_owned(), |a| a.to_string()),
             db = %path.display(),
             max_connections = limits.max_connections,
             "cronhook is ready"
         );
         Ok(App {
             addr,
+            metrics_addr,
             store,
             engine,
             keys,
@@ -231,6 +280,11 @@ impl App {
     /// The bound address (useful with port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The bound `--metrics-listen` address, if one was asked for.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The signing keys in use (after any rotation).
