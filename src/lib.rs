@@ -101,12 +101,38 @@ async fn resolve(listen: &str) -> Result<Vec<SocketAddr>, StartError> {
     Ok(addrs)
 }
 
-/// The addresses `--metrics-listen` names; its errors name that flag.
-async fn resolve_metrics(listen: &str) -> Result<Vec<SocketAddr>, StartError> {
-    resolve(listen).await.map_err(|e| match e {
+/// Binds `--metrics-listen` and serves `/metrics` there without a token,
+/// on the API's tasks and stop token, so it stops with the API. Errors name
+/// the flag.
+async fn serve_metrics(
+    listen: &str,
+    state: api::AppState,
+    limits: api::server::Limits,
+    stop: &CancellationToken,
+    tasks: &TaskTracker,
+) -> Result<SocketAddr, StartError> {
+    let addrs = resolve(listen).await.map_err(|e| match e {
         StartError::Listen { listen, why } => StartError::MetricsListen { listen, why },
         other => other,
-    })
+    })?;
+    let listener = bind(&addrs).await?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: addrs[0],
+        source,
+    })?;
+    // A scraper needs few connections.
+    let limits = api::server::Limits {
+        max_connections: 64,
+        ..limits
+    };
+    tasks.spawn(api::server::serve(
+        listener,
+        api::metrics_router(state),
+        limits,
+        stop.clone(),
+        tasks.clone(),
+    ));
+    Ok(addr)
 }
 
 /// Raises the soft limit on open files to the hard one; returns the limit
@@ -219,36 +245,16 @@ impl App {
         let http = TaskTracker::new();
         let metrics_addr = match &config.metrics_listen {
             None => None,
-            Some(listen) => {
-                let bound = match resolve_metrics(listen).await {
-                    Ok(addrs) => bind(&addrs).await,
-                    Err(e) => Err(e),
-                };
-                let metrics_listener = match bound {
-                    Ok(l) => l,
-                    Err(e) => {
-                        engine
-                            .shutdown(Instant::now() + Duration::from_secs(1), Duration::ZERO)
-                            .await;
-                        store.close(Duration::from_secs(5)).await;
-                        return Err(e);
-                    }
-                };
-                let metrics_addr = metrics_listener.local_addr().ok();
-                // Its own connection limits: a scraper needs few.
-                let metrics_limits = api::server::Limits {
-                    max_connections: 64,
-                    ..limits
-                };
-                http.spawn(api::server::serve(
-                    metrics_listener,
-                    api::metrics_router(state),
-                    metrics_limits,
-                    stop_http.clone(),
-                    http.clone(),
-                ));
-                metrics_addr
-            }
+            Some(listen) => match serve_metrics(listen, state, limits, &stop_http, &http).await {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    engine
+                        .shutdown(Instant::now() + Duration::from_secs(1), Duration::ZERO)
+                        .await;
+                    store.close(Duration::from_secs(5)).await;
+                    return Err(e);
+                }
+            },
         };
         http.spawn(api::server::serve(
             listener,

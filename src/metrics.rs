@@ -66,6 +66,12 @@ pub fn status_class(status: Option<u16>) -> &'static str {
     }
 }
 
+/// `(queue, messages waiting for a place, messages not yet done)`, by name.
+pub type QueueSizes = Vec<(String, usize, usize)>;
+
+/// `(flow-control key, messages waiting for a permit)`, by key.
+pub type FlowWaiting = Vec<(String, usize)>;
+
 /// What a scrape reads at that moment (the levels; see the module doc).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
@@ -73,10 +79,8 @@ pub struct Snapshot {
     pub paused_schedules: i64,
     pub pending_messages: i64,
     pub dlq: i64,
-    /// `(queue, messages waiting for a place, messages not yet done)`.
-    pub queues: Vec<(String, usize, usize)>,
-    /// `(flow-control key, messages waiting for a permit)`.
-    pub flow_waiting: Vec<(String, usize)>,
+    pub queues: QueueSizes,
+    pub flow_waiting: FlowWaiting,
     /// The database file plus its write-ahead log, in bytes.
     pub database_bytes: u64,
 }
@@ -228,6 +232,13 @@ impl Metrics {
             Unit::Bytes,
             m.database_bytes.clone(),
         );
+        // Present from the start, so a rule over them never sees "no data".
+        for reason in ["skip", "once", "all"] {
+            let _ = m.missed_slots.get_or_create(&[("reason", reason)]);
+        }
+        for result in ["ok", "error"] {
+            let _ = m.commits.get_or_create(&[("result", result)]);
+        }
         m
     }
 
@@ -353,14 +364,13 @@ mod tests {
             r#"cronhook_deliveries_total{outcome="retry",status_class="5xx"} 2"#,
             r#"cronhook_deliveries_total{outcome="failed",status_class="none"} 1"#,
             r#"cronhook_missed_slots_total{reason="skip"} 3"#,
+            r#"cronhook_missed_slots_total{reason="once"} 0"#,
+            r#"cronhook_missed_slots_total{reason="all"} 0"#,
+            r#"cronhook_store_commits_total{result="error"} 0"#,
             "cronhook_delivery_duration_seconds_count 4",
         ] {
             assert!(text.lines().any(|l| l == want), "{want} in\n{text}");
         }
-        assert!(
-            line(&text, r#"cronhook_missed_slots_total{reason="once"}"#).is_none(),
-            "a zero skip adds no series"
-        );
     }
 
     #[test]
@@ -375,12 +385,19 @@ mod tests {
         let text = m.render(&s);
         assert!(line(&text, r#"cronhook_queue_waiting_messages{queue="q1"} 2"#).is_some());
         assert!(line(&text, r#"cronhook_queue_lag_messages{queue="q1"} 3"#).is_some());
-        assert!(line(&text, r#"cronhook_flow_control_waiting_messages{key="k1"} 4"#).is_some());
+        assert!(line(
+            &text,
+            r#"cronhook_flow_control_waiting_messages{key="k1"} 4"#
+        )
+        .is_some());
         assert!(line(&text, r#"cronhook_schedules{state="active"} 5"#).is_some());
         s.queues.clear();
         s.flow_waiting.clear();
         let text = m.render(&s);
-        assert!(line(&text, "cronhook_queue_waiting_messages{").is_none(), "{text}");
+        assert!(
+            line(&text, "cronhook_queue_waiting_messages{").is_none(),
+            "{text}"
+        );
         assert!(line(&text, "cronhook_flow_control_waiting_messages{").is_none());
     }
 
@@ -388,8 +405,16 @@ mod tests {
     fn an_attempt_is_in_flight_while_its_guard_lives() {
         let m = Metrics::new();
         let guard = m.attempt_out();
-        assert!(line(&m.render(&Snapshot::default()), "cronhook_in_flight_attempts 1").is_some());
+        assert!(line(
+            &m.render(&Snapshot::default()),
+            "cronhook_in_flight_attempts 1"
+        )
+        .is_some());
         drop(guard);
-        assert!(line(&m.render(&Snapshot::default()), "cronhook_in_flight_attempts 0").is_some());
+        assert!(line(
+            &m.render(&Snapshot::default()),
+            "cronhook_in_flight_attempts 0"
+        )
+        .is_some());
     }
 }

@@ -159,7 +159,11 @@ fn a_scrape_after_a_run_counts_every_family_and_parses_as_prometheus_text() {
     server.advance(Duration::from_secs(5 * 60 + 30));
     server.start_again();
     let metrics = server.app().metrics_addr().expect("--metrics-listen");
-    wait_for_series(metrics, r#"cronhook_missed_slots_total{reason="skip"}"#, 5.0);
+    wait_for_series(
+        metrics,
+        r#"cronhook_missed_slots_total{reason="skip"}"#,
+        5.0,
+    );
 
     // A paused schedule next to the active one.
     let paused = create_schedule(
@@ -196,7 +200,11 @@ fn a_scrape_after_a_run_counts_every_family_and_parses_as_prometheus_text() {
 
     // Waiting: a paused queue with two messages, a paused flow-control key
     // with two (the key exists once a message named it), one delayed a day.
-    post(&server, "/v2/queues", json!({"queueName": "held", "paused": true}));
+    post(
+        &server,
+        "/v2/queues",
+        json!({"queueName": "held", "paused": true}),
+    );
     for _ in 0..2 {
         let (status, json) = call(
             &server,
@@ -217,7 +225,12 @@ fn a_scrape_after_a_run_counts_every_family_and_parses_as_prometheus_text() {
     assert_eq!(status, 200);
     publish(&server, &sink.url("/flow"), &flow, b"");
     publish(&server, &sink.url("/flow"), &flow, b"");
-    publish(&server, &sink.url("/later"), &[("Upstash-Delay", "1d")], b"");
+    publish(
+        &server,
+        &sink.url("/later"),
+        &[("Upstash-Delay", "1d")],
+        b"",
+    );
 
     // Delivered: /slow, /ok twice, /tick, the first /flow.
     let text = wait_for_series(
@@ -324,11 +337,17 @@ fn metrics_need_the_token_on_the_main_listener_and_none_on_the_metrics_listener(
     let auth = format!("Bearer {}", server.token());
     let (status, body) = scrape(server.addr(), &[("Authorization", &auth)]);
     assert_eq!(status, 200, "{body}");
-    assert!(series(&body, "cronhook_pending_messages").is_some(), "{body}");
+    assert!(
+        series(&body, "cronhook_pending_messages").is_some(),
+        "{body}"
+    );
 
     let (status, body) = scrape(metrics, &[]);
     assert_eq!(status, 200, "{body}");
-    assert!(series(&body, "cronhook_pending_messages").is_some(), "{body}");
+    assert!(
+        series(&body, "cronhook_pending_messages").is_some(),
+        "{body}"
+    );
     let (status, _) = request(metrics, "GET", "/v2/schedules", &[], b"").unwrap();
     assert_eq!(status, 404, "the metrics listener serves /metrics only");
 }

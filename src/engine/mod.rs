@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
-use crate::metrics::Metrics;
+use crate::metrics::{FlowWaiting, Metrics, QueueSizes};
 use crate::model::{Message, Millis, SigningKeys};
 use crate::store::{Change, CommitListener, Pending, Retention, Store, StoreError};
 use cache::MessageCache;
@@ -469,7 +469,7 @@ impl EngineHandle {
 
     /// Queue sizes `(queue, waiting, not yet done)` and flow-control keys
     /// with messages waiting `(key, waiting)`, from the gates in memory.
-    pub fn waitlists(&self) -> (Vec<(String, usize, usize)>, Vec<(String, usize)>) {
+    pub fn waitlists(&self) -> (QueueSizes, FlowWaiting) {
         (self.ctx.queues.sizes(), self.ctx.flow.waiting_sizes())
     }
 
