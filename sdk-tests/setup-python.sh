@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates sdk-tests/python/.venv and installs the pinned Python SDK.
+# Creates sdk-tests/python/.venv and installs the pinned Python SDK (and the
+# Prometheus client whose parser tests/metrics.rs uses).
 # Idempotent: skips the install when the stamp matches the requirements hash.
 set -euo pipefail
 
@@ -23,7 +24,7 @@ fi
 want="$( (cat "$req"; "$python_bin" -c 'import sys; print(sys.version)') | sha256sum | cut -d' ' -f1)"
 
 if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
-    && "$venv/bin/python" -c 'import qstash' >/dev/null 2>&1; then
+    && "$venv/bin/python" -c 'import qstash, prometheus_client' >/dev/null 2>&1; then
     echo "setup-python.sh: $venv is up to date"
     exit 0
 fi

@@ -36,6 +36,12 @@ pub struct Config {
     #[arg(long, env = "CRONHOOK_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
 
+    /// Also serve `GET /metrics` (Prometheus text) here, without a token,
+    /// for a scraper on a private address (`127.0.0.1:9464`). The main
+    /// listener serves it too, behind the token.
+    #[arg(long, env = "CRONHOOK_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+
     /// SQLite database file; created on first start. One cronhook at a time
     /// may use it.
     #[arg(long, env = "CRONHOOK_DB", default_value = "cronhook.db")]

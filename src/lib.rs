@@ -14,6 +14,7 @@ pub mod duration;
 pub mod engine;
 pub mod filter;
 pub mod ids;
+pub mod metrics;
 pub mod model;
 pub mod retry;
 pub mod service;
@@ -47,6 +48,8 @@ pub enum StartError {
     PublicDevToken(String),
     #[error("--listen {listen}: {why}")]
     Listen { listen: String, why: String },
+    #[error("--metrics-listen {listen}: {why}")]
+    MetricsListen { listen: String, why: String },
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("cannot open the database {}: {source}", .path.display())]
@@ -72,6 +75,8 @@ pub enum StartError {
 /// A running cronhook.
 pub struct App {
     addr: SocketAddr,
+    /// Where `--metrics-listen` serves `/metrics` without a token.
+    metrics_addr: Option<SocketAddr>,
     store: Store,
     engine: Engine,
     keys: Arc<RwLock<SigningKeys>>,
@@ -104,6 +109,40 @@ async fn resolve(listen: &str) -> Result<Vec<SocketAddr>, StartError> {
 fn ipv4_first(mut addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
     addrs.sort_by_key(|a| a.is_ipv6());
     addrs
+}
+
+/// Binds `--metrics-listen` and serves `/metrics` there without a token,
+/// on the API's tasks and stop token, so it stops with the API. Errors name
+/// the flag.
+async fn serve_metrics(
+    listen: &str,
+    state: api::AppState,
+    limits: api::server::Limits,
+    stop: &CancellationToken,
+    tasks: &TaskTracker,
+) -> Result<SocketAddr, StartError> {
+    let addrs = resolve(listen).await.map_err(|e| match e {
+        StartError::Listen { listen, why } => StartError::MetricsListen { listen, why },
+        other => other,
+    })?;
+    let listener = bind(&addrs).await?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: addrs[0],
+        source,
+    })?;
+    // A scraper needs few connections.
+    let limits = api::server::Limits {
+        max_connections: 64,
+        ..limits
+    };
+    tasks.spawn(api::server::serve(
+        listener,
+        api::metrics_router(state),
+        limits,
+        stop.clone(),
+        tasks.clone(),
+    ));
+    Ok(addr)
 }
 
 /// Raises the soft limit on open files to the hard one; returns the limit
@@ -195,14 +234,15 @@ impl App {
                 shown: config.shown(),
             },
         );
-        let router = api::router(api::AppState {
+        let state = api::AppState {
             service,
             token: config.token.as_str().into(),
             max_body: config.max_body,
             sessions: Default::default(),
             open_console: loopback && config.uses_public_dev_token(),
             base_url: format!("http://{addr}"),
-        });
+        };
+        let router = api::router(state.clone());
         let limits = api::server::Limits {
             max_connections: config
                 .max_connections
@@ -213,6 +253,19 @@ impl App {
         };
         let stop_http = CancellationToken::new();
         let http = TaskTracker::new();
+        let metrics_addr = match &config.metrics_listen {
+            None => None,
+            Some(listen) => match serve_metrics(listen, state, limits, &stop_http, &http).await {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    engine
+                        .shutdown(Instant::now() + Duration::from_secs(1), Duration::ZERO)
+                        .await;
+                    store.close(Duration::from_secs(5)).await;
+                    return Err(e);
+                }
+            },
+        };
         http.spawn(api::server::serve(
             listener,
             router,
@@ -222,12 +275,14 @@ impl App {
         ));
         tracing::info!(
             %addr,
+            metrics = %metrics_addr.map_or("-".to_owned(), |a| a.to_string()),
             db = %path.display(),
             max_connections = limits.max_connections,
             "cronhook is ready"
         );
         Ok(App {
             addr,
+            metrics_addr,
             store,
             engine,
             keys,
@@ -241,6 +296,11 @@ impl App {
     /// The bound address (useful with port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The bound `--metrics-listen` address, if one was asked for.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The signing keys in use (after any rotation).

@@ -15,6 +15,7 @@ mod hooks;
 mod keys;
 mod logs;
 mod messages;
+mod metrics;
 mod publish;
 mod query;
 mod queues;
@@ -40,6 +41,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 use subtle::ConstantTimeEq;
+
+pub use metrics::metrics_router;
 
 use crate::service::{Service, ServiceError};
 use headers::HeaderError;
@@ -188,6 +191,7 @@ pub fn router(state: AppState) -> Router {
         .route("/cronhook/v1/logs/histogram", get(console::histogram))
         .route("/cronhook/v1/settings", get(console::settings))
         .route("/cronhook/v1/backup", post(console::backup))
+        .route("/metrics", get(metrics::scrape))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/healthz", get(health))

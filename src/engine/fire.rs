@@ -1,7 +1,7 @@
 //! Firing a schedule's due slot(s): one store transaction, whose commit arms
 //! the new messages and the next slot.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::cron::CronSpec;
 use crate::engine::misfire;
@@ -13,6 +13,9 @@ pub(super) async fn fire(ctx: &Arc<Ctx>, id: &str) {
     let all_cap = ctx.settings.misfire_all_cap;
     let up_since = ctx.up_since;
     let schedule_id = id.to_owned();
+    // What the plan skipped, counted once its transaction commits.
+    let missed = Arc::new(Mutex::new(None));
+    let missed_in_plan = missed.clone();
     let fired = ctx
         .store
         .fire_schedule(id, now, now + FIRE_LEAD, move |s, due| {
@@ -20,6 +23,8 @@ pub(super) async fn fire(ctx: &Arc<Ctx>, id: &str) {
                 Ok(spec) => {
                     let plan = misfire::plan(&spec, s.misfire, due, now, up_since, all_cap);
                     log_skipped(&schedule_id, s.misfire.as_str(), &plan);
+                    *missed_in_plan.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some((s.misfire.as_str(), plan.skipped.len() as u64));
                     let mut reason = format!(
                         "missed while cronhook was down; misfire policy {}",
                         s.misfire.as_str()
@@ -44,7 +49,12 @@ pub(super) async fn fire(ctx: &Arc<Ctx>, id: &str) {
         })
         .await;
     match fired {
-        Ok(Some(_)) => ctx.maybe_purge(),
+        Ok(Some(_)) => {
+            if let Some((policy, n)) = missed.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                ctx.metrics.missed_slots(policy, n);
+            }
+            ctx.maybe_purge()
+        }
         Ok(None) => {}
         Err(e) => {
             tracing::error!(schedule = %id, error = %e, "firing failed; trying again shortly");

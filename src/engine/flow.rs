@@ -251,6 +251,20 @@ impl FlowGate {
         }
     }
 
+    /// `(key, messages waiting)` of every key with a message waiting, for
+    /// the metrics.
+    pub fn waiting_sizes(&self) -> Vec<(String, usize)> {
+        let inner = self.inner();
+        let mut sizes: Vec<_> = inner
+            .keys
+            .iter()
+            .filter(|(_, state)| !state.waiting.is_empty())
+            .map(|(key, state)| (key.to_string(), state.waiting.len()))
+            .collect();
+        sizes.sort_unstable();
+        sizes
+    }
+
     pub fn set_running(&self, n: usize) {
         self.running.store(n, Ordering::Relaxed);
     }

@@ -35,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
+use crate::metrics::{FlowWaiting, Metrics, QueueSizes};
 use crate::model::{Message, Millis, SigningKeys};
 use crate::store::{Change, CommitListener, Pending, Retention, Store, StoreError};
 use cache::MessageCache;
@@ -109,6 +110,8 @@ pub(crate) struct Ctx {
     pub queues: QueueGate,
     /// Flow-control limits and waitlists (§4.11), used by dispatch.
     pub flow: FlowGate,
+    /// Where deliveries and firings are counted (the store's metrics).
+    pub metrics: Arc<Metrics>,
     cache: Mutex<MessageCache>,
     /// Messages due up to here are in the timer; later ones are read when
     /// the window moves on.
@@ -375,6 +378,7 @@ impl Engine {
             settings,
             queues: QueueGate::default(),
             flow: FlowGate::default(),
+            metrics: store.metrics().clone(),
             window_end: AtomicI64::new(now + WINDOW),
             up_since: now,
             last_purge: Mutex::new(None),
@@ -461,6 +465,12 @@ impl EngineHandle {
     /// `--max-in-flight`, and the attempts in flight now (§4.11).
     pub fn global_parallelism(&self) -> (usize, usize) {
         (self.ctx.settings.max_in_flight, self.ctx.flow.running())
+    }
+
+    /// Queue sizes `(queue, waiting, not yet done)` and flow-control keys
+    /// with messages waiting `(key, waiting)`, from the gates in memory.
+    pub fn waitlists(&self) -> (QueueSizes, FlowWaiting) {
+        (self.ctx.queues.sizes(), self.ctx.flow.waiting_sizes())
     }
 
     /// The signing keys in use.

@@ -96,6 +96,25 @@ impl QueueGate {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Every queue with `(name, messages waiting for a place, messages not
+    /// yet done)`, for the metrics.
+    pub fn sizes(&self) -> Vec<(String, usize, usize)> {
+        let mut sizes: Vec<_> = self
+            .lock()
+            .lanes
+            .iter()
+            .map(|(name, lane)| {
+                (
+                    name.clone(),
+                    lane.waiting_live,
+                    lane.waiting_live + lane.active.len(),
+                )
+            })
+            .collect();
+        sizes.sort_unstable();
+        sizes
+    }
+
     /// Sets a queue's parallelism (at least 1) and pause; returns what that
     /// admits (a raise, a resume) or releases (held by the pause), to arm.
     pub fn configure(&self, queue: &str, parallelism: u32, paused: bool) -> Vec<Arm> {

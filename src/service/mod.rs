@@ -17,6 +17,7 @@ mod health;
 mod keys;
 mod logs;
 mod messages;
+mod metrics;
 mod queues;
 mod schedules;
 mod url_groups;

@@ -31,6 +31,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::metrics::Metrics;
 use crate::model::{Message, Millis, SigningKeys};
 pub use lock::OpenError;
 pub use ops::console::{Activity, Counts, Histogram, NextFiring, ScheduleCursor};
@@ -141,6 +142,9 @@ struct Inner {
     readers: Readers,
     health: Arc<health::Health>,
     listener: Arc<writer::ListenerSlot>,
+    /// The process's metrics: the writer records its commits here, the
+    /// engine its deliveries and firings, and a scrape renders them.
+    metrics: Arc<Metrics>,
     /// Held while this process uses the database: a second cronhook on the
     /// same file would break every invariant. Released at `close`.
     lock: std::sync::Mutex<Option<std::fs::File>>,
@@ -153,12 +157,13 @@ impl Store {
         let conn = open_writer(path, sync).map_err(OpenError::Store)?;
         let listener: Arc<writer::ListenerSlot> = Arc::new(RwLock::new(None));
         let health = Arc::new(health::Health::default());
+        let metrics = Arc::new(Metrics::new());
         let (inbox, rx) = mpsc::channel(INBOX);
         {
-            let (listener, health) = (listener.clone(), health.clone());
+            let (listener, health, metrics) = (listener.clone(), health.clone(), metrics.clone());
             std::thread::Builder::new()
                 .name("cronhook-store-writer".into())
-                .spawn(move || writer::run(conn, rx, listener, health))
+                .spawn(move || writer::run(conn, rx, listener, health, metrics))
                 .map_err(OpenError::Io)?;
         }
         Ok(Store {
@@ -167,9 +172,15 @@ impl Store {
                 readers: Readers::new(PathBuf::from(path)),
                 health,
                 listener,
+                metrics,
                 lock: std::sync::Mutex::new(Some(lock)),
             }),
         })
+    }
+
+    /// The metrics this store's process records into.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
     }
 
     /// Sends every later commit's changes to `listener`.

@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::health::Health;
 use super::{Change, CommitListener, StoreError};
+use crate::metrics::Metrics;
 
 /// Most jobs folded into one transaction; bounds commit latency under load.
 const MAX_BATCH: usize = 4096;
@@ -185,6 +186,7 @@ pub(super) fn run(
     mut inbox: mpsc::Receiver<Msg>,
     listener: Arc<ListenerSlot>,
     health: Arc<Health>,
+    metrics: Arc<Metrics>,
 ) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(64);
     let mut closing = None;
@@ -204,7 +206,13 @@ pub(super) fn run(
         if batch.is_empty() {
             continue;
         }
+        let started = std::time::Instant::now();
         let outcome = commit_batch(&mut conn, &mut batch);
+        metrics.commit(
+            outcome.is_ok(),
+            batch.len(),
+            started.elapsed().as_secs_f64(),
+        );
         health.record(&outcome);
         let listener = listener.read().unwrap_or_else(|p| p.into_inner()).clone();
         for mut job in batch.drain(..) {
@@ -334,7 +342,13 @@ mod tests {
         // A job sent after the close is never run.
         let (late, late_reply) = insert(7);
         tx.blocking_send(Msg::Job(late)).unwrap();
-        run(table(), rx, listener, Arc::new(Health::default()));
+        run(
+            table(),
+            rx,
+            listener,
+            Arc::new(Health::default()),
+            Arc::new(Metrics::new()),
+        );
         closed.blocking_recv().unwrap();
         for r in replies {
             assert!(r.blocking_recv().unwrap().is_ok());

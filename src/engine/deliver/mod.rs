@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::engine::callback;
 use crate::engine::outcome::{decide, Decision};
 use crate::engine::{Ctx, STORE_RETRY};
+use crate::metrics::DeliveryOutcome;
 use crate::model::{Attempt, DlqEntry, Message};
 use crate::store::Outcome;
 
@@ -78,12 +79,19 @@ pub(super) async fn deliver<Slot: Send>(ctx: &Arc<Ctx>, id: &str, flow: Option<&
         Some(w) => (w.body.take(), w.headers()),
         None => (None, Vec::new()),
     };
+    if message.slot_at.is_some() && message.retried == 0 {
+        ctx.metrics.fire_lateness(started_at - message.due_at);
+    }
+    let out = ctx.metrics.attempt_out();
+    let sent = std::time::Instant::now();
     let reply = tokio::select! {
         reply = request::send(ctx, &message, body, extra) => reply,
         // Shutdown's grace ran out: the message stays pending, and is
         // attempted again on the next start.
         _ = ctx.abort.cancelled() => return,
     };
+    let exchange = sent.elapsed().as_secs_f64();
+    drop(out);
     drop(lane);
     let ended_at = ctx.clock.now_ms();
     let decision = decide(&message, &reply, ended_at, ctx.settings.retry_scale);
@@ -124,6 +132,12 @@ pub(super) async fn deliver<Slot: Send>(ctx: &Arc<Ctx>, id: &str, flow: Option<&
         Vec::new()
     };
     let url = message.url.clone();
+    let counted = match outcome {
+        Outcome::Delivered => DeliveryOutcome::Delivered,
+        Outcome::Retry { .. } => DeliveryOutcome::Retry,
+        Outcome::Failed => DeliveryOutcome::Failed,
+    };
+    let status = attempt.response.status;
     let callbacks = move |entry: Option<&DlqEntry>| {
         let failure = entry
             .and_then(|e| callback::failure(e, ended_at))
@@ -139,6 +153,7 @@ pub(super) async fn deliver<Slot: Send>(ctx: &Arc<Ctx>, id: &str, flow: Option<&
         .await
     {
         Ok(Some(recorded)) => {
+            ctx.metrics.delivery(counted, status, exchange);
             if let Some(dlq_id) = &recorded.dlq_id {
                 tracing::warn!(message_id = %id, dlq = %dlq_id, destination = %request::shown(&url), "message failed; moved to the DLQ");
             }
