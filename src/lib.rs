@@ -15,6 +15,7 @@ pub mod filter;
 pub mod ids;
 pub mod model;
 pub mod retry;
+pub mod schedfile;
 pub mod service;
 pub mod signing;
 pub mod store;

@@ -9,6 +9,7 @@
 //! them to the engine right after the commit, in commit order: so every
 //! write is armed, exactly as committed, by construction.
 
+mod apply;
 mod console;
 mod dlq;
 mod flow_control;
@@ -29,6 +30,7 @@ use crate::engine::EngineHandle;
 use crate::store::{Store, StoreError};
 use crate::workflow::WorkflowError;
 
+pub use apply::{check_declared, Applied, DeclaredSchedule};
 pub use console::{CronPreview, Overview, Shown, MAX_PREVIEW};
 pub use dlq::{DlqSelector, Overrides};
 pub use flow_control::FlowInfo;
