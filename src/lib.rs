@@ -8,6 +8,7 @@
 pub mod api;
 pub mod clock;
 pub mod config;
+pub mod config_file;
 pub mod cron;
 pub mod duration;
 pub mod engine;
@@ -71,6 +72,8 @@ pub enum StartError {
 
 /// A running cronhook.
 pub struct App {
+    /// For work done in-process at start (`serve --schedules`).
+    service: service::Service,
     addr: SocketAddr,
     store: Store,
     engine: Engine,
@@ -187,7 +190,7 @@ impl App {
             },
         );
         let router = api::router(api::AppState {
-            service,
+            service: service.clone(),
             token: config.token.as_str().into(),
             max_body: config.max_body,
             sessions: Default::default(),
@@ -218,6 +221,7 @@ impl App {
             "cronhook is ready"
         );
         Ok(App {
+            service,
             addr,
             store,
             engine,
@@ -227,6 +231,11 @@ impl App {
             http,
             grace: config.shutdown_grace,
         })
+    }
+
+    /// The service the API calls, for in-process work.
+    pub fn service(&self) -> &service::Service {
+        &self.service
     }
 
     /// The bound address (useful with port 0).

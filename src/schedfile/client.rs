@@ -6,11 +6,62 @@
 //! the same declarations are applied and what was done is printed.
 
 use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use super::SchedulesFile;
+
+/// `cronhook apply` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ApplyArgs {
+    /// The schedules file (TOML, `[schedules.<id>]` tables).
+    pub file: PathBuf,
+    /// The server's base URL.
+    #[arg(long, env = "QSTASH_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// The server's API token. Default: the public dev token.
+    #[arg(long, env = "QSTASH_TOKEN", default_value = crate::config::DEV_TOKEN, hide_default_value = true, hide_env_values = true)]
+    pub token: String,
+    /// Show what would change, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also delete the server's schedules the file does not declare
+    /// (listed before they are deleted).
+    #[arg(long)]
+    pub prune: bool,
+}
+
+impl ApplyArgs {
+    /// Runs the command: 0 when applied (or shown), 1 when refused.
+    pub fn run(self) -> ExitCode {
+        let file = match super::load(&self.file) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("cronhook apply: {e}");
+                eprintln!("cronhook apply: nothing was applied");
+                return ExitCode::FAILURE;
+            }
+        };
+        let options = Options {
+            url: self.url,
+            token: self.token,
+            dry_run: self.dry_run,
+            prune: self.prune,
+        };
+        let mut out = std::io::stdout().lock();
+        match run(&file, &options, &mut out) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                let _ = out.flush();
+                eprintln!("cronhook apply: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
 
 /// Where and how to apply.
 #[derive(Debug, Clone)]
