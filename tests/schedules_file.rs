@@ -270,11 +270,12 @@ fn serve_applies_the_schedules_file_at_start() {
     let got = sink.wait_for("/tick", 1, common::wait::WAIT);
     assert!(!got.is_empty(), "the declared schedule fires");
     assert_eq!(&got[0].body[..], b"tick");
-    assert!(
-        server.stderr_text().contains("schedules file applied"),
-        "{}",
-        server.stderr_text()
-    );
+    common::wait::wait_until(common::wait::WAIT, "the applied log line", || {
+        server
+            .stderr_text()
+            .contains("schedules file applied")
+            .then_some(())
+    });
 }
 
 #[test]
