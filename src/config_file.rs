@@ -73,8 +73,7 @@ pub fn parse<P: CommandFactory + FromArgMatches>(
 /// The file's values by flag id, each checked by its flag's parser.
 fn read(path: &Path, command: &Command) -> Result<BTreeMap<String, String>, String> {
     let name = path.display();
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("{name}: cannot read it: {e}"))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: cannot read it: {e}"))?;
     let line = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
     let table: BTreeMap<Spanned<String>, Spanned<toml::Value>> =
         toml::from_str(&text).map_err(|e| match e.span() {
@@ -181,7 +180,11 @@ fn render(command: &Command, m: &ArgMatches, from_file: &BTreeSet<String>) -> St
         } else {
             value_of(&raw)
         };
-        let masked = if SECRETS.contains(&id) { ", masked" } else { "" };
+        let masked = if SECRETS.contains(&id) {
+            ", masked"
+        } else {
+            ""
+        };
         out.push_str(&format!("{id} = {value}  # {source}{masked}\n"));
     }
     out

@@ -34,8 +34,7 @@ enum Command {
 
 fn main() -> ExitCode {
     // `serve --config FILE` folds the file into the flags' defaults.
-    let parsed = match cronhook::config_file::parse::<Cli>("serve", std::env::args_os().collect())
-    {
+    let parsed = match cronhook::config_file::parse::<Cli>("serve", std::env::args_os().collect()) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("cronhook: {e}");

@@ -14,10 +14,12 @@ use serde_json::Value;
 fn cronhook(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cronhook"));
     cmd.args(args);
-    for k in SCRUBBED_ENV
-        .iter()
-        .chain(&["CRONHOOK_LISTEN", "CRONHOOK_DB", "CRONHOOK_LOG_FORMAT", "CRONHOOK_CONFIG"])
-    {
+    for k in SCRUBBED_ENV.iter().chain(&[
+        "CRONHOOK_LISTEN",
+        "CRONHOOK_DB",
+        "CRONHOOK_LOG_FORMAT",
+        "CRONHOOK_CONFIG",
+    ]) {
         cmd.env_remove(k);
     }
     for (k, v) in env {
@@ -36,7 +38,12 @@ fn write(dir: &Path, text: &str) -> PathBuf {
 
 /// `--print-config` as a table: key → (value, source comment).
 fn effective(file: &Path, flags: &[&str], env: &[(&str, &str)]) -> toml::Table {
-    let mut args = vec!["serve", "--config", file.to_str().unwrap(), "--print-config"];
+    let mut args = vec![
+        "serve",
+        "--config",
+        file.to_str().unwrap(),
+        "--print-config",
+    ];
     args.extend_from_slice(flags);
     let (code, out, err) = cronhook(&args, env);
     assert_eq!(code, 0, "{out}\n{err}");
@@ -59,21 +66,44 @@ fn a_flag_beats_the_environment_beats_the_file_beats_the_default() {
         dir.path(),
         "listen = \"127.0.0.1:7001\"\ndb = \"file.db\"\nmax-in-flight = 7\n",
     );
-    let env = [("CRONHOOK_LISTEN", "127.0.0.1:7002"), ("CRONHOOK_DB", "env.db")];
+    let env = [
+        ("CRONHOOK_LISTEN", "127.0.0.1:7002"),
+        ("CRONHOOK_DB", "env.db"),
+    ];
     let flags = ["--listen", "127.0.0.1:7003", "--max-in-flight", "9"];
 
     let all = effective(&file, &flags, &env);
-    assert_eq!(all["listen"].as_str(), Some("127.0.0.1:7003"), "flag over env");
+    assert_eq!(
+        all["listen"].as_str(),
+        Some("127.0.0.1:7003"),
+        "flag over env"
+    );
     assert_eq!(all["max_in_flight"].as_integer(), Some(9), "flag over file");
     assert_eq!(all["db"].as_str(), Some("env.db"), "env over file");
 
     let no_flags = effective(&file, &[], &env);
-    assert_eq!(no_flags["listen"].as_str(), Some("127.0.0.1:7002"), "env over file");
-    assert_eq!(no_flags["max_in_flight"].as_integer(), Some(7), "file over default");
+    assert_eq!(
+        no_flags["listen"].as_str(),
+        Some("127.0.0.1:7002"),
+        "env over file"
+    );
+    assert_eq!(
+        no_flags["max_in_flight"].as_integer(),
+        Some(7),
+        "file over default"
+    );
 
     let file_only = effective(&file, &[], &[]);
-    assert_eq!(file_only["listen"].as_str(), Some("127.0.0.1:7001"), "file over default");
-    assert_eq!(file_only["db"].as_str(), Some("file.db"), "file over default");
+    assert_eq!(
+        file_only["listen"].as_str(),
+        Some("127.0.0.1:7001"),
+        "file over default"
+    );
+    assert_eq!(
+        file_only["db"].as_str(),
+        Some("file.db"),
+        "file over default"
+    );
     assert_eq!(
         file_only["max_in_flight_per_destination"].as_integer(),
         Some(32),
@@ -86,7 +116,14 @@ fn print_config_says_where_each_value_comes_from() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "db = \"file.db\"\nmax_in_flight = 7\n");
     let (code, out, err) = cronhook(
-        &["serve", "--config", file.to_str().unwrap(), "--print-config", "--max-in-flight", "9"],
+        &[
+            "serve",
+            "--config",
+            file.to_str().unwrap(),
+            "--print-config",
+            "--max-in-flight",
+            "9",
+        ],
         &[("CRONHOOK_LISTEN", "127.0.0.1:7002")],
     );
     assert_eq!(code, 0, "{err}");
@@ -139,7 +176,10 @@ fn a_bad_value_is_refused_with_its_key_and_the_flags_own_message() {
     let file = write(dir.path(), "\nmax_in_flight = 0\n");
     let (code, _out, err) = cronhook(&["serve", "--config", file.to_str().unwrap()], &[]);
     assert_ne!(code, 0);
-    assert!(err.contains(&format!("{}:2: max_in_flight: ", file.display())), "{err}");
+    assert!(
+        err.contains(&format!("{}:2: max_in_flight: ", file.display())),
+        "{err}"
+    );
     assert!(err.contains("1..=100000"), "{err}");
 }
 
@@ -166,7 +206,12 @@ fn a_running_server_uses_the_files_settings() {
 fn the_example_config_file_is_read_whole() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cronhook.toml");
     let (code, out, err) = cronhook(
-        &["serve", "--config", example.to_str().unwrap(), "--print-config"],
+        &[
+            "serve",
+            "--config",
+            example.to_str().unwrap(),
+            "--print-config",
+        ],
         &[],
     );
     assert_eq!(code, 0, "{err}");
@@ -200,7 +245,10 @@ fn assert_log_fields(lines: &[Value]) {
             assert!(line.get(key).is_some(), "{key} missing in {line}");
         }
         let ts = line["timestamp"].as_str().unwrap();
-        assert!(chrono::DateTime::parse_from_rfc3339(ts).is_ok(), "RFC 3339: {ts}");
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(ts).is_ok(),
+            "RFC 3339: {ts}"
+        );
     }
 }
 
@@ -216,7 +264,11 @@ fn json_logs_are_one_object_per_line_with_the_shippers_fields() {
         .expect("the ready line");
     assert_eq!(ready["level"], "INFO");
     assert_eq!(ready["target"], "cronhook");
-    assert_eq!(ready["addr"], server.addr.to_string(), "fields at the top level");
+    assert_eq!(
+        ready["addr"],
+        server.addr.to_string(),
+        "fields at the top level"
+    );
 }
 
 #[test]
@@ -231,7 +283,8 @@ fn logs_are_text_unless_json_is_asked_for() {
     let (_dir, server, _sink) = common::start();
     let text = stderr_when_ready(&server);
     assert!(
-        text.lines().all(|l| serde_json::from_str::<Value>(l).is_err()),
+        text.lines()
+            .all(|l| serde_json::from_str::<Value>(l).is_err()),
         "{text}"
     );
 }

@@ -106,7 +106,10 @@ fn apply_creates_the_declared_schedules_with_their_settings() {
     assert_eq!(s["isPaused"], false);
     let w = schedule(&server, "weekly").expect("created");
     assert_eq!(w["isPaused"], true, "{w}");
-    assert!(w.get("nextScheduleTime").is_none(), "paused, not armed: {w}");
+    assert!(
+        w.get("nextScheduleTime").is_none(),
+        "paused, not armed: {w}"
+    );
 }
 
 #[test]
@@ -164,11 +167,7 @@ fn prune_lists_the_schedules_it_deletes_then_deletes_them() {
         &[("Upstash-Cron", "0 0 1 1 *")],
         b"",
     );
-    let out = applied(
-        &server,
-        &write(dir.path(), "s.toml", &two(2)),
-        &["--prune"],
-    );
+    let out = applied(&server, &write(dir.path(), "s.toml", &two(2)), &["--prune"]);
     let listed = out
         .find(&format!("delete     {other}"))
         .unwrap_or_else(|| panic!("{out}"));
@@ -214,7 +213,10 @@ fn refused(text: &str, line: usize, problem: &str) {
     assert!(!ok, "a bad file must be refused:\n{out}\n{err}");
     let at = format!("{}:{line}: ", file.display());
     assert!(err.contains(&at), "names line {line}:\n{err}");
-    assert!(err.contains(problem), "names the problem {problem:?}:\n{err}");
+    assert!(
+        err.contains(problem),
+        "names the problem {problem:?}:\n{err}"
+    );
     assert!(err.contains("nothing was applied"), "{err}");
     assert_eq!(ids(&server), Vec::<String>::new(), "nothing applied");
 }

@@ -86,8 +86,12 @@ pub fn declaration(entry: Entry) -> Result<DeclaredSchedule, DeclarationError> {
     for (name, value) in &entry.headers {
         let header = http::HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| bad(name, "is not a valid header name"))?;
-        let value = http::HeaderValue::from_str(value)
-            .map_err(|_| bad(name, "the value may not hold line breaks or control characters"))?;
+        let value = http::HeaderValue::from_str(value).map_err(|_| {
+            bad(
+                name,
+                "the value may not hold line breaks or control characters",
+            )
+        })?;
         map.append(header, value);
     }
     let id = http::HeaderValue::from_str(&entry.id).map_err(|_| bad("id", "is not a valid id"))?;

@@ -133,10 +133,7 @@ fn post(file: &SchedulesFile, o: &Options, dry_run: bool) -> Result<Value, Clien
         .send(body.to_string().as_bytes())
         .map_err(unreachable)?;
     let status = response.status().as_u16();
-    let text = response
-        .body_mut()
-        .read_to_string()
-        .map_err(unreachable)?;
+    let text = response.body_mut().read_to_string().map_err(unreachable)?;
     let value: Value = serde_json::from_str(&text).map_err(|_| {
         if status < 300 {
             ClientError::Answer(text.chars().take(200).collect())

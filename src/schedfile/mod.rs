@@ -100,10 +100,7 @@ pub fn parse(text: &str, name: &str) -> Result<SchedulesFile, FileError> {
             if present {
                 Ok(())
             } else {
-                Err(at(
-                    id_at,
-                    format!("schedule {id:?}: {field} is required"),
-                ))
+                Err(at(id_at, format!("schedule {id:?}: {field} is required")))
             }
         };
         required("destination", schedule.destination.is_some())?;
@@ -134,7 +131,10 @@ pub fn parse(text: &str, name: &str) -> Result<SchedulesFile, FileError> {
                 "id" => ("id", id_at),
                 "destination" => (
                     "destination",
-                    schedule.destination.as_ref().map_or(id_at, |d| d.span().start),
+                    schedule
+                        .destination
+                        .as_ref()
+                        .map_or(id_at, |d| d.span().start),
                 ),
                 header => origins
                     .iter()

@@ -80,7 +80,9 @@ fn a_bad_cron_names_its_line_and_the_problem() {
 
 #[test]
 fn an_unknown_key_is_named_with_its_line() {
-    let e = error("[schedules.a]\ndestination = \"https://x.test/\"\ncron = \"* * * * *\"\nretires = 3\n");
+    let e = error(
+        "[schedules.a]\ndestination = \"https://x.test/\"\ncron = \"* * * * *\"\nretires = 3\n",
+    );
     assert_eq!(e.line, Some(4), "{e}");
     assert!(e.problem.contains("retires"), "{e}");
 }
@@ -94,13 +96,22 @@ fn bad_toml_names_its_line() {
 #[test]
 fn required_keys_and_bad_values_name_the_schedule() {
     let e = error("\n[schedules.a]\ncron = \"* * * * *\"\n");
-    assert_eq!((e.line, e.problem.as_str()), (Some(2), "schedule \"a\": destination is required"));
+    assert_eq!(
+        (e.line, e.problem.as_str()),
+        (Some(2), "schedule \"a\": destination is required")
+    );
     let e = error("[schedules.a]\ndestination = \"ftp://x\"\ncron = \"* * * * *\"\n");
     assert_eq!(e.line, Some(2), "{e}");
-    assert!(e.problem.starts_with("schedule \"a\", destination: "), "{e}");
+    assert!(
+        e.problem.starts_with("schedule \"a\", destination: "),
+        "{e}"
+    );
     let e = error("[schedules.a]\ndestination = \"https://x.test/\"\ncron = \"* * * * *\"\nretries = 3\n\nretry_delay = \"0 - 1000\"\n");
     assert_eq!(e.line, Some(6), "{e}");
-    assert!(e.problem.starts_with("schedule \"a\", retry_delay: "), "{e}");
+    assert!(
+        e.problem.starts_with("schedule \"a\", retry_delay: "),
+        "{e}"
+    );
     let e = error("[schedules.\"a b\"]\ndestination = \"https://x.test/\"\ncron = \"* * * * *\"\n");
     assert!(e.problem.starts_with("schedule \"a b\", id: "), "{e}");
 }
