@@ -309,3 +309,19 @@ fn the_example_schedules_file_applies() {
     assert!(out.contains("create     nightly-report"), "{out}");
     assert!(out.contains("dry run: nothing was changed"), "{out}");
 }
+
+#[test]
+fn prune_with_a_file_that_declares_nothing_deletes_nothing() {
+    let (dir, server, sink) = common::start();
+    let other = common::api::create_schedule(
+        &server,
+        &sink.url("/other"),
+        &[("Upstash-Cron", "0 0 1 1 *")],
+        b"",
+    );
+    let file = write(dir.path(), "empty.toml", "# nothing yet\n");
+    let (ok, out, err) = apply(&server, &file, &["--prune"]);
+    assert!(!ok, "refused:\n{out}\n{err}");
+    assert!(err.contains("would delete every schedule"), "{err}");
+    assert_eq!(ids(&server), vec![other]);
+}

@@ -61,6 +61,15 @@ impl Service {
         prune: bool,
         dry_run: bool,
     ) -> ServiceResult<Applied> {
+        if prune && declared.is_empty() {
+            // An empty list with prune would delete every schedule: never
+            // act on everything because nothing was named.
+            return Err(ServiceError::Invalid(
+                "prune with no declared schedules would delete every schedule; \
+                 declare at least one, or delete them through the API"
+                    .into(),
+            ));
+        }
         let mut ids = BTreeSet::new();
         for d in &declared {
             check_declared(d).map_err(|e| match (e, &d.request.schedule_id) {
