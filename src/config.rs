@@ -139,6 +139,37 @@ pub struct Config {
     /// Most dead-lettered messages kept; the oldest go first.
     #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(i64).range(1..))]
     pub dlq_max_entries: i64,
+
+    // Running in production: the config file, schedules as code, log format.
+    /// TOML file with any of these settings, keys named like the flags
+    /// (`max_in_flight` or `max-in-flight`). A flag or environment variable
+    /// wins over the file; an unknown key is an error.
+    #[arg(long, env = "CRONHOOK_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print the settings in effect (TOML, with where each comes from;
+    /// secrets masked) and exit.
+    #[arg(long)]
+    pub print_config: bool,
+
+    /// Schedules file applied at start (README "Schedules as code"):
+    /// creates and updates the schedules it declares, leaves the others
+    /// alone. A bad file stops the start.
+    #[arg(long, env = "CRONHOOK_SCHEDULES", value_name = "FILE")]
+    pub schedules: Option<PathBuf>,
+
+    /// Log lines on stderr: `text` for people, `json` one object per line
+    /// (`timestamp`, `level`, `target`, `message` and the event's fields)
+    /// for a log shipper.
+    #[arg(long, env = "CRONHOOK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// A setting that cannot work.

@@ -9,6 +9,7 @@ pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod config_file;
 pub mod cron;
 pub mod duration;
 pub mod engine;
@@ -17,6 +18,7 @@ pub mod ids;
 pub mod metrics;
 pub mod model;
 pub mod retry;
+pub mod schedfile;
 pub mod service;
 pub mod signing;
 pub mod store;
@@ -74,6 +76,8 @@ pub enum StartError {
 
 /// A running cronhook.
 pub struct App {
+    /// For work done in-process at start (`serve --schedules`).
+    service: service::Service,
     addr: SocketAddr,
     /// Where `--metrics-listen` serves `/metrics` without a token.
     metrics_addr: Option<SocketAddr>,
@@ -235,7 +239,7 @@ impl App {
             },
         );
         let state = api::AppState {
-            service,
+            service: service.clone(),
             token: config.token.as_str().into(),
             max_body: config.max_body,
             sessions: Default::default(),
@@ -281,6 +285,7 @@ impl App {
             "cronhook is ready"
         );
         Ok(App {
+            service,
             addr,
             metrics_addr,
             store,
@@ -291,6 +296,11 @@ impl App {
             http,
             grace: config.shutdown_grace,
         })
+    }
+
+    /// The service the API calls, for in-process work.
+    pub fn service(&self) -> &service::Service {
+        &self.service
     }
 
     /// The bound address (useful with port 0).

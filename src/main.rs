@@ -4,6 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use cronhook::config::LogFormat;
 use cronhook::{App, Config};
 use tracing_subscriber::EnvFilter;
 
@@ -29,22 +30,53 @@ enum Command {
     /// Client commands: the API of a running server, and `cron` offline.
     #[command(flatten)]
     Client(cronhook::cli::Command),
+    /// Apply a schedules file to a running server: create, update, and with
+    /// --prune delete, showing the changes first (--dry-run: only show).
+    Apply(cronhook::schedfile::client::ApplyArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        // Colours only for a person at a terminal: a journal, a log file or
-        // a parent process reading the pipe gets plain text.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    match cli.command {
+    // `serve --config FILE` folds the file into the flags' defaults.
+    let parsed = match cronhook::config_file::parse::<Cli>("serve", std::env::args_os().collect()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("cronhook: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(match &parsed.cli.command {
+        Command::Serve(config) => config.log_format,
+        _ => LogFormat::Text,
+    });
+    match parsed.cli.command {
+        Command::Serve(config) if config.print_config => {
+            print!("{}", parsed.effective.unwrap_or_default());
+            ExitCode::SUCCESS
+        }
         Command::Serve(config) => serve(*config),
         Command::Client(command) => cronhook::cli::run(command),
+        Command::Apply(args) => args.run(),
+    }
+}
+
+/// Log lines go to stderr, filtered by `RUST_LOG` (default `info`): as text
+/// for people (coloured only at a terminal: a journal, a log file or a
+/// parent process reading the pipe gets plain text), or as one JSON object
+/// per line for a log shipper: `timestamp` (RFC 3339, UTC), `level`,
+/// `target`, `message` and the event's own fields at the top level.
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
     }
 }
 
@@ -59,6 +91,16 @@ fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // A bad schedules file stops the start before the database is opened.
+    let schedules = match config.schedules.as_deref().map(cronhook::schedfile::load) {
+        None => None,
+        Some(Ok(file)) => Some(file),
+        Some(Err(e)) => {
+            eprintln!("cronhook: {e}");
+            eprintln!("cronhook: nothing was applied; not starting");
+            return ExitCode::FAILURE;
+        }
+    };
     let code = runtime.block_on(async move {
         let dev_token = config.uses_public_dev_token();
         let own_keys = config.current_signing_key.is_some();
@@ -70,6 +112,21 @@ fn serve(config: Config) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        if let Some(file) = &schedules {
+            match cronhook::schedfile::apply_in_process(app.service(), file).await {
+                Ok(a) => tracing::info!(
+                    created = a.created.len(),
+                    updated = a.updated.len(),
+                    unchanged = a.unchanged.len(),
+                    "schedules file applied"
+                ),
+                Err(e) => {
+                    eprintln!("cronhook: applying the schedules file: {e}");
+                    app.shutdown().await;
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
         print_env(&app, dev_token.then_some(token.as_str()), own_keys);
         wait_for_signal().await;
         tracing::info!("shutting down");

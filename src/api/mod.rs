@@ -6,8 +6,9 @@
 //! else; the few answers axum makes itself (a path it cannot decode) are
 //! given the same shape by `json_errors`.
 
+pub mod apply;
 pub mod console;
-mod destination;
+pub mod destination;
 mod dlq;
 mod flow_control;
 pub mod headers;
@@ -192,6 +193,7 @@ pub fn router(state: AppState) -> Router {
         .route("/cronhook/v1/settings", get(console::settings))
         .route("/cronhook/v1/backup", post(console::backup))
         .route("/metrics", get(metrics::scrape))
+        .route("/cronhook/v1/apply", post(apply::apply))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/healthz", get(health))

@@ -9,6 +9,7 @@
 //! them to the engine right after the commit, in commit order: so every
 //! write is armed, exactly as committed, by construction.
 
+mod apply;
 mod backup;
 mod console;
 mod dlq;
@@ -31,6 +32,7 @@ use crate::engine::EngineHandle;
 use crate::store::{Store, StoreError};
 use crate::workflow::WorkflowError;
 
+pub use apply::{check_declared, Applied, DeclaredSchedule};
 pub use console::{cron_preview_at, CronPreview, Overview, Shown, MAX_PREVIEW};
 pub use dlq::{DlqSelector, Overrides};
 pub use flow_control::FlowInfo;

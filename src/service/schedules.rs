@@ -32,6 +32,29 @@ pub struct CreatedSchedule {
     pub upcoming: Vec<Millis>,
 }
 
+/// The schedule a create request makes at `now`: a new id unless one is
+/// given, not paused, armed at the next slot. One construction for the API's
+/// create and for applying a schedules file (`apply.rs`), so both store the
+/// same thing for the same settings.
+pub(super) fn schedule_from(r: ScheduleRequest, now: Millis) -> Schedule {
+    Schedule {
+        id: r.schedule_id.unwrap_or_else(ids::schedule_id),
+        destination: r.destination,
+        cron: r.cron.expression().to_owned(),
+        cron_seconds: r.cron.has_seconds(),
+        delivery: r.delivery,
+        body: r.body,
+        misfire: r.misfire,
+        paused: false,
+        created_at: now,
+        next_fire_at: r.cron.next_after(now),
+        last_fire_at: None,
+        last_states: Default::default(),
+        last_error: None,
+        caller_ip: r.caller_ip,
+    }
+}
+
 fn not_found(id: &str) -> ServiceError {
     ServiceError::NotFound(format!("schedule {id:?} not found"))
 }
@@ -42,27 +65,12 @@ impl Service {
     pub async fn create_schedule(&self, r: ScheduleRequest) -> ServiceResult<CreatedSchedule> {
         check_retry_delays(&r.delivery)?;
         let now = self.now();
-        let schedule = Schedule {
-            id: r.schedule_id.unwrap_or_else(ids::schedule_id),
-            destination: r.destination,
-            cron: r.cron.expression().to_owned(),
-            cron_seconds: r.cron.has_seconds(),
-            delivery: r.delivery,
-            body: r.body,
-            misfire: r.misfire,
-            paused: false,
-            created_at: now,
-            next_fire_at: r.cron.next_after(now),
-            last_fire_at: None,
-            last_states: Default::default(),
-            last_error: None,
-            caller_ip: r.caller_ip,
-        };
-        let stored = self.store.put_schedule(schedule).await?;
+        let spec = r.cron.clone();
+        let stored = self.store.put_schedule(schedule_from(r, now)).await?;
         Ok(CreatedSchedule {
             id: stored.id,
             cron: stored.cron,
-            upcoming: r.cron.upcoming(now, UPCOMING),
+            upcoming: spec.upcoming(now, UPCOMING),
         })
     }
 
