@@ -284,14 +284,23 @@ mod tests {
             let p = plan(&spec, policy, due, now, now, 100);
             assert_eq!(p.fire, fire, "{policy:?}");
             assert!(
-                p.skipped.iter().all(|s| (T0 + 3_000..=T0 + 6_000).contains(s)),
+                p.skipped
+                    .iter()
+                    .all(|s| (T0 + 3_000..=T0 + 6_000).contains(s)),
                 "{policy:?}: {:?}",
                 p.skipped
             );
             assert_eq!(p.next, None, "{policy:?}: ended");
         }
         // Up the whole time: the last slot fires and nothing follows it.
-        let p = plan(&spec, Misfire::Once, T0 + 6_000, T0 + 5_900, UP_LONG_AGO, 100);
+        let p = plan(
+            &spec,
+            Misfire::Once,
+            T0 + 6_000,
+            T0 + 5_900,
+            UP_LONG_AGO,
+            100,
+        );
         assert_eq!((p.fire, p.next), (vec![T0 + 6_000], None));
     }
 }

@@ -129,7 +129,11 @@ fn a_window_keeps_only_the_slots_inside_it_both_ends_included() {
         vec![t0 + 3_000, t0 + 4_000, t0 + 5_000, t0 + 6_000],
         "the first slot is the first at or after the start; the end's own slot fires"
     );
-    assert_eq!(bounded.next_after(t0 + 6_000), None, "nothing after the end");
+    assert_eq!(
+        bounded.next_after(t0 + 6_000),
+        None,
+        "nothing after the end"
+    );
     assert_eq!(
         bounded.last_at_or_before(t0 + 60_000, t0),
         Some(t0 + 6_000),
