@@ -183,6 +183,8 @@ fn killed_and_started_again_between_start_and_end_the_real_binary_keeps_to_the_w
     assert_eq!(list.as_array().map(Vec::len), Some(1), "kept: {list}");
 }
 
+type Case<'a> = (Vec<(&'a str, &'a str)>, Vec<&'a str>);
+
 #[test]
 fn bad_bounds_are_refused_naming_the_header() {
     let server = InProcess::start();
@@ -194,7 +196,8 @@ fn bad_bounds_are_refused_naming_the_header() {
         (now_s + 3600).to_string(),
     );
     let cron = ("Upstash-Cron", "* * * * *");
-    let cases: Vec<(Vec<(&str, &str)>, Vec<&str>)> = vec![
+    // (request headers, what the error must mention)
+    let cases: Vec<Case> = vec![
         (
             vec![cron, ("Cronhook-Start-At", "tomorrow")],
             vec!["Cronhook-Start-At", "\"tomorrow\"", "RFC 3339"],

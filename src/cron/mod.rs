@@ -83,41 +83,54 @@ pub struct Window {
 }
 
 /// Why an expression was rejected. `Display` is one line meant for API users.
+///
+/// `hint` is empty or starts with `"; "`: what the slip probably was and,
+/// when one can be made, the expression that was probably meant
+/// (`dialect::teach`), so the error teaches instead of only refusing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CronError {
     /// Nothing but whitespace.
     #[error("invalid cron expression \"\": the expression is empty")]
     Empty,
     /// The number of fields does not fit the dialect the request selected.
-    #[error("invalid cron expression {expr:?}: {}", field_count_detail(*.found, *.with_seconds))]
+    #[error("invalid cron expression {expr:?}: {}{hint}", field_count_detail(*.found, *.with_seconds))]
     FieldCount {
         expr: String,
         found: usize,
         with_seconds: bool,
+        hint: String,
     },
     /// A number outside the field's range.
-    #[error("invalid cron expression {expr:?}: {field} value {value} is out of range ({field} is {min}–{max})")]
+    #[error("invalid cron expression {expr:?}: {field} value {value} is out of range ({field} is {min}–{max}){hint}")]
     OutOfRange {
         expr: String,
         field: &'static str,
         value: String,
         min: u32,
         max: u32,
+        hint: String,
     },
     /// A field that is not valid syntax.
-    #[error("invalid cron expression {expr:?}: {field} field {text:?} is malformed: {reason}")]
+    #[error(
+        "invalid cron expression {expr:?}: {field} field {text:?} is malformed: {reason}{hint}"
+    )]
     Malformed {
         expr: String,
         field: &'static str,
         text: String,
         reason: String,
+        hint: String,
     },
     /// `CRON_TZ=` named a zone that is not in the IANA database.
     #[error("invalid cron expression {expr:?}: unknown time zone {zone:?} (expected an IANA name such as America/New_York)")]
     UnknownTimeZone { expr: String, zone: String },
     /// An `@` form that cronhook does not support (e.g. `@every`, `@reboot`).
-    #[error("invalid cron expression {expr:?}: unknown nickname {nickname:?} (cronhook accepts @yearly, @annually, @monthly, @weekly, @daily, @midnight and @hourly)")]
-    UnknownNickname { expr: String, nickname: String },
+    #[error("invalid cron expression {expr:?}: unknown nickname {nickname:?} (cronhook accepts @yearly, @annually, @monthly, @weekly, @daily, @midnight and @hourly){hint}")]
+    UnknownNickname {
+        expr: String,
+        nickname: String,
+        hint: String,
+    },
 }
 
 fn field_count_detail(found: usize, with_seconds: bool) -> String {
@@ -160,6 +173,7 @@ impl CronSpec {
             field: "expression",
             text: clip(body, SHOWN_CHARS),
             reason: e.to_string(),
+            hint: String::new(),
         })?;
         Ok(CronSpec {
             expr: trimmed.to_string(),
