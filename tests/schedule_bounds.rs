@@ -368,3 +368,85 @@ fn an_overwrite_replaces_the_bounds_like_every_other_setting() {
     server.advance(Duration::from_secs(120));
     sink.assert_stays("/o", 1, "nothing before the new start");
 }
+
+#[test]
+fn the_console_lists_an_ended_schedule_under_ended_with_no_next_firings() {
+    let server = InProcess::start();
+    let sink = Sink::start();
+    let t0 = server.now_ms();
+    let ended = bounded_every_second(&server, &sink, "/c", t0 / 1000 + 1, t0 / 1000 + 2);
+    let waiting = create_schedule(
+        &server,
+        &sink.url("/later"),
+        &[
+            ("Upstash-Cron", "* * * * *"),
+            ("Cronhook-Start-At", &(t0 / 1000 + 3600).to_string()),
+        ],
+        b"",
+    );
+    server.expect_arrival_at(&sink, "/c", t0 + SECOND);
+    server.expect_arrival_at(&sink, "/c", t0 + 2 * SECOND);
+    server.advance(Duration::from_secs(5));
+    wait_until(WAIT, "the schedule ended", || {
+        (get(&server, &ended)["state"] == "ended").then_some(())
+    });
+
+    let page = |state: &str| {
+        let (status, json) = call(
+            &server,
+            "GET",
+            &format!("/cronhook/v1/schedules?state={state}"),
+            &[],
+            b"",
+        );
+        assert_eq!(status, 200, "{json}");
+        json
+    };
+    let ids = |json: &Value| -> Vec<String> {
+        json["schedules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["scheduleId"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let e = page("ended");
+    assert_eq!(ids(&e), vec![ended.clone()]);
+    assert_eq!(e["schedules"][0]["state"], "ended");
+    assert_eq!(
+        (
+            &e["counts"]["active"],
+            &e["counts"]["paused"],
+            &e["counts"]["ended"]
+        ),
+        (&Value::from(1), &Value::from(0), &Value::from(1))
+    );
+    let a = page("active");
+    assert_eq!(
+        ids(&a),
+        vec![waiting.clone()],
+        "one that starts later is active"
+    );
+    assert_eq!(a["schedules"][0]["startAt"], (t0 / 1000 + 3600) * 1000);
+
+    let (_, detail) = call(
+        &server,
+        "GET",
+        &format!("/cronhook/v1/schedules/{ended}"),
+        &[],
+        b"",
+    );
+    assert_eq!(detail["next"], serde_json::json!([]), "{detail}");
+    let (_, detail) = call(
+        &server,
+        "GET",
+        &format!("/cronhook/v1/schedules/{waiting}"),
+        &[],
+        b"",
+    );
+    assert_eq!(
+        detail["next"][0],
+        (t0 / 1000 + 3600) * 1000,
+        "the next firings start at the start"
+    );
+}
