@@ -20,7 +20,9 @@ CREATE TABLE schedules (
     last_fire_at  INTEGER,
     last_states   TEXT NOT NULL DEFAULT '{}',
     caller_ip     TEXT,
-    last_error    TEXT                -- why the last firing created nothing (version 5)
+    last_error    TEXT,               -- why the last firing created nothing (version 5)
+    start_at      INTEGER,            -- Cronhook-Start-At, ms: no slot before it (version 8)
+    end_at        INTEGER             -- Cronhook-End-At, ms: no slot after it (version 8)
 ) STRICT;
 
 -- The next firings across all schedules, in order, without a scan.

@@ -77,6 +77,7 @@ pub type FlowWaiting = Vec<(String, usize)>;
 pub struct Snapshot {
     pub active_schedules: i64,
     pub paused_schedules: i64,
+    pub ended_schedules: i64,
     pub pending_messages: i64,
     pub dlq: i64,
     pub queues: QueueSizes,
@@ -291,6 +292,9 @@ impl Metrics {
         self.schedules
             .get_or_create(&[("state", "paused")])
             .set(s.paused_schedules);
+        self.schedules
+            .get_or_create(&[("state", "ended")])
+            .set(s.ended_schedules);
         self.pending.set(s.pending_messages);
         self.dlq.set(s.dlq);
         // Queues and keys come and go: only those of this snapshot are shown.

@@ -245,3 +245,20 @@ fn node_sdk_dev_mode() {
         &server,
     );
 }
+
+#[test]
+fn python_sdk_schedule_bounds() {
+    run_setup("setup-python.sh");
+    let dir = sdk_tests_dir().join("python");
+    let python = dir.join(".venv").join("bin").join("python");
+    let script = dir.join("test_bounds.py");
+    run_sdk_program("python bounds", &python, &[&script], &dir);
+}
+
+#[test]
+fn node_sdk_schedule_bounds() {
+    run_setup("setup-node.sh");
+    let dir = sdk_tests_dir().join("node");
+    let script = dir.join("bounds.test.mjs");
+    run_sdk_program("node bounds", Path::new("node"), &[&script], &dir);
+}

@@ -318,6 +318,25 @@ try {
   await page.locator('.error-box').waitFor();
   await assertInert(page, 'a hostile schedule id in the route');
 
+  // ---- an ended schedule (Cronhook-End-At passed) shows its state ----
+  const endS = Math.floor(Date.now() / 1000) + 1;
+  await api('POST', `/v2/schedules/${SINK}/bounded`, {
+    headers: {
+      'Upstash-Cron': '* * * * * *', 'Cronhook-Cron-Seconds': 'true',
+      'Upstash-Schedule-Id': 'console-ended', 'Cronhook-Start-At': String(endS), 'Cronhook-End-At': String(endS),
+    },
+  });
+  for (let i = 0; i < 100 && (await api('GET', '/v2/schedules/console-ended')).state !== 'ended'; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await go(page, '#/schedules?state=ended', 'Schedules');
+  await page.locator('.tab-active', { hasText: 'Ended' }).waitFor();
+  await page.locator('tr[data-id="console-ended"] .badge', { hasText: 'ended' }).waitFor();
+  await go(page, '#/schedules/console-ended', 'console-ended');
+  await page.locator('.subtitle .badge', { hasText: 'Ended' }).waitFor();
+  await api('DELETE', '/v2/schedules/console-ended');
+  log('an ended schedule is listed under Ended and shows its state');
+
   // ---- many schedules: the list is paged with the API's cursor ----
   const jobs = [
     ['billing-sync', 'CRON_TZ=America/New_York 0 2 * * *', 'billing'],

@@ -110,6 +110,8 @@ pub fn declaration(entry: Entry) -> Result<DeclaredSchedule, DeclarationError> {
             delivery: settings.delivery,
             body: entry.body.into_bytes(),
             caller_ip: None,
+            start_at: settings.start_at,
+            end_at: settings.end_at,
         },
         paused: entry.paused,
     };

@@ -68,7 +68,7 @@ pub fn parse(destination: &str) -> Result<Destination, String> {
 
 /// The destination of `/v2/<resource>/<destination…>`: the rest of the path
 /// taken verbatim, plus the request's query string minus cronhook's own keys
-/// (`qstash_token`, `upstash-*`), which belong to the API request.
+/// (`qstash_token`, `upstash-*`, `cronhook-*`), which belong to the API request.
 pub fn from_path(rest: &str, query: Option<&str>) -> String {
     let kept: Vec<&str> = query
         .unwrap_or("")
@@ -76,7 +76,7 @@ pub fn from_path(rest: &str, query: Option<&str>) -> String {
         .filter(|pair| !pair.is_empty())
         .filter(|pair| {
             let key = pair.split('=').next().unwrap_or("").to_ascii_lowercase();
-            key != "qstash_token" && !key.starts_with("upstash-")
+            key != "qstash_token" && !key.starts_with("upstash-") && !key.starts_with("cronhook-")
         })
         .collect();
     if kept.is_empty() {
@@ -132,7 +132,7 @@ mod tests {
         assert_eq!(
             from_path(
                 "https://a.test/x",
-                Some("y=1&qstash_token=t&upstash-delay=5s&z=2")
+                Some("y=1&qstash_token=t&upstash-delay=5s&cronhook-start-at=1&z=2")
             ),
             "https://a.test/x?y=1&z=2"
         );

@@ -14,7 +14,10 @@ use crate::service::ScheduleRequest;
 
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let all = state.service.schedules().await?;
-    Ok(Json(Value::Array(all.iter().map(schedule_json).collect())))
+    let now = state.service.now();
+    Ok(Json(Value::Array(
+        all.iter().map(|s| schedule_json(s, now)).collect(),
+    )))
 }
 
 /// Everything under `/v2/schedules/…`, routed by hand because the rest of the
@@ -44,7 +47,7 @@ pub async fn by_path(
             .map(IntoResponse::into_response),
         (Method::GET, None) => {
             let s = state.service.schedule(&rest).await?;
-            Ok(Json(schedule_json(&s)).into_response())
+            Ok(Json(schedule_json(&s, state.service.now())).into_response())
         }
         (Method::DELETE, None) => {
             state.service.delete_schedule(&rest).await?;
@@ -99,6 +102,8 @@ pub(super) async fn create_schedule(
             delivery: settings.delivery,
             body: body.to_vec(),
             caller_ip: ip,
+            start_at: settings.start_at,
+            end_at: settings.end_at,
         })
         .await?;
     Ok((

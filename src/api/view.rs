@@ -4,10 +4,10 @@ use base64::{engine::general_purpose::STANDARD, Engine as _};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::model::{Delivery, DlqEntry, HeaderMap, LogEntry, Message, Schedule};
+use crate::model::{Delivery, DlqEntry, HeaderMap, LogEntry, Message, Millis, Schedule};
 
 /// A schedule as `GET /v2/schedules/{id}` shows it (§6.3).
-pub fn schedule_json(s: &Schedule) -> Value {
+pub fn schedule_json(s: &Schedule, now: Millis) -> Value {
     let d = &s.delivery;
     let mut o = Map::new();
     o.insert("scheduleId".into(), json!(s.id));
@@ -33,6 +33,14 @@ pub fn schedule_json(s: &Schedule) -> Value {
     }
     o.insert("lastScheduleStates".into(), json!(s.last_states));
     o.insert("misfire".into(), json!(s.misfire.as_str()));
+    // cronhook's bounds and the state they lead to (the SDKs ignore them).
+    if let Some(t) = s.start_at {
+        o.insert("startAt".into(), json!(t));
+    }
+    if let Some(t) = s.end_at {
+        o.insert("endAt".into(), json!(t));
+    }
+    o.insert("state".into(), json!(s.state(now).as_str()));
     if let Some(e) = &s.last_error {
         o.insert("error".into(), json!(e));
     }

@@ -96,6 +96,7 @@ impl FieldCtx<'_> {
             field: self.field.name,
             text: clip(self.text, SHOWN_CHARS),
             reason: reason.into(),
+            hint: String::new(),
         }
     }
 
@@ -106,6 +107,7 @@ impl FieldCtx<'_> {
             value: clip(value, SHOWN_CHARS),
             min: self.field.min,
             max: self.field.max,
+            hint: String::new(),
         }
     }
 
@@ -304,8 +306,13 @@ pub(super) struct Normalized<'a> {
     pub(super) fixed_hour: bool,
 }
 
-/// Reads `trimmed` (not empty) in the dialect that `with_seconds` selects.
+/// Reads `trimmed` (not empty) in the dialect that `with_seconds` selects;
+/// a refusal says what the slip probably was ([`teach`]).
 pub(super) fn normalize(trimmed: &str, with_seconds: bool) -> Result<Normalized<'_>, CronError> {
+    read(trimmed, with_seconds).map_err(|e| teach(e, trimmed, with_seconds))
+}
+
+fn read(trimmed: &str, with_seconds: bool) -> Result<Normalized<'_>, CronError> {
     let (tz, body) = split_zone(trimmed)?;
 
     let mut tokens: Vec<&str> = body.split_whitespace().collect();
@@ -317,12 +324,14 @@ pub(super) fn normalize(trimmed: &str, with_seconds: bool) -> Result<Normalized<
             .ok_or_else(|| CronError::UnknownNickname {
                 expr: clip(trimmed, SHOWN_CHARS),
                 nickname: clip(first, SHOWN_CHARS),
+                hint: String::new(),
             })?;
         if tokens.len() > 1 {
             return Err(CronError::FieldCount {
                 expr: clip(trimmed, SHOWN_CHARS),
                 found: tokens.len(),
                 with_seconds,
+                hint: String::new(),
             });
         }
         tokens = expansion.split(' ').collect();
@@ -337,6 +346,7 @@ pub(super) fn normalize(trimmed: &str, with_seconds: bool) -> Result<Normalized<
             expr: clip(trimmed, SHOWN_CHARS),
             found: tokens.len(),
             with_seconds,
+            hint: String::new(),
         });
     }
 
@@ -377,4 +387,245 @@ pub(super) fn normalize(trimmed: &str, with_seconds: bool) -> Result<Normalized<
         pattern: normalized,
         fixed_hour,
     })
+}
+
+/// Adds to `err` what the slip in `trimmed` probably was and, when the fix
+/// is clear and the fixed expression reads, the expression probably meant.
+/// The slips are the ones people make: the day of the month in the
+/// day-of-week field, a Quartz or seconds-first expression without the
+/// opt-in, a year field, `24` for midnight, `60` for the full hour, day 0,
+/// month and day swapped, `*/0`, `?` outside the day fields, `9:30` as one
+/// field, `@every`.
+pub(super) fn teach(err: CronError, trimmed: &str, with_seconds: bool) -> CronError {
+    let Ok((_, body)) = split_zone(trimmed) else {
+        return err;
+    };
+    let prefix = &trimmed[..trimmed.len() - body.len()];
+    let tokens: Vec<&str> = body.split_whitespace().collect();
+    // The field positions in this dialect.
+    let at = |kind: Kind| {
+        let i = FIELDS.iter().position(|f| f.kind == kind).unwrap_or(0);
+        if with_seconds {
+            i
+        } else {
+            i.wrapping_sub(1)
+        }
+    };
+    // "did you mean …?" only for an expression that reads in `seconds`' dialect.
+    let meant = |fields: Vec<&str>, seconds: bool| -> Option<String> {
+        let candidate = format!("{prefix}{}", fields.join(" "));
+        (candidate.chars().count() <= SHOWN_CHARS && read(&candidate, seconds).is_ok())
+            .then_some(candidate)
+    };
+    let with_meant = |why: String, fields: Vec<&str>, seconds: bool| match meant(fields, seconds) {
+        Some(m) => format!("; {why}: did you mean \"{m}\"?"),
+        None => format!("; {why}"),
+    };
+    let replaced = |i: usize, by: &'static str| -> Vec<&str> {
+        let mut t = tokens.clone();
+        t[i] = by;
+        t
+    };
+    // `9:30` as one field: cron writes the minute, then the hour.
+    let split_clock_time = |tokens: &[&str]| {
+        let i = tokens.iter().position(|t| clock_time(t).is_some());
+        let Some((i, (h, m))) = i.and_then(|i| clock_time(tokens[i]).map(|hm| (i, hm))) else {
+            return String::new();
+        };
+        let why = format!(
+            "cron has no times of day like {}: the minute and the hour are two fields, minute first",
+            tokens[i]
+        );
+        let mut t = tokens.to_vec();
+        t.splice(i..=i, [m, h]);
+        with_meant(why, t, with_seconds)
+    };
+    let year_like = |t: &str| {
+        t.split([',', '-'])
+            .all(|y| y.len() == 4 && y.parse::<u32>().is_ok_and(|y| (1970..=2199).contains(&y)))
+    };
+    let hint = match &err {
+        CronError::OutOfRange { field, value, .. } => {
+            let v: Option<u32> = value.parse().ok();
+            match (*field, v) {
+                ("day-of-week", Some(8..=31)) => {
+                    let (dom, dow) = (at(Kind::DayOfMonth), at(Kind::DayOfWeek));
+                    let nth = if with_seconds { "sixth" } else { "fifth" };
+                    let dom_nth = if with_seconds { "fourth" } else { "third" };
+                    let why = format!(
+                        "the {nth} field is the day of the week; the day of the month is the {dom_nth}"
+                    );
+                    let movable = tokens.get(dom).is_some_and(|t| *t == "*" || *t == "?")
+                        && tokens.get(dow).is_some_and(|t| {
+                            t.bytes()
+                                .all(|b| b.is_ascii_digit() || b == b',' || b == b'-')
+                        });
+                    if movable {
+                        let mut t = tokens.clone();
+                        t[dom] = tokens[dow];
+                        t[dow] = "*";
+                        with_meant(why, t, with_seconds)
+                    } else {
+                        format!("; {why}")
+                    }
+                }
+                ("hour", Some(24)) => {
+                    let i = at(Kind::Hour);
+                    let why = "midnight is hour 0".to_string();
+                    if tokens.get(i) == Some(&"24") {
+                        with_meant(why, replaced(i, "0"), with_seconds)
+                    } else {
+                        format!("; {why}")
+                    }
+                }
+                ("minute" | "second", Some(60)) => {
+                    let i = at(if *field == "minute" {
+                        Kind::Minute
+                    } else {
+                        Kind::Second
+                    });
+                    let why = format!(
+                        "the full {} is {field} 0",
+                        if *field == "minute" { "hour" } else { "minute" }
+                    );
+                    if tokens.get(i) == Some(&"60") {
+                        with_meant(why, replaced(i, "0"), with_seconds)
+                    } else {
+                        format!("; {why}")
+                    }
+                }
+                ("day-of-month", Some(0)) => {
+                    "; days of the month count from 1; for the last day of the month write L"
+                        .to_string()
+                }
+                ("month", Some(0)) => "; months count from 1 (January) to 12 (December)".into(),
+                ("month", Some(13..=31)) => {
+                    let (dom, month) = (at(Kind::DayOfMonth), at(Kind::Month));
+                    let nth = if with_seconds { "fifth" } else { "fourth" };
+                    let why = format!("the {nth} field is the month, after the day of the month");
+                    let day_is_a_month = tokens
+                        .get(dom)
+                        .and_then(|t| t.parse::<u32>().ok())
+                        .is_some_and(|d| (1..=12).contains(&d));
+                    if day_is_a_month && tokens.get(month) == Some(&value.as_str()) {
+                        let mut t = tokens.clone();
+                        t.swap(dom, month);
+                        with_meant(why, t, with_seconds)
+                    } else {
+                        format!("; {why}")
+                    }
+                }
+                _ => String::new(),
+            }
+        }
+        CronError::Malformed {
+            field,
+            text,
+            reason,
+            ..
+        } => {
+            let unit = match *field {
+                "second" => "second",
+                "minute" => "minute",
+                "hour" => "hour",
+                "day-of-month" => "day",
+                "month" => "month",
+                "day-of-week" => "day",
+                _ => "",
+            };
+            if reason.ends_with("not 0") && text.ends_with("/0") {
+                format!("; a step of 0 never moves on: for every {unit} write *")
+            } else if text.split(',').any(|i| i == "?") {
+                let i = tokens.iter().position(|t| *t == text.as_str());
+                let why = format!(
+                    "? (\"no specific value\", from Quartz) is only for the day-of-month and \
+                     day-of-week fields; write * for every {unit}"
+                );
+                match i {
+                    Some(i) if text == "?" => with_meant(why, replaced(i, "*"), with_seconds),
+                    _ => format!("; {why}"),
+                }
+            } else if clock_time(text).is_some() {
+                split_clock_time(&tokens)
+            } else {
+                String::new()
+            }
+        }
+        CronError::FieldCount { found, .. } => {
+            let last = tokens.last().copied().unwrap_or("");
+            let expected = if with_seconds { 6 } else { 5 };
+            if tokens.iter().any(|t| clock_time(t).is_some()) {
+                split_clock_time(&tokens)
+            } else if *found == expected + 1 && year_like(last) {
+                let why =
+                    "the last field looks like a year, and cron has no year field".to_string();
+                with_meant(why, tokens[..tokens.len() - 1].to_vec(), with_seconds)
+            } else if !with_seconds && *found == 7 && year_like(last) {
+                // Quartz: seconds … day-of-week year.
+                let why = "it looks like a Quartz expression (seconds first, a year last); \
+                           cronhook has no year field"
+                    .to_string();
+                if tokens[0] == "0" {
+                    with_meant(why, tokens[1..6].to_vec(), false)
+                } else {
+                    format!("; {why}; drop the year and send Cronhook-Cron-Seconds: true")
+                }
+            } else if !with_seconds && *found == 6 && tokens[0] == "0" {
+                let why = "or, to fire at second 0, drop the seconds field".to_string();
+                with_meant(why, tokens[1..].to_vec(), false)
+            } else if with_seconds && *found == 5 {
+                "; with the header the first field is the second: add one (e.g. 0) in front, \
+                 or leave the header out"
+                    .to_string()
+            } else {
+                String::new()
+            }
+        }
+        CronError::UnknownNickname { nickname, .. } if nickname.eq_ignore_ascii_case("@every") => {
+            let arg = tokens.get(1).copied().unwrap_or("");
+            let (n, unit) =
+                arg.split_at(arg.find(|c: char| !c.is_ascii_digit()).unwrap_or(arg.len()));
+            let n: u32 = n.parse().unwrap_or(0);
+            let step = |n: u32, fields: &str| {
+                if n == 1 {
+                    fields.replacen("*/1", "*", 1)
+                } else {
+                    fields.replacen("*/1", &format!("*/{n}"), 1)
+                }
+            };
+            let fix = match unit {
+                "m" if n > 0 && 60 % n == 0 && n < 60 => Some(step(n, "*/1 * * * *")),
+                "h" if n > 0 && 24 % n == 0 && n < 24 => Some(step(n, "0 */1 * * *")),
+                _ => None,
+            };
+            let fix = fix.map(|f| if with_seconds { format!("0 {f}") } else { f });
+            let why = "for a fixed interval, write a step in its field".to_string();
+            match fix {
+                Some(f) => with_meant(why, f.split(' ').collect(), with_seconds),
+                None => format!("; {why}, e.g. */5 * * * * for every 5 minutes"),
+            }
+        }
+        _ => String::new(),
+    };
+    with_hint(err, hint)
+}
+
+/// `"9:30"` → `("9", "30")`.
+fn clock_time(t: &str) -> Option<(&str, &str)> {
+    t.split_once(':').filter(|(h, m)| {
+        (1..=2).contains(&h.len())
+            && m.len() == 2
+            && h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit())
+    })
+}
+
+fn with_hint(mut err: CronError, text: String) -> CronError {
+    match &mut err {
+        CronError::FieldCount { hint, .. }
+        | CronError::OutOfRange { hint, .. }
+        | CronError::Malformed { hint, .. }
+        | CronError::UnknownNickname { hint, .. } => *hint = text,
+        CronError::Empty | CronError::UnknownTimeZone { .. } => {}
+    }
+    err
 }

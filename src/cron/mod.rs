@@ -67,44 +67,70 @@ pub struct CronSpec {
     /// The hour field is neither `*` nor a step: the schedule names local times
     /// of day, which selects the "once" branch of the DST policy.
     fixed_hour: bool,
+    /// The schedule's bounds: no slot before `start`, none after `end`.
+    window: Window,
+}
+
+/// A schedule's bounds (`Cronhook-Start-At`, `Cronhook-End-At`), Unix ms,
+/// both inclusive. A spec [`CronSpec::within`] a window yields only the
+/// slots inside it, so every user of the spec (the next slot at create and
+/// resume, the firing and its misfire plan, the previews) respects the
+/// bounds without knowing about them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Window {
+    pub start: Option<i64>,
+    pub end: Option<i64>,
 }
 
 /// Why an expression was rejected. `Display` is one line meant for API users.
+///
+/// `hint` is empty or starts with `"; "`: what the slip probably was and,
+/// when one can be made, the expression that was probably meant
+/// (`dialect::teach`), so the error teaches instead of only refusing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CronError {
     /// Nothing but whitespace.
     #[error("invalid cron expression \"\": the expression is empty")]
     Empty,
     /// The number of fields does not fit the dialect the request selected.
-    #[error("invalid cron expression {expr:?}: {}", field_count_detail(*.found, *.with_seconds))]
+    #[error("invalid cron expression {expr:?}: {}{hint}", field_count_detail(*.found, *.with_seconds))]
     FieldCount {
         expr: String,
         found: usize,
         with_seconds: bool,
+        hint: String,
     },
     /// A number outside the field's range.
-    #[error("invalid cron expression {expr:?}: {field} value {value} is out of range ({field} is {min}–{max})")]
+    #[error("invalid cron expression {expr:?}: {field} value {value} is out of range ({field} is {min}–{max}){hint}")]
     OutOfRange {
         expr: String,
         field: &'static str,
         value: String,
         min: u32,
         max: u32,
+        hint: String,
     },
     /// A field that is not valid syntax.
-    #[error("invalid cron expression {expr:?}: {field} field {text:?} is malformed: {reason}")]
+    #[error(
+        "invalid cron expression {expr:?}: {field} field {text:?} is malformed: {reason}{hint}"
+    )]
     Malformed {
         expr: String,
         field: &'static str,
         text: String,
         reason: String,
+        hint: String,
     },
     /// `CRON_TZ=` named a zone that is not in the IANA database.
     #[error("invalid cron expression {expr:?}: unknown time zone {zone:?} (expected an IANA name such as America/New_York)")]
     UnknownTimeZone { expr: String, zone: String },
     /// An `@` form that cronhook does not support (e.g. `@every`, `@reboot`).
-    #[error("invalid cron expression {expr:?}: unknown nickname {nickname:?} (cronhook accepts @yearly, @annually, @monthly, @weekly, @daily, @midnight and @hourly)")]
-    UnknownNickname { expr: String, nickname: String },
+    #[error("invalid cron expression {expr:?}: unknown nickname {nickname:?} (cronhook accepts @yearly, @annually, @monthly, @weekly, @daily, @midnight and @hourly){hint}")]
+    UnknownNickname {
+        expr: String,
+        nickname: String,
+        hint: String,
+    },
 }
 
 fn field_count_detail(found: usize, with_seconds: bool) -> String {
@@ -147,6 +173,7 @@ impl CronSpec {
             field: "expression",
             text: clip(body, SHOWN_CHARS),
             reason: e.to_string(),
+            hint: String::new(),
         })?;
         Ok(CronSpec {
             expr: trimmed.to_string(),
@@ -154,7 +181,14 @@ impl CronSpec {
             compiled,
             with_seconds,
             fixed_hour,
+            window: Window::default(),
         })
+    }
+
+    /// The same expression with its slots limited to `window`.
+    pub fn within(mut self, window: Window) -> CronSpec {
+        self.window = window;
+        self
     }
 
     /// The trimmed expression exactly as it is stored and returned to users (CRON_TZ prefix kept).
@@ -176,9 +210,15 @@ impl CronSpec {
     /// First fire instant strictly after `after_ms` (Unix milliseconds, UTC), under the DST policy.
     /// None when the expression never fires again (e.g. `0 0 30 2 *`). Must not loop forever.
     pub fn next_after(&self, after_ms: i64) -> Option<i64> {
+        // The first slot is the first one at or after the start.
+        let after_ms = match self.window.start {
+            Some(start) => after_ms.max(start.saturating_sub(1)),
+            None => after_ms,
+        };
         // Fires are whole seconds, so "after t ms" is "after floor(t / 1000) s".
         self.next_after_secs(after_ms.div_euclid(1000))
             .map(|s| s * 1000)
+            .filter(|&n| self.window.end.is_none_or(|end| n <= end))
     }
 
     /// Latest fire instant at or before `at_ms` that is >= `not_before_ms` (None if there is none in
@@ -186,6 +226,11 @@ impl CronSpec {
     /// (i.e. it returns an element of the sequence next_after produces) and cheap even when the
     /// window is a year of a seconds schedule.
     pub fn last_at_or_before(&self, at_ms: i64, not_before_ms: i64) -> Option<i64> {
+        let at_ms = self.window.end.map_or(at_ms, |end| at_ms.min(end));
+        let not_before_ms = self
+            .window
+            .start
+            .map_or(not_before_ms, |start| not_before_ms.max(start));
         let hi = at_ms.div_euclid(1000);
         // Clamped to 0001-01-01, where croner's calendar starts, so that
         // `i64::MIN` works as "no lower bound".

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::cron::CronSpec;
+use crate::cron::{CronSpec, Window};
 use crate::engine::misfire;
 use crate::engine::{Ctx, TimerKey, FIRE_LEAD, STORE_RETRY};
 use crate::store::FirePlan;
@@ -19,7 +19,15 @@ pub(super) async fn fire(ctx: &Arc<Ctx>, id: &str) {
     let fired = ctx
         .store
         .fire_schedule(id, now, now + FIRE_LEAD, move |s, due| {
-            match CronSpec::parse(&s.cron, s.cron_seconds) {
+            let window = Window {
+                start: s.start_at,
+                end: s.end_at,
+            };
+            // Within its bounds the spec yields no slot before the start and
+            // none after the end, so neither the misfire plan nor the next
+            // slot can leave the window; after the last one `next` is None
+            // and the schedule is ended (kept, never armed again).
+            match CronSpec::parse(&s.cron, s.cron_seconds).map(|spec| spec.within(window)) {
                 Ok(spec) => {
                     let plan = misfire::plan(&spec, s.misfire, due, now, up_since, all_cap);
                     log_skipped(&schedule_id, s.misfire.as_str(), &plan);

@@ -261,4 +261,46 @@ mod tests {
             "the rest is due: the next firing follows at once"
         );
     }
+
+    #[test]
+    fn downtime_never_fires_a_slot_outside_the_window() {
+        use crate::cron::Window;
+        // Bounds T0+3 s..T0+6 s; down from T0 to T0+20 s: every policy stays inside.
+        let spec = every_second().within(Window {
+            start: Some(T0 + 3_000),
+            end: Some(T0 + 6_000),
+        });
+        let due = spec.next_after(T0).unwrap();
+        assert_eq!(due, T0 + 3_000);
+        let now = T0 + 20_000;
+        for (policy, fire) in [
+            (Misfire::Skip, vec![]),
+            (Misfire::Once, vec![T0 + 6_000]),
+            (
+                Misfire::All,
+                vec![T0 + 3_000, T0 + 4_000, T0 + 5_000, T0 + 6_000],
+            ),
+        ] {
+            let p = plan(&spec, policy, due, now, now, 100);
+            assert_eq!(p.fire, fire, "{policy:?}");
+            assert!(
+                p.skipped
+                    .iter()
+                    .all(|s| (T0 + 3_000..=T0 + 6_000).contains(s)),
+                "{policy:?}: {:?}",
+                p.skipped
+            );
+            assert_eq!(p.next, None, "{policy:?}: ended");
+        }
+        // Up the whole time: the last slot fires and nothing follows it.
+        let p = plan(
+            &spec,
+            Misfire::Once,
+            T0 + 6_000,
+            T0 + 5_900,
+            UP_LONG_AGO,
+            100,
+        );
+        assert_eq!((p.fire, p.next), (vec![T0 + 6_000], None));
+    }
 }

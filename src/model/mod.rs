@@ -206,6 +206,51 @@ pub struct Schedule {
     /// Why the last firing created no message (its URL group was gone), §10
     /// `error`; cleared by the next firing that creates messages.
     pub last_error: Option<String>,
+    /// `Cronhook-Start-At`: no slot before it (Unix ms).
+    pub start_at: Option<Millis>,
+    /// `Cronhook-End-At`: no slot after it (Unix ms); once its last slot has
+    /// fired the schedule is ended, kept and shown, never armed again.
+    pub end_at: Option<Millis>,
+}
+
+/// What a schedule does now, as the API and the console show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleState {
+    /// Fires at its next slot (which may wait for its start).
+    Active,
+    Paused,
+    /// Will never fire again: its end has passed, or no slot is left before
+    /// it. Kept until deleted.
+    Ended,
+}
+
+impl ScheduleState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScheduleState::Active => "active",
+            ScheduleState::Paused => "paused",
+            ScheduleState::Ended => "ended",
+        }
+    }
+}
+
+impl Schedule {
+    /// The state at `now`. An active schedule without a next slot has none
+    /// left (its window is over); a paused one is ended once its end passed,
+    /// since resuming could not make it fire.
+    pub fn state(&self, now: Millis) -> ScheduleState {
+        if self.paused {
+            if self.end_at.is_some_and(|end| end < now) {
+                ScheduleState::Ended
+            } else {
+                ScheduleState::Paused
+            }
+        } else if self.next_fire_at.is_none() {
+            ScheduleState::Ended
+        } else {
+            ScheduleState::Active
+        }
+    }
 }
 
 /// A message waiting for its next delivery attempt.

@@ -52,6 +52,8 @@ pub(super) struct RawSchedule {
     pub queue: Option<Spanned<String>>,
     pub flow_control: Option<Spanned<RawFlowControl>>,
     pub misfire: Option<Spanned<String>>,
+    pub start_at: Option<Spanned<Text>>,
+    pub end_at: Option<Spanned<Text>>,
     pub redact: Option<Spanned<String>>,
     pub paused: Option<Spanned<bool>>,
 }
@@ -158,6 +160,8 @@ pub(super) fn headers_of(s: &RawSchedule) -> Vec<Origin> {
     text!(failure_callback_delay, "Upstash-Failure-Callback-Delay");
     text!(queue, "Upstash-Queue-Name");
     text!(misfire, "Cronhook-Misfire");
+    text!(start_at, "Cronhook-Start-At");
+    text!(end_at, "Cronhook-End-At");
     text!(redact, "Upstash-Redact-Fields");
     for (field, key, prefix) in [
         (&s.headers, "headers", "Upstash-Forward-"),

@@ -19,6 +19,8 @@ labels = ["reports", "nightly"]
 queue = "reports"
 flow_control = { key = "reports", parallelism = 2, rate = 10, period = "1m" }
 misfire = "all"
+start_at = "2030-01-01T00:00:00Z"
+end_at = 1924992000
 paused = true
 
 [schedules."every-second@example.com"]
@@ -60,6 +62,9 @@ fn every_key_reaches_the_declared_schedule() {
         (fc.key.as_str(), fc.parallelism, fc.rate, fc.period),
         ("reports", Some(2), Some(10), 60)
     );
+    // Both forms of a bound: RFC 3339 and Unix seconds.
+    assert_eq!(r.start_at, Some(1_893_456_000_000));
+    assert_eq!(r.end_at, Some(1_924_992_000_000));
     let tick = &file.entries[1].declared.request;
     assert!(tick.cron.has_seconds());
 }

@@ -93,7 +93,15 @@ impl Service {
         };
         let mut writes = Vec::new();
         for d in declared {
-            let mut want = schedule_from(d.request, now);
+            // Bounds are checked against the clock here; nothing is written
+            // until every declared schedule has passed.
+            let id = d.request.schedule_id.clone().unwrap_or_default();
+            let mut want = schedule_from(d.request, now).map_err(|e| match e {
+                ServiceError::Invalid(why) => {
+                    ServiceError::Invalid(format!("schedule {id:?}: {why}"))
+                }
+                e => e,
+            })?;
             if d.paused {
                 want.paused = true;
                 want.next_fire_at = None;
@@ -150,6 +158,8 @@ fn changed_settings(have: &Schedule, want: &Schedule) -> Vec<&'static str> {
     check("body", have.body != want.body);
     check("misfire", have.misfire != want.misfire);
     check("paused", have.paused != want.paused);
+    check("start_at", have.start_at != want.start_at);
+    check("end_at", have.end_at != want.end_at);
     let (a, b) = (&have.delivery, &want.delivery);
     check("method", a.method != b.method);
     let content_type = |d: &Delivery| d.headers.get("Content-Type").cloned();
@@ -249,6 +259,8 @@ mod tests {
             delivery: Delivery::default(),
             body: b"hi".to_vec(),
             caller_ip: None,
+            start_at: None,
+            end_at: None,
         }
     }
 
@@ -258,22 +270,22 @@ mod tests {
             created_at: 5,
             last_fire_at: Some(7),
             caller_ip: Some("10.0.0.1".into()),
-            ..schedule_from(request("a", "* * * * *"), 1_000)
+            ..schedule_from(request("a", "* * * * *"), 1_000).unwrap()
         };
-        let want = schedule_from(request("a", "* * * * *"), 90_000);
+        let want = schedule_from(request("a", "* * * * *"), 90_000).unwrap();
         assert_eq!(changed_settings(&have, &want), Vec::<&str>::new());
     }
 
     #[test]
     fn each_changed_setting_is_named() {
-        let have = schedule_from(request("a", "* * * * *"), 0);
+        let have = schedule_from(request("a", "* * * * *"), 0).unwrap();
         let mut r = request("a", "*/5 * * * *");
         r.delivery.retries = 1;
         r.delivery.callback_options.retries = Some(2);
         r.delivery
             .headers
             .insert("Content-Type".into(), vec!["text/plain".into()]);
-        let want = schedule_from(r, 0);
+        let want = schedule_from(r, 0).unwrap();
         assert_eq!(
             changed_settings(&have, &want),
             vec!["cron", "content_type", "retries", "callback_retries"]
@@ -282,7 +294,7 @@ mod tests {
 
     #[test]
     fn a_difference_in_an_unnamed_field_still_counts() {
-        let have = schedule_from(request("a", "* * * * *"), 0);
+        let have = schedule_from(request("a", "* * * * *"), 0).unwrap();
         let mut want = have.clone();
         want.delivery.topic = Some(crate::model::TopicLink {
             name: "g".into(),

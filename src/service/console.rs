@@ -5,7 +5,7 @@
 
 use super::{Service, ServiceError, ServiceResult};
 use crate::cron::{CronSpec, DstNote};
-use crate::model::{Firing, Millis, Schedule};
+use crate::model::{Firing, Millis, Schedule, ScheduleState};
 use crate::store::{Activity, Counts, Histogram, NextFiring, ScheduleCursor};
 
 /// The settings in force, as the console's settings page shows them.
@@ -49,21 +49,21 @@ impl Service {
         let now = self.now();
         let to = (now / HOUR + 1) * HOUR;
         Ok(Overview {
-            counts: self.store.counts().await?,
+            counts: self.store.counts(now).await?,
             activity: self.store.activity(to - 24 * HOUR, to, HOUR).await?,
             next_firings: self.store.next_firings(next).await?,
         })
     }
 
     pub async fn counts(&self) -> ServiceResult<Counts> {
-        Ok(self.store.counts().await?)
+        Ok(self.store.counts(self.now()).await?)
     }
 
-    /// A page of active (or paused) schedules, with an optional search in
-    /// their ids, destinations and labels.
+    /// A page of active, paused or ended schedules, with an optional search
+    /// in their ids, destinations and labels.
     pub async fn schedules_page(
         &self,
-        paused: bool,
+        state: ScheduleState,
         search: Option<String>,
         cursor: Option<ScheduleCursor>,
         count: usize,
@@ -71,8 +71,22 @@ impl Service {
         let search = search.filter(|s| !s.trim().is_empty());
         Ok(self
             .store
-            .schedules_page(paused, search, cursor, count)
+            .schedules_page(state, self.now(), search, cursor, count)
             .await?)
+    }
+
+    /// The next `count` slots of schedule `s` after now, within its bounds
+    /// (none when it is paused or ended).
+    pub fn schedule_next(&self, s: &Schedule, count: usize) -> Vec<Millis> {
+        if s.state(self.now()) != ScheduleState::Active {
+            return Vec::new();
+        }
+        CronSpec::parse(&s.cron, s.cron_seconds)
+            .map(|spec| {
+                spec.within(super::schedules::window_of(s))
+                    .upcoming(self.now(), count.min(MAX_PREVIEW))
+            })
+            .unwrap_or_default()
     }
 
     /// A page of schedule `id`'s fire history, newest first.

@@ -8,11 +8,12 @@ use crate::metrics::Snapshot;
 impl Service {
     /// The Prometheus text of every `cronhook_*` family.
     pub async fn metrics_text(&self) -> ServiceResult<String> {
-        let counts = self.store.counts().await?;
+        let counts = self.store.counts(self.now()).await?;
         let (queues, flow_waiting) = self.engine.waitlists();
         let snapshot = Snapshot {
             active_schedules: counts.active_schedules,
             paused_schedules: counts.paused_schedules,
+            ended_schedules: counts.ended_schedules,
             pending_messages: counts.pending_messages,
             dlq: counts.dlq,
             queues,

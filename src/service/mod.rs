@@ -107,7 +107,9 @@ impl Service {
         }
     }
 
-    fn now(&self) -> crate::model::Millis {
+    /// The service's clock (the engine's): what "now" means for a
+    /// schedule's state.
+    pub fn now(&self) -> crate::model::Millis {
         self.clock.now_ms()
     }
 }

@@ -3,7 +3,7 @@
 
 use super::messages::check_retry_delays;
 use super::{Service, ServiceError, ServiceResult};
-use crate::cron::CronSpec;
+use crate::cron::{CronSpec, Window};
 use crate::ids;
 use crate::model::{Delivery, Millis, Misfire, Schedule};
 
@@ -22,6 +22,10 @@ pub struct ScheduleRequest {
     pub delivery: Delivery,
     pub body: Vec<u8>,
     pub caller_ip: Option<String>,
+    /// `Cronhook-Start-At` (Unix ms): no slot before it.
+    pub start_at: Option<Millis>,
+    /// `Cronhook-End-At` (Unix ms): no slot after it.
+    pub end_at: Option<Millis>,
 }
 
 /// What a create answers (§4.5, plus cronhook's `nextScheduleTimes`).
@@ -32,27 +36,86 @@ pub struct CreatedSchedule {
     pub upcoming: Vec<Millis>,
 }
 
+/// The bounds of a stored schedule.
+pub fn window_of(s: &Schedule) -> Window {
+    Window {
+        start: s.start_at,
+        end: s.end_at,
+    }
+}
+
+/// Shows an instant in errors as people write it (RFC 3339, UTC).
+fn shown(ms: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// The bounds of a new schedule: an end before the start, an end already
+/// past, or a window that holds no slot of the cron would make a schedule
+/// that never fires, which is a mistake to report, not to store.
+fn check_window(
+    cron: &CronSpec,
+    start: Option<Millis>,
+    end: Option<Millis>,
+    now: Millis,
+) -> ServiceResult<Window> {
+    let window = Window { start, end };
+    let Some(end) = end else {
+        return Ok(window);
+    };
+    if let Some(start) = start.filter(|&s| end < s) {
+        return Err(ServiceError::Invalid(format!(
+            "Cronhook-End-At: {} is before Cronhook-Start-At {}",
+            shown(end),
+            shown(start)
+        )));
+    }
+    if end < now {
+        return Err(ServiceError::Invalid(format!(
+            "Cronhook-End-At: {} is in the past (now is {})",
+            shown(end),
+            shown(now)
+        )));
+    }
+    if cron.clone().within(window).next_after(now).is_none() {
+        let from = start.map_or(now, |s| s.max(now));
+        return Err(ServiceError::Invalid(format!(
+            "Cronhook-End-At: no slot of \"{}\" falls between {} and {}, so the schedule would never fire",
+            cron.expression(),
+            shown(from),
+            shown(end)
+        )));
+    }
+    Ok(window)
+}
+
 /// The schedule a create request makes at `now`: a new id unless one is
-/// given, not paused, armed at the next slot. One construction for the API's
-/// create and for applying a schedules file (`apply.rs`), so both store the
-/// same thing for the same settings.
-pub(super) fn schedule_from(r: ScheduleRequest, now: Millis) -> Schedule {
-    Schedule {
+/// given, not paused, armed at the next slot inside its bounds. One
+/// construction for the API's create and for applying a schedules file
+/// (`apply.rs`), so both check and store the same thing for the same
+/// settings.
+pub(super) fn schedule_from(r: ScheduleRequest, now: Millis) -> ServiceResult<Schedule> {
+    let window = check_window(&r.cron, r.start_at, r.end_at, now)?;
+    let spec = r.cron.within(window);
+    Ok(Schedule {
         id: r.schedule_id.unwrap_or_else(ids::schedule_id),
         destination: r.destination,
-        cron: r.cron.expression().to_owned(),
-        cron_seconds: r.cron.has_seconds(),
+        cron: spec.expression().to_owned(),
+        cron_seconds: spec.has_seconds(),
         delivery: r.delivery,
         body: r.body,
         misfire: r.misfire,
         paused: false,
         created_at: now,
-        next_fire_at: r.cron.next_after(now),
+        next_fire_at: spec.next_after(now),
         last_fire_at: None,
         last_states: Default::default(),
         last_error: None,
         caller_ip: r.caller_ip,
-    }
+        start_at: r.start_at,
+        end_at: r.end_at,
+    })
 }
 
 fn not_found(id: &str) -> ServiceError {
@@ -65,8 +128,10 @@ impl Service {
     pub async fn create_schedule(&self, r: ScheduleRequest) -> ServiceResult<CreatedSchedule> {
         check_retry_delays(&r.delivery)?;
         let now = self.now();
-        let spec = r.cron.clone();
-        let stored = self.store.put_schedule(schedule_from(r, now)).await?;
+        let cron = r.cron.clone();
+        let schedule = schedule_from(r, now)?;
+        let spec = cron.within(window_of(&schedule));
+        let stored = self.store.put_schedule(schedule).await?;
         Ok(CreatedSchedule {
             id: stored.id,
             cron: stored.cron,
@@ -99,7 +164,7 @@ impl Service {
             .set_paused(id, pause, move |s| {
                 CronSpec::parse(&s.cron, s.cron_seconds)
                     .ok()
-                    .and_then(|spec| spec.next_after(now))
+                    .and_then(|spec| spec.within(window_of(s)).next_after(now))
             })
             .await?
             .map(|_| ())

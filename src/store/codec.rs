@@ -19,7 +19,8 @@ pub(super) fn from_json<T: serde::de::DeserializeOwned>(
 }
 
 pub(super) const SCHEDULE_COLUMNS: &str = "id, destination, cron, cron_seconds, delivery, body, \
-     misfire, paused, created_at, next_fire_at, last_fire_at, last_states, caller_ip, last_error";
+     misfire, paused, created_at, next_fire_at, last_fire_at, last_states, caller_ip, last_error, \
+     start_at, end_at";
 
 pub(super) fn schedule(row: &Row) -> rusqlite::Result<Schedule> {
     let delivery: String = row.get(4)?;
@@ -40,6 +41,8 @@ pub(super) fn schedule(row: &Row) -> rusqlite::Result<Schedule> {
         last_states: from_json(11, &last_states)?,
         caller_ip: row.get(12)?,
         last_error: row.get(13)?,
+        start_at: row.get(14)?,
+        end_at: row.get(15)?,
     })
 }
 

@@ -16,7 +16,7 @@ use super::StoreError;
 pub const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// Version that `SCHEMA` describes.
-pub const LATEST_VERSION: i64 = 7;
+pub const LATEST_VERSION: i64 = 8;
 
 /// `(version, SQL)`: running the SQL on a database of `version - 1` makes
 /// it `version`. Version 1 is the first schema; it is here so the upgrade
@@ -29,6 +29,7 @@ const STEPS: &[(i64, &str)] = &[
     (5, include_str!("migrations/0005_url_groups.sql")),
     (6, include_str!("migrations/0006_flow_control.sql")),
     (7, include_str!("migrations/0007_workflow_invoke.sql")),
+    (8, include_str!("migrations/0008_schedule_bounds.sql")),
 ];
 
 /// Brings the database at `conn` to `LATEST_VERSION`.

@@ -66,6 +66,8 @@ fn schedule(id: &str, next: i64) -> Schedule {
         last_states: Default::default(),
         last_error: None,
         caller_ip: None,
+        start_at: None,
+        end_at: None,
     }
 }
 

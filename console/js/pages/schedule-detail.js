@@ -9,7 +9,7 @@ import {
   toast, loadMore, emptyState, errorBox,
 } from '../ui.js';
 import { latenessChart } from '../chart.js';
-import { pause, runNow, remove } from './schedules.js';
+import { pause, runNow, remove, nextRun } from './schedules.js';
 
 const HISTORY_PAGE = 50;
 
@@ -38,7 +38,7 @@ export default async function scheduleDetail(view, ctx) {
       await runNow(id);
       await loadHistory();
     }, 'run now'), { kind: 'primary', small: false, attrs: { id: 'run-now' } }),
-    s.isPaused
+    s.state === 'ended' ? null : s.isPaused
       ? button('Resume', (ev) => busy(ev.currentTarget, async () => { await pause(id, false); toast(`Resumed ${id}`); ctx.refresh(); }, 'resume'), { small: false })
       : button('Pause', (ev) => busy(ev.currentTarget, async () => { await pause(id, true); toast(`Paused ${id}`); ctx.refresh(); }, 'pause'), { small: false }),
     h('a', { href: route('schedules', id, 'edit'), class: 'btn' }, 'Edit'),
@@ -55,7 +55,9 @@ export default async function scheduleDetail(view, ctx) {
 
   const head = pageHead(id, actions);
   head.querySelector('h1').classList.add('mono');
-  const sub = h('p.subtitle', s.isPaused ? badge('paused', 'Paused') : badge('active', 'Active'), ' ',
+  const stateBadge = s.state === 'ended' ? badge('ended', 'Ended')
+    : s.isPaused ? badge('paused', 'Paused') : badge('active', 'Active');
+  const sub = h('p.subtitle', stateBadge, ' ',
     s.description || '', ' ', h('span.muted', `(${zone})`));
 
   const labels = s.labels || (s.label ? [s.label] : []);
@@ -67,7 +69,9 @@ export default async function scheduleDetail(view, ctx) {
     ['Time zone', zone],
     ['Seconds field', s.cronSeconds ? 'yes (6 fields)' : 'no'],
     ['Created', timeEl(s.createdAt, { both: true })],
-    ['Next run', s.isPaused ? 'paused' : timeEl(s.nextScheduleTime, { both: true })],
+    ['Starts', s.startAt ? timeEl(s.startAt, { both: true }) : 'at once'],
+    ['Ends', s.endAt ? timeEl(s.endAt, { both: true }) : 'never'],
+    ['Next run', nextRun(s)],
     ['Last run', s.lastScheduleTime ? timeEl(s.lastScheduleTime, { both: true }) : 'never'],
     ['Retries', String(s.retries ?? 3)],
     ['Retry delay', s.retryDelayExpression ? h('code', s.retryDelayExpression) : 'default backoff'],
@@ -87,7 +91,8 @@ export default async function scheduleDetail(view, ctx) {
     ? tableWrap(h('table.table.table-compact',
       h('thead', h('tr', ['#', `In ${zone}`, `Your browser (${browserZone})`, 'From now'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', s.next.map((t, i) => h('tr', h('td', String(i + 1)), h('td.nowrap', absTime(t, zone)), h('td.nowrap', absTime(t, browserZone)), h('td', timeEl(t)))))), 'Next firings')
-    : emptyState(s.isPaused ? 'Paused: no firings until resumed.' : 'No upcoming firing.');
+    : emptyState(s.state === 'ended' ? 'Ended: its end has passed, it never fires again.'
+      : s.isPaused ? 'Paused: no firings until resumed.' : 'No upcoming firing.');
 
   const chartBox = h('div.history-chart');
   const tbody = h('tbody');

@@ -57,6 +57,14 @@ function shortTime(ms, zone, withSeconds) {
 const shq = (v) => `'${String(v).replace(/'/g, `'\\''`)}'`;
 const lit = (v) => JSON.stringify(String(v));
 
+/** Unix ms → the value of a datetime-local input, in the browser's zone. */
+function localInput(ms) {
+  if (!ms) return '';
+  const d = new Date(ms);
+  const p = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
 function curlOf(req) {
   const plain = /^[^"$`\\!]*$/.test(req.path);
   const lines = [plain ? `curl -X POST "$QSTASH_URL${req.path}"` : `curl -X POST "$QSTASH_URL"${shq(req.path)}`, `  -H "Authorization: Bearer $QSTASH_TOKEN"`];
@@ -155,6 +163,9 @@ export default async function scheduleForm(view, ctx) {
     ['skip', 'skip: drop slots missed while down'],
     ['all', 'all: fire every missed slot'],
   ], 'once', { name: 'misfire' });
+  // Bounds (Cronhook-Start-At / -End-At), in the browser's time zone.
+  const startAt = input({ type: 'datetime-local', name: 'startAt' });
+  const endAt = input({ type: 'datetime-local', name: 'endAt' });
 
   // ---- builder layout ----
   const everyNField = field('Every', everyN, { hint: 'minutes' });
@@ -256,7 +267,9 @@ export default async function scheduleForm(view, ctx) {
         field('Callback', callback, { hint: 'Called after every attempt.' }),
         field('Failure callback', failureCallback, { hint: 'Called when retries run out.' }),
         field('Label', label, { hint: 'For filtering logs and the DLQ; letters, digits, . _ -' }),
-        field('Misfire policy', misfire, { hint: 'What to do with slots missed while cronhook was down.' })),
+        field('Misfire policy', misfire, { hint: 'What to do with slots missed while cronhook was down.' }),
+        field('Starts', startAt, { hint: `Optional, ${browserZone}: no firing before it.` }),
+        field('Ends', endAt, { hint: `Optional, ${browserZone}: after it the schedule has ended and never fires again.` })),
       h('h3.subhead', 'Flow control'),
       h('p.hint', 'Messages with the same key share its limits, across schedules and publishers (Upstash-Flow-Control-Key / -Value).'),
       h('div.form-grid',
@@ -338,6 +351,8 @@ export default async function scheduleForm(view, ctx) {
     failureCallback.value = s.failureCallback || '';
     label.value = (s.labels || (s.label ? [s.label] : [])).join(',');
     misfire.value = s.misfire || 'once';
+    startAt.value = localInput(s.startAt);
+    endAt.value = localInput(s.endAt);
     if (s.bodyBase64) {
       body.disabled = true;
       body.placeholder = 'The body is binary and cannot be edited here; saving keeps it as it is.';
@@ -368,6 +383,10 @@ export default async function scheduleForm(view, ctx) {
     opt('Upstash-Failure-Callback', failureCallback);
     opt('Upstash-Label', label);
     hs.push(['Cronhook-Misfire', misfire.value]);
+    for (const [name, el] of [['Cronhook-Start-At', startAt], ['Cronhook-End-At', endAt]]) {
+      const ms = el.value ? new Date(el.value).getTime() : NaN;
+      if (Number.isFinite(ms)) hs.push([name, new Date(ms).toISOString().replace('.000Z', 'Z')]);
+    }
     if (destKind.value === 'queue' && queueName.value.trim()) hs.push(['Upstash-Queue-Name', queueName.value.trim()]);
     const fc = flowControlValue();
     if (fcKey.value.trim()) {

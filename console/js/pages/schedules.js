@@ -1,4 +1,4 @@
-// Schedules: active and paused tabs, search, paged with the API's cursor,
+// Schedules: active, paused and ended tabs, search, paged with the API's cursor,
 // row and bulk actions.
 
 import { h, fill, route, routeQuery, timeEl, debounce } from '../dom.js';
@@ -38,13 +38,27 @@ export function lastState(s) {
   return 'SUCCESS';
 }
 
+/**
+ * The "Next run" of a schedule: ended, paused, or its next slot, with
+ * "starts <time>" while its start (Cronhook-Start-At) is still ahead.
+ */
+export function nextRun(s) {
+  if (s.state === 'ended') return badge('ended');
+  if (s.isPaused) return h('span.muted', 'paused');
+  const next = timeEl(s.nextScheduleTime, { both: true });
+  if (s.startAt && s.startAt > Date.now()) {
+    return [next, h('div.muted.small', 'starts ', timeEl(s.startAt, { both: true }))];
+  }
+  return next;
+}
+
 /** The 5 or 6 cron fields without the CRON_TZ= prefix. */
 export function cronFields(cron) {
   return String(cron || '').replace(/^\s*(CRON_TZ|TZ)=\S+\s+/, '').trim();
 }
 
 export default async function schedules(view, ctx) {
-  const state = ctx.query.get('state') === 'paused' ? 'paused' : 'active';
+  const state = ['paused', 'ended'].includes(ctx.query.get('state')) ? ctx.query.get('state') : 'active';
   let q = ctx.query.get('q') || '';
   const selected = new Set();
 
@@ -76,6 +90,7 @@ export default async function schedules(view, ctx) {
   const drawTabs = (counts) => fill(tabBox, tabs([
     { label: 'Active', href: routeQuery('schedules', { state: 'active', q }), active: state === 'active', count: counts?.active },
     { label: 'Paused', href: routeQuery('schedules', { state: 'paused', q }), active: state === 'paused', count: counts?.paused },
+    { label: 'Ended', href: routeQuery('schedules', { state: 'ended', q }), active: state === 'ended', count: counts?.ended },
   ], 'Schedule state'));
 
   const drawBulk = () => {
@@ -96,9 +111,11 @@ export default async function schedules(view, ctx) {
     };
     fill(bulk,
       h('span.bulk-count', `${selected.size} selected`),
-      state === 'active'
-        ? button('Pause selected', () => each('Paused', (id) => pause(id, true)))
-        : button('Resume selected', () => each('Resumed', (id) => pause(id, false))),
+      state === 'ended'
+        ? null
+        : state === 'active'
+          ? button('Pause selected', () => each('Paused', (id) => pause(id, true)))
+          : button('Resume selected', () => each('Resumed', (id) => pause(id, false))),
       button('Delete selected', async () => {
         if (await confirmDialog('Delete schedules', `Delete ${ids.length} schedules? Their future firings stop; messages already fired are still delivered.`, { confirm: 'Delete' })) {
           each('Deleted', remove);
@@ -117,7 +134,7 @@ export default async function schedules(view, ctx) {
     });
     const last = lastState(s);
     const actions = h('div.row-actions',
-      s.isPaused
+      s.state === 'ended' ? null : s.isPaused
         ? button('Resume', (ev) => busy(ev.currentTarget, async () => { await pause(id, false); toast(`Resumed ${id}`); ctx.refresh(); }, 'resume'))
         : button('Pause', (ev) => busy(ev.currentTarget, async () => { await pause(id, true); toast(`Paused ${id}`); ctx.refresh(); }, 'pause')),
       button('Run now', (ev) => busy(ev.currentTarget, () => runNow(id), 'run now')),
@@ -135,7 +152,7 @@ export default async function schedules(view, ctx) {
       h('td.mono.wrap', { 'data-label': 'Destination' }, s.destination),
       h('td', { 'data-label': 'When' }, h('div', s.description || ''), h('code.muted.small', cronFields(s.cron))),
       h('td', { 'data-label': 'Time zone' }, s.timezone || 'UTC'),
-      h('td', { 'data-label': 'Next run' }, s.isPaused ? h('span.muted', 'paused') : timeEl(s.nextScheduleTime, { both: true })),
+      h('td', { 'data-label': 'Next run' }, nextRun(s)),
       h('td', { 'data-label': 'Last run' }, s.lastScheduleTime ? [timeEl(s.lastScheduleTime, { both: true }), ' ', last ? badge(last) : null] : h('span.muted', 'never')),
       h('td', { 'data-label': 'Actions' }, actions),
     );

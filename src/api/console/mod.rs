@@ -16,7 +16,7 @@ use super::query::Query;
 use super::view::schedule_json;
 use super::{read_body, ApiError, ApiResult, AppState};
 use crate::cron::{CronSpec, DstChange};
-use crate::model::{Firing, Schedule};
+use crate::model::{Firing, Millis, Schedule, ScheduleState};
 use crate::service::{CronPreview, MAX_PREVIEW};
 
 /// `GET /cronhook/v1/session`: whether this browser has a session, and
@@ -94,7 +94,11 @@ pub async fn overview(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     env.push(json!({ "name": "QSTASH_CURRENT_SIGNING_KEY", "value": keys.current }));
     env.push(json!({ "name": "QSTASH_NEXT_SIGNING_KEY", "value": keys.next }));
     Ok(Json(json!({
-        "schedules": { "active": o.counts.active_schedules, "paused": o.counts.paused_schedules },
+        "schedules": {
+            "active": o.counts.active_schedules,
+            "paused": o.counts.paused_schedules,
+            "ended": o.counts.ended_schedules,
+        },
         "pendingMessages": o.counts.pending_messages,
         "dlq": o.counts.dlq,
         "runs": runs,
@@ -157,8 +161,8 @@ pub fn cron_preview_json(p: &CronPreview) -> Value {
 }
 
 /// A schedule with the console's extras: its cron in words.
-fn listed(s: &Schedule) -> Value {
-    let mut v = schedule_json(s);
+fn listed(s: &Schedule, now: Millis) -> Value {
+    let mut v = schedule_json(s, now);
     if let (Value::Object(o), Ok(spec)) = (&mut v, CronSpec::parse(&s.cron, s.cron_seconds)) {
         o.insert("description".into(), json!(spec.describe()));
         o.insert("timezone".into(), json!(spec.timezone().name()));
@@ -167,16 +171,18 @@ fn listed(s: &Schedule) -> Value {
     v
 }
 
-/// `GET /cronhook/v1/schedules?state=active|paused[&q=…][&cursor=…][&count=50]`:
-/// a page of schedules, oldest first, and how many are active and paused.
+/// `GET /cronhook/v1/schedules?state=active|paused|ended[&q=…][&cursor=…][&count=50]`:
+/// a page of schedules, oldest first, and how many are active, paused and
+/// ended.
 pub async fn schedules(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
     let query = Query::parse(request.uri().query())?;
-    let paused = match query.one("state").unwrap_or("active") {
-        "active" => false,
-        "paused" => true,
+    let wanted = match query.one("state").unwrap_or("active") {
+        "active" => ScheduleState::Active,
+        "paused" => ScheduleState::Paused,
+        "ended" => ScheduleState::Ended,
         other => {
             return Err(ApiError::BadRequest(format!(
-                "state: \"{other}\" is not active or paused"
+                "state: \"{other}\" is not active, paused or ended"
             )))
         }
     };
@@ -195,17 +201,22 @@ pub async fn schedules(State(state): State<AppState>, request: Request) -> ApiRe
     let count = query.count(50, 500)?;
     let (page, next) = state
         .service
-        .schedules_page(paused, query.one("q").map(str::to_owned), cursor, count)
+        .schedules_page(wanted, query.one("q").map(str::to_owned), cursor, count)
         .await?;
     let counts = state.service.counts().await?;
+    let now = state.service.now();
     let mut o = Map::new();
     o.insert(
         "schedules".into(),
-        Value::Array(page.iter().map(listed).collect()),
+        Value::Array(page.iter().map(|s| listed(s, now)).collect()),
     );
     o.insert(
         "counts".into(),
-        json!({ "active": counts.active_schedules, "paused": counts.paused_schedules }),
+        json!({
+            "active": counts.active_schedules,
+            "paused": counts.paused_schedules,
+            "ended": counts.ended_schedules,
+        }),
     );
     if let Some((t, id)) = next {
         o.insert("cursor".into(), json!(format!("{t}~{id}")));
@@ -220,13 +231,11 @@ pub async fn schedule(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let s = state.service.schedule(&id).await?;
-    let mut v = listed(&s);
-    if let (Value::Object(o), Ok(p)) = (
-        &mut v,
-        state.service.cron_preview(&s.cron, s.cron_seconds, 10),
-    ) {
+    let mut v = listed(&s, state.service.now());
+    if let Value::Object(o) = &mut v {
         if !s.paused {
-            o.insert("next".into(), json!(p.next));
+            // Within its bounds: empty once it has ended.
+            o.insert("next".into(), json!(state.service.schedule_next(&s, 10)));
         }
     }
     Ok(Json(v))

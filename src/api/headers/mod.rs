@@ -51,6 +51,63 @@ pub struct ScheduleHeaders {
     pub schedule_id: Option<String>,
     pub misfire: Misfire,
     pub delivery: Delivery,
+    /// `Cronhook-Start-At`, Unix ms.
+    pub start_at: Option<i64>,
+    /// `Cronhook-End-At`, Unix ms.
+    pub end_at: Option<i64>,
+}
+
+/// The schedule bounds' headers; on anything but a schedule they are refused.
+pub const BOUND_HEADERS: [&str; 2] = ["Cronhook-Start-At", "Cronhook-End-At"];
+
+/// Latest instant accepted: 9999-12-31T23:59:59Z, as for `Upstash-Not-Before`.
+const MAX_UNIX_SECS: i64 = 253_402_300_799;
+
+/// `Cronhook-Start-At` / `Cronhook-End-At`: Unix seconds, or RFC 3339
+/// (`2026-12-08T09:00:00Z`, `2026-12-08T10:00:00+01:00`), as Unix ms.
+fn instant(headers: &HeaderMap, header: &str) -> Result<Option<i64>, HeaderError> {
+    let Some(v) = present(headers, &header.to_ascii_lowercase())? else {
+        return Ok(None);
+    };
+    let ms = if v.bytes().all(|b| b.is_ascii_digit()) {
+        v.parse::<i64>()
+            .ok()
+            .filter(|s| *s <= MAX_UNIX_SECS)
+            .map(|s| s * 1000)
+    } else {
+        chrono::DateTime::parse_from_rfc3339(v)
+            .ok()
+            .map(|t| t.timestamp_millis())
+            .filter(|ms| (0..=MAX_UNIX_SECS * 1000).contains(ms))
+    };
+    let hint = if v.contains(' ') {
+        " (in a query string, write + as %2B)"
+    } else {
+        ""
+    };
+    ms.map(Some).ok_or_else(|| {
+        bad(
+            header,
+            format!(
+                "\"{v}\" is not a Unix time in seconds or an RFC 3339 time such as \
+                 2026-12-08T09:00:00Z{hint}"
+            ),
+        )
+    })
+}
+
+/// Refuses the schedule bounds on a request that makes no schedule.
+fn refuse_bounds(headers: &HeaderMap) -> Result<(), HeaderError> {
+    for header in BOUND_HEADERS {
+        if headers.contains_key(header.to_ascii_lowercase().as_str()) {
+            return Err(bad(
+                header,
+                "is only for schedules (with Upstash-Cron); a message waits with Upstash-Not-Before \
+                 or Upstash-Delay",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A header value as text: any UTF-8 (a forwarded `X-Name: Zoë` is fine),
@@ -125,6 +182,8 @@ pub fn schedule(headers: &HeaderMap) -> Result<ScheduleHeaders, HeaderError> {
         schedule_id,
         misfire,
         delivery: delivery(headers)?,
+        start_at: instant(headers, "Cronhook-Start-At")?,
+        end_at: instant(headers, "Cronhook-End-At")?,
     })
 }
 
@@ -350,24 +409,31 @@ pub fn publish(headers: &HeaderMap) -> Result<PublishHeaders, HeaderError> {
             "is longer than 1000 characters",
         ));
     }
+    let forward_all_headers = boolean(headers, "upstash-header-forward")?;
+    // With every header forwarded they are the sender's own, not settings.
+    if !forward_all_headers {
+        refuse_bounds(headers)?;
+    }
     Ok(PublishHeaders {
         delivery: delivery(headers)?,
         not_before,
         deduplication_id,
         content_based_deduplication: boolean(headers, "upstash-content-based-deduplication")?,
-        forward_all_headers: boolean(headers, "upstash-header-forward")?,
+        forward_all_headers,
     })
 }
 
 /// Adds the query-string equivalents of `Upstash-*` headers (§5.1: lower-cased
-/// names as keys, e.g. `?upstash-delay=10s`); a real header wins.
+/// names as keys, e.g. `?upstash-delay=10s`), and of cronhook's own
+/// `Cronhook-*` ones (`?cronhook-start-at=…`); a real header wins.
 pub fn with_query(headers: &HeaderMap, query: Option<&str>) -> Result<HeaderMap, HeaderError> {
     let mut merged = headers.clone();
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or(""))
         .map_err(|e| bad("query string", e.to_string()))?;
     for (key, value) in pairs {
         let key = key.to_ascii_lowercase();
-        if !key.starts_with("upstash-") || headers.contains_key(key.as_str()) {
+        let ours = key.starts_with("upstash-") || key.starts_with("cronhook-");
+        if !ours || headers.contains_key(key.as_str()) {
             continue;
         }
         let (Ok(name), Ok(value)) = (

@@ -232,27 +232,17 @@ fn accessors_report_zone_and_seconds() {
 
 #[test]
 fn every_error_names_what_is_wrong() {
+    // Errors with a hint on the slip are in the table of the next test.
     let fields5 = "cronhook reads 5 (minute hour day-of-month month day-of-week)";
     let cases: Vec<(&str, bool, String)> = vec![
         ("", false, "invalid cron expression \"\": the expression is empty".into()),
         ("   ", true, "invalid cron expression \"\": the expression is empty".into()),
-        ("0 */5 * * * *", false, format!("invalid cron expression \"0 */5 * * * *\": it has 6 fields, but {fields5}; a leading seconds field needs the request header Cronhook-Cron-Seconds: true")),
-        ("0 0 * * * 2026", false, format!("invalid cron expression \"0 0 * * * 2026\": it has 6 fields, but {fields5}; a leading seconds field needs the request header Cronhook-Cron-Seconds: true")),
         ("* * * *", false, format!("invalid cron expression \"* * * *\": it has 4 fields, but {fields5}")),
         ("0 0 0 * * * *", false, format!("invalid cron expression \"0 0 0 * * * *\": it has 7 fields, but {fields5}")),
         ("CRON_TZ=UTC", false, format!("invalid cron expression \"CRON_TZ=UTC\": it has 0 fields, but {fields5}")),
-        ("*/5 * * * *", true, "invalid cron expression \"*/5 * * * *\": it has 5 fields, but with Cronhook-Cron-Seconds: true cronhook reads 6 (second minute hour day-of-month month day-of-week)".into()),
-        ("0 0 * * 25", false, "invalid cron expression \"0 0 * * 25\": day-of-week value 25 is out of range (day-of-week is 0–7)".into()),
-        ("60 0 * * * *", true, "invalid cron expression \"60 0 * * * *\": second value 60 is out of range (second is 0–59)".into()),
-        ("60 * * * *", false, "invalid cron expression \"60 * * * *\": minute value 60 is out of range (minute is 0–59)".into()),
         ("5-70 * * * *", false, "invalid cron expression \"5-70 * * * *\": minute value 70 is out of range (minute is 0–59)".into()),
         ("99999999999 * * * *", false, "invalid cron expression \"99999999999 * * * *\": minute value 99999999999 is out of range (minute is 0–59)".into()),
-        ("0 24 * * *", false, "invalid cron expression \"0 24 * * *\": hour value 24 is out of range (hour is 0–23)".into()),
-        ("0 0 0 * *", false, "invalid cron expression \"0 0 0 * *\": day-of-month value 0 is out of range (day-of-month is 1–31)".into()),
         ("0 0 32W * *", false, "invalid cron expression \"0 0 32W * *\": day-of-month value 32 is out of range (day-of-month is 1–31)".into()),
-        ("0 0 1 13 *", false, "invalid cron expression \"0 0 1 13 *\": month value 13 is out of range (month is 1–12)".into()),
-        ("0 0 * * 8#1", false, "invalid cron expression \"0 0 * * 8#1\": day-of-week value 8 is out of range (day-of-week is 0–7)".into()),
-        ("*/0 * * * *", false, "invalid cron expression \"*/0 * * * *\": minute field \"*/0\" is malformed: a step must be between 1 and 59, not 0".into()),
         ("0 */24 * * *", false, "invalid cron expression \"0 */24 * * *\": hour field \"*/24\" is malformed: a step must be between 1 and 23, not 24".into()),
         ("*/ * * * *", false, "invalid cron expression \"*/ * * * *\": minute field \"*/\" is malformed: the step after / is missing".into()),
         ("*/x * * * *", false, "invalid cron expression \"*/x * * * *\": minute field \"*/x\" is malformed: the step \"x\" is not a number".into()),
@@ -260,14 +250,12 @@ fn every_error_names_what_is_wrong() {
         ("1,,2 * * * *", false, "invalid cron expression \"1,,2 * * * *\": minute field \"1,,2\" is malformed: it has an empty list item".into()),
         ("-5 * * * *", false, "invalid cron expression \"-5 * * * *\": minute field \"-5\" is malformed: a number is missing".into()),
         ("0 20-10 * * *", false, "invalid cron expression \"0 20-10 * * *\": hour field \"20-10\" is malformed: the range 20-10 runs backwards".into()),
-        ("0 ? * * *", false, "invalid cron expression \"0 ? * * *\": hour field \"?\" is malformed: \"?\" is not a number".into()),
         ("0 0 * MON *", false, "invalid cron expression \"0 0 * MON *\": month field \"MON\" is malformed: \"MON\" is not a number or a month name (JAN–DEC)".into()),
         ("0 0 * * MON-FOO", false, "invalid cron expression \"0 0 * * MON-FOO\": day-of-week field \"MON-FOO\" is malformed: \"FOO\" is not a number or a weekday name (SUN–SAT)".into()),
         ("0 0 * * 1#6", false, "invalid cron expression \"0 0 * * 1#6\": day-of-week field \"1#6\" is malformed: the occurrence after # must be between 1 and 5, not \"6\"".into()),
         ("0 0 * * L", false, "invalid cron expression \"0 0 * * L\": day-of-week field \"L\" is malformed: L in day-of-week needs a weekday before it, e.g. 5L for the last Friday".into()),
         ("0 0 L-2 * *", false, "invalid cron expression \"0 0 L-2 * *\": day-of-month field \"L-2\" is malformed: \"L-2\" is not supported (use L for the last day or LW for the last weekday)".into()),
         ("CRON_TZ=Mars/Base 0 0 * * *", false, "invalid cron expression \"CRON_TZ=Mars/Base 0 0 * * *\": unknown time zone \"Mars/Base\" (expected an IANA name such as America/New_York)".into()),
-        ("@every 5m", false, "invalid cron expression \"@every 5m\": unknown nickname \"@every\" (cronhook accepts @yearly, @annually, @monthly, @weekly, @daily, @midnight and @hourly)".into()),
         ("@daily 0", false, format!("invalid cron expression \"@daily 0\": it has 2 fields, but {fields5}")),
     ];
     for (expr, seconds, message) in cases {
@@ -320,5 +308,81 @@ fn an_error_message_stays_one_short_line() {
             .to_string();
         assert!(!message.contains('\n'), "{message}");
         assert!(message.chars().count() < 400, "{message}");
+    }
+}
+
+/// Errors that teach: the common slips get what was probably wrong and,
+/// where the fix is clear (and reads), the expression probably meant. The
+/// API answers with this text (`tests/cron_errors.rs`).
+#[test]
+fn a_common_slip_is_explained_with_the_expression_probably_meant() {
+    // (expression, seconds header, the message after `invalid cron expression "<expr>": `)
+    let cases: &[(&str, bool, &str)] = &[
+        ("0 0 * * 25", false, "day-of-week value 25 is out of range (day-of-week is 0–7); the fifth field is the day of the week; the day of the month is the third: did you mean \"0 0 25 * *\"?"),
+        ("60 0 * * * *", true, "second value 60 is out of range (second is 0–59); the full minute is second 0: did you mean \"0 0 * * * *\"?"),
+        ("0 9 * * 15", false, "day-of-week value 15 is out of range (day-of-week is 0–7); the fifth field is the day of the week; the day of the month is the third: did you mean \"0 9 15 * *\"?"),
+        ("0 9 1 * 15", false, "day-of-week value 15 is out of range (day-of-week is 0–7); the fifth field is the day of the week; the day of the month is the third"),
+        ("0 9 ? * 1,15", false, "day-of-week value 15 is out of range (day-of-week is 0–7); the fifth field is the day of the week; the day of the month is the third: did you mean \"0 9 1,15 * *\"?"),
+        ("0 0 9 * * 20", true, "day-of-week value 20 is out of range (day-of-week is 0–7); the sixth field is the day of the week; the day of the month is the fourth: did you mean \"0 0 9 20 * *\"?"),
+        ("0 */5 * * * *", false, "it has 6 fields, but cronhook reads 5 (minute hour day-of-month month day-of-week); a leading seconds field needs the request header Cronhook-Cron-Seconds: true; or, to fire at second 0, drop the seconds field: did you mean \"*/5 * * * *\"?"),
+        ("0 0 * * * 2026", false, "it has 6 fields, but cronhook reads 5 (minute hour day-of-month month day-of-week); a leading seconds field needs the request header Cronhook-Cron-Seconds: true; the last field looks like a year, and cron has no year field: did you mean \"0 0 * * *\"?"),
+        ("0 0 12 * * ? 2026", false, "it has 7 fields, but cronhook reads 5 (minute hour day-of-month month day-of-week); it looks like a Quartz expression (seconds first, a year last); cronhook has no year field: did you mean \"0 12 * * ?\"?"),
+        ("5 0 12 * * ? 2026", false, "it has 7 fields, but cronhook reads 5 (minute hour day-of-month month day-of-week); it looks like a Quartz expression (seconds first, a year last); cronhook has no year field; drop the year and send Cronhook-Cron-Seconds: true"),
+        ("*/5 * * * *", true, "it has 5 fields, but with Cronhook-Cron-Seconds: true cronhook reads 6 (second minute hour day-of-month month day-of-week); with the header the first field is the second: add one (e.g. 0) in front, or leave the header out"),
+        ("*/0 * * * *", false, "minute field \"*/0\" is malformed: a step must be between 1 and 59, not 0; a step of 0 never moves on: for every minute write *"),
+        ("0 0 1 13 *", false, "month value 13 is out of range (month is 1–12); the fourth field is the month, after the day of the month: did you mean \"0 0 13 1 *\"?"),
+        ("0 0 12 25 *", false, "month value 25 is out of range (month is 1–12); the fourth field is the month, after the day of the month: did you mean \"0 0 25 12 *\"?"),
+        ("0 24 * * *", false, "hour value 24 is out of range (hour is 0–23); midnight is hour 0: did you mean \"0 0 * * *\"?"),
+        ("0 0 0 * *", false, "day-of-month value 0 is out of range (day-of-month is 1–31); days of the month count from 1; for the last day of the month write L"),
+        ("0 ? * * *", false, "hour field \"?\" is malformed: \"?\" is not a number; ? (\"no specific value\", from Quartz) is only for the day-of-month and day-of-week fields; write * for every hour: did you mean \"0 * * * *\"?"),
+        ("60 * * * *", false, "minute value 60 is out of range (minute is 0–59); the full hour is minute 0: did you mean \"0 * * * *\"?"),
+        ("9:30 * * *", false, "it has 4 fields, but cronhook reads 5 (minute hour day-of-month month day-of-week); cron has no times of day like 9:30: the minute and the hour are two fields, minute first: did you mean \"30 9 * * *\"?"),
+        ("@every 5m", false, "unknown nickname \"@every\" (cronhook accepts @yearly, @annually, @monthly, @weekly, @daily, @midnight and @hourly); for a fixed interval, write a step in its field: did you mean \"*/5 * * * *\"?"),
+        ("@every 2h", false, "unknown nickname \"@every\" (cronhook accepts @yearly, @annually, @monthly, @weekly, @daily, @midnight and @hourly); for a fixed interval, write a step in its field: did you mean \"0 */2 * * *\"?"),
+        ("@every 7m", false, "unknown nickname \"@every\" (cronhook accepts @yearly, @annually, @monthly, @weekly, @daily, @midnight and @hourly); for a fixed interval, write a step in its field, e.g. */5 * * * * for every 5 minutes"),
+        ("0 0 1 0 *", false, "month value 0 is out of range (month is 1–12); months count from 1 (January) to 12 (December)"),
+        ("CRON_TZ=Europe/Berlin 0 9 * * 15", false, "day-of-week value 15 is out of range (day-of-week is 0–7); the fifth field is the day of the week; the day of the month is the third: did you mean \"CRON_TZ=Europe/Berlin 0 9 15 * *\"?"),
+        ("0 0 * * 8#1", false, "day-of-week value 8 is out of range (day-of-week is 0–7); the fifth field is the day of the week; the day of the month is the third"),
+    ];
+    for (expr, seconds, detail) in cases {
+        let err = CronSpec::parse(expr, *seconds).expect_err(expr);
+        assert_eq!(
+            err.to_string(),
+            format!("invalid cron expression {expr:?}: {detail}"),
+            "{expr:?}"
+        );
+    }
+}
+
+#[test]
+fn every_suggested_expression_reads_and_no_suggestion_is_made_when_the_fix_is_unclear() {
+    for (expr, seconds) in [
+        ("0 9 * * 15", false),
+        ("0 0 9 * * 20", true),
+        ("0 */5 * * * *", false),
+        ("0 0 12 * * ? 2026", false),
+        ("0 0 12 25 *", false),
+        ("0 24 * * *", false),
+        ("0 ? * * *", false),
+        ("9:30 * * *", false),
+        ("@every 2h", false),
+    ] {
+        let message = CronSpec::parse(expr, seconds).unwrap_err().to_string();
+        let meant = message
+            .split("did you mean \"")
+            .nth(1)
+            .and_then(|m| m.strip_suffix("\"?"))
+            .unwrap_or_else(|| panic!("{expr:?}: no suggestion in {message}"));
+        // A suggestion is in the request's dialect (dropping the seconds
+        // field only ever happens without the header).
+        assert!(
+            CronSpec::parse(meant, seconds).is_ok(),
+            "{expr:?} suggests {meant:?}, which does not read"
+        );
+    }
+    // Both day fields taken, or a weekday with #: explained, nothing guessed.
+    for expr in ["0 9 1 * 15", "0 0 * * 8#1", "@every 7m"] {
+        let message = CronSpec::parse(expr, false).unwrap_err().to_string();
+        assert!(!message.contains("did you mean"), "{message}");
     }
 }

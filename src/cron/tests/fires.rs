@@ -114,3 +114,36 @@ fn last_at_or_before_is_cheap_over_a_year_of_seconds() {
     // Generous bound for a shared debug build; a linear scan would take minutes.
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+#[test]
+fn a_window_keeps_only_the_slots_inside_it_both_ends_included() {
+    use crate::cron::Window;
+    let every_second = spec("* * * * * *", true);
+    let t0 = ms("2026-01-01T00:00:00Z");
+    let bounded = every_second.clone().within(Window {
+        start: Some(t0 + 3_000),
+        end: Some(t0 + 6_000),
+    });
+    assert_eq!(
+        bounded.upcoming(t0, 10),
+        vec![t0 + 3_000, t0 + 4_000, t0 + 5_000, t0 + 6_000],
+        "the first slot is the first at or after the start; the end's own slot fires"
+    );
+    assert_eq!(
+        bounded.next_after(t0 + 6_000),
+        None,
+        "nothing after the end"
+    );
+    assert_eq!(
+        bounded.last_at_or_before(t0 + 60_000, t0),
+        Some(t0 + 6_000),
+        "the latest slot is the end's"
+    );
+    assert_eq!(bounded.last_at_or_before(t0 + 2_000, i64::MIN), None);
+    // A start between slots: the first slot after it.
+    let mid = every_second.within(Window {
+        start: Some(t0 + 3_500),
+        end: None,
+    });
+    assert_eq!(mid.next_after(t0), Some(t0 + 4_000));
+}

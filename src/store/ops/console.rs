@@ -5,7 +5,7 @@
 
 use rusqlite::{params, Connection};
 
-use crate::model::{Firing, FiringKind, Message, Millis, Schedule};
+use crate::model::{Firing, FiringKind, Message, Millis, Schedule, ScheduleState};
 use crate::store::codec::{self, SCHEDULE_COLUMNS};
 use crate::store::rows::{events, firings, schedules};
 use crate::store::{steps, Store, StoreError};
@@ -15,6 +15,8 @@ use crate::store::{steps, Store, StoreError};
 pub struct Counts {
     pub active_schedules: i64,
     pub paused_schedules: i64,
+    /// Past their end (`Schedule::state`): kept, never fired again.
+    pub ended_schedules: i64,
     pub pending_messages: i64,
     pub dlq: i64,
     /// `(run state, runs)`.
@@ -40,6 +42,33 @@ pub type Histogram = Vec<(Millis, String, i64)>;
 
 fn count(conn: &Connection, sql: &str) -> Result<i64, StoreError> {
     Ok(conn.prepare_cached(sql)?.query_row([], |r| r.get(0))?)
+}
+
+/// The SQL condition for schedules in `state` at `?now` (the same rule as
+/// `Schedule::state`).
+fn state_sql(state: ScheduleState) -> &'static str {
+    match state {
+        ScheduleState::Active => "(paused = 0 AND next_fire_at IS NOT NULL)",
+        ScheduleState::Paused => "(paused = 1 AND (end_at IS NULL OR end_at >= ?now))",
+        ScheduleState::Ended => {
+            "((paused = 0 AND next_fire_at IS NULL) OR (paused = 1 AND end_at < ?now))"
+        }
+    }
+}
+
+fn count_in(conn: &Connection, state: ScheduleState, now: Millis) -> Result<i64, StoreError> {
+    let sql = format!(
+        "SELECT count(*) FROM schedules WHERE {}",
+        state_sql(state).replace("?now", "?1")
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    // Only the conditions with an end read `now`.
+    let n = if stmt.parameter_count() == 0 {
+        stmt.query_row([], |r| r.get(0))?
+    } else {
+        stmt.query_row([now], |r| r.get(0))?
+    };
+    Ok(n)
 }
 
 /// `%text%` for LIKE, with the wildcards in `text` taken literally.
@@ -108,16 +137,17 @@ impl Store {
         .await
     }
 
-    /// Schedules by state, pending messages, the DLQ and runs by state.
-    pub async fn counts(&self) -> Result<Counts, StoreError> {
-        self.read_api(|conn| {
+    /// Schedules by state at `now`, pending messages, the DLQ and runs by state.
+    pub async fn counts(&self, now: Millis) -> Result<Counts, StoreError> {
+        self.read_api(move |conn| {
             let runs = conn
                 .prepare_cached("SELECT state, count(*) FROM workflow_runs GROUP BY state")?
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?;
             Ok(Counts {
-                active_schedules: count(conn, "SELECT count(*) FROM schedules WHERE paused = 0")?,
-                paused_schedules: count(conn, "SELECT count(*) FROM schedules WHERE paused = 1")?,
+                active_schedules: count_in(conn, ScheduleState::Active, now)?,
+                paused_schedules: count_in(conn, ScheduleState::Paused, now)?,
+                ended_schedules: count_in(conn, ScheduleState::Ended, now)?,
                 pending_messages: count(conn, "SELECT count(*) FROM messages")?,
                 dlq: count(conn, "SELECT count(*) FROM dlq")?,
                 runs,
@@ -172,30 +202,32 @@ impl Store {
         .await
     }
 
-    /// A page of schedules, oldest first: active or paused ones, those whose
-    /// id, destination or settings (labels) contain `search` when given,
-    /// after `after`, at most `count`, and the next page's cursor.
+    /// A page of schedules, oldest first: those in `state` at `now`, those
+    /// whose id, destination or settings (labels) contain `search` when
+    /// given, after `after`, at most `count`, and the next page's cursor.
     pub async fn schedules_page(
         &self,
-        paused: bool,
+        state: ScheduleState,
+        now: Millis,
         search: Option<String>,
         after: Option<ScheduleCursor>,
         count: usize,
     ) -> Result<(Vec<Schedule>, Option<ScheduleCursor>), StoreError> {
         self.read_api(move |conn| {
             let sql = format!(
-                "SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE paused = ?1 \
+                "SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE {} \
                  AND (created_at > ?2 OR (created_at = ?2 AND id > ?3)) \
                  AND (?4 IS NULL OR id LIKE ?4 ESCAPE '\\' OR destination LIKE ?4 ESCAPE '\\' \
                       OR delivery LIKE ?4 ESCAPE '\\') \
-                 ORDER BY created_at, id LIMIT ?5"
+                 ORDER BY created_at, id LIMIT ?5",
+                state_sql(state).replace("?now", "?1")
             );
             let (created, id) = after.unwrap_or((Millis::MIN, String::new()));
             let pattern = search.as_deref().map(like);
             let mut page: Vec<Schedule> = conn
                 .prepare_cached(&sql)?
                 .query_map(
-                    params![paused, created, id, pattern, count as i64 + 1],
+                    params![now, created, id, pattern, count as i64 + 1],
                     codec::schedule,
                 )?
                 .collect::<Result<_, _>>()?;

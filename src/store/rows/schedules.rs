@@ -40,12 +40,14 @@ pub(in crate::store) fn upsert(conn: &Connection, s: &Schedule) -> Result<Kept, 
         .prepare_cached(
             "INSERT INTO schedules (id, destination, cron, cron_seconds, delivery, body, \
              misfire, paused, created_at, next_fire_at, last_fire_at, last_states, \
-             caller_ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, '{}', ?11) \
+             caller_ip, start_at, end_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, '{}', ?11, ?12, ?13) \
              ON CONFLICT (id) DO UPDATE SET destination = excluded.destination, \
              cron = excluded.cron, cron_seconds = excluded.cron_seconds, \
              delivery = excluded.delivery, body = excluded.body, \
              misfire = excluded.misfire, paused = excluded.paused, \
-             next_fire_at = excluded.next_fire_at, caller_ip = excluded.caller_ip \
+             next_fire_at = excluded.next_fire_at, caller_ip = excluded.caller_ip, \
+             start_at = excluded.start_at, end_at = excluded.end_at \
              RETURNING created_at, last_fire_at, last_states, last_error",
         )?
         .query_row(
@@ -61,6 +63,8 @@ pub(in crate::store) fn upsert(conn: &Connection, s: &Schedule) -> Result<Kept, 
                 s.created_at,
                 s.next_fire_at,
                 s.caller_ip,
+                s.start_at,
+                s.end_at,
             ],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )?;
