@@ -171,6 +171,10 @@ fn schedules_create_sends_every_setting_and_get_json_shows_them() {
             "weekly",
             "--queue",
             "reports-queue",
+            "--start-at",
+            "2030-01-01T00:00:00Z",
+            "--end-at",
+            "1924992000",
         ],
     );
     assert_eq!(created["scheduleId"], "weekly-report");
@@ -191,6 +195,8 @@ fn schedules_create_sends_every_setting_and_get_json_shows_them() {
         serde_json::json!(["application/json"])
     );
     assert_eq!(s["queueName"], "reports-queue");
+    assert_eq!(s["startAt"], 1_893_456_000_000_i64);
+    assert_eq!(s["endAt"], 1_924_992_000_000_i64);
     assert_eq!(s["timezone"], "Europe/Berlin");
     assert!(s["description"].as_str().unwrap().contains("Monday"), "{s}");
 }

@@ -105,6 +105,12 @@ pub struct CreateArgs {
     /// The cron has a leading seconds field (Cronhook-Cron-Seconds: true).
     #[arg(long)]
     pub seconds: bool,
+    /// No slot before this instant: Unix seconds or RFC 3339 (Cronhook-Start-At).
+    #[arg(long, value_name = "WHEN")]
+    pub start_at: Option<String>,
+    /// After this instant the schedule has ended: Unix seconds or RFC 3339 (Cronhook-End-At).
+    #[arg(long, value_name = "WHEN")]
+    pub end_at: Option<String>,
 }
 
 pub fn run(args: Args) -> CliResult<()> {
@@ -205,6 +211,8 @@ fn create_call(a: &CreateArgs) -> CliResult<Call> {
             (!a.labels.is_empty()).then(|| a.labels.join(",")),
         ),
         ("Cronhook-Cron-Seconds", a.seconds.then(|| "true".into())),
+        ("Cronhook-Start-At", a.start_at.clone()),
+        ("Cronhook-End-At", a.end_at.clone()),
     ];
     headers.extend(
         settings
