@@ -30,9 +30,6 @@ enum Command {
     /// Client commands: the API of a running server, and `cron` offline.
     #[command(flatten)]
     Client(cronhook::cli::Command),
-    /// Apply a schedules file to a running server: create, update, and with
-    /// --prune delete, showing the changes first (--dry-run: only show).
-    Apply(cronhook::schedfile::client::ApplyArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,7 +52,6 @@ fn main() -> ExitCode {
         }
         Command::Serve(config) => serve(*config),
         Command::Client(command) => cronhook::cli::run(command),
-        Command::Apply(args) => args.run(),
     }
 }
 

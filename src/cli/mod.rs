@@ -8,6 +8,7 @@
 //! server's JSON unchanged, for scripts. A failure exits non-zero with the
 //! server's `{"error"}` text (see [`CliError`] for the codes).
 
+mod apply;
 mod backup;
 mod client;
 mod cron;
@@ -59,6 +60,9 @@ impl Remote {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Schedules(schedules::Args),
+    /// Apply a schedules file to a running server: create, update, and with
+    /// --prune delete, showing the changes first (--dry-run: only show).
+    Apply(apply::Args),
     Publish(publish::Args),
     Dlq(dlq::Args),
     Logs(logs::Args),
@@ -70,6 +74,7 @@ pub enum Command {
 pub fn run(command: Command) -> ExitCode {
     let result = match command {
         Command::Schedules(a) => schedules::run(a),
+        Command::Apply(a) => apply::run(a),
         Command::Publish(a) => publish::run(a),
         Command::Dlq(a) => dlq::run(a),
         Command::Logs(a) => logs::run(a),

@@ -13,10 +13,9 @@
 //! means on `POST /v2/schedules`, and there is no second validator. Every
 //! table is checked before anything is sent or stored; a problem is
 //! reported with the file's line. `cronhook apply` sends the checked
-//! entries to a running server (`client.rs`); `serve --schedules` hands the
+//! entries to a running server (`cli/apply.rs`); `serve --schedules` hands the
 //! declarations to the service in-process (`apply_in_process`).
 
-pub mod client;
 mod file;
 
 use std::fmt;
