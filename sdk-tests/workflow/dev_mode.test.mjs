@@ -15,39 +15,11 @@
 // docs/qstash-wire.md §11.3 (dev mode).
 
 import { blocked } from "../node/no-download.mjs";
-import { inspect, isDeepStrictEqual } from "node:util";
+import { check, checkEq, show, sleep, tally, waitFor } from "./checks.mjs";
 import { createApp } from "../../examples/workflow/server.mjs";
 import { workflowClient } from "../../examples/workflow/clients.mjs";
 
 const DEADLINE_MS = 60_000;
-let passed = 0;
-const failed = [];
-const show = (v) => inspect(v, { depth: 6, breakLength: Infinity });
-
-function check(cond, what, detail) {
-  if (cond) {
-    passed += 1;
-    console.log(`ok   - ${what}`);
-    return true;
-  }
-  const msg = detail === undefined ? what : `${what}: ${detail}`;
-  failed.push(msg);
-  console.log(`FAIL - ${msg}`);
-  return false;
-}
-const checkEq = (actual, expected, what) =>
-  check(isDeepStrictEqual(actual, expected), `${what} == ${show(expected)}`, `got ${show(actual)}`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(fn, timeoutMs, intervalMs = 100) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() >= end) return undefined;
-    await sleep(intervalMs);
-  }
-}
 
 async function main() {
   checkEq(process.env.QSTASH_DEV, "true", "QSTASH_DEV");
@@ -102,13 +74,13 @@ async function main() {
     app.server.close();
   }
 
-  console.log(`\n${passed} passed, ${failed.length} failed`);
-  for (const f of failed) console.log(`  - ${f}`);
-  return failed.length === 0 ? 0 : 1;
+  console.log(`\n${tally.passed} passed, ${tally.failed.length} failed`);
+  for (const f of tally.failed) console.log(`  - ${f}`);
+  return tally.failed.length === 0 ? 0 : 1;
 }
 
 const timer = setTimeout(() => {
-  console.log(`FAIL - gave up after ${DEADLINE_MS} ms\n${passed} passed, ${failed.length + 1} failed`);
+  console.log(`FAIL - gave up after ${DEADLINE_MS} ms\n${tally.passed} passed, ${tally.failed.length + 1} failed`);
   process.exit(1);
 }, DEADLINE_MS);
 main().then(

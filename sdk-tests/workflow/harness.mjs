@@ -1,8 +1,9 @@
 // Shared pieces of the smaller Workflow SDK programs (webhook.test.mjs,
 // serve-many.test.mjs): start one `cronhook serve` (killed by its pid at
 // exit), put its variables into process.env for the SDK, serve a Fetch
-// handler on node:http, and count checks. workflow.test.mjs predates this
-// file and keeps its own copy, because it also kills and restarts cronhook.
+// handler on node:http, and count checks (checks.mjs, which every program
+// shares). workflow.test.mjs starts cronhook its own way, because it also
+// kills and restarts it.
 //
 // Environment: CRONHOOK_BIN (required), WORK_DIR (scratch directory, default
 // a new temporary one), CRONHOOK_PIDFILE (every started pid is appended).
@@ -12,42 +13,12 @@ import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
-import { inspect, isDeepStrictEqual } from "node:util";
+import { check, checkEq, fail, show, sleep, tally, waitFor } from "./checks.mjs";
+
+export { check, checkEq, show, sleep, waitFor };
 
 const T0 = Date.now();
-export const show = (v) => inspect(v, { depth: 6, breakLength: Infinity });
 export const stamp = () => `${((Date.now() - T0) / 1000).toFixed(2)}s`;
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-let passed = 0;
-const failed = [];
-
-export function check(cond, what, detail) {
-  if (cond) {
-    passed += 1;
-    console.log(`ok   - ${what}`);
-    return true;
-  }
-  const msg = detail === undefined ? what : `${what}: ${detail}`;
-  failed.push(msg);
-  console.log(`FAIL - ${msg}`);
-  return false;
-}
-
-export const checkEq = (actual, expected, what) =>
-  check(isDeepStrictEqual(actual, expected), `${what} == ${show(expected)}`, `got ${show(actual)}`);
-
-// Polls fn until it returns a truthy value; returns it, or undefined after
-// timeoutMs.
-export async function waitFor(fn, timeoutMs, intervalMs = 50) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() >= end) return undefined;
-    await sleep(intervalMs);
-  }
-}
 
 const SCRUB = [
   "QSTASH_URL", "QSTASH_TOKEN", "QSTASH_CURRENT_SIGNING_KEY", "QSTASH_NEXT_SIGNING_KEY",
@@ -155,15 +126,15 @@ export async function startApp(handle, log) {
 export async function runProgram(name, main, deadlineMs = 60_000) {
   setTimeout(() => {
     console.log(`FAIL - ${name} did not finish within ${deadlineMs / 1000} s`);
-    console.log(`\n${passed} passed, ${failed.length + 1} failed`);
+    console.log(`\n${tally.passed} passed, ${tally.failed.length + 1} failed`);
     process.exit(1);
   }, deadlineMs).unref();
   try {
     await main();
   } catch (e) {
-    failed.push(`${name}: unexpected ${e?.name}: ${e?.message}`);
-    console.log(`FAIL - ${name}: unexpected ${e?.stack ?? e}`);
+    fail(`${name}: unexpected ${e?.name}: ${e?.message}`);
+    console.log(e?.stack ?? e);
   }
-  console.log(`\n${passed} passed, ${failed.length} failed`);
-  process.exit(failed.length === 0 && passed > 0 ? 0 : 1);
+  console.log(`\n${tally.passed} passed, ${tally.failed.length} failed`);
+  process.exit(tally.failed.length === 0 && tally.passed > 0 ? 0 : 1);
 }

@@ -42,7 +42,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { inspect, isDeepStrictEqual } from "node:util";
+import { isDeepStrictEqual } from "node:util";
+import { check, checkEq, fail, show, sleep, tally, waitFor } from "./checks.mjs";
 import { createApp } from "../../examples/workflow/server.mjs";
 import { SCHEDULE_ID, eventIdFor, qstashClient, workflowClient } from "../../examples/workflow/clients.mjs";
 
@@ -58,48 +59,15 @@ const RETRY_SCALE = "0.01";
 // Checks
 // ---------------------------------------------------------------------------
 
-let passed = 0;
-const failed = [];
-const show = (v) => inspect(v, { depth: 6, breakLength: Infinity });
 const stamp = () => `${((Date.now() - T0) / 1000).toFixed(2)}s`;
-
-function check(cond, what, detail) {
-  if (cond) {
-    passed += 1;
-    console.log(`ok   - ${what}`);
-    return true;
-  }
-  const msg = detail === undefined ? what : `${what}: ${detail}`;
-  failed.push(msg);
-  console.log(`FAIL - ${msg}`);
-  return false;
-}
-
-const checkEq = (actual, expected, what) =>
-  check(isDeepStrictEqual(actual, expected), `${what} == ${show(expected)}`, `got ${show(actual)}`);
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// Polls fn until it returns a truthy value; returns it, or undefined after
-// timeoutMs.
-async function waitFor(fn, timeoutMs, intervalMs = 50) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() >= end) return undefined;
-    await sleep(intervalMs);
-  }
-}
 
 // Runs one part of the test; an exception fails it and the rest goes on.
 async function part(name, fn) {
   try {
     await fn();
   } catch (e) {
-    const msg = `${name}: unexpected ${e?.name}: ${e?.message}`;
-    failed.push(msg);
-    console.log(`FAIL - ${msg}\n${e?.stack}`);
+    fail(`${name}: unexpected ${e?.name}: ${e?.message}`);
+    console.log(e?.stack);
   }
 }
 
@@ -286,7 +254,7 @@ async function main() {
   process.on("exit", cleanup);
   setTimeout(() => {
     console.log(`FAIL - the test did not finish within ${DEADLINE_MS / 1000} s`);
-    console.log(`\n${passed} passed, ${failed.length + 1} failed`);
+    console.log(`\n${tally.passed} passed, ${tally.failed.length + 1} failed`);
     console.log(cronhook.logTail(20_000));
     process.exit(1);
   }, DEADLINE_MS).unref();
@@ -674,10 +642,10 @@ async function main() {
     checkEq(journal.length, app.journal.length, "GET /journal returns the journal");
   });
 
-  console.log(`\n${passed} passed, ${failed.length} failed`);
-  if (failed.length > 0) {
+  console.log(`\n${tally.passed} passed, ${tally.failed.length} failed`);
+  if (tally.failed.length > 0) {
     console.log("\nFailed checks:");
-    for (const f of failed) console.log(`  - ${f}`);
+    for (const f of tally.failed) console.log(`  - ${f}`);
     console.log(`\n${cronhook.logTail(30_000)}`);
     return 1;
   }
@@ -688,7 +656,7 @@ main().then(
   (code) => process.exit(code),
   (e) => {
     console.log(`FAIL - unexpected error: ${e?.stack ?? e}`);
-    console.log(`\n${passed} passed, ${failed.length + 1} failed`);
+    console.log(`\n${tally.passed} passed, ${tally.failed.length + 1} failed`);
     process.exit(1);
   },
 );
