@@ -239,6 +239,28 @@ impl Config {
                 ("misfire all cap", self.misfire_all_cap.to_string()),
                 ("header timeout", d(self.header_timeout)),
                 ("idle timeout", d(self.idle_timeout)),
+                (
+                    "metrics listen",
+                    self.metrics_listen
+                        .clone()
+                        .unwrap_or_else(|| "- (GET /metrics with the token)".into()),
+                ),
+                (
+                    "log format",
+                    format!("{:?}", self.log_format).to_ascii_lowercase(),
+                ),
+                (
+                    "config file",
+                    self.config
+                        .as_ref()
+                        .map_or("-".into(), |p| p.display().to_string()),
+                ),
+                (
+                    "schedules file",
+                    self.schedules
+                        .as_ref()
+                        .map_or("-".into(), |p| p.display().to_string()),
+                ),
             ],
         }
     }

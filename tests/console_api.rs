@@ -401,3 +401,32 @@ fn the_console_page_is_served_with_a_strict_content_security_policy() {
     let (status, _) = bare(&server, "GET", "/console/../Cargo.toml", &[], b"");
     assert_ne!(status, 200);
 }
+
+#[test]
+fn the_settings_page_shows_the_production_settings_in_force() {
+    fn adjust(c: &mut cronhook::Config) {
+        c.metrics_listen = Some("127.0.0.1:0".into());
+        c.log_format = cronhook::config::LogFormat::Json;
+    }
+    let server = InProcess::start_with(adjust);
+    let (status, s) = call(&server, "GET", "/cronhook/v1/settings", &[], b"");
+    assert_eq!(status, 200, "{s}");
+    let value = |name: &str| {
+        s["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("no {name:?} in {s}"))["value"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(value("metrics listen"), "127.0.0.1:0");
+    assert_eq!(value("log format"), "json");
+    assert_eq!(value("schedules file"), "-");
+    assert!(
+        !s.to_string().contains(cronhook::config::DEV_TOKEN),
+        "no secrets: {s}"
+    );
+}
