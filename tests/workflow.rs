@@ -1,8 +1,8 @@
 //! Upstash Workflow end to end: the official SDK (npm `@upstash/workflow`
 //! 1.3.3 on `@upstash/qstash` 2.12.0) runs the example app of
-//! examples/workflow against the real binary; two smaller programs
-//! (webhook.test.mjs, serve-many.test.mjs, sharing harness.mjs) run
-//! webhooks and serveMany/invoke the same way.
+//! examples/workflow against the real binary; smaller programs
+//! (webhook.test.mjs, serve-many.test.mjs, logs.test.mjs, sharing
+//! harness.mjs) run webhooks, serveMany/invoke and `client.logs` the same way.
 //!
 //! The test runs sdk-tests/setup-workflow.sh (which installs the example's
 //! pinned packages once and is a no-op after that), then the Node program
@@ -77,6 +77,14 @@ fn workflow_sdk_webhook() {
 #[test]
 fn workflow_sdk_serve_many_invoke() {
     run_program("serve-many.test.mjs", SMALL_PROGRAM_TIMEOUT);
+}
+
+/// `client.logs` for each run state: a retrying step (the `next` group with
+/// its errors), a cancelled, a successful and two failed runs (dlqId, the
+/// failed step, the failure function that answered 200 and one that did not).
+#[test]
+fn workflow_sdk_logs() {
+    run_program("logs.test.mjs", SMALL_PROGRAM_TIMEOUT);
 }
 
 /// Runs one program of sdk-tests/workflow against the binary cargo built.

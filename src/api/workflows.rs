@@ -12,7 +12,7 @@ use super::view::dlq_json;
 use super::{read_body, ApiError, ApiResult, AppState};
 use crate::service::{WorkflowDlqEntry, WorkflowDlqFilter};
 use crate::store::{FailureInfo, Revive, ReviveOverrides, RunCursor, RunSelection};
-use crate::workflow::run_log::{raw_steps, step_logs};
+use crate::workflow::run_log::{failure_json, raw_steps, step_logs, RunLog};
 use crate::workflow::{Run, RunState};
 
 /// `GET /v2/workflows/runs/{id}`: the whole log as `RawStep[]`, for the
@@ -126,7 +126,7 @@ pub async fn logs(State(state): State<AppState>, request: Request) -> ApiResult<
     let count = query.count(LOGS_PAGE, 1000)?;
     let (runs, next) = state
         .service
-        .runs_page(selection, run_cursor(&query)?, count)
+        .logs_page(selection, run_cursor(&query)?, count)
         .await?;
     let mut o = Map::new();
     if let Some((created, run_id)) = next {
@@ -134,7 +134,7 @@ pub async fn logs(State(state): State<AppState>, request: Request) -> ApiResult<
     }
     o.insert(
         "runs".into(),
-        Value::Array(runs.iter().map(|(r, log)| run_json(r, log)).collect()),
+        Value::Array(runs.iter().map(run_json).collect()),
     );
     Ok(Json(Value::Object(o)))
 }
@@ -155,8 +155,10 @@ fn run_cursor(query: &Query) -> ApiResult<Option<RunCursor>> {
         })
 }
 
-/// `WorkflowRunLog` with the fields the SDK's type declares.
-fn run_json(run: &Run, log: &[crate::workflow::run_log::StepEntry]) -> Value {
+/// `WorkflowRunLog` with the fields the SDK's type declares. `invoker` is
+/// left out (the parent is known, but the logs contract is silent on it).
+fn run_json(r: &RunLog) -> Value {
+    let (run, log, trail) = (&r.run, &r.log, &r.trail);
     let mut o = Map::new();
     o.insert("workflowRunId".into(), json!(run.run_id));
     o.insert("workflowUrl".into(), json!(run.url));
@@ -165,7 +167,13 @@ fn run_json(run: &Run, log: &[crate::workflow::run_log::StepEntry]) -> Value {
     if let Some(t) = run.ended_at {
         o.insert("workflowRunCompletedAt".into(), json!(t));
     }
-    o.insert("steps".into(), Value::Array(step_logs(run, log)));
+    o.insert("steps".into(), Value::Array(step_logs(run, log, trail)));
+    if let Some(id) = &trail.dlq_id {
+        o.insert("dlqId".into(), json!(id));
+    }
+    if let Some(f) = &trail.failure {
+        o.insert("failureFunction".into(), failure_json(f));
+    }
     if let Some(r) = &run.response {
         let text = String::from_utf8(r.clone()).unwrap_or_else(|_| STANDARD.encode(r));
         o.insert("workflowRunResponse".into(), json!(text));

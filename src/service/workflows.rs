@@ -9,7 +9,7 @@ use crate::store::{
     DlqSelection, FailureInfo, NewMessage, Revive, ReviveOverrides, RunCursor, RunPage,
     RunSelection,
 };
-use crate::workflow::run_log::{failure_call, StepEntry};
+use crate::workflow::run_log::{failure_call, RunLog, StepEntry};
 use crate::workflow::{Run, RunState};
 
 /// Which failed workflow steps of the DLQ a `client.dlq` call means.
@@ -71,6 +71,19 @@ impl Service {
         Ok(self
             .store
             .cancel_workflow_runs(selection, limit, self.now())
+            .await?)
+    }
+
+    /// A page of runs with what `client.logs` shows of each.
+    pub async fn logs_page(
+        &self,
+        selection: RunSelection,
+        cursor: Option<RunCursor>,
+        count: usize,
+    ) -> ServiceResult<(Vec<RunLog>, Option<RunCursor>)> {
+        Ok(self
+            .store
+            .workflow_logs_page(selection, cursor, count)
             .await?)
     }
 

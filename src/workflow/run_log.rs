@@ -9,7 +9,7 @@ use base64::{engine::general_purpose::STANDARD, Engine as _};
 use serde_json::{json, Map, Value};
 
 use super::{Role, Run, WorkflowLink};
-use crate::model::{Message, Millis};
+use crate::model::{AttemptResponse, HeaderMap, Message, Millis};
 
 /// One entry of a run's log, in append order (`seq`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,12 +109,159 @@ pub fn failure_body(mut callback: Value, run: &Run) -> Value {
     callback
 }
 
+/// A run as `client.logs` reports it.
+#[derive(Debug, Clone)]
+pub struct RunLog {
+    pub run: Run,
+    pub log: Vec<StepEntry>,
+    pub trail: RunTrail,
+}
+
+/// What `client.logs` shows of a run besides its log: the parts that
+/// explain why it is stuck or failed. Built by the store from the run's
+/// pending messages, its DLQ entry and the delivery log (`events`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunTrail {
+    /// The headers the trigger was delivered with (the Init message's
+    /// `Delivery.headers`); `None` once its log rows are purged.
+    pub init_headers: Option<HeaderMap>,
+    /// The steps being delivered now, or the one that failed the run.
+    pub next: Vec<NextStep>,
+    /// The failed step's DLQ entry, while it is in the DLQ.
+    pub dlq_id: Option<String>,
+    /// The run's failure-function call, once the run failed with one.
+    pub failure: Option<FailureTrail>,
+}
+
+/// One message of the run that has not finished: pending (maybe retrying)
+/// or, for a failed run, the step in the DLQ.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NextStep {
+    pub message_id: String,
+    /// `STEP_PROGRESS` (no attempt failed yet), `STEP_RETRY` or `STEP_FAILED`.
+    pub state: &'static str,
+    pub retries: u32,
+    pub retry_delay: Option<String>,
+    pub errors: Vec<StepError>,
+}
+
+/// A failed attempt, as `StepError` of the SDK's types.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepError {
+    pub time: Millis,
+    pub response: AttemptResponse,
+}
+
+/// The failure-function call of a failed run (`FailureFunctionLog`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailureTrail {
+    pub message_id: String,
+    pub url: String,
+    /// `CALLBACK_INPROGRESS`, `CALLBACK_SUCCESS`, `CALLBACK_FAIL` or
+    /// `CALLBACK_CANCELED`.
+    pub state: &'static str,
+    /// The last response of the step that failed the run (from its DLQ
+    /// entry); `None` once the entry left the DLQ.
+    pub fail: Option<AttemptResponse>,
+    pub dlq_id: Option<String>,
+    /// The failure function's own last response.
+    pub response: Option<AttemptResponse>,
+    pub errors: Vec<StepError>,
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `StepError`: `status` is 0 when no response arrived (timeout,
+/// connection error); the SDK declares it a number, the contract is silent.
+fn step_error_json(e: &StepError) -> Value {
+    let r = &e.response;
+    json!({
+        "status": r.status.unwrap_or(0),
+        "error": r.error,
+        "body": text(&r.body),
+        "headers": r.headers,
+        "time": e.time,
+    })
+}
+
+/// The `type: "next"` group: the steps in flight (or the failed one).
+/// `retries` is the step's configured retries, like `retries` of the
+/// logged steps; `stepName` is given when the SDK named the failing step
+/// in an `Upstash-Error-Step-Name` response header.
+pub fn next_group(next: &[NextStep]) -> Option<Value> {
+    if next.is_empty() {
+        return None;
+    }
+    let steps: Vec<Value> = next
+        .iter()
+        .map(|s| {
+            let mut o = Map::new();
+            o.insert("messageId".into(), json!(s.message_id));
+            o.insert("state".into(), json!(s.state));
+            o.insert("retries".into(), json!(s.retries));
+            if let Some(d) = &s.retry_delay {
+                o.insert("retryDelay".into(), json!(d));
+            }
+            let name = s.errors.iter().rev().find_map(|e| {
+                e.response
+                    .headers
+                    .get("Upstash-Error-Step-Name")
+                    .and_then(|v| v.first())
+            });
+            if let Some(name) = name {
+                o.insert("stepName".into(), json!(name));
+            }
+            if !s.errors.is_empty() {
+                o.insert(
+                    "errors".into(),
+                    Value::Array(s.errors.iter().map(step_error_json).collect()),
+                );
+            }
+            Value::Object(o)
+        })
+        .collect();
+    Some(json!({"type": "next", "steps": steps}))
+}
+
+/// `FailureFunctionLog`. `failStatus`/`failResponse`/`failHeaders` describe
+/// the failed step (what the failure function was told); `response*` the
+/// failure function's own answer. Once the failed step left the DLQ the
+/// `fail*` fields are 0 / empty (the contract is silent on that case).
+pub fn failure_json(f: &FailureTrail) -> Value {
+    let mut o = Map::new();
+    o.insert("messageId".into(), json!(f.message_id));
+    o.insert("url".into(), json!(f.url));
+    o.insert("state".into(), json!(f.state));
+    let fail = f.fail.clone().unwrap_or_default();
+    o.insert("failStatus".into(), json!(fail.status.unwrap_or(0)));
+    o.insert("failResponse".into(), json!(text(&fail.body)));
+    o.insert("failHeaders".into(), json!(fail.headers));
+    o.insert("dlqId".into(), json!(f.dlq_id.clone().unwrap_or_default()));
+    if let Some(r) = &f.response {
+        if let Some(s) = r.status {
+            o.insert("responseStatus".into(), json!(s));
+        }
+        o.insert("responseBody".into(), json!(text(&r.body)));
+        o.insert("responseHeaders".into(), json!(r.headers));
+    }
+    if !f.errors.is_empty() {
+        o.insert(
+            "errors".into(),
+            Value::Array(f.errors.iter().map(step_error_json).collect()),
+        );
+    }
+    Value::Object(o)
+}
+
 /// `steps` of a run in `client.logs` (§1 row 11): each logged step as a
-/// sequential group, parallel results (`concurrent > 1`) grouped together.
-/// Entry 0 (the trigger) is reported as the `Initial` step. Entries whose
-/// body is not a step (call requests, callbacks) are left out: the step they
-/// lead to carries the result.
-pub fn step_logs(run: &Run, entries: &[StepEntry]) -> Vec<Value> {
+/// sequential group, parallel results (`concurrent > 1`) grouped together,
+/// then the `next` group of `trail`. Entry 0 (the trigger) is reported as
+/// the `Initial` step, with the trigger's headers and no `stepId` (QStash
+/// sends none for it). Entries whose body is not a step (call requests,
+/// callbacks) are left out: the step they lead to carries the result.
+pub fn step_logs(run: &Run, entries: &[StepEntry], trail: &RunTrail) -> Vec<Value> {
     let mut sorted: Vec<&StepEntry> = entries.iter().collect();
     sorted.sort_by_key(|e| e.seq);
     let mut groups: Vec<Value> = Vec::new();
@@ -125,34 +272,37 @@ pub fn step_logs(run: &Run, entries: &[StepEntry]) -> Vec<Value> {
         }
     };
     for e in sorted {
-        let log = if e.seq == 0 {
+        let mut log = if e.seq == 0 {
             let mut o = Map::new();
-            o.insert("stepId".into(), json!(0));
             o.insert("stepName".into(), json!("init"));
             o.insert("stepType".into(), json!("Initial"));
             o.insert("out".into(), json!(String::from_utf8_lossy(&e.body)));
             o.insert("concurrent".into(), json!(1));
+            let headers = trail.init_headers.as_ref().unwrap_or(&run.config.headers);
+            o.insert("headers".into(), json!(headers));
             o
         } else {
             if e.call_type != "step" {
                 continue;
             }
-            let Ok(Value::Object(step)) = serde_json::from_slice::<Value>(&e.body) else {
+            let Ok(Value::Object(mut step)) = serde_json::from_slice::<Value>(&e.body) else {
                 continue;
             };
             let planned = step.get("stepId").and_then(Value::as_i64) == Some(0);
             if planned {
                 continue; // a parallel plan, not a result
             }
+            step.insert("headers".into(), json!(run.config.headers));
             step
         };
-        let mut log = log;
         log.insert("messageId".into(), json!(e.message_id));
         log.insert("callType".into(), json!(e.call_type));
         log.insert("state".into(), json!("STEP_SUCCESS"));
         log.insert("createdAt".into(), json!(e.created_at));
-        log.insert("headers".into(), json!(run.config.headers));
         log.insert("retries".into(), json!(run.config.retries));
+        if let Some(d) = &run.config.retry_delay {
+            log.insert("retryDelay".into(), json!(d));
+        }
         let concurrent = log.get("concurrent").and_then(Value::as_i64).unwrap_or(1);
         if concurrent > 1 {
             parallel.push(Value::Object(log));
@@ -162,6 +312,7 @@ pub fn step_logs(run: &Run, entries: &[StepEntry]) -> Vec<Value> {
         groups.push(json!({"type": "sequential", "steps": [Value::Object(log)]}));
     }
     flush(&mut parallel, &mut groups);
+    groups.extend(next_group(&trail.next));
     groups
 }
 
@@ -319,7 +470,7 @@ mod tests {
             entry(6, "call", "toCallback", "raw"),
             entry(7, "cb", "fromCallback", "{}"),
         ];
-        let groups = step_logs(&run(), &log);
+        let groups = step_logs(&run(), &log, &RunTrail::default());
         let shape: Vec<(String, usize)> = groups
             .iter()
             .map(|g| {
@@ -340,5 +491,99 @@ mod tests {
         assert_eq!(groups[0]["steps"][0]["stepType"], "Initial");
         assert_eq!(groups[1]["steps"][0]["messageId"], "s1");
         assert_eq!(groups[1]["steps"][0]["state"], "STEP_SUCCESS");
+    }
+
+    fn response(status: u16, body: &str) -> AttemptResponse {
+        let mut headers = HeaderMap::new();
+        headers.insert("Upstash-Error-Step-Name".into(), vec!["pay".into()]);
+        AttemptResponse {
+            status: Some(status),
+            headers,
+            body: body.as_bytes().to_vec(),
+            error: format!("HTTP {status}"),
+        }
+    }
+
+    #[test]
+    fn the_initial_step_has_the_trigger_headers_and_no_step_id() {
+        let mut headers = HeaderMap::new();
+        headers.insert("Upstash-Workflow-Sdk-Version".into(), vec!["1".into()]);
+        let trail = RunTrail {
+            init_headers: Some(headers.clone()),
+            ..RunTrail::default()
+        };
+        let mut r = run();
+        r.config.retry_delay = Some("1000".into());
+        let groups = step_logs(&r, &[entry(0, "init", "step", "p")], &trail);
+        let init = &groups[0]["steps"][0];
+        assert!(init.get("stepId").is_none());
+        assert_eq!(init["headers"], json!(headers));
+        assert_eq!(init["retryDelay"], "1000");
+    }
+
+    #[test]
+    fn steps_in_flight_come_last_as_the_next_group_with_their_errors() {
+        let trail = RunTrail {
+            next: vec![NextStep {
+                message_id: "m".into(),
+                state: "STEP_RETRY",
+                retries: 3,
+                retry_delay: None,
+                errors: vec![StepError {
+                    time: 7,
+                    response: response(500, "boom"),
+                }],
+            }],
+            ..RunTrail::default()
+        };
+        let groups = step_logs(&run(), &[entry(0, "init", "step", "p")], &trail);
+        assert_eq!(groups.len(), 2);
+        let next = &groups[1];
+        assert_eq!(next["type"], "next");
+        let s = &next["steps"][0];
+        assert_eq!(
+            (&s["messageId"], &s["state"], &s["retries"]),
+            (&json!("m"), &json!("STEP_RETRY"), &json!(3))
+        );
+        assert!(s.get("retryDelay").is_none());
+        assert_eq!(s["stepName"], "pay", "named by Upstash-Error-Step-Name");
+        assert_eq!(
+            s["errors"][0],
+            json!({"status": 500, "error": "HTTP 500", "body": "boom",
+                   "headers": {"Upstash-Error-Step-Name": ["pay"]}, "time": 7})
+        );
+        assert_eq!(next_group(&[]), None);
+    }
+
+    #[test]
+    fn the_failure_function_reports_the_failed_step_and_its_own_answer() {
+        let f = FailureTrail {
+            message_id: "f".into(),
+            url: "http://127.0.0.1:1/fail".into(),
+            state: "CALLBACK_SUCCESS",
+            fail: Some(response(400, "bad")),
+            dlq_id: Some("1-1".into()),
+            response: Some(response(200, "ok")),
+            errors: Vec::new(),
+        };
+        let v = failure_json(&f);
+        assert_eq!(v["failStatus"], 400);
+        assert_eq!(v["failResponse"], "bad");
+        assert_eq!(v["failHeaders"]["Upstash-Error-Step-Name"], json!(["pay"]));
+        assert_eq!(v["dlqId"], "1-1");
+        assert_eq!(
+            (&v["responseStatus"], &v["responseBody"]),
+            (&json!(200), &json!("ok"))
+        );
+        assert!(v.get("errors").is_none());
+        let gone = failure_json(&FailureTrail {
+            fail: None,
+            dlq_id: None,
+            ..f
+        });
+        assert_eq!(
+            (&gone["failStatus"], &gone["dlqId"]),
+            (&json!(0), &json!(""))
+        );
     }
 }

@@ -4,9 +4,9 @@
 //! notify and the delivery it creates commit together.
 
 use crate::model::{AttemptResponse, Delivery, FlowControl, LogState, Message, Millis, Role};
-use crate::store::rows::{dlq, events, runs};
+use crate::store::rows::{dlq, events, messages, runs};
 use crate::store::{steps, Store, StoreError};
-use crate::workflow::run_log::StepEntry;
+use crate::workflow::run_log::{FailureTrail, NextStep, RunLog, RunTrail, StepEntry};
 use crate::workflow::webhook::{is_webhook_wait, notice_key, WAIT_STEP_TYPE};
 use crate::workflow::{Run, RunState, Waiter, WorkflowError};
 
@@ -122,22 +122,7 @@ impl Store {
         message_id: &str,
     ) -> Result<Option<FailureInfo>, StoreError> {
         let id = message_id.to_owned();
-        self.read_api(move |conn| {
-            let Some(last) = events::last_state(conn, &id)? else {
-                return Ok(None);
-            };
-            let state = match last {
-                LogState::Delivered => "CALLBACK_SUCCESS",
-                LogState::Failed => "CALLBACK_FAIL",
-                LogState::Canceled | LogState::CancelRequested => "CALLBACK_CANCELED",
-                _ => "CALLBACK_INPROGRESS",
-            };
-            Ok(Some(FailureInfo {
-                state,
-                response: events::last_response(conn, &id)?,
-            }))
-        })
-        .await
+        self.read_api(move |conn| failure_info(conn, &id)).await
     }
 
     /// Takes the given workflow entries out of the DLQ and brings their runs
@@ -314,6 +299,26 @@ impl Store {
     /// `count`, plus the next cursor. Both parts are needed: runs created in
     /// the same millisecond (one batch of triggers) would otherwise be
     /// skipped at a page break.
+    /// A page of runs like `workflow_runs_page`, each with its `RunTrail`
+    /// (`client.logs`), read in one go so a run and its trail agree.
+    pub async fn workflow_logs_page(
+        &self,
+        selection: RunSelection,
+        after: Option<RunCursor>,
+        count: usize,
+    ) -> Result<(Vec<RunLog>, Option<RunCursor>), StoreError> {
+        self.read_api(move |conn| {
+            let (runs, next) = runs::page(conn, |r| selection.matches(r), after, count)?;
+            let mut out = Vec::with_capacity(runs.len());
+            for (run, log) in runs {
+                let trail = run_trail(conn, &run)?;
+                out.push(RunLog { run, log, trail });
+            }
+            Ok((out, next))
+        })
+        .await
+    }
+
     pub async fn workflow_runs_page(
         &self,
         selection: RunSelection,
@@ -427,6 +432,89 @@ impl Store {
         self.read_api(move |conn| runs::waiters(conn, &event_id))
             .await
     }
+}
+
+/// The state of failure-callback message `id`, from its log entries.
+fn failure_info(conn: &rusqlite::Connection, id: &str) -> Result<Option<FailureInfo>, StoreError> {
+    let Some(last) = events::last_state(conn, id)? else {
+        return Ok(None);
+    };
+    let state = match last {
+        LogState::Delivered => "CALLBACK_SUCCESS",
+        LogState::Failed => "CALLBACK_FAIL",
+        LogState::Canceled | LogState::CancelRequested => "CALLBACK_CANCELED",
+        _ => "CALLBACK_INPROGRESS",
+    };
+    Ok(Some(FailureInfo {
+        state,
+        response: events::last_response(conn, id)?,
+    }))
+}
+
+/// What `client.logs` shows of `run` besides its log (see `RunTrail`).
+fn run_trail(conn: &rusqlite::Connection, run: &Run) -> Result<RunTrail, StoreError> {
+    let init_headers = match messages::get(conn, &run.init_message_id)? {
+        Some(m) => Some(m.delivery.headers),
+        None => events::first_delivery(conn, &run.init_message_id)?.map(|d| d.headers),
+    };
+    let mut pending = messages::of_run(conn, &run.run_id)?;
+    pending.retain(|m| m.failing_step().is_some());
+    pending.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    let mut next = Vec::new();
+    for m in pending {
+        next.push(NextStep {
+            state: if m.retried > 0 {
+                "STEP_RETRY"
+            } else {
+                "STEP_PROGRESS"
+            },
+            retries: m.delivery.retries,
+            retry_delay: m.delivery.retry_delay.clone(),
+            errors: events::errors(conn, &m.id)?,
+            message_id: m.id,
+        });
+    }
+    let failed = match run.state {
+        RunState::Failed => dlq::failed_step_of_run(conn, &run.run_id)?,
+        _ => None,
+    };
+    if let Some(e) = &failed {
+        next.push(NextStep {
+            message_id: e.message.id.clone(),
+            state: "STEP_FAILED",
+            retries: e.message.delivery.retries,
+            retry_delay: e.message.delivery.retry_delay.clone(),
+            errors: events::errors(conn, &e.message.id)?,
+        });
+    }
+    let dlq_id = failed.as_ref().map(|e| e.dlq_id.clone());
+    let failure = match &run.failure_message_id {
+        Some(id) => {
+            let info = failure_info(conn, id)?;
+            let url = match messages::get(conn, id)? {
+                Some(m) => m.url,
+                None => events::first_url(conn, id)?
+                    .or_else(|| run.config.failure_callback.clone())
+                    .unwrap_or_default(),
+            };
+            Some(FailureTrail {
+                message_id: id.clone(),
+                url,
+                state: info.as_ref().map_or("CALLBACK_INPROGRESS", |i| i.state),
+                fail: failed.as_ref().map(|e| e.response.clone()),
+                dlq_id: dlq_id.clone(),
+                response: info.and_then(|i| i.response),
+                errors: events::errors(conn, id)?,
+            })
+        }
+        None => None,
+    };
+    Ok(RunTrail {
+        init_headers,
+        next,
+        dlq_id,
+        failure,
+    })
 }
 
 fn run_and_log(

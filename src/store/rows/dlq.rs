@@ -140,6 +140,27 @@ pub(in crate::store) fn get(
         .optional()?)
 }
 
+/// The newest entry of a failed step of workflow run `run_id` (the step
+/// that failed the run), if it is still in the DLQ.
+pub(in crate::store) fn failed_step_of_run(
+    conn: &Connection,
+    run_id: &str,
+) -> Result<Option<DlqEntry>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM dlq WHERE json_extract(delivery, '$.workflow.runId') = ?1 \
+         ORDER BY seq DESC"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([run_id], entry)?;
+    for e in rows {
+        let e = e?;
+        if e.message.failing_step().is_some() {
+            return Ok(Some(e));
+        }
+    }
+    Ok(None)
+}
+
 pub(in crate::store) fn remove(conn: &Connection, dlq_id: &str) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached("DELETE FROM dlq WHERE dlq_id = ?1")?

@@ -226,3 +226,57 @@ pub(in crate::store) fn outcome_of(
     }
     Ok(out)
 }
+
+/// The failed attempts of message `id`, oldest first: when each ended and
+/// what came back (`client.logs` step errors).
+pub(in crate::store) fn errors(
+    conn: &Connection,
+    id: &str,
+) -> Result<Vec<crate::workflow::run_log::StepError>, StoreError> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT time, response_status, response_headers, response_body, error FROM events \
+             WHERE message_id = ?1 AND state = ?2 ORDER BY seq",
+        )?
+        .query_map(params![id, LogState::Error.as_str()], |r| {
+            let headers: Option<String> = r.get(2)?;
+            Ok(crate::workflow::run_log::StepError {
+                time: r.get(0)?,
+                response: AttemptResponse {
+                    status: r.get(1)?,
+                    headers: match headers {
+                        Some(h) => codec::header_map(2, &h)?,
+                        None => Default::default(),
+                    },
+                    body: r.get::<_, Option<Vec<u8>>>(3)?.unwrap_or_default(),
+                    error: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                },
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// The delivery settings message `id` was first logged with.
+pub(in crate::store) fn first_delivery(
+    conn: &Connection,
+    id: &str,
+) -> Result<Option<crate::model::Delivery>, StoreError> {
+    let text: Option<String> = conn
+        .prepare_cached("SELECT delivery FROM events WHERE message_id = ?1 ORDER BY seq LIMIT 1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    text.map(|t| codec::from_json(0, &t).map_err(StoreError::from))
+        .transpose()
+}
+
+/// The URL message `id` was first logged with.
+pub(in crate::store) fn first_url(
+    conn: &Connection,
+    id: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT url FROM events WHERE message_id = ?1 ORDER BY seq LIMIT 1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?)
+}
