@@ -1,14 +1,16 @@
 // One workflow run: its state and a timeline of its steps (run, sleep,
 // call, waits, webhooks with the call each one got, invoked child runs,
-// parallel groups, the failure function) with each step's output; cancel
-// while it runs.
+// parallel groups, the failure function) with each step's output; the step
+// in flight or the one that failed the run with each failed attempt (the
+// `next` group of client.logs), and the failure function's call
+// (`failureFunction`); cancel while it runs.
 
 import { h, fill, route, routeQuery, timeEl, pretty, duration, b64text } from '../dom.js';
 import { get } from '../api.js';
 import { pageHead, section, dl, pre, headerTable, badge, button, busy, confirmDialog, emptyState, errorBox } from '../ui.js';
 import { cancelRun } from './workflows.js';
 
-const KNOWN = new Set(['stepId', 'stepName', 'stepType', 'out', 'concurrent', 'messageId', 'callType', 'state', 'createdAt', 'headers', 'retries', 'targetStep']);
+const KNOWN = new Set(['stepId', 'stepName', 'stepType', 'out', 'concurrent', 'messageId', 'callType', 'state', 'createdAt', 'headers', 'retries', 'retryDelay', 'targetStep']);
 
 const TYPE_TEXT = {
   Initial: 'Trigger', Run: 'Run', SleepFor: 'Sleep', SleepUntil: 'Sleep until', Call: 'HTTP call',
@@ -77,6 +79,48 @@ function invokePart(st) {
   ]));
 }
 
+/** The failed attempts of a step (client.logs `StepError[]`), newest last. */
+function errorList(errors) {
+  if (!(errors || []).length) return null;
+  return h('ol.step-errors', errors.map((e) => h('li.step-error',
+    h('div.small', e.status ? `HTTP ${e.status}` : 'no response', ' · ', timeEl(e.time, { both: true }),
+      e.error ? [' · ', h('span.mono.wrap', e.error)] : null),
+    e.body ? pre(pretty(e.body), 'error-body') : null)));
+}
+
+const NEXT_TEXT = { STEP_PROGRESS: 'in progress', STEP_RETRY: 'retrying', STEP_FAILED: 'failed', STEP_CANCELED: 'canceled' };
+
+/** A step of the `next` group: being delivered (maybe retrying) or failed. */
+function nextCard(st) {
+  return h('li', { class: 'step step-next', 'data-state': st.state ?? '' },
+    h('div.step-head',
+      h('span.step-type', st.state === 'STEP_FAILED' ? 'Failed step' : 'Next step'),
+      h('strong.step-name', st.stepName ?? ''),
+      ' ', badge(st.state, NEXT_TEXT[st.state] || st.state)),
+    h('p.small', `retries ${st.retries ?? '—'}`, st.retryDelay ? ['; delay ', h('span.mono', st.retryDelay)] : null,
+      `; ${(st.errors || []).length} failed attempt(s)`),
+    errorList(st.errors),
+    st.messageId ? h('p.small', 'Message ', h('a.mono', { href: route('messages', st.messageId) }, st.messageId)) : null);
+}
+
+/** The run's failure-function call (client.logs `failureFunction`). */
+function failurePart(run) {
+  const f = run.failureFunction;
+  return section('Failure',
+    dl([
+      ['Failed step response', f ? (f.failStatus ? `HTTP ${f.failStatus}` : 'no response') : undefined],
+      ['DLQ id', run.dlqId ? h('span.mono', run.dlqId) : 'not in the DLQ'],
+      ['Failure function', f ? h('span.mono.wrap', f.url) : 'none'],
+      ['Failure function state', f ? badge(f.state) : undefined],
+      ['Failure function answer', f && f.responseStatus ? `HTTP ${f.responseStatus}` : undefined],
+    ]),
+    f && f.failResponse ? [h('h3', 'Failed step body'), pre(pretty(f.failResponse), 'fail-response')] : null,
+    f && Object.keys(f.failHeaders || {}).length ? [h('h3', 'Failed step headers'), headerTable(f.failHeaders)] : null,
+    f && f.responseBody ? [h('h3', 'Failure function body'), pre(pretty(f.responseBody), 'failure-response')] : null,
+    f && (f.errors || []).length ? [h('h3', 'Failure function errors'), errorList(f.errors)] : null,
+    h('p', h('a', { href: routeQuery('workflows', { tab: 'dlq' }) }, 'Resume, restart or retry the failure function in the workflow DLQ')));
+}
+
 function stepCard(st) {
   const kind = kindOf(st);
   const special = kind === 'createwebhook' || kind === 'waitforwebhook' ? webhookPart(st) : kind === 'invoke' ? invokePart(st) : null;
@@ -114,10 +158,6 @@ export default async function workflowRun(view, ctx) {
       fill(body, errorBox(`No workflow run ${id}.`), h('p', h('a', { href: '#/workflows' }, 'Back to the runs')));
       return true;
     }
-    let failed = null;
-    if (run.workflowState === 'RUN_FAILED') {
-      failed = (await get('/v2/dlq', { source: 'workflow', workflowRunId: id, count: 1 }, { signal: ctx.signal }).catch(() => ({ messages: [] }))).messages[0];
-    }
     fill(head.querySelector('.page-actions'),
       h('a', { href: routeQuery('logs', { url: run.workflowUrl }), class: 'btn' }, 'Its log entries'),
       run.workflowState === 'RUN_STARTED' ? button('Cancel run', async (ev) => {
@@ -138,19 +178,12 @@ export default async function workflowRun(view, ctx) {
           ['Labels', (run.labels || []).length ? run.labels.map((l) => h('span.tag', l)) : undefined],
         ]), run.workflowRunResponse != null ? [h('h3', 'Result'), pre(pretty(run.workflowRunResponse), 'run-response')] : null),
         section('Trigger headers', headerTable(headers))),
-      failed ? section('Failure',
-        dl([
-          ['Failed step response', failed.responseStatus ? `HTTP ${failed.responseStatus}` : 'no response'],
-          ['Failure function', failed.failureCallback ? h('span.mono.wrap', failed.failureCallback) : 'none'],
-          ['Failure function state', failed.failureCallbackInfo ? badge(failed.failureCallbackInfo.state) : undefined],
-        ]),
-        failed.responseBody ? pre(pretty(failed.responseBody)) : null,
-        h('p', h('a', { href: routeQuery('workflows', { tab: 'dlq' }) }, 'Resume, restart or retry the failure function in the workflow DLQ'))) : null,
+      run.workflowState === 'RUN_FAILED' || run.failureFunction ? failurePart(run) : null,
       section('Steps',
         (run.steps || []).length
           ? h('ol.steps', run.steps.map((g) => g.type === 'parallel'
             ? h('li.step-group', h('div.group-head', `Parallel: ${g.steps.length} steps`), h('ol.parallel', g.steps.map(stepCard)))
-            : stepCard(g.steps[0])))
+            : g.type === 'next' ? g.steps.map(nextCard) : stepCard(g.steps[0])))
           : emptyState('No steps yet.')));
     return run.workflowState !== 'RUN_STARTED';
   };
