@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use common::api::{call, publish, wait_for_dlq};
 use common::sink::Sink;
-use common::wait::WAIT;
+use common::wait::{wait_until, WAIT};
 use common::{run_setup, run_with_timeout, ServerOptions, ServerProcess};
 use serde_json::{json, Value};
 
@@ -93,6 +93,33 @@ fn finished_run(server: &ServerProcess, sink: &Sink, run_id: &str) {
         xss_text().as_bytes(),
     );
     assert_eq!(status, 200, "{json}");
+}
+
+/// A run whose trigger the destination refuses (400, no retries) and whose
+/// failure URL answers 200: `client.logs` has its failed step with the
+/// error and the failure function's call, which the run page shows.
+fn failed_run(server: &ServerProcess, sink: &Sink, run_id: &str) {
+    let url = sink.url("/wf-refuses");
+    sink.answer_with_body(
+        "/wf-refuses",
+        400,
+        &[("X-Why", "on-purpose")],
+        b"refused here",
+    );
+    let mut item = workflow_item(&url, run_id, true, r#"{"order":9}"#);
+    item["headers"]["upstash-retries"] = json!("0");
+    item["headers"]["upstash-failure-callback"] = json!(sink.url("/wf-failure"));
+    batch(server, item);
+    wait_until(WAIT, "the failure function's call succeeded", || {
+        let (_, json) = call(
+            server,
+            "GET",
+            &format!("/v2/workflows/events?workflowRunId={run_id}"),
+            &[],
+            b"",
+        );
+        (json["runs"][0]["failureFunction"]["state"] == "CALLBACK_SUCCESS").then_some(())
+    });
 }
 
 fn screenshot_dir() -> PathBuf {
@@ -322,6 +349,7 @@ fn the_console_manages_queues_url_groups_and_flow_control() {
     // message in flight and the next in its waitlist.
     sink.answer_after("/fc", 200, &[], Duration::from_secs(20));
     webhook_and_invoke_run(&server, &sink, "wfr_console_hooks");
+    failed_run(&server, &sink, "wfr_console_failed");
 
     let shots = screenshot_dir().with_file_name("console-screenshots-surface");
     let _ = std::fs::remove_dir_all(&shots);
@@ -336,6 +364,7 @@ fn the_console_manages_queues_url_groups_and_flow_control() {
         .env("CONSOLE_TOKEN", &server.token)
         .env("SINK_URL", sink.url(""))
         .env("HOOKS_RUN_ID", "wfr_console_hooks")
+        .env("FAILED_RUN_ID", "wfr_console_failed")
         .env("SCREENSHOT_DIR", &shots)
         .env("NO_PROXY", "127.0.0.1,localhost")
         .env("no_proxy", "127.0.0.1,localhost");
@@ -366,6 +395,7 @@ fn the_console_manages_queues_url_groups_and_flow_control() {
         "flow-control",
         "schedule-form-queue",
         "workflow-run-hooks",
+        "workflow-run-failed",
         "not-available",
     ] {
         for width in [1280, 390] {

@@ -133,6 +133,8 @@ const STATE_KIND = {
   RETRY: 'warn', ACTIVE: 'info', IN_PROGRESS: 'info', RUN_STARTED: 'info', CREATED: 'neutral',
   CANCEL_REQUESTED: 'neutral', CANCELED: 'neutral', RUN_CANCELED: 'neutral', paused: 'neutral',
   active: 'ok', manual: 'info', slot: 'neutral',
+  STEP_FAILED: 'bad', STEP_RETRY: 'warn', STEP_PROGRESS: 'info', CALLBACK_SUCCESS: 'ok', CALLBACK_FAIL: 'bad',
+  CALLBACK_INPROGRESS: 'info', CALLBACK_CANCELED: 'neutral',
 };
 
 export function badge(state, text) {

@@ -23,6 +23,7 @@ const BASE = env('CONSOLE_URL');
 const TOKEN = env('CONSOLE_TOKEN');
 const SINK = env('SINK_URL').replace(/\/$/, '');
 const HOOKS_RUN = env('HOOKS_RUN_ID');
+const FAILED_RUN = env('FAILED_RUN_ID');
 const SHOTS = env('SCREENSHOT_DIR');
 
 const XSS = ['<script>window.__xss=1</script>', '"><img src=x onerror="window.__xss=1">'];
@@ -368,6 +369,17 @@ try {
   assert.equal(await ship.locator('a.child-run').count(), 0);
   await shot(page, 'workflow-run-hooks');
   log('workflow run: webhook URL, the call cronhook recorded, the invoked child\'s result');
+
+  // ---- a failed run: the failed step's error and the failure function ----
+  await go(page, `#/workflows/${FAILED_RUN}`, 'Workflow run');
+  const failedStep = page.locator('li.step-next[data-state="STEP_FAILED"]');
+  await failedStep.locator('.step-error', { hasText: 'HTTP 400' }).waitFor();
+  await failedStep.locator('pre.error-body', { hasText: 'refused here' }).waitFor();
+  await page.locator('dd .badge', { hasText: 'CALLBACK_SUCCESS' }).waitFor();
+  await page.locator('pre.fail-response', { hasText: 'refused here' }).waitFor();
+  await page.locator('dd', { hasText: `${SINK}/wf-failure` }).waitFor();
+  await shot(page, 'workflow-run-failed');
+  log('workflow run: the failed step with its error, the failure function\'s call');
 
   assert.deepEqual(problems, [], 'no page errors and no CSP violations');
   console.log(`console surface test: passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -83,8 +83,8 @@ function invokePart(st) {
 function errorList(errors) {
   if (!(errors || []).length) return null;
   return h('ol.step-errors', errors.map((e) => h('li.step-error',
-    h('div.small', e.status ? `HTTP ${e.status}` : 'no response', ' · ', timeEl(e.time, { both: true }),
-      e.error ? [' · ', h('span.mono.wrap', e.error)] : null),
+    h('div.small', e.status ? `HTTP ${e.status}` : 'no response', ' · ', timeEl(e.time),
+      e.error && e.error !== `HTTP ${e.status}` ? [' · ', h('span.mono.wrap', e.error)] : null),
     e.body ? pre(pretty(e.body), 'error-body') : null)));
 }
 
