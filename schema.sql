@@ -96,6 +96,9 @@ CREATE TABLE dlq (
     error             TEXT NOT NULL DEFAULT ''
 ) STRICT;
 CREATE INDEX dlq_failed_at ON dlq (failed_at);
+-- Version 9: a failed workflow run's step, for `client.logs`.
+CREATE INDEX dlq_workflow_run ON dlq (json_extract(delivery, '$.workflow.runId'))
+    WHERE json_extract(delivery, '$.workflow.runId') IS NOT NULL;
 
 -- Logs (§6.6): one row per state change of a message, written in the same
 -- transaction as the change. `delivery` is the message's settings (as in
