@@ -1440,3 +1440,82 @@ fn a_webhook_call_does_not_wake_a_wait_for_event() {
     );
     sink.assert_stays("/wf", 1, "the later waitForEvent still waits");
 }
+
+/// `client.logs` of a sleeping run: the step that waits for its delay is the
+/// `next` group's `STEP_PROGRESS` step, with no errors (§3.4, §3.11).
+#[test]
+fn a_sleeping_step_is_in_progress_in_the_logs() {
+    let (_dir, server, sink) = start();
+    let url = sink.url("/wf");
+    trigger(&server, &url, "wfr_sleepy", &[], "{}");
+    sink.wait_for("/wf", 1, WAIT);
+    let s1 = step(
+        &server,
+        &url,
+        "wfr_sleepy",
+        &[("upstash-delay", "1h")],
+        r#"{"stepId":1,"stepName":"nap","stepType":"SleepFor","sleepFor":3600,"concurrent":1}"#,
+    );
+    let run = run_log(&server, "wfr_sleepy");
+    let steps = run["steps"].as_array().unwrap();
+    let next = steps.last().unwrap();
+    assert_eq!(next["type"], "next", "{run}");
+    assert_eq!(
+        next["steps"],
+        json!([{"messageId": s1, "state": "STEP_PROGRESS", "retries": 3}]),
+        "{run}"
+    );
+    assert!(run.get("dlqId").is_none() && run.get("failureFunction").is_none());
+}
+
+/// Once the failed step is deleted from the DLQ the run has no `dlqId` and
+/// no failed step to show; its failure function's call stays, without the
+/// failed step's answer (§3.11: the contract is silent here).
+#[test]
+fn a_failed_step_deleted_from_the_dlq_leaves_the_failure_function_only() {
+    let (_dir, server, sink) = start();
+    sink.answer_with_body("/refuses", 400, &[], b"nope");
+    let url = sink.url("/refuses");
+    let failure_url = sink.url("/failure");
+    trigger(
+        &server,
+        &url,
+        "wfr_gone",
+        &[
+            ("upstash-retries", "0"),
+            ("upstash-failure-callback", failure_url.as_str()),
+        ],
+        "{}",
+    );
+    let run = wait_until(WAIT, "the failure function's call succeeded", || {
+        let run = run_log(&server, "wfr_gone");
+        (run["failureFunction"]["state"] == "CALLBACK_SUCCESS").then_some(run)
+    });
+    let dlq_id = run["dlqId"].as_str().expect("dlqId").to_owned();
+    assert_eq!(run["failureFunction"]["dlqId"], dlq_id.as_str());
+    assert_eq!(run["failureFunction"]["failStatus"], 400);
+    let (status, json) = call(&server, "DELETE", &format!("/v2/dlq/{dlq_id}"), &[], b"");
+    assert!(status < 300, "{status} {json}");
+
+    let run = run_log(&server, "wfr_gone");
+    assert_eq!(run["workflowState"], "RUN_FAILED");
+    assert!(run.get("dlqId").is_none(), "{run}");
+    let types: Vec<&str> = run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["sequential"], "no next group: {run}");
+    let f = &run["failureFunction"];
+    assert_eq!(
+        (&f["state"], &f["url"], &f["failStatus"], &f["dlqId"]),
+        (
+            &json!("CALLBACK_SUCCESS"),
+            &json!(failure_url),
+            &json!(0),
+            &json!("")
+        ),
+        "{run}"
+    );
+}
