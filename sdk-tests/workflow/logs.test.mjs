@@ -134,6 +134,7 @@ await runProgram("logs.test.mjs", async () => {
       checkEq(f.failResponse, "no such workflow here", `${name}: failureFunction.failResponse`);
       checkEq(f.failHeaders?.["X-Why"], ["on-purpose"], `${name}: failureFunction.failHeaders`);
       checkEq(f.dlqId, failed.dlqId, `${name}: failureFunction.dlqId`);
+      check(!("nextDeliveryTime" in f), `${name}: no nextDeliveryTime once the call is done`, show(f));
       if (fnState === "CALLBACK_SUCCESS") {
         checkEq([f.responseStatus, f.responseBody, f.errors], [200, "noted", undefined], `${name}: the failure function's answer, no errors`);
       } else {

@@ -167,6 +167,8 @@ pub struct FailureTrail {
     /// The failure function's own last response.
     pub response: Option<AttemptResponse>,
     pub errors: Vec<StepError>,
+    /// When the call is next due, while it is pending.
+    pub next_delivery_time: Option<Millis>,
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -251,6 +253,9 @@ pub fn failure_json(f: &FailureTrail) -> Value {
             "errors".into(),
             Value::Array(f.errors.iter().map(step_error_json).collect()),
         );
+    }
+    if let Some(t) = f.next_delivery_time {
+        o.insert("nextDeliveryTime".into(), json!(t));
     }
     Value::Object(o)
 }
@@ -565,6 +570,7 @@ mod tests {
             dlq_id: Some("1-1".into()),
             response: Some(response(200, "ok")),
             errors: Vec::new(),
+            next_delivery_time: None,
         };
         let v = failure_json(&f);
         assert_eq!(v["failStatus"], 400);
@@ -576,6 +582,10 @@ mod tests {
             (&json!(200), &json!("ok"))
         );
         assert!(v.get("errors").is_none());
+        assert!(
+            v.get("nextDeliveryTime").is_none(),
+            "delivered: nothing is due"
+        );
         let gone = failure_json(&FailureTrail {
             fail: None,
             dlq_id: None,

@@ -491,7 +491,9 @@ fn run_trail(conn: &rusqlite::Connection, run: &Run) -> Result<RunTrail, StoreEr
     let failure = match &run.failure_message_id {
         Some(id) => {
             let info = failure_info(conn, id)?;
-            let url = match messages::get(conn, id)? {
+            let pending = messages::get(conn, id)?;
+            let next_delivery_time = pending.as_ref().map(|m| m.due_at);
+            let url = match pending {
                 Some(m) => m.url,
                 None => events::first_url(conn, id)?
                     .or_else(|| run.config.failure_callback.clone())
@@ -505,6 +507,7 @@ fn run_trail(conn: &rusqlite::Connection, run: &Run) -> Result<RunTrail, StoreEr
                 dlq_id: dlq_id.clone(),
                 response: info.and_then(|i| i.response),
                 errors: events::errors(conn, id)?,
+                next_delivery_time,
             })
         }
         None => None,
