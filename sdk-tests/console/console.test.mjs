@@ -8,16 +8,10 @@
 // RUNNING_RUN_ID, SCREENSHOT_DIR.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import * as b from './browser.mjs';
+import { elapsed, env, log, newPage, problems } from './browser.mjs';
 
-const env = (k) => {
-  const v = process.env[k];
-  if (!v) throw new Error(`${k} is not set`);
-  return v;
-};
 const BASE = env('CONSOLE_URL');
 const TOKEN = env('CONSOLE_TOKEN');
 const LOCKED = env('LOCKED_URL');
@@ -33,8 +27,6 @@ const XSS = [
   '"><img src=x onerror="window.__xss=1">',
   'javascript:window.__xss=1',
 ];
-const started = Date.now();
-const log = (...a) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s]`, ...a);
 
 /** The API with the token, from Node (seeding and checking, not the UI). */
 async function api(method, path, { headers = {}, body } = {}) {
@@ -44,70 +36,11 @@ async function api(method, path, { headers = {}, body } = {}) {
   return text ? JSON.parse(text) : null;
 }
 
-const profile = mkdtempSync(join(tmpdir(), 'cronhook-console-'));
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  // Playwright gives each launch a fresh profile directory of its own.
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    `--disk-cache-dir=${join(profile, 'cache')}`,
-  ],
-  timeout: 60000,
-});
+const { browser, close } = await b.launch('cronhook-console-');
 
-const problems = [];
-function watch(page, name) {
-  page.on('pageerror', (e) => problems.push(`${name}: page error: ${e.message}`));
-  page.on('console', (m) => {
-    const t = m.text();
-    if (/Content.Security.Policy|Refused to/i.test(t)) problems.push(`${name}: CSP: ${t}`);
-  });
-  page.on('dialog', (d) => {
-    problems.push(`${name}: unexpected ${d.type()} dialog: ${d.message()}`);
-    d.dismiss();
-  });
-}
-
-async function newPage(context, name) {
-  const page = await context.newPage();
-  page.setDefaultTimeout(15000);
-  watch(page, name);
-  return page;
-}
-
-/** The page's text holds every hostile value as text, and none of them ran. */
-async function assertInert(page, where, values = XSS) {
-  const r = await page.evaluate(() => ({
-    xss: window.__xss,
-    text: document.body.innerText,
-    injected: document.querySelectorAll('img[src="x"], script:not([src]), [onerror]').length,
-  }));
-  assert.equal(r.xss, undefined, `${where}: a hostile value ran`);
-  assert.equal(r.injected, 0, `${where}: a hostile value became markup`);
-  for (const v of values) assert.ok(r.text.includes(v), `${where}: "${v}" is shown as text`);
-}
-
-async function shot(page, name, { scroll } = {}) {
-  const place = () => page.evaluate((sel) => {
-    document.getElementById('toasts')?.replaceChildren();
-    window.scrollTo(0, 0);
-    if (sel) document.querySelector(sel)?.scrollIntoView({ block: 'start' });
-  }, scroll || null);
-  await page.setViewportSize({ width: 1280, height: 900 });
-  await place();
-  await page.screenshot({ path: join(SHOTS, `${name}-1280.png`) });
-  await page.setViewportSize({ width: 390, height: 844 });
-  await place();
-  await page.screenshot({ path: join(SHOTS, `${name}-390.png`) });
-  await page.setViewportSize({ width: 1280, height: 900 });
-}
-
-async function go(page, hash, heading) {
-  await page.goto(`${BASE}/${hash}`);
-  if (heading) await page.locator('h1', { hasText: heading }).first().waitFor();
-}
+const assertInert = (page, where, values = XSS) => b.assertInert(page, where, values);
+const shot = (page, name, opts) => b.shot(page, SHOTS, name, opts);
+const go = (page, hash, heading) => b.go(page, BASE, hash, heading);
 
 /** Waits (bounded) until fn() in the page is true. */
 const until = (page, fn, arg, timeout = 20000) => page.waitForFunction(fn, arg, { timeout, polling: 200 });
@@ -426,7 +359,7 @@ try {
   log('login: refused with a wrong token, in with the right one');
 
   assert.deepEqual(problems, [], 'no page errors and no CSP violations');
-  console.log(`console browser test: passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(`console browser test: passed in ${elapsed()} s`);
 } catch (e) {
   try {
     await page.screenshot({ path: join(SHOTS, 'failure.png'), fullPage: true });
@@ -437,6 +370,5 @@ try {
   console.error('problems seen:', problems);
   throw e;
 } finally {
-  await browser.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }

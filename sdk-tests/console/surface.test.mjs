@@ -9,16 +9,10 @@
 // CONSOLE_TOKEN, SINK_URL, HOOKS_RUN_ID, SCREENSHOT_DIR.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import * as b from './browser.mjs';
+import { elapsed, env, log, newPage, problems } from './browser.mjs';
 
-const env = (k) => {
-  const v = process.env[k];
-  if (!v) throw new Error(`${k} is not set`);
-  return v;
-};
 const BASE = env('CONSOLE_URL');
 const TOKEN = env('CONSOLE_TOKEN');
 const SINK = env('SINK_URL').replace(/\/$/, '');
@@ -27,8 +21,6 @@ const FAILED_RUN = env('FAILED_RUN_ID');
 const SHOTS = env('SCREENSHOT_DIR');
 
 const XSS = ['<script>window.__xss=1</script>', '"><img src=x onerror="window.__xss=1">'];
-const started = Date.now();
-const log = (...a) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s]`, ...a);
 
 /** The API with the token, from Node (seeding and checking, not the UI). */
 async function api(method, path, { headers = {}, body, json } = {}) {
@@ -62,62 +54,11 @@ async function apiUntil(path, check, what, timeout = 10000) {
   }
 }
 
-const profile = mkdtempSync(join(tmpdir(), 'cronhook-surface-'));
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    `--disk-cache-dir=${join(profile, 'cache')}`,
-  ],
-  timeout: 60000,
-});
+const { browser, close } = await b.launch('cronhook-surface-');
 
-const problems = [];
-async function newPage(context, name) {
-  const page = await context.newPage();
-  page.setDefaultTimeout(15000);
-  page.on('pageerror', (e) => problems.push(`${name}: page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (/Content.Security.Policy|Refused to/i.test(m.text())) problems.push(`${name}: CSP: ${m.text()}`);
-  });
-  page.on('dialog', (d) => {
-    problems.push(`${name}: unexpected ${d.type()} dialog: ${d.message()}`);
-    d.dismiss();
-  });
-  return page;
-}
-
-/** The values are on the page as text, and nothing hostile ran or became markup. */
-async function assertInert(page, where, values) {
-  const r = await page.evaluate(() => ({
-    xss: window.__xss,
-    text: document.body.innerText,
-    injected: document.querySelectorAll('img[src="x"], script:not([src]), [onerror]').length,
-  }));
-  assert.equal(r.xss, undefined, `${where}: a hostile value ran`);
-  assert.equal(r.injected, 0, `${where}: a hostile value became markup`);
-  for (const v of values) assert.ok(r.text.includes(v), `${where}: "${v}" is shown as text`);
-}
-
-async function shot(page, name) {
-  const place = () => page.evaluate(() => {
-    document.getElementById('toasts')?.replaceChildren();
-    window.scrollTo(0, 0);
-  });
-  for (const [width, height] of [[1280, 900], [390, 844]]) {
-    await page.setViewportSize({ width, height });
-    await place();
-    await page.screenshot({ path: join(SHOTS, `${name}-${width}.png`), fullPage: true });
-  }
-  await page.setViewportSize({ width: 1280, height: 900 });
-}
-
-async function go(page, hash, heading) {
-  await page.goto(`${BASE}/${hash}`);
-  if (heading) await page.locator('h1', { hasText: heading }).first().waitFor();
-}
+const assertInert = (page, where, values) => b.assertInert(page, where, values);
+const shot = (page, name) => b.shot(page, SHOTS, name, { fullPage: true });
+const go = (page, hash, heading) => b.go(page, BASE, hash, heading);
 
 const confirm = (page, name) => page.locator('dialog[open]').getByRole('button', { name, exact: true }).click();
 const dialogGone = (page) => page.locator('dialog').waitFor({ state: 'detached' });
@@ -382,7 +323,7 @@ try {
   log('workflow run: the failed step with its error, the failure function\'s call');
 
   assert.deepEqual(problems, [], 'no page errors and no CSP violations');
-  console.log(`console surface test: passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(`console surface test: passed in ${elapsed()} s`);
 } catch (e) {
   try {
     if (page) {
@@ -395,6 +336,5 @@ try {
   console.error('problems seen:', problems);
   throw e;
 } finally {
-  await browser.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
