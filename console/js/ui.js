@@ -1,6 +1,6 @@
 // Reusable pieces: dialogs, toasts, copy buttons, badges, fields, tables.
 
-import { h, fill } from './dom.js';
+import { h, fill, routeQuery } from './dom.js';
 import { ApiError } from './api.js';
 
 let uid = 0;
@@ -352,4 +352,42 @@ export async function formDialog(title, content, submitLabel, check) {
     onOpen: (dlg) => dlg.querySelector('input, select')?.focus(),
   });
   return v === 'yes';
+}
+
+/** datetime-local value ↔ Unix ms (the browser's zone). */
+export function toLocalInput(ms) {
+  if (!ms) return '';
+  const d = new Date(Number(ms));
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+export function fromLocalInput(v) {
+  if (!v) return '';
+  const t = new Date(v).getTime();
+  return Number.isFinite(t) ? String(t) : '';
+}
+
+/** A datetime-local input named `name` holding Unix ms `ms` (empty when none). */
+export const dateInput = (name, ms) => h('input', { type: 'datetime-local', name, value: toLocalInput(ms) });
+
+/**
+ * A list page's filter form: a field per key of `keys` (its control in
+ * `inputs`, its label in `labels`), Apply and Clear. Apply goes to the
+ * route `routeName` with the trimmed values; `fromDate` and `toDate` go as
+ * Unix ms, as the API takes them.
+ */
+export function filtersForm(routeName, keys, inputs, labels) {
+  const form = h('form.filters', keys.map((k) => field(labels[k], inputs[k])),
+    h('div.filter-actions', h('button', { type: 'submit', class: 'btn btn-primary' }, 'Apply'),
+      h('a', { href: `#/${routeName}`, class: 'btn' }, 'Clear')));
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const p = {};
+    for (const k of keys) {
+      const v = inputs[k].value.trim();
+      p[k] = k === 'fromDate' || k === 'toDate' ? fromLocalInput(v) : v;
+    }
+    location.hash = routeQuery(routeName, p);
+  });
+  return form;
 }

@@ -10,8 +10,8 @@ import { api, get, qs } from '../api.js';
 import {
   filtersBox, pageHead, section, dl, pre, headerTable, tableWrap, loadMore, emptyState, field, input, button,
   busy, confirmDialog, toast, reportError, modal, select, pairsEditor, nextId,
+  filtersForm, dateInput,
 } from '../ui.js';
-import { toLocalInput, fromLocalInput } from './logs.js';
 
 const PAGE = 25;
 const FILTERS = ['url', 'scheduleId', 'queueName', 'label', 'messageId', 'responseStatus', 'fromDate', 'toDate'];
@@ -112,21 +112,11 @@ export default async function dlq(view, ctx) {
     label: input({ name: 'label', value: q.label }),
     messageId: input({ name: 'messageId', value: q.messageId }),
     responseStatus: input({ name: 'responseStatus', value: q.responseStatus, inputmode: 'numeric', placeholder: 'e.g. 500' }),
-    fromDate: h('input', { type: 'datetime-local', name: 'fromDate', value: toLocalInput(q.fromDate) }),
-    toDate: h('input', { type: 'datetime-local', name: 'toDate', value: toLocalInput(q.toDate) }),
+    fromDate: dateInput('fromDate', q.fromDate),
+    toDate: dateInput('toDate', q.toDate),
   };
   const labels = { url: 'URL', scheduleId: 'Schedule', queueName: 'Queue', label: 'Label', messageId: 'Message id', responseStatus: 'Response status', fromDate: 'From', toDate: 'To' };
-  const filterForm = h('form.filters', FILTERS.map((k) => field(labels[k], inputs[k])),
-    h('div.filter-actions', h('button', { type: 'submit', class: 'btn btn-primary' }, 'Apply'), h('a', { href: '#/dlq', class: 'btn' }, 'Clear')));
-  filterForm.addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    const p = {};
-    for (const k of FILTERS) {
-      const v = inputs[k].value.trim();
-      p[k] = k === 'fromDate' || k === 'toDate' ? fromLocalInput(v) : v;
-    }
-    location.hash = routeQuery('dlq', p);
-  });
+  const filterForm = filtersForm('dlq', FILTERS, inputs, labels);
 
   const filterQuery = () => Object.fromEntries(FILTERS.filter((k) => q[k]).map((k) => [k, q[k]]));
   const selected = new Set();

@@ -6,7 +6,7 @@ import { h, fill, route, routeQuery, timeEl, absTime, b64text, pretty } from '..
 import { get } from '../api.js';
 import {
   filtersBox, pageHead, section, dl, pre, headerTable, tableWrap, badge, loadMore, emptyState, field, input,
-  select, button, reportError,
+  select, button, reportError, filtersForm, dateInput,
 } from '../ui.js';
 import { stackedBars } from '../chart.js';
 
@@ -14,19 +14,6 @@ const PAGE = 50;
 const STATES = ['', 'CREATED', 'ACTIVE', 'ERROR', 'RETRY', 'DELIVERED', 'FAILED', 'CANCEL_REQUESTED', 'CANCELED', 'IN_PROGRESS'];
 const FILTERS = ['state', 'url', 'scheduleId', 'queueName', 'label', 'messageId', 'fromDate', 'toDate'];
 const HOUR = 3600000;
-
-/** datetime-local value ↔ Unix ms (the browser's zone). */
-export function toLocalInput(ms) {
-  if (!ms) return '';
-  const d = new Date(Number(ms));
-  const pad = (n) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
-export function fromLocalInput(v) {
-  if (!v) return '';
-  const t = new Date(v).getTime();
-  return Number.isFinite(t) ? String(t) : '';
-}
 
 const key = (e) => `${e.messageId}|${e.state}|${e.time}`;
 
@@ -65,26 +52,18 @@ export function messageDetail(entries) {
 
 export default async function logs(view, ctx) {
   const q = Object.fromEntries(FILTERS.map((k) => [k, ctx.query.get(k) || '']));
-  const stateSel = select(STATES.map((s) => [s, s || 'any state']), q.state, { name: 'state' });
-  const url = input({ name: 'url', value: q.url, placeholder: 'https://…' });
-  const scheduleId = input({ name: 'scheduleId', value: q.scheduleId });
-  const queueName = input({ name: 'queueName', value: q.queueName });
-  const label = input({ name: 'label', value: q.label });
-  const messageId = input({ name: 'messageId', value: q.messageId });
-  const from = h('input', { type: 'datetime-local', name: 'fromDate', value: toLocalInput(q.fromDate) });
-  const to = h('input', { type: 'datetime-local', name: 'toDate', value: toLocalInput(q.toDate) });
-  const filterForm = h('form.filters',
-    field('State', stateSel), field('URL', url), field('Schedule', scheduleId), field('Queue', queueName),
-    field('Label', label), field('Message id', messageId), field('From', from), field('To', to),
-    h('div.filter-actions', h('button', { type: 'submit', class: 'btn btn-primary' }, 'Apply'),
-      h('a', { href: '#/logs', class: 'btn' }, 'Clear')));
-  filterForm.addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    location.hash = routeQuery('logs', {
-      state: stateSel.value, url: url.value.trim(), scheduleId: scheduleId.value.trim(), queueName: queueName.value.trim(),
-      label: label.value.trim(), messageId: messageId.value.trim(), fromDate: fromLocalInput(from.value), toDate: fromLocalInput(to.value),
-    });
-  });
+  const inputs = {
+    state: select(STATES.map((s) => [s, s || 'any state']), q.state, { name: 'state' }),
+    url: input({ name: 'url', value: q.url, placeholder: 'https://…' }),
+    scheduleId: input({ name: 'scheduleId', value: q.scheduleId }),
+    queueName: input({ name: 'queueName', value: q.queueName }),
+    label: input({ name: 'label', value: q.label }),
+    messageId: input({ name: 'messageId', value: q.messageId }),
+    fromDate: dateInput('fromDate', q.fromDate),
+    toDate: dateInput('toDate', q.toDate),
+  };
+  const labels = { state: 'State', url: 'URL', scheduleId: 'Schedule', queueName: 'Queue', label: 'Label', messageId: 'Message id', fromDate: 'From', toDate: 'To' };
+  const filterForm = filtersForm('logs', FILTERS, inputs, labels);
 
   const live = h('input', { type: 'checkbox', id: 'live-tail' });
   const liveNote = h('span.muted.small', { 'aria-live': 'polite' });

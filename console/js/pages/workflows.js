@@ -7,8 +7,8 @@ import { api, get, qs } from '../api.js';
 import {
   filtersBox, pageHead, section, tableWrap, tabs, badge, loadMore, emptyState, field, input, select, button,
   busy, confirmDialog, toast, nextId,
+  filtersForm, dateInput,
 } from '../ui.js';
-import { toLocalInput, fromLocalInput } from './logs.js';
 import { entryDetail } from './dlq.js';
 
 const PAGE = 20;
@@ -31,21 +31,11 @@ async function runsTab(view, ctx) {
     workflowUrl: input({ name: 'workflowUrl', value: q.workflowUrl, placeholder: 'the whole URL' }),
     workflowRunId: input({ name: 'workflowRunId', value: q.workflowRunId }),
     label: input({ name: 'label', value: q.label }),
-    fromDate: h('input', { type: 'datetime-local', name: 'fromDate', value: toLocalInput(q.fromDate) }),
-    toDate: h('input', { type: 'datetime-local', name: 'toDate', value: toLocalInput(q.toDate) }),
+    fromDate: dateInput('fromDate', q.fromDate),
+    toDate: dateInput('toDate', q.toDate),
   };
   const labels = { state: 'State', workflowUrl: 'Workflow URL', workflowRunId: 'Run id', label: 'Label', fromDate: 'From', toDate: 'To' };
-  const form = h('form.filters', FILTERS.map((k) => field(labels[k], inputs[k])),
-    h('div.filter-actions', h('button', { type: 'submit', class: 'btn btn-primary' }, 'Apply'), h('a', { href: '#/workflows', class: 'btn' }, 'Clear')));
-  form.addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    const p = {};
-    for (const k of FILTERS) {
-      const v = inputs[k].value.trim();
-      p[k] = k === 'fromDate' || k === 'toDate' ? fromLocalInput(v) : v;
-    }
-    location.hash = routeQuery('workflows', p);
-  });
+  const form = filtersForm('workflows', FILTERS, inputs, labels);
   const query = () => Object.fromEntries(FILTERS.filter((k) => q[k]).map((k) => [k, q[k]]));
   const tbody = h('tbody');
   const table = h('table.table.table-collapse.runs',
