@@ -218,7 +218,11 @@ impl Ctx {
 
     /// A pending message read from the database (start-up, window).
     fn arm_loaded(&self, p: Pending) {
-        self.arm_message(Self::key_of(&p.id, &p.url), p.due_at, p.queue.as_deref());
+        let key = MessageKey {
+            flow: p.flow.as_deref().map(Arc::from),
+            ..Self::key_of(&p.id, &p.url)
+        };
+        self.arm_message(key, p.due_at, p.queue.as_deref());
     }
 
     /// The cached message `id`, taken out of the cache.

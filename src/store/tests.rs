@@ -523,6 +523,41 @@ async fn the_timer_loads_the_window_and_every_queued_message_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn pending_rows_carry_their_flow_control_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let mut keyed = message("keyed", 10);
+    keyed.delivery.flow_control = Some(crate::model::FlowControl {
+        key: "k".into(),
+        parallelism: Some(1),
+        rate: None,
+        period: 1,
+    });
+    let mut queued = keyed.clone();
+    queued.id = "queued".into();
+    queued.delivery.queue_name = Some("q".into());
+    for m in [keyed, queued, message("plain", 10)] {
+        insert(&store, m).await.unwrap();
+    }
+    let mut flows: Vec<(String, Option<String>)> = store
+        .pending_at_start(1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.id, p.flow))
+        .collect();
+    flows.sort();
+    assert_eq!(
+        flows,
+        [
+            ("keyed".to_owned(), Some("k".to_owned())),
+            ("plain".to_owned(), None),
+            ("queued".to_owned(), Some("k".to_owned())),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn retention_keeps_the_newest_entries_within_the_bounds() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);

@@ -13,6 +13,10 @@ pub struct Pending {
     pub url: String,
     pub due_at: Millis,
     pub queue: Option<String>,
+    /// Its flow-control key, if it names one (§4.11): dispatch needs it
+    /// before the attempt, so it comes with the row rather than a second
+    /// read of the message.
+    pub flow: Option<String>,
 }
 
 fn pending_row(r: &rusqlite::Row) -> rusqlite::Result<Pending> {
@@ -21,6 +25,7 @@ fn pending_row(r: &rusqlite::Row) -> rusqlite::Result<Pending> {
         url: r.get(1)?,
         due_at: r.get(2)?,
         queue: r.get(3)?,
+        flow: r.get(4)?,
     })
 }
 
@@ -124,7 +129,8 @@ pub(in crate::store) fn due_between(
     until: Millis,
 ) -> Result<Vec<Pending>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, url, due_at, queue_name FROM messages \
+        "SELECT id, url, due_at, queue_name, json_extract(delivery, '$.flowControl.key') \
+         FROM messages \
          WHERE queue_name IS NULL AND due_at > ?1 AND due_at <= ?2 ORDER BY due_at",
     )?;
     let rows = stmt.query_map(params![after, until], pending_row)?;
@@ -146,7 +152,8 @@ pub(in crate::store) fn first_due_after(
 /// Every queued message, in enqueue order (a queue's order is its rowid order).
 pub(in crate::store) fn queued(conn: &Connection) -> Result<Vec<Pending>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, url, due_at, queue_name FROM messages \
+        "SELECT id, url, due_at, queue_name, json_extract(delivery, '$.flowControl.key') \
+         FROM messages \
          WHERE queue_name IS NOT NULL ORDER BY rowid",
     )?;
     let rows = stmt.query_map([], pending_row)?;
