@@ -857,7 +857,11 @@ async fn the_group_list_holds_each_group_with_its_endpoints_in_order() {
         url: url.to_owned(),
     };
     store
-        .upsert_endpoints("b", vec![e(None, "http://x/1"), e(Some("n"), "http://x/2")], 1)
+        .upsert_endpoints(
+            "b",
+            vec![e(None, "http://x/1"), e(Some("n"), "http://x/2")],
+            1,
+        )
         .await
         .unwrap();
     store

@@ -80,7 +80,11 @@ impl Store {
                     // A dedup id or content hash applies to each endpoint's
                     // message on its own (docs/qstash-wire.md §9.7).
                     let endpoint = Endpoint {
-                        name: m.delivery.topic.as_ref().and_then(|t| t.endpoint_name.clone()),
+                        name: m
+                            .delivery
+                            .topic
+                            .as_ref()
+                            .and_then(|t| t.endpoint_name.clone()),
                         url: m.url.clone(),
                     }
                     .key();
