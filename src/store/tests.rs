@@ -881,3 +881,38 @@ async fn queue_settings_reach_the_gate_and_a_delete_cancels_its_messages_first()
     assert!(pending(&store, i64::MAX).await.is_empty());
     assert_eq!(store.delete_queue("q", 50).await.unwrap(), None);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_group_list_holds_each_group_with_its_endpoints_in_order() {
+    use crate::model::Endpoint;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let e = |name: Option<&str>, url: &str| Endpoint {
+        name: name.map(str::to_owned),
+        url: url.to_owned(),
+    };
+    store
+        .upsert_endpoints(
+            "b",
+            vec![e(None, "http://x/1"), e(Some("n"), "http://x/2")],
+            1,
+        )
+        .await
+        .unwrap();
+    store
+        .upsert_endpoints("a", vec![e(None, "http://y/1")], 2)
+        .await
+        .unwrap();
+    store
+        .upsert_endpoints("b", vec![e(None, "http://x/3")], 3)
+        .await
+        .unwrap();
+    let all = store.url_groups().await.unwrap();
+    let one_by_one = vec![
+        store.url_group("b").await.unwrap().unwrap(),
+        store.url_group("a").await.unwrap().unwrap(),
+    ];
+    assert_eq!(all, one_by_one);
+    let urls: Vec<&str> = all[0].endpoints.iter().map(|e| e.url.as_str()).collect();
+    assert_eq!(urls, ["http://x/1", "http://x/2", "http://x/3"]);
+}

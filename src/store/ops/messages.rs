@@ -2,7 +2,7 @@
 //! and what the engine's timer loads.
 
 use crate::filter::{Filter, Subject};
-use crate::model::{Message, Millis};
+use crate::model::{Endpoint, Message, Millis};
 use crate::store::rows::{dedup, messages as rows};
 use crate::store::{steps, Store, StoreError, Tx};
 
@@ -79,12 +79,15 @@ impl Store {
                 for m in messages {
                     // A dedup id or content hash applies to each endpoint's
                     // message on its own (docs/qstash-wire.md §9.7).
-                    let endpoint = m
-                        .delivery
-                        .topic
-                        .as_ref()
-                        .and_then(|t| t.endpoint_name.clone())
-                        .map_or_else(|| format!("url:{}", m.url), |n| format!("name:{n}"));
+                    let endpoint = Endpoint {
+                        name: m
+                            .delivery
+                            .topic
+                            .as_ref()
+                            .and_then(|t| t.endpoint_name.clone()),
+                        url: m.url.clone(),
+                    }
+                    .key();
                     let keys: Vec<String> = dedup_keys
                         .iter()
                         .map(|k| format!("{k}\u{0}group:{group}\u{0}{endpoint}"))

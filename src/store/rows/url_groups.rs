@@ -80,15 +80,33 @@ pub(in crate::store) fn get(conn: &Connection, name: &str) -> Result<Option<UrlG
     }))
 }
 
-/// Every group, oldest first.
+/// Every group, oldest first, each with its endpoints in the order they
+/// were first added: one query, not one per group.
 pub(in crate::store) fn all(conn: &Connection) -> Result<Vec<UrlGroup>, StoreError> {
-    let names: Vec<String> = conn
-        .prepare_cached("SELECT name FROM url_groups ORDER BY created_at, name")?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    let mut out = Vec::with_capacity(names.len());
-    for name in names {
-        out.extend(get(conn, &name)?);
+    let mut stmt = conn.prepare_cached(
+        "SELECT g.name, g.created_at, g.updated_at, e.name, e.url FROM url_groups g \
+         LEFT JOIN url_group_endpoints e ON e.group_name = g.name \
+         ORDER BY g.created_at, g.name, e.rowid",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut out: Vec<UrlGroup> = Vec::new();
+    while let Some(r) = rows.next()? {
+        let name: String = r.get(0)?;
+        if out.last().is_none_or(|g| g.name != name) {
+            out.push(UrlGroup {
+                name,
+                created_at: r.get(1)?,
+                updated_at: r.get(2)?,
+                endpoints: Vec::new(),
+            });
+        }
+        if let Some(url) = r.get::<_, Option<String>>(4)? {
+            let g = out.last_mut().expect("pushed above");
+            g.endpoints.push(Endpoint {
+                name: r.get(3)?,
+                url,
+            });
+        }
     }
     Ok(out)
 }
