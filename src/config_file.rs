@@ -47,11 +47,10 @@ pub fn parse<P: CommandFactory + FromArgMatches>(
     let declared = command.find_subcommand(sub).cloned();
     if let Some((_, m)) = first.subcommand().filter(|(name, _)| *name == sub) {
         if let Some(path) = m.get_raw("config").and_then(|mut v| v.next()) {
-            let sub_command = command
-                .find_subcommand(sub)
-                .cloned()
+            let sub_command = declared
+                .as_ref()
                 .ok_or_else(|| format!("no subcommand {sub}"))?;
-            let values = read(Path::new(path), &sub_command)?;
+            let values = read(Path::new(path), sub_command)?;
             from_file = values.keys().cloned().collect();
             command = command.mut_subcommand(sub, |mut s| {
                 for (id, value) in values {
@@ -61,7 +60,7 @@ pub fn parse<P: CommandFactory + FromArgMatches>(
             });
         }
     }
-    let matches = command.clone().get_matches_from(args);
+    let matches = command.get_matches_from(args);
     let cli = P::from_arg_matches(&matches).map_err(|e| e.to_string())?;
     let effective = match (matches.subcommand(), &declared) {
         (Some((name, m)), Some(s)) if name == sub => Some(render(s, m, &from_file)),

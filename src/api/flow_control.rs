@@ -87,8 +87,8 @@ fn parse_action(name: &str, query: &Query) -> Result<FlowAction, ApiError> {
         }
         "unpin" => {
             query.only(&["parallelism", "rate"], &what)?;
-            let parallelism = boolean(query, "parallelism")?;
-            let rate = boolean(query, "rate")?;
+            let parallelism = query.boolean("parallelism")?;
+            let rate = query.boolean("rate")?;
             if parallelism.is_none() && rate.is_none() {
                 return Err(ApiError::BadRequest(
                     "unpin: give parallelism=true or rate=true".into(),
@@ -138,15 +138,4 @@ fn period(query: &Query) -> Result<Option<u64>, ApiError> {
         )));
     }
     Ok(Some(secs))
-}
-
-fn boolean(query: &Query, key: &str) -> Result<Option<bool>, ApiError> {
-    match query.one(key).map(str::trim) {
-        None => Ok(None),
-        Some(v) if v.eq_ignore_ascii_case("true") => Ok(Some(true)),
-        Some(v) if v.eq_ignore_ascii_case("false") => Ok(Some(false)),
-        Some(v) => Err(ApiError::BadRequest(format!(
-            "{key}: \"{v}\" is not true or false"
-        ))),
-    }
 }

@@ -115,6 +115,18 @@ impl Query {
             .transpose()
     }
 
+    /// `key` as `true` or `false` (any case), if given.
+    pub fn boolean(&self, key: &str) -> Result<Option<bool>, ApiError> {
+        match self.one(key) {
+            None => Ok(None),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            Some(v) => Err(ApiError::BadRequest(format!(
+                "{key}: \"{v}\" is not true or false"
+            ))),
+        }
+    }
+
     /// `count`, 1 to `max`, or `default` when absent.
     pub fn count(&self, default: usize, max: usize) -> Result<usize, ApiError> {
         match self.int("count")? {

@@ -8,7 +8,7 @@ use axum::extract::{Path, Request, State};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
-use super::headers::validate_name;
+use super::headers::{validate_name, validate_queue_name};
 use super::{read_body, ApiError, ApiResult, AppState};
 use crate::model::{Queue, MAX_QUEUE_PARALLELISM};
 
@@ -122,7 +122,7 @@ pub async fn get(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    validate_name("queue name", &name)?;
+    validate_queue_name(&name)?;
     Ok(Json(queue_json(&state.service.queue(&name).await?)))
 }
 
@@ -132,7 +132,7 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    validate_name("queue name", &name)?;
+    validate_queue_name(&name)?;
     let cancelled = state.service.delete_queue(&name).await?;
     Ok(Json(json!({ "cancelled": cancelled })))
 }
@@ -141,7 +141,7 @@ pub async fn pause(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    validate_name("queue name", &name)?;
+    validate_queue_name(&name)?;
     state.service.set_queue_paused(&name, true).await?;
     Ok(Json(json!({})))
 }
@@ -150,7 +150,7 @@ pub async fn resume(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    validate_name("queue name", &name)?;
+    validate_queue_name(&name)?;
     state.service.set_queue_paused(&name, false).await?;
     Ok(Json(json!({})))
 }

@@ -36,16 +36,7 @@ pub async fn end_run(
     request: Request,
 ) -> ApiResult<Json<Value>> {
     let query = Query::parse(request.uri().query())?;
-    let cancel = match query.one("cancel") {
-        None => false,
-        Some(v) if v.eq_ignore_ascii_case("true") => true,
-        Some(v) if v.eq_ignore_ascii_case("false") => false,
-        Some(v) => {
-            return Err(ApiError::BadRequest(format!(
-                "cancel: \"{v}\" is not true or false"
-            )))
-        }
-    };
+    let cancel = query.boolean("cancel")?.unwrap_or(false);
     let body = read_body(request.into_body(), state.max_body).await?;
     let response = (!body.is_empty()).then(|| body.to_vec());
     state.service.end_run(&run_id, cancel, response).await?;

@@ -225,14 +225,6 @@ fn create_call(a: &CreateArgs) -> CliResult<Call> {
     })
 }
 
-fn state(s: &Value) -> &'static str {
-    if s.get("isPaused").and_then(Value::as_bool) == Some(true) {
-        "paused"
-    } else {
-        "active"
-    }
-}
-
 fn list_table(all: &Value) {
     let rows: Vec<Vec<String>> = all
         .as_array()
@@ -244,7 +236,7 @@ fn list_table(all: &Value) {
                 text(s, "scheduleId"),
                 text(s, "cron"),
                 text(s, "destination"),
-                state(s).to_owned(),
+                text(s, "state"),
                 time_field(s, "nextScheduleTime"),
             ]
         })
@@ -263,7 +255,7 @@ fn show(s: &Value) {
         ("Destination", text(s, "destination")),
         ("Cron", text(s, "cron")),
         ("In words", text(s, "description")),
-        ("State", state(s).to_owned()),
+        ("State", text(s, "state")),
         ("Method", text(s, "method")),
         ("Retries", text(s, "retries")),
         ("Created", time_field(s, "createdAt")),

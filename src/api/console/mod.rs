@@ -125,16 +125,7 @@ pub async fn cron(State(state): State<AppState>, request: Request) -> ApiResult<
             "expr: the cron expression is required".into(),
         ));
     };
-    let seconds = match query.one("seconds") {
-        None => false,
-        Some(v) if v.eq_ignore_ascii_case("true") => true,
-        Some(v) if v.eq_ignore_ascii_case("false") => false,
-        Some(v) => {
-            return Err(ApiError::BadRequest(format!(
-                "seconds: \"{v}\" is not true or false"
-            )))
-        }
-    };
+    let seconds = query.boolean("seconds")?.unwrap_or(false);
     let count = query.count(10, MAX_PREVIEW)?;
     let p = state.service.cron_preview(expr, seconds, count)?;
     Ok(Json(cron_preview_json(&p)))
