@@ -54,6 +54,18 @@ fn ok(result: (u16, Value)) -> Value {
     result.1
 }
 
+/// A server with group `g` of two sink endpoints, `/a` and `/b`.
+fn group_of_a_and_b() -> (InProcess, Sink) {
+    let server = InProcess::start();
+    let sink = Sink::start();
+    ok(add(
+        &server,
+        "g",
+        json!([{"url": sink.url("/a")}, {"url": sink.url("/b")}]),
+    ));
+    (server, sink)
+}
+
 #[test]
 fn endpoints_are_upserted_by_name_or_url_and_the_group_is_listed() {
     let server = InProcess::start();
@@ -241,13 +253,7 @@ fn a_publish_to_a_group_that_does_not_exist_is_404_and_stores_nothing() {
 
 #[test]
 fn an_enqueue_to_a_group_queues_one_message_per_endpoint() {
-    let server = InProcess::start();
-    let sink = Sink::start();
-    ok(add(
-        &server,
-        "g",
-        json!([{"url": sink.url("/a")}, {"url": sink.url("/b")}]),
-    ));
+    let (server, sink) = group_of_a_and_b();
     let (status, answer) = call(&server, "POST", "/v2/enqueue/jobs/g", &[], b"x");
     assert_eq!(status, 201, "{answer}");
     assert_eq!(answer.as_array().map(Vec::len), Some(2), "{answer}");
@@ -256,19 +262,14 @@ fn an_enqueue_to_a_group_queues_one_message_per_endpoint() {
         assert_eq!(got[0].header("upstash-topic-name"), Some("g"));
         let id = answer[i]["messageId"].as_str().unwrap();
         let (log, _) = events(&server, &format!("messageId={id}"));
+        assert!(!log.is_empty(), "no events for {id}");
         assert!(log.iter().all(|e| e["queueName"] == "jobs"), "{log:?}");
     }
 }
 
 #[test]
 fn a_batch_item_to_a_group_answers_a_nested_array_in_its_place() {
-    let server = InProcess::start();
-    let sink = Sink::start();
-    ok(add(
-        &server,
-        "g",
-        json!([{"url": sink.url("/a")}, {"url": sink.url("/b")}]),
-    ));
+    let (server, sink) = group_of_a_and_b();
     let batch = json!([
         {"destination": sink.url("/single"), "body": "1"},
         {"destination": "g", "body": "2"},
@@ -468,13 +469,7 @@ fn a_destination_that_is_neither_a_url_nor_a_group_name_is_refused() {
 
 #[test]
 fn running_a_group_schedule_by_hand_fans_out_too() {
-    let server = InProcess::start();
-    let sink = Sink::start();
-    ok(add(
-        &server,
-        "g",
-        json!([{"url": sink.url("/a")}, {"url": sink.url("/b")}]),
-    ));
+    let (server, sink) = group_of_a_and_b();
     let id = create_schedule(&server, "g", &[("Upstash-Cron", "0 0 1 1 *")], b"now");
     let (status, json) = call(
         &server,

@@ -125,6 +125,20 @@ fn delivery_of<'a>(all: &'a [Received], message_id: &str) -> &'a Received {
         .unwrap_or_else(|| panic!("no delivery of {message_id}"))
 }
 
+/// `DELETE /v2/workflows/runs/{run_id}?cancel=…`, the SDK's end of a run
+/// (`cancel=false`, with the run's result as body) or `client.cancel`;
+/// always 200, for an ended or unknown run too.
+fn end_run(server: &dyn Target, run_id: &str, cancel: bool, body: &[u8]) {
+    let (status, json) = call(
+        server,
+        "DELETE",
+        &format!("/v2/workflows/runs/{run_id}?cancel={cancel}"),
+        &[],
+        body,
+    );
+    assert_eq!(status, 200, "ending {run_id}: {json}");
+}
+
 /// `client.logs` for one run (§1 row 11).
 fn run_log(server: &dyn Target, run_id: &str) -> Value {
     let (status, json) = call(
@@ -227,30 +241,9 @@ fn init_dedup_end_of_run_and_idempotent_delete() {
     assert_eq!(again["messageId"], init.as_str());
     sink.wait_for("/wf", 1, WAIT);
 
-    let (status, _) = call(
-        &server,
-        "DELETE",
-        "/v2/workflows/runs/wfr_b?cancel=false",
-        &[],
-        br#"{"done":true}"#,
-    );
-    assert_eq!(status, 200);
-    let (status, _) = call(
-        &server,
-        "DELETE",
-        "/v2/workflows/runs/wfr_b?cancel=false",
-        &[],
-        b"",
-    );
-    assert_eq!(status, 200, "deleting twice succeeds");
-    let (status, _) = call(
-        &server,
-        "DELETE",
-        "/v2/workflows/runs/nobody?cancel=true",
-        &[],
-        b"",
-    );
-    assert_eq!(status, 200, "an unknown run too");
+    end_run(&server, "wfr_b", false, br#"{"done":true}"#);
+    end_run(&server, "wfr_b", false, b""); // deleting twice succeeds
+    end_run(&server, "nobody", true, b""); // an unknown run too
     let (status, json) = call(&server, "GET", "/v2/workflows/runs/wfr_b", &[], b"");
     assert_error(status, &json, 404, &["wfr_b"]);
 
@@ -691,7 +684,7 @@ fn workflow_events_report_runs_with_their_states_and_steps() {
     trigger(&p, &url, "l2", &[], "p");
     p.advance(Duration::from_millis(1));
     trigger(&p, &url, "l3", &[], "p");
-    call(&p, "DELETE", "/v2/workflows/runs/l3?cancel=true", &[], b"");
+    end_run(&p, "l3", true, b"");
 
     let l1 = run_log(&p, "l1");
     assert_eq!(l1["workflowState"], "RUN_STARTED");
@@ -1068,14 +1061,7 @@ fn webhook_calls_for_a_wrong_user_an_unknown_or_an_ended_run_are_404() {
         let (status, json) = hook(&server, &path, "POST", &[], b"x");
         assert_error(status, &json, 404, &["webhook"]);
     }
-    let (status, _) = call(
-        &server,
-        "DELETE",
-        "/v2/workflows/runs/wfr_e?cancel=false",
-        &[],
-        b"",
-    );
-    assert_eq!(status, 200);
+    end_run(&server, "wfr_e", false, b"");
     let (status, json) = hook(
         &server,
         &format!("/v2/workflows/hooks/{user}/wfr_e/evt_1"),
@@ -1228,23 +1214,10 @@ fn an_invoked_child_gets_the_payload_and_its_success_reaches_the_parent() {
     assert_eq!(init.header("upstash-workflow-runid"), Some("wfr_child"));
     assert_eq!(init.header("x-child"), Some("c"));
     assert_eq!(init.header("upstash-workflow-invoke-count"), Some("1"));
-    let (status, _) = call(
-        &server,
-        "DELETE",
-        "/v2/workflows/runs/wfr_child?cancel=false",
-        &[],
-        br#"{"doubled":10}"#,
-    );
-    assert_eq!(status, 200);
+    end_run(&server, "wfr_child", false, br#"{"doubled":10}"#);
     assert_eq!(invoke_result(&sink), json!({"body": "{\"doubled\":10}"}));
     // Deleting again delivers nothing more.
-    call(
-        &server,
-        "DELETE",
-        "/v2/workflows/runs/wfr_child?cancel=false",
-        &[],
-        b"",
-    );
+    end_run(&server, "wfr_child", false, b"");
     sink.assert_stays("/app/parent", 2, "one result per child");
 }
 
@@ -1268,14 +1241,7 @@ fn a_cancelled_child_reports_is_canceled_to_the_parent() {
     let (_dir, server, sink) = start();
     invoke_child(&server, &sink, &[]);
     sink.wait_for("/app/child", 1, WAIT);
-    let (status, _) = call(
-        &server,
-        "DELETE",
-        "/v2/workflows/runs/wfr_child?cancel=true",
-        &[],
-        b"",
-    );
-    assert_eq!(status, 200);
+    end_run(&server, "wfr_child", true, b"");
     assert_eq!(invoke_result(&sink), json!({"isCanceled": true}));
 }
 
@@ -1320,14 +1286,7 @@ fn the_step_answered_while_the_run_ends_is_logged_delivered() {
         r#"{"stepId":1,"stepName":"one","stepType":"Run","out":"1","concurrent":1}"#,
     );
     sink.wait_for("/wf", 2, WAIT); // in flight: the sink holds its answer
-    let (status, _) = call(
-        &server,
-        "DELETE",
-        "/v2/workflows/runs/wfr_l?cancel=false",
-        &[],
-        b"\"done\"",
-    );
-    assert_eq!(status, 200);
+    end_run(&server, "wfr_l", false, b"\"done\"");
     let states = wait_for_state(&server, &last, "DELIVERED");
     assert!(!states.iter().any(|s| s == "CANCELED"), "{states:?}");
     assert_eq!(run_log(&server, "wfr_l")["workflowState"], "RUN_SUCCESS");
@@ -1384,22 +1343,8 @@ fn a_child_ending_after_its_parent_reports_nothing() {
     let (_dir, server, sink) = start();
     invoke_child(&server, &sink, &[]);
     sink.wait_for("/app/child", 1, WAIT);
-    let (status, _) = call(
-        &server,
-        "DELETE",
-        "/v2/workflows/runs/wfr_parent?cancel=true",
-        &[],
-        b"",
-    );
-    assert_eq!(status, 200);
-    let (status, _) = call(
-        &server,
-        "DELETE",
-        "/v2/workflows/runs/wfr_child?cancel=false",
-        &[],
-        b"1",
-    );
-    assert_eq!(status, 200);
+    end_run(&server, "wfr_parent", true, b"");
+    end_run(&server, "wfr_child", false, b"1");
     assert_eq!(
         run_log(&server, "wfr_child")["workflowState"],
         "RUN_SUCCESS"

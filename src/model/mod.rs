@@ -405,7 +405,25 @@ pub fn canonical_header_name(name: &str) -> String {
 /// header they got (`Upstash-Header-Forward: true`, a workflow's first
 /// invocation, workflow-wire §7.1) include them. `lower` is lower-case.
 pub fn is_transport_or_delivery_header(lower: &str) -> bool {
-    const NAMES: [&str; 19] = [
+    const NAMES: [&str; 9] = [
+        "proxy-authorization",
+        "accept-encoding",
+        "user-agent",
+        "upstash-signature",
+        "upstash-message-id",
+        "upstash-retried",
+        "upstash-caller-ip",
+        "upstash-schedule-id",
+        "upstash-topic-name",
+    ];
+    is_hop_header(lower) || NAMES.contains(&lower)
+}
+
+/// Framing and hop-by-hop headers: they describe one hop, not the request,
+/// so neither a forward nor a recorded webhook call keeps them. `lower` is
+/// lower-case.
+pub fn is_hop_header(lower: &str) -> bool {
+    const NAMES: [&str; 10] = [
         "host",
         "content-length",
         "connection",
@@ -416,15 +434,6 @@ pub fn is_transport_or_delivery_header(lower: &str) -> bool {
         "upgrade",
         "expect",
         "proxy-connection",
-        "proxy-authorization",
-        "accept-encoding",
-        "user-agent",
-        "upstash-signature",
-        "upstash-message-id",
-        "upstash-retried",
-        "upstash-caller-ip",
-        "upstash-schedule-id",
-        "upstash-topic-name",
     ];
     NAMES.contains(&lower)
 }

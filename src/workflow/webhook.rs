@@ -10,9 +10,9 @@
 //! request from it (`LazyWaitForWebhookStep.safeParseOut`).
 
 use base64::{engine::general_purpose::STANDARD, Engine as _};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use crate::model::canonical_header_name;
+use crate::model::{canonical_header_name, is_hop_header, HeaderMap};
 
 /// The `stepType` of the waiters a webhook call may wake.
 pub const WAIT_STEP_TYPE: &str = "WaitForWebhook";
@@ -45,24 +45,6 @@ pub fn user_id_of_token(token: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Headers that describe the hop to cronhook rather than the caller's
-/// request; the SDK also cannot put some of them on a `Request`.
-fn is_hop_header(name: &str) -> bool {
-    matches!(
-        name,
-        "host"
-            | "connection"
-            | "keep-alive"
-            | "transfer-encoding"
-            | "te"
-            | "trailer"
-            | "upgrade"
-            | "content-length"
-            | "expect"
-            | "proxy-connection"
-    )
-}
-
 /// One webhook call as the waiting run receives it: `{method, header:
 /// {name: [values]}, body: base64(body), proto, host, url: "/path?query"}`.
 /// `proto` is the scheme (`http`, or `https` behind a proxy that says so):
@@ -73,7 +55,7 @@ pub fn record(
     body: &[u8],
     path_and_query: &str,
 ) -> Vec<u8> {
-    let mut header: Map<String, Value> = Map::new();
+    let mut header = HeaderMap::new();
     for (name, value) in headers {
         if is_hop_header(name.as_str()) {
             continue;
@@ -81,12 +63,10 @@ pub fn record(
         let Ok(v) = value.to_str() else {
             continue;
         };
-        let entry = header
+        header
             .entry(canonical_header_name(name.as_str()))
-            .or_insert_with(|| json!([]));
-        if let Value::Array(values) = entry {
-            values.push(json!(v));
-        }
+            .or_default()
+            .push(v.to_owned());
     }
     let text = |name: &str| {
         headers
