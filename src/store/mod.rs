@@ -38,7 +38,7 @@ pub use ops::console::{Activity, Counts, Histogram, NextFiring, ScheduleCursor};
 pub use ops::dlq::DlqSelection;
 pub use ops::events::LogCursor;
 pub use ops::keys::KeySource;
-pub use ops::messages::{NewMessage, Pending, Published, PublishedItem};
+pub use ops::messages::{NewMessage, Pending, Published, PublishedItem, CANCEL_CHUNK};
 pub use ops::outcomes::{Outcome, Recorded};
 pub use ops::queues::QueueDeleted;
 pub use ops::retention::{Purged, Retention};
