@@ -14,11 +14,12 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::api::{call, events};
+use common::wait::{wait_until, WAIT};
 use common::inproc::InProcess;
 use cronhook::cron::CronSpec;
 use cronhook::model::{Delivery, Misfire};
 use cronhook::service::{ScheduleRequest, LIST_CHUNK};
-use cronhook::store::CANCEL_CHUNK;
+use cronhook::store::{CANCEL_CHUNK, DLQ_CHUNK};
 use serde_json::{json, Value};
 
 /// A schedule that never fires during a test.
@@ -259,4 +260,39 @@ fn a_filtered_cancel_with_a_count_takes_the_oldest_matches_across_chunks() {
     assert_eq!(logged, oldest, "the oldest matches, each logged");
     let left = common::db::rows(&p.db(), "messages") as usize;
     assert_eq!(left, a_ids.len() - count + b_ids.len(), "the rest pending");
+}
+
+#[test]
+fn deleting_the_dlq_over_several_chunks_deletes_each_entry_once() {
+    let p = InProcess::start();
+    let n = 2 * DLQ_CHUNK + 300;
+    // Nothing listens on port 9 of loopback: each message fails at once.
+    for start in (0..n).step_by(500) {
+        let items: Vec<Value> = (start..n.min(start + 500))
+            .map(|_| json!({ "destination": "http://127.0.0.1:9/dead", "headers": { "Upstash-Retries": "0" } }))
+            .collect();
+        let (status, answer) = call(
+            &p,
+            "POST",
+            "/v2/batch",
+            &[("Content-Type", "application/json")],
+            Value::Array(items).to_string().as_bytes(),
+        );
+        assert_eq!(status, 200, "{answer}");
+    }
+    let dlq = |p: &InProcess| common::db::rows(&p.db(), "dlq") as usize;
+    wait_until(WAIT * 4, "every message dead-lettered", || {
+        (dlq(&p) == n).then_some(())
+    });
+
+    let first = DLQ_CHUNK + 200;
+    let (status, answer) = call(&p, "DELETE", &format!("/v2/dlq?count={first}"), &[], b"");
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["deleted"], first, "{answer}");
+    assert!(answer["cursor"].is_string(), "entries are left: {answer}");
+    assert_eq!(dlq(&p), n - first);
+
+    let (status, answer) = call(&p, "DELETE", "/v2/dlq", &[], b"");
+    assert_eq!((status, answer), (200, json!({ "deleted": n - first })));
+    assert_eq!(dlq(&p), 0);
 }

@@ -35,7 +35,7 @@ use crate::metrics::Metrics;
 use crate::model::{Message, Millis, SigningKeys};
 pub use lock::OpenError;
 pub use ops::console::{Activity, Counts, Histogram, NextFiring, ScheduleCursor};
-pub use ops::dlq::DlqSelection;
+pub use ops::dlq::{DlqSelection, DLQ_CHUNK};
 pub use ops::events::LogCursor;
 pub use ops::keys::KeySource;
 pub use ops::messages::{NewMessage, Pending, Published, PublishedItem, CANCEL_CHUNK};
