@@ -14,8 +14,8 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::api::{call, events};
-use common::wait::{wait_until, WAIT};
 use common::inproc::InProcess;
+use common::wait::{wait_until, WAIT};
 use cronhook::cron::CronSpec;
 use cronhook::model::{Delivery, Misfire};
 use cronhook::service::{ScheduleRequest, LIST_CHUNK};
@@ -102,6 +102,27 @@ fn listing_twenty_thousand_schedules_gives_each_once_oldest_first() {
 }
 
 #[test]
+fn the_streamed_array_is_byte_for_byte_the_array_of_the_single_views() {
+    let p = InProcess::start();
+    let ids: Vec<String> = (0..LIST_CHUNK + 3).map(|i| format!("b-{i:04}")).collect();
+    create(&p, &ids, 100, b"{\"n\":1}");
+    p.block_on(p.app().service().set_paused("b-0002", true))
+        .unwrap();
+    let auth = format!("Bearer {}", p.token);
+    let get = |path: &str| {
+        let (status, text) =
+            common::request(p.addr, "GET", path, &[("Authorization", &auth)], b"").unwrap();
+        assert_eq!(status, 200, "{path}: {text}");
+        text
+    };
+    let singles: Vec<String> = ids
+        .iter()
+        .map(|id| get(&format!("/v2/schedules/{id}")))
+        .collect();
+    assert_eq!(get("/v2/schedules"), format!("[{}]", singles.join(",")));
+}
+
+#[test]
 fn an_empty_listing_is_an_empty_array() {
     let p = InProcess::start();
     let (status, list) = call(&p, "GET", "/v2/schedules", &[], b"");
@@ -127,7 +148,10 @@ fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> String {
 fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
-        let line_end = raw.windows(2).position(|w| w == b"\r\n").expect("size line");
+        let line_end = raw
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("size line");
         let size = usize::from_str_radix(std::str::from_utf8(&raw[..line_end]).unwrap(), 16)
             .expect("chunk size");
         raw = &raw[line_end + 2..];
@@ -174,7 +198,10 @@ fn a_client_that_stops_reading_holds_the_listing_back() {
     let list: Value = serde_json::from_slice(&dechunk(&raw)).expect("the whole array");
     let list = list.as_array().unwrap();
     assert_eq!(list.len(), n + 1, "every schedule, and the late one");
-    assert_eq!(list[n]["scheduleId"], "late", "read when the client got there");
+    assert_eq!(
+        list[n]["scheduleId"], "late",
+        "read when the client got there"
+    );
     assert_eq!(list[0]["scheduleId"], "big-00000");
 }
 
@@ -230,7 +257,11 @@ fn cancelling_all_over_several_chunks_cancels_and_logs_every_message() {
 
     let (status, answer) = call(&p, "DELETE", "/v2/messages", &[], b"");
     assert_eq!((status, answer), (200, json!({ "cancelled": n })));
-    assert_eq!(common::db::rows(&p.db(), "messages"), 0, "none left pending");
+    assert_eq!(
+        common::db::rows(&p.db(), "messages"),
+        0,
+        "none left pending"
+    );
     let logged: HashSet<String> = cancelled_in_log(&p).into_iter().collect();
     assert_eq!(logged, ids.into_iter().collect(), "each logged CANCELED");
 }

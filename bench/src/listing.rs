@@ -123,10 +123,7 @@ async fn stream_get(addr: SocketAddr, path: &str, needle: &[u8]) -> Result<Strea
         first_byte.get_or_insert_with(|| t0.elapsed());
         bytes += data.len() as u64;
         carry.extend_from_slice(data);
-        found += carry
-            .windows(needle.len())
-            .filter(|w| *w == needle)
-            .count() as u64;
+        found += carry.windows(needle.len()).filter(|w| *w == needle).count() as u64;
         let keep = needle.len().saturating_sub(1).min(carry.len());
         carry.drain(..carry.len() - keep);
     }
@@ -178,10 +175,7 @@ pub async fn listing_memory(ctx: &Ctx) -> Result<Value, String> {
         let prefix = if round_no == 1 { "" } else { "second_" };
         let (listed, peak_kb, after) = one_listing(&server).await?;
         if listed.status != 200 {
-            return Err(server.failure(&format!(
-                "GET /v2/schedules answered {}",
-                listed.status
-            )));
+            return Err(server.failure(&format!("GET /v2/schedules answered {}", listed.status)));
         }
         say(format!(
             "listing-memory: {} schedules, {:.1} MB in {:.2} s, first byte after {:.0} ms, RSS +{:.1} MB at the peak, +{:.1} MB after",
@@ -197,10 +191,7 @@ pub async fn listing_memory(ctx: &Ctx) -> Result<Value, String> {
         };
         put("listed", listed.found.into());
         put("listing_mb", round(listed.bytes as f64 / 1048576.0, 1));
-        put(
-            "head_ms",
-            round(listed.head.as_secs_f64() * 1000.0, 1),
-        );
+        put("head_ms", round(listed.head.as_secs_f64() * 1000.0, 1));
         put(
             "first_byte_ms",
             round(listed.first_byte.as_secs_f64() * 1000.0, 1),
@@ -209,7 +200,10 @@ pub async fn listing_memory(ctx: &Ctx) -> Result<Value, String> {
         put("rss_peak_mb", mb(peak_kb));
         put("rss_growth_peak_mb", growth_mb(peak_kb, before.rss_kb));
         put("rss_after_mb", mb(after.rss_kb));
-        put("rss_growth_after_mb", growth_mb(after.rss_kb, before.rss_kb));
+        put(
+            "rss_growth_after_mb",
+            growth_mb(after.rss_kb, before.rss_kb),
+        );
     }
     drop(server);
     drop(dir);
@@ -236,9 +230,9 @@ const DEAD_URL: &str = "http://127.0.0.1:9/dead";
 
 /// `--cancel-messages` messages that fail once (`Upstash-Retries: 0`, to a
 /// closed port) fill the DLQ and the log; then the DLQ and the log are
-/// walked page by page (`GET /v2/dlq`, `GET /v2/events?count=1000`); then
-/// as many messages delayed by a day are cancelled by one
-/// `DELETE /v2/messages` (no selector: all). RSS growth of each phase, at
+/// walked page by page (`GET /v2/dlq`, `GET /v2/events?count=1000`) and the
+/// DLQ emptied by one `DELETE /v2/dlq`; then as many messages delayed by a
+/// day are cancelled by one `DELETE /v2/messages` (no selector: all). RSS growth of each phase, at
 /// its peak and once settled.
 pub async fn cancel_memory(ctx: &Ctx) -> Result<Value, String> {
     let n = ctx.args.cancel_messages;
@@ -248,7 +242,9 @@ pub async fn cancel_memory(ctx: &Ctx) -> Result<Value, String> {
     let mut out = Map::new();
     out.insert("messages".into(), n.into());
 
-    say(format!("cancel-memory: {n} messages that fail once, into the DLQ"));
+    say(format!(
+        "cancel-memory: {n} messages that fail once, into the DLQ"
+    ));
     let retries = [("Upstash-Retries", "0".to_owned())];
     publish_batches(
         ctx,
@@ -279,7 +275,10 @@ pub async fn cancel_memory(ctx: &Ctx) -> Result<Value, String> {
     out.insert("dlq_pages".into(), pages.into());
     out.insert("dlq_entries".into(), entries.into());
     out.insert("dlq_walk_s".into(), round(t0.elapsed().as_secs_f64(), 1));
-    out.insert("dlq_rss_growth_peak_mb".into(), growth_mb(peak, base.rss_kb));
+    out.insert(
+        "dlq_rss_growth_peak_mb".into(),
+        growth_mb(peak, base.rss_kb),
+    );
     out.insert(
         "dlq_rss_growth_after_mb".into(),
         growth_mb(after.rss_kb, base.rss_kb),
@@ -308,6 +307,43 @@ pub async fn cancel_memory(ctx: &Ctx) -> Result<Value, String> {
         "events_rss_growth_after_mb".into(),
         growth_mb(after.rss_kb, base.rss_kb),
     );
+
+    let base = after;
+    let t0 = Instant::now();
+    let sampler = Sampler::start(server.pid);
+    let answer = Conn::new(server.addr)
+        .request(Method::DELETE, "/v2/dlq", &[], Bytes::new())
+        .await;
+    let took = t0.elapsed();
+    let peak = sampler.finish(server.pid).await;
+    out.insert(
+        "dlq_delete_rss_growth_peak_mb".into(),
+        growth_mb(peak, base.rss_kb),
+    );
+    match answer {
+        Ok((200, body)) => {
+            let deleted = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| v["deleted"].as_u64());
+            say(format!(
+                "cancel-memory: DLQ deleted ({deleted:?}) in {:.1} s, RSS +{:.1} MB at the peak",
+                took.as_secs_f64(),
+                (peak as f64 - base.rss_kb as f64) / 1024.0
+            ));
+            out.insert("dlq_deleted".into(), deleted.into());
+            out.insert("dlq_delete_s".into(), round(took.as_secs_f64(), 1));
+        }
+        Ok((status, body)) => {
+            return Err(server.failure(&format!(
+                "DELETE /v2/dlq answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            )))
+        }
+        Err(e) => {
+            say(format!("cancel-memory: {e}"));
+            out.insert("dlq_delete_error".into(), e.into());
+        }
+    }
 
     say(format!("cancel-memory: {n} messages delayed by a day"));
     let delayed = [("Upstash-Delay", "1d".to_owned())];

@@ -172,6 +172,8 @@ const HEADLINE: &[&str] = &[
     "second_rss_growth_after_mb",
     "dlq_rss_growth_peak_mb",
     "events_rss_growth_peak_mb",
+    "dlq_delete_rss_growth_peak_mb",
+    "dlq_delete_s",
     "cancel_rss_growth_peak_mb",
     "cancel_rss_growth_after_mb",
     "cancel_s",

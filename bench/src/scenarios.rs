@@ -66,7 +66,11 @@ pub(crate) fn db_path(dir: &TempDir) -> PathBuf {
 }
 
 /// `cronhook serve` on `db` with `extra` and every `--cronhook-arg`.
-pub(crate) async fn start_server(ctx: &Ctx, db: &std::path::Path, extra: &[&str]) -> Result<Server, String> {
+pub(crate) async fn start_server(
+    ctx: &Ctx,
+    db: &std::path::Path,
+    extra: &[&str],
+) -> Result<Server, String> {
     let mut args: Vec<&str> = extra.to_vec();
     args.extend(ctx.args.cronhook_arg.iter().map(String::as_str));
     Server::start(&ctx.bin, db, &args).await
