@@ -24,12 +24,16 @@
 //! arrival − slot time), `burst` (many messages due at one instant),
 //! `pending-memory` (RSS growth while large and small messages wait a day),
 //! `hanging` (deliveries and firings while ten destinations hang),
-//! `scale` (many schedules: create rate, memory, disk, restart time) and
-//! `idle` (CPU and memory with nothing to do). `all` runs them in that order
-//! (idle before scale).
+//! `scale` (many schedules: create rate, memory, disk, restart time),
+//! `idle` (CPU and memory with nothing to do), `listing-memory` (RSS and
+//! time to first byte of `GET /v2/schedules` over many schedules) and
+//! `cancel-memory` (RSS while the DLQ and the log are paged through and
+//! while 100k messages are cancelled at once). `all` runs them in that
+//! order (idle before scale).
 
 mod api;
 mod hang;
+mod listing;
 mod report;
 mod scenarios;
 mod server;
@@ -54,6 +58,8 @@ pub enum Scenario {
     Hanging,
     Scale,
     Idle,
+    ListingMemory,
+    CancelMemory,
 }
 
 impl Scenario {
@@ -68,6 +74,8 @@ impl Scenario {
             Scenario::Hanging => "hanging",
             Scenario::Scale => "scale",
             Scenario::Idle => "idle",
+            Scenario::ListingMemory => "listing-memory",
+            Scenario::CancelMemory => "cancel-memory",
         }
     }
 }
@@ -151,6 +159,15 @@ pub struct Args {
     /// scale: schedules created through the API.
     #[arg(long, default_value_t = 1_000_000)]
     pub schedules: usize,
+
+    /// listing-memory: schedules created, then listed by `GET /v2/schedules`.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub listing_schedules: usize,
+
+    /// cancel-memory: messages dead-lettered (then walked page by page), and
+    /// messages delayed and then cancelled by one `DELETE /v2/messages`.
+    #[arg(long, default_value_t = 100_000)]
+    pub cancel_messages: usize,
 
     /// idle: schedules (due in an hour) for the second phase [default: --schedules / 10].
     #[arg(long)]
@@ -282,6 +299,8 @@ fn expand(list: &[Scenario]) -> Vec<Scenario> {
                 Scenario::Hanging,
                 Scenario::Idle,
                 Scenario::Scale,
+                Scenario::ListingMemory,
+                Scenario::CancelMemory,
             ],
             other => std::slice::from_ref(other),
         };

@@ -51,20 +51,26 @@ pub async fn run(ctx: Arc<Ctx>, scenario: Scenario) -> Result<Value, String> {
         Scenario::Hanging => hanging(&ctx).await,
         Scenario::Scale => scale(&ctx).await,
         Scenario::Idle => idle(&ctx).await,
+        Scenario::ListingMemory => crate::listing::listing_memory(&ctx).await,
+        Scenario::CancelMemory => crate::listing::cancel_memory(&ctx).await,
         Scenario::All => Err("`all` is expanded before running".into()),
     }
 }
 
-fn say(what: impl AsRef<str>) {
+pub(crate) fn say(what: impl AsRef<str>) {
     eprintln!("[bench] {}", what.as_ref());
 }
 
-fn db_path(dir: &TempDir) -> PathBuf {
+pub(crate) fn db_path(dir: &TempDir) -> PathBuf {
     dir.path().join("bench.db")
 }
 
 /// `cronhook serve` on `db` with `extra` and every `--cronhook-arg`.
-async fn start_server(ctx: &Ctx, db: &std::path::Path, extra: &[&str]) -> Result<Server, String> {
+pub(crate) async fn start_server(
+    ctx: &Ctx,
+    db: &std::path::Path,
+    extra: &[&str],
+) -> Result<Server, String> {
     let mut args: Vec<&str> = extra.to_vec();
     args.extend(ctx.args.cronhook_arg.iter().map(String::as_str));
     Server::start(&ctx.bin, db, &args).await
@@ -259,7 +265,7 @@ async fn publish(
 /// Publishes `n` messages with this body via /v2/batch, `size` per request,
 /// over `--batch-connections` connections.
 #[allow(clippy::too_many_arguments)]
-async fn publish_batches(
+pub(crate) async fn publish_batches(
     ctx: &Ctx,
     server: &Server,
     sink_url: &str,
@@ -298,7 +304,7 @@ async fn publish_batches(
 }
 
 /// Creates `n` schedules over `--connections` connections.
-async fn create_schedules<F>(
+pub(crate) async fn create_schedules<F>(
     ctx: &Ctx,
     server: &Server,
     n: usize,
@@ -707,7 +713,7 @@ const BATCH_ITEM_OVERHEAD: usize = 256;
 const PENDING_DELAY: &str = "1d";
 
 /// RSS of cronhook once it has settled after a load.
-async fn settled_stats(server: &Server) -> Result<ProcStats, String> {
+pub(crate) async fn settled_stats(server: &Server) -> Result<ProcStats, String> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     server.stats()
 }

@@ -1,23 +1,97 @@
 //! Schedules (§4.5, §6.3): create, list, get, delete, pause, resume.
 
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::{header, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
+use futures_util::stream;
 use serde_json::{json, Value};
 
 use super::destination;
 use super::headers::{self, validate_schedule_id};
 use super::view::schedule_json;
 use super::{caller_ip, read_body, ApiError, ApiResult, AppState};
-use crate::service::ScheduleRequest;
+use crate::model::{Millis, Schedule};
+use crate::service::{ScheduleListing, ScheduleRequest};
 
-pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let all = state.service.schedules().await?;
-    let now = state.service.now();
-    Ok(Json(Value::Array(
-        all.iter().map(|s| schedule_json(s, now)).collect(),
-    )))
+/// `GET /v2/schedules`: the JSON array of every schedule, oldest first,
+/// streamed (chunked) a [`LIST_CHUNK`](crate::service::LIST_CHUNK) at a
+/// time, so memory does not grow with the number of schedules and the first
+/// byte does not wait for the last row.
+///
+/// The body is pulled: hyper asks for the next part only when the socket
+/// took the last, and only then is the next chunk read, so a slow client
+/// slows the listing down instead of making the server buffer it. The first
+/// chunk is read before answering, so a store that cannot be read is an
+/// error status; a failure later is logged once and cuts the body off
+/// (no terminating chunk), which a client sees as a truncated response.
+pub async fn list(State(state): State<AppState>) -> ApiResult<Response> {
+    let mut listing = state.service.schedule_listing();
+    let first = listing.next_chunk().await?;
+    let streamed = Streamed {
+        listing,
+        now: state.service.now(),
+        first: Some(first),
+        opened: false,
+        ended: false,
+    };
+    let body = stream::unfold(streamed, Streamed::next_part);
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// A listing being rendered: `[`, the rows separated by commas, `]`: the
+/// same bytes as serialising the whole array at once.
+struct Streamed {
+    listing: ScheduleListing,
+    /// One instant for every row's `state`, as one array would have.
+    now: Millis,
+    /// The chunk read before answering.
+    first: Option<Option<Vec<Schedule>>>,
+    /// Whether `[` has been sent.
+    opened: bool,
+    ended: bool,
+}
+
+impl Streamed {
+    async fn next_part(mut self) -> Option<(std::io::Result<Bytes>, Streamed)> {
+        if self.ended {
+            return None;
+        }
+        let chunk = match self.first.take() {
+            Some(first) => Ok(first),
+            None => self.listing.next_chunk().await,
+        };
+        let part = match chunk {
+            Ok(Some(rows)) => {
+                let mut out = Vec::with_capacity(rows.len() * 512);
+                out.push(if self.opened { b',' } else { b'[' });
+                self.opened = true;
+                for (i, s) in rows.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    serde_json::to_writer(&mut out, &schedule_json(s, self.now))
+                        .expect("JSON values serialise");
+                }
+                Ok(Bytes::from(out))
+            }
+            Ok(None) => {
+                self.ended = true;
+                Ok(Bytes::from_static(if self.opened { b"]" } else { b"[]" }))
+            }
+            Err(e) => {
+                self.ended = true;
+                tracing::error!(error = %e, "GET /v2/schedules: the listing failed part way; the response is cut off");
+                Err(std::io::Error::other("the listing failed part way"))
+            }
+        };
+        Some((part, self))
+    }
 }
 
 /// Everything under `/v2/schedules/…`, routed by hand because the rest of the

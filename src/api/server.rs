@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::body::HttpBody;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
@@ -80,6 +81,33 @@ impl Conn {
 }
 
 struct BusyGuard(Arc<Conn>);
+
+/// A response body that holds its connection's [`BusyGuard`] until it is
+/// dropped (sent, or abandoned with its connection).
+struct BusyBody {
+    body: axum::body::Body,
+    _busy: BusyGuard,
+}
+
+impl HttpBody for BusyBody {
+    type Data = <axum::body::Body as HttpBody>::Data;
+    type Error = <axum::body::Body as HttpBody>::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
 
 impl Drop for BusyGuard {
     fn drop(&mut self) {
@@ -216,8 +244,15 @@ async fn serve_connection(
         request.extensions_mut().insert(ConnectInfo(peer));
         async move {
             let response = router.call(request).await;
-            drop(busy);
-            response
+            // A body of unknown length is streamed (a listing) and may take
+            // longer than the idle timeout: the connection stays busy until
+            // its last byte is written.
+            match response {
+                Ok(r) if r.body().size_hint().exact().is_none() => {
+                    Ok(r.map(|body| axum::body::Body::new(BusyBody { body, _busy: busy })))
+                }
+                other => other,
+            }
         }
     });
     let http = hyper::server::conn::http1::Builder::new()

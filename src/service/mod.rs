@@ -37,7 +37,7 @@ pub use console::{cron_preview_at, CronPreview, Overview, Shown, MAX_PREVIEW};
 pub use dlq::{DlqSelector, Overrides};
 pub use flow_control::FlowInfo;
 pub use messages::{MessageSelector, PublishRequest};
-pub use schedules::{CreatedSchedule, ScheduleRequest};
+pub use schedules::{CreatedSchedule, ScheduleListing, ScheduleRequest, LIST_CHUNK};
 pub use waits::WaitRequest;
 pub use workflows::{WorkflowDlqEntry, WorkflowDlqFilter};
 

@@ -6,6 +6,7 @@ use super::{Service, ServiceError, ServiceResult};
 use crate::cron::{CronSpec, Window};
 use crate::ids;
 use crate::model::{Delivery, Millis, Misfire, Schedule};
+use crate::store::{ScheduleCursor, Store};
 
 /// How many upcoming fire times a create response shows.
 const UPCOMING: usize = 5;
@@ -118,6 +119,41 @@ pub(super) fn schedule_from(r: ScheduleRequest, now: Millis) -> ServiceResult<Sc
     })
 }
 
+/// Schedules one read of a listing takes: a chunk's JSON is some 100 to
+/// 300 KB, enough to keep a socket busy, too little to show in RSS.
+pub const LIST_CHUNK: usize = 256;
+
+/// A listing of every schedule in progress. It reads nothing until it is
+/// asked for the next chunk, so the consumer's pace is the listing's: a
+/// client that reads slowly holds one chunk in memory, not the table (the
+/// HTTP body asks for the next chunk only when the socket took the last).
+/// A schedule created, changed or deleted while a listing runs is seen as
+/// it is when its chunk is read.
+pub struct ScheduleListing {
+    store: Store,
+    /// `(createdAt, id)` of the last schedule given.
+    after: Option<ScheduleCursor>,
+    done: bool,
+}
+
+impl ScheduleListing {
+    /// The next up to [`LIST_CHUNK`] schedules, or `None` after the last.
+    pub async fn next_chunk(&mut self) -> ServiceResult<Option<Vec<Schedule>>> {
+        if self.done {
+            return Ok(None);
+        }
+        // `after` is taken: after an error the listing is over.
+        self.done = true;
+        let chunk = self
+            .store
+            .schedules_after(self.after.take(), LIST_CHUNK)
+            .await?;
+        self.done = chunk.len() < LIST_CHUNK;
+        self.after = chunk.last().map(|s| (s.created_at, s.id.clone()));
+        Ok((!chunk.is_empty()).then_some(chunk))
+    }
+}
+
 fn not_found(id: &str) -> ServiceError {
     ServiceError::NotFound(format!("schedule {id:?} not found"))
 }
@@ -139,8 +175,14 @@ impl Service {
         })
     }
 
-    pub async fn schedules(&self) -> ServiceResult<Vec<Schedule>> {
-        Ok(self.store.schedules().await?)
+    /// Every schedule, oldest first, read a chunk at a time as the caller
+    /// asks for the next one (`GET /v2/schedules` streams it).
+    pub fn schedule_listing(&self) -> ScheduleListing {
+        ScheduleListing {
+            store: self.store.clone(),
+            after: None,
+            done: false,
+        }
     }
 
     pub async fn schedule(&self, id: &str) -> ServiceResult<Schedule> {

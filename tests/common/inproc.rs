@@ -129,6 +129,11 @@ impl InProcess {
     pub fn app(&self) -> &App {
         self.app.as_ref().expect("running")
     }
+
+    /// Runs `f` on the app's runtime (to call its service directly).
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.runtime.block_on(f)
+    }
 }
 
 impl Target for InProcess {

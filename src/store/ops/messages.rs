@@ -1,6 +1,8 @@
 //! Pending messages: publishing (with deduplication), reading, cancelling,
 //! and what the engine's timer loads.
 
+use std::sync::Arc;
+
 use crate::filter::{Filter, Subject};
 use crate::model::{Endpoint, Message, Millis};
 use crate::store::rows::{dedup, messages as rows};
@@ -145,8 +147,17 @@ impl Store {
     }
 
     /// Cancels pending messages: those with `ids` if given, else those
-    /// matching `filter` (by creation time), at most `limit`. Each is logged
+    /// matching `filter` (in publish order), at most `limit`. Each is logged
     /// CANCEL_REQUESTED → CANCELED and never delivered. Returns how many.
+    ///
+    /// The work is split into transactions of at most [`CANCEL_CHUNK`]
+    /// messages (ids, or pending rows looked through), each dropping its
+    /// messages with their log rows, so a cancel of 100,000 messages holds
+    /// one chunk in memory and never holds the writer for long. Each message
+    /// is either taken (deleted and logged, in one commit) or left pending;
+    /// a failure part way leaves the earlier chunks cancelled and the rest
+    /// pending. A filtered or "all" cancel looks only at the messages
+    /// pending when it began (up to the newest rowid then).
     pub async fn cancel(
         &self,
         ids: Vec<String>,
@@ -154,36 +165,76 @@ impl Store {
         limit: usize,
         now: Millis,
     ) -> Result<usize, StoreError> {
-        self.write(move |tx| {
-            let chosen: Vec<String> = if ids.is_empty() {
-                rows::all_without_bodies(tx)?
-                    .into_iter()
-                    .filter(|m| {
-                        filter.matches(&Subject {
-                            message_id: &m.id,
-                            dlq_id: None,
-                            url: &m.url,
-                            schedule_id: m.schedule_id.as_deref(),
-                            caller_ip: m.caller_ip.as_deref(),
-                            delivery: &m.delivery,
-                            state: None,
-                            response_status: None,
-                            time: m.created_at,
-                        })
-                    })
-                    .take(limit)
-                    .map(|m| m.id)
-                    .collect()
-            } else {
-                ids
-            };
+        if !ids.is_empty() {
             let mut cancelled = 0;
-            for id in &chosen {
-                cancelled += usize::from(steps::drop_message(tx, id, now)?);
+            for chunk in ids.chunks(CANCEL_CHUNK) {
+                let chunk = chunk.to_vec();
+                cancelled += self
+                    .write(move |tx| {
+                        let mut n = 0;
+                        for id in &chunk {
+                            n += usize::from(steps::drop_message(tx, id, now)?);
+                        }
+                        Ok(n)
+                    })
+                    .await?;
             }
-            Ok(cancelled)
-        })
-        .await
+            return Ok(cancelled);
+        }
+        let filter = Arc::new(filter);
+        let mut cancelled = 0;
+        let mut after = 0;
+        let mut until = None;
+        while cancelled < limit {
+            let want = limit - cancelled;
+            let filter = filter.clone();
+            let (n, scanned_to, end) = self
+                .write(move |tx| {
+                    let end = match until {
+                        Some(end) => end,
+                        None => rows::last_rowid(tx)?,
+                    };
+                    let chunk = rows::chunk_without_bodies(tx, after, end, CANCEL_CHUNK)?;
+                    let scanned_to = chunk.last().map(|(rowid, _)| *rowid);
+                    let mut n = 0;
+                    for (_, m) in chunk {
+                        if n == want {
+                            break;
+                        }
+                        if filter.matches(&subject(&m)) {
+                            n += usize::from(steps::drop_message(tx, &m.id, now)?);
+                        }
+                    }
+                    Ok((n, scanned_to, end))
+                })
+                .await?;
+            cancelled += n;
+            match scanned_to {
+                Some(rowid) => after = rowid,
+                None => break,
+            }
+            until = Some(end);
+        }
+        Ok(cancelled)
+    }
+}
+
+/// Pending messages one transaction of a bulk cancel looks through (at most
+/// this many are cancelled per commit, each with two log rows).
+pub const CANCEL_CHUNK: usize = 1000;
+
+/// What a cancel filter matches a pending message on.
+fn subject(m: &Message) -> Subject<'_> {
+    Subject {
+        message_id: &m.id,
+        dlq_id: None,
+        url: &m.url,
+        schedule_id: m.schedule_id.as_deref(),
+        caller_ip: m.caller_ip.as_deref(),
+        delivery: &m.delivery,
+        state: None,
+        response_status: None,
+        time: m.created_at,
     }
 }
 

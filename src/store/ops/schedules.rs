@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::model::{schedule_state, FiringKind, Message, Millis, Schedule};
 use crate::store::rows::{firings, schedules as rows};
-use crate::store::{steps, Store, StoreError};
+use crate::store::{steps, ScheduleCursor, Store, StoreError};
 
 /// What one firing does, decided by the engine from the schedule as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -52,6 +52,24 @@ impl Store {
     /// Every schedule, oldest first.
     pub async fn schedules(&self) -> Result<Vec<Schedule>, StoreError> {
         self.read_api(rows::all).await
+    }
+
+    /// The next `count` schedules after `after` (the `(createdAt, id)` of
+    /// the last one a listing gave), in the order of [`Store::schedules`]:
+    /// one chunk of a streamed listing. Each chunk is its own short read, so
+    /// a listing holds no read transaction while its client is slow (an
+    /// open one would hold back WAL checkpoints); a schedule written between
+    /// two chunks is seen if it sorts after the cursor.
+    pub async fn schedules_after(
+        &self,
+        after: Option<ScheduleCursor>,
+        count: usize,
+    ) -> Result<Vec<Schedule>, StoreError> {
+        self.read_api(move |conn| {
+            let after = after.as_ref().map(|(t, id)| (*t, id.as_str()));
+            rows::after(conn, after, count)
+        })
+        .await
     }
 
     /// Deletes the schedule; messages it already created are still delivered

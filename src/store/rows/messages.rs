@@ -96,16 +96,34 @@ pub(in crate::store) fn set_retry(
         == 1)
 }
 
-/// Every pending message without its body, in publish order: what a
-/// filtered cancel looks through (bodies are not needed to match).
-pub(in crate::store) fn all_without_bodies(conn: &Connection) -> Result<Vec<Message>, StoreError> {
+/// Up to `count` pending messages without their bodies, in publish order
+/// (rowid), with rowid in `(after, until]`, each with its rowid: one chunk
+/// of what a bulk cancel looks through (bodies are not needed to match).
+pub(in crate::store) fn chunk_without_bodies(
+    conn: &Connection,
+    after: i64,
+    until: i64,
+    count: usize,
+) -> Result<Vec<(i64, Message)>, StoreError> {
     let sql = format!(
-        "SELECT {} FROM messages ORDER BY rowid",
+        "SELECT {}, rowid FROM messages WHERE rowid > ?1 AND rowid <= ?2 ORDER BY rowid LIMIT ?3",
         MESSAGE_COLUMNS.replace("body", "x'' AS body")
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map([], codec::message)?;
+    let limit = i64::try_from(count).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![after, until, limit], |r| {
+        Ok((r.get("rowid")?, codec::message(r)?))
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The rowid of the newest pending message (0 when there is none): where a
+/// bulk cancel's scan ends, so messages published after it began are not
+/// looked at.
+pub(in crate::store) fn last_rowid(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT coalesce(max(rowid), 0) FROM messages")?
+        .query_row([], |r| r.get(0))?)
 }
 
 /// The pending messages of workflow run `run_id`.

@@ -24,6 +24,39 @@ pub(in crate::store) fn all(conn: &Connection) -> Result<Vec<Schedule>, StoreErr
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
+/// The first `count` schedules after `after` in the order of [`all`]
+/// (`createdAt`, then id): one chunk of a streamed listing.
+///
+/// `ORDER BY created_at, id` over the whole table has no index of its own;
+/// `schedules_listed` is `(paused, created_at, id)`. Each arm of the
+/// `UNION ALL` walks one `paused` value of that index from the cursor, and
+/// SQLite merges the two ordered arms (`MERGE (UNION ALL)` in the query
+/// plan), stopping at the limit: no sort and no scan of what comes later,
+/// so every chunk costs the same however far the listing has got.
+pub(in crate::store) fn after(
+    conn: &Connection,
+    after: Option<(Millis, &str)>,
+    count: usize,
+) -> Result<Vec<Schedule>, StoreError> {
+    let arm = |paused: u8| {
+        format!(
+            "SELECT {SCHEDULE_COLUMNS} FROM schedules \
+             WHERE paused = {paused} AND (created_at, id) > (?1, ?2)"
+        )
+    };
+    let sql = format!(
+        "{} UNION ALL {} ORDER BY created_at, id LIMIT ?3",
+        arm(0),
+        arm(1)
+    );
+    // Ids are never empty, so `(MIN, '')` sorts before every row.
+    let (created, id) = after.unwrap_or((Millis::MIN, ""));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let limit = i64::try_from(count).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![created, id, limit], codec::schedule)?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
 /// What an upsert keeps of a replaced row.
 pub(in crate::store) struct Kept {
     pub created_at: Millis,
