@@ -73,6 +73,9 @@ pub(super) async fn fire(ctx: &Arc<Ctx>, id: &str) {
     }
 }
 
+/// Parsed specs by expression, one map without and one with seconds.
+type Specs = [HashMap<Box<str>, CronSpec>; 2];
+
 /// Most parsed expressions kept for the next firing.
 const SPECS_KEPT: usize = 1024;
 
@@ -82,7 +85,7 @@ const SPECS_KEPT: usize = 1024;
 /// function of the text, so recently fired expressions are kept (at most
 /// `SPECS_KEPT`, forgotten all at once when full).
 fn spec_of(cron: &str, with_seconds: bool) -> Result<CronSpec, CronError> {
-    static SPECS: LazyLock<Mutex<[HashMap<Box<str>, CronSpec>; 2]>> = LazyLock::new(Mutex::default);
+    static SPECS: LazyLock<Mutex<Specs>> = LazyLock::new(Mutex::default);
     let lock = || SPECS.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(spec) = lock()[with_seconds as usize].get(cron) {
         return Ok(spec.clone());
