@@ -48,6 +48,36 @@ fn slots_that_pass_while_cronhook_is_up_but_behind_fire_late_none_skipped() {
 }
 
 #[test]
+fn messages_due_at_their_publish_arrive_while_the_clock_stands_still() {
+    let server = InProcess::start();
+    let sink = Sink::start();
+    let now = server.now_ms();
+    let ids: Vec<String> = (0..3)
+        .map(|i| {
+            let not_before = (now / 1000 - i).to_string();
+            let headers: &[(&str, &str)] = if i == 0 {
+                &[]
+            } else {
+                &[("Upstash-Not-Before", not_before.as_str())]
+            };
+            publish(&server, &sink.url("/now"), headers, b"x")
+        })
+        .collect();
+    // No `advance`: a message due when committed goes from its commit to
+    // dispatch, whatever the clock does afterwards.
+    let got = sink.wait_for("/now", 3, WAIT);
+    let mut arrived: Vec<&str> = got
+        .iter()
+        .filter_map(|r| r.header("upstash-message-id"))
+        .collect();
+    arrived.sort();
+    let mut want: Vec<&str> = ids.iter().map(String::as_str).collect();
+    want.sort();
+    assert_eq!(arrived, want);
+    assert_eq!(server.now_ms(), now, "the clock did not move");
+}
+
+#[test]
 fn a_message_delayed_by_a_day_arrives_when_the_clock_gets_there() {
     let server = InProcess::start();
     let sink = Sink::start();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{Timelike, Utc};
-use cronhook::engine::client::{HttpClient, Outgoing, Reply};
+use cronhook::engine::client::{header_map, HttpClient, Outgoing, Reply};
 use serde_json::{json, Map, Value};
 
 use crate::api::{self, Call};
@@ -173,17 +173,20 @@ async fn raw(ctx: &Ctx) -> Result<Value, String> {
             while Instant::now() < deadline {
                 let i = seq.fetch_add(1, Ordering::Relaxed);
                 let t0 = Instant::now();
+                let id = format!("msg_raw_{i}");
+                let headers = header_map([
+                    ("Content-Type", "text/plain"),
+                    ("User-Agent", "Upstash-QStash"),
+                    ("Upstash-Signature", signature.as_str()),
+                    ("Upstash-Message-Id", id.as_str()),
+                    ("Upstash-Retried", "0"),
+                ])
+                .expect("plain headers");
                 let reply = client
                     .send(Outgoing {
                         method: "POST",
                         url: &url,
-                        headers: vec![
-                            ("Content-Type".into(), "text/plain".into()),
-                            ("User-Agent".into(), "Upstash-QStash".into()),
-                            ("Upstash-Signature".into(), signature.to_string()),
-                            ("Upstash-Message-Id".into(), format!("msg_raw_{i}")),
-                            ("Upstash-Retried".into(), "0".into()),
-                        ],
+                        headers,
                         body: Bytes::from_static(b"x"),
                         timeout: Duration::from_secs(10),
                     })

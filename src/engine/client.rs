@@ -13,11 +13,12 @@ use hyper_util::rt::TokioExecutor;
 /// Most bytes of a response body kept (for the DLQ and callbacks).
 pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
 
-/// One outgoing request.
+/// One outgoing request. The headers are already in the form hyper sends,
+/// so nothing is parsed or copied again on the way out.
 pub struct Outgoing<'a> {
     pub method: &'a str,
     pub url: &'a str,
-    pub headers: Vec<(String, String)>,
+    pub headers: HeaderMap,
     pub body: Bytes,
     pub timeout: Duration,
 }
@@ -70,7 +71,8 @@ impl HttpClient {
 
     /// Sends one request; never fails, a transport error is a `NoResponse`.
     pub async fn send(&self, out: Outgoing<'_>) -> Reply {
-        let request = match build(&out) {
+        let timeout = out.timeout;
+        let request = match build(out) {
             Ok(r) => r,
             Err(e) => return Reply::NoResponse(e),
         };
@@ -100,33 +102,44 @@ impl HttpClient {
                 body: Bytes::from(kept),
             })
         };
-        match tokio::time::timeout(out.timeout, exchange).await {
+        match tokio::time::timeout(timeout, exchange).await {
             Ok(Ok(reply)) => reply,
             Ok(Err(e)) => Reply::NoResponse(e),
-            Err(_) => Reply::NoResponse(format!("timed out after {} ms", out.timeout.as_millis())),
+            Err(_) => Reply::NoResponse(format!("timed out after {} ms", timeout.as_millis())),
         }
     }
 }
 
-fn build(out: &Outgoing<'_>) -> Result<Request<Full<Bytes>>, String> {
-    let method = Method::from_bytes(out.method.as_bytes())
-        .map_err(|_| format!("bad method {}", out.method))?;
+fn build(out: Outgoing<'_>) -> Result<Request<Full<Bytes>>, String> {
+    let method = match out.method {
+        "POST" => Method::POST,
+        other => Method::from_bytes(other.as_bytes()).map_err(|_| format!("bad method {other}"))?,
+    };
     let mut request = Request::builder()
         .method(method)
         .uri(out.url)
-        .body(Full::new(out.body.clone()))
+        .body(Full::new(out.body))
         .map_err(|e| format!("bad request to {}: {e}", out.url))?;
-    let headers = request.headers_mut();
-    for (name, value) in &out.headers {
-        let (Ok(name), Ok(value)) = (
+    *request.headers_mut() = out.headers;
+    Ok(request)
+}
+
+/// The header map of `(name, value)` pairs, in order; `Err` names the
+/// first header that cannot be sent.
+pub fn header_map<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<HeaderMap, String> {
+    let mut map = HeaderMap::new();
+    for (name, value) in pairs {
+        let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_str(value),
         ) else {
             return Err(format!("header {name} cannot be sent"));
         };
-        headers.append(name, value);
+        map.append(n, v);
     }
-    Ok(request)
+    Ok(map)
 }
 
 /// "connection refused" is more useful than "client error (Connect)".

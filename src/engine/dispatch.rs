@@ -74,9 +74,13 @@ impl Drop for Report {
     }
 }
 
+/// Runs until `stop`. `due` is the timer's channel; `due_now` brings
+/// messages that were due when their commit armed them (`Ctx::due`), which
+/// are handled exactly as if the timer had popped them.
 pub(super) async fn run(
     ctx: Arc<Ctx>,
     mut due: mpsc::Receiver<(TimerKey, Millis)>,
+    mut due_now: mpsc::UnboundedReceiver<(MessageKey, Millis)>,
     stop: CancellationToken,
 ) {
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
@@ -118,15 +122,14 @@ pub(super) async fn run(
                     }
                 }
             },
+            Some((key, due)) = due_now.recv() => {
+                came_due(&ctx, &mut lanes, &mut permits, &mut scheduled, &mut again, key, due);
+            }
             item = due.recv() => match item {
                 None => return,
                 Some((TimerKey::Schedule(id), _)) => fires.push_back(id),
                 Some((TimerKey::Message(key), due)) => {
-                    if scheduled.insert(key.id.clone()) {
-                        route(&ctx, &mut lanes, &mut permits, key, due);
-                    } else {
-                        again.insert(key.id.clone(), (key, due));
-                    }
+                    came_due(&ctx, &mut lanes, &mut permits, &mut scheduled, &mut again, key, due);
                 }
                 Some((TimerKey::Flow(flow), _)) => {
                     for id in ctx.flow.take_forgotten() {
@@ -161,12 +164,33 @@ pub(super) async fn run(
             let recorded = Report::new(&done_tx, Done::Delivery { id: id.clone() });
             let flow = permits.get(&id).cloned();
             let ctx = ctx.clone();
-            ctx.tasks.clone().spawn(async move {
+            // Boxed: the attempt's future is large, and a task moves its
+            // future in and out of its cell; a box is moved as a pointer.
+            ctx.tasks.clone().spawn(Box::pin(async move {
                 deliver::deliver(&ctx, &id, flow.as_deref(), sent).await;
                 drop(recorded);
-            });
+            }));
         }
         ctx.flow.set_running(lanes.running());
+    }
+}
+
+/// Message `key` came due (from the timer, or at its commit): routed,
+/// unless an attempt of it is in progress; then it waits in `again` until
+/// that attempt reports back, so it is never attempted twice at once.
+fn came_due(
+    ctx: &Ctx,
+    lanes: &mut Lanes,
+    permits: &mut HashMap<Arc<str>, Arc<str>>,
+    scheduled: &mut HashSet<Arc<str>>,
+    again: &mut HashMap<Arc<str>, (MessageKey, Millis)>,
+    key: MessageKey,
+    due: Millis,
+) {
+    if scheduled.insert(key.id.clone()) {
+        route(ctx, lanes, permits, key, due);
+    } else {
+        again.insert(key.id.clone(), (key, due));
     }
 }
 

@@ -23,6 +23,8 @@ pub mod lanes;
 pub mod misfire;
 pub mod outcome;
 pub mod queues;
+#[cfg(test)]
+mod tests;
 pub mod timer;
 mod workflow;
 
@@ -37,6 +39,7 @@ use tokio_util::task::TaskTracker;
 use crate::clock::Clock;
 use crate::metrics::{FlowWaiting, Metrics, QueueSizes};
 use crate::model::{Message, Millis, SigningKeys};
+use crate::signing::PreparedKey;
 use crate::store::{Change, CommitListener, Pending, Retention, Store, StoreError};
 use cache::MessageCache;
 use flow::FlowGate;
@@ -106,6 +109,13 @@ pub(crate) struct Ctx {
     pub clock: Arc<dyn Clock>,
     pub client: client::HttpClient,
     pub keys: Arc<RwLock<SigningKeys>>,
+    /// The current signing key, prepared once per key (not per attempt).
+    signer: RwLock<PreparedKey>,
+    /// Messages due when their commit armed them, straight to dispatch
+    /// (no timer round trip). Unbounded: the writer thread sends, and
+    /// dispatch drains it at once into its own queues, as it does the
+    /// timer's channel.
+    due_now: mpsc::UnboundedSender<(MessageKey, Millis)>,
     pub settings: Settings,
     pub queues: QueueGate,
     /// Flow-control limits and waitlists (§4.11), used by dispatch.
@@ -126,6 +136,42 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
+    /// The engine's shared state, and the receiving end of `due_now` for
+    /// dispatch.
+    fn new(
+        store: Store,
+        settings: Settings,
+        keys: Arc<RwLock<SigningKeys>>,
+        clock: Arc<dyn Clock>,
+    ) -> (Ctx, mpsc::UnboundedReceiver<(MessageKey, Millis)>) {
+        let now = clock.now_ms();
+        let (due_now, due_now_rx) = mpsc::unbounded_channel();
+        let signer = RwLock::new(PreparedKey::new(
+            &keys.read().unwrap_or_else(|p| p.into_inner()).current,
+        ));
+        let ctx = Ctx {
+            metrics: store.metrics().clone(),
+            store,
+            timer: Timer::new(),
+            clock,
+            client: client::HttpClient::new(settings.max_in_flight_per_destination),
+            keys,
+            signer,
+            due_now,
+            cache: Mutex::new(MessageCache::new(settings.message_cache_bytes)),
+            settings,
+            queues: QueueGate::default(),
+            flow: FlowGate::default(),
+            window_end: AtomicI64::new(now + WINDOW),
+            up_since: now,
+            last_purge: Mutex::new(None),
+            purging: AtomicBool::new(false),
+            tasks: TaskTracker::new(),
+            abort: CancellationToken::new(),
+        };
+        (ctx, due_now_rx)
+    }
+
     /// Arms schedule `id` to fire `FIRE_LEAD` before its slot `next`.
     fn arm_schedule(&self, id: &str, next: Option<Millis>) {
         let key = TimerKey::Schedule(id.into());
@@ -138,7 +184,7 @@ impl Ctx {
     /// Arms message `key`, through its queue's gate if it has one.
     fn arm_message(&self, key: MessageKey, due_at: Millis, queue: Option<&str>) {
         match queue {
-            None => self.timer.arm(TimerKey::Message(key), due_at),
+            None => self.due(key, due_at),
             Some(q) => self.arm_all(self.queues.offer(q, key, due_at)),
         }
     }
@@ -146,8 +192,31 @@ impl Ctx {
     /// Arms what the queue gate let through.
     fn arm_all(&self, admitted: Vec<queues::Arm>) {
         for (key, due) in admitted {
-            self.timer.arm(TimerKey::Message(key), due);
+            self.due(key, due);
         }
+    }
+
+    /// Message `key` is due at `due_at`: if that is now or past, it goes
+    /// straight to dispatch (which applies flow control and the lanes, as
+    /// for a key from the timer); otherwise the timer holds it. Any earlier
+    /// arming of it is dropped, so it does not come due twice. Never waits.
+    fn due(&self, key: MessageKey, due_at: Millis) {
+        if due_at > self.clock.now_ms() {
+            self.timer.arm(TimerKey::Message(key), due_at);
+            return;
+        }
+        self.timer.disarm(&TimerKey::Message(key.clone()));
+        // Fails only once dispatch has stopped (shutdown): the message is
+        // still pending in the database and is attempted after the restart.
+        let _ = self.due_now.send((key, due_at));
+    }
+
+    /// Signs a request to `url` with `body` with the current key (§8).
+    fn sign(&self, url: &str, body: &[u8], now_secs: Millis, jti: &str) -> String {
+        self.signer
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .sign_request(url, body, now_secs, jti)
     }
 
     fn key_of(id: &str, url: &str) -> MessageKey {
@@ -337,6 +406,10 @@ impl CommitListener for Arming {
                 } => ctx.arm_all(ctx.queues.configure(&name, parallelism, paused)),
                 Change::QueueGone(name) => ctx.queues.remove(&name),
                 Change::Keys(keys) => {
+                    let mut signer = ctx.signer.write().unwrap_or_else(|p| p.into_inner());
+                    if !signer.is(&keys.current) {
+                        *signer = PreparedKey::new(&keys.current);
+                    }
                     *ctx.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
                 }
                 Change::Flow {
@@ -372,24 +445,8 @@ impl Engine {
         clock: Arc<dyn Clock>,
     ) -> Result<Engine, StoreError> {
         let now = clock.now_ms();
-        let ctx = Arc::new(Ctx {
-            store: store.clone(),
-            timer: Timer::new(),
-            clock: clock.clone(),
-            client: client::HttpClient::new(settings.max_in_flight_per_destination),
-            keys,
-            cache: Mutex::new(MessageCache::new(settings.message_cache_bytes)),
-            settings,
-            queues: QueueGate::default(),
-            flow: FlowGate::default(),
-            metrics: store.metrics().clone(),
-            window_end: AtomicI64::new(now + WINDOW),
-            up_since: now,
-            last_purge: Mutex::new(None),
-            purging: AtomicBool::new(false),
-            tasks: TaskTracker::new(),
-            abort: CancellationToken::new(),
-        });
+        let (ctx, due_now_rx) = Ctx::new(store.clone(), settings, keys, clock.clone());
+        let ctx = Arc::new(ctx);
         // From here on every commit arms itself; what is read below was
         // committed before (arming it twice is harmless).
         store.set_listener(Arc::new(Arming(ctx.clone())));
@@ -419,7 +476,7 @@ impl Engine {
         ctx.tasks
             .spawn(ctx.timer.clone().run(clock, due_tx, stop.clone()));
         ctx.tasks
-            .spawn(dispatch::run(ctx.clone(), due_rx, stop.clone()));
+            .spawn(dispatch::run(ctx.clone(), due_rx, due_now_rx, stop.clone()));
         Ok(Engine { ctx, stop })
     }
 

@@ -5,6 +5,8 @@ mod request;
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use crate::engine::callback;
 use crate::engine::outcome::{decide, Decision};
 use crate::engine::{Ctx, STORE_RETRY};
@@ -79,17 +81,24 @@ pub(super) async fn deliver<Slot: Send>(ctx: &Arc<Ctx>, id: &str, flow: Option<&
         Some(w) => (w.body.take(), w.headers()),
         None => (None, Vec::new()),
     };
+    // The message's own body is lent to the request, not copied: it comes
+    // back once the exchange is over (a copy only if hyper still holds it).
+    let lent = body.is_none();
+    let body = Bytes::from(body.unwrap_or_else(|| std::mem::take(&mut message.body)));
     if message.slot_at.is_some() && message.retried == 0 {
         ctx.metrics.fire_lateness(started_at - message.due_at);
     }
     let out = ctx.metrics.attempt_out();
     let sent = std::time::Instant::now();
     let reply = tokio::select! {
-        reply = request::send(ctx, &message, body, extra) => reply,
+        reply = request::send(ctx, &message, body.clone(), extra) => reply,
         // Shutdown's grace ran out: the message stays pending, and is
         // attempted again on the next start.
         _ = ctx.abort.cancelled() => return,
     };
+    if lent {
+        message.body = Vec::from(body);
+    }
     let exchange = sent.elapsed().as_secs_f64();
     drop(out);
     drop(lane);
