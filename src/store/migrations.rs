@@ -16,7 +16,7 @@ use super::StoreError;
 pub const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// Version that `SCHEMA` describes.
-pub const LATEST_VERSION: i64 = 9;
+pub const LATEST_VERSION: i64 = 10;
 
 /// `(version, SQL)`: running the SQL on a database of `version - 1` makes
 /// it `version`. Version 1 is the first schema; it is here so the upgrade
@@ -31,6 +31,7 @@ const STEPS: &[(i64, &str)] = &[
     (7, include_str!("migrations/0007_workflow_invoke.sql")),
     (8, include_str!("migrations/0008_schedule_bounds.sql")),
     (9, include_str!("migrations/0009_workflow_logs.sql")),
+    (10, include_str!("migrations/0010_log_per_attempt.sql")),
 ];
 
 /// Brings the database at `conn` to `LATEST_VERSION`.
