@@ -379,3 +379,57 @@ fn a_log_written_by_the_previous_release_reads_back_as_it_was_served() {
         assert_eq!(&got, want, "{path}");
     }
 }
+
+/// A workflow step runs with its run's trigger settings (retries, forwarded
+/// headers), put on at attempt time: its attempt entries show those, its
+/// CREATED entry what was published, as when every row had its own copy.
+/// The settings are stored once more for the message, not per attempt.
+#[test]
+fn a_workflow_step_s_attempt_entries_show_the_settings_it_ran_with() {
+    let (_dir, server, sink) = start();
+    let app = sink.url("/wf/app");
+    let item = |init: bool, extra: &[(&str, &str)], body: &str| {
+        let mut h = serde_json::Map::new();
+        for (k, v) in [
+            ("upstash-workflow-runid", "wfr_settings"),
+            ("upstash-workflow-init", if init { "true" } else { "false" }),
+            ("upstash-workflow-url", app.as_str()),
+            ("upstash-workflow-sdk-version", "1"),
+            ("upstash-forward-upstash-workflow-sdk-version", "1"),
+            ("upstash-method", "POST"),
+        ]
+        .iter()
+        .chain(extra)
+        {
+            h.insert((*k).into(), Value::from(*v));
+        }
+        let items = serde_json::json!([{ "destination": app, "headers": h, "body": body }]);
+        let (status, json) = call(
+            &server,
+            "POST",
+            "/v2/batch",
+            &[("Content-Type", "application/json")],
+            items.to_string().as_bytes(),
+        );
+        assert_eq!(status, 200, "{json}");
+        json[0]["messageId"].as_str().unwrap().to_owned()
+    };
+    let init = item(
+        true,
+        &[("upstash-retries", "1"), ("upstash-forward-x-run", "r1")],
+        "{}",
+    );
+    wait_for_state(&server, &init, "DELIVERED");
+    let step = item(false, &[], r#"{"stepId":1}"#);
+    wait_for_state(&server, &step, "DELIVERED");
+    let (log, _) = events(&server, &format!("messageId={step}"));
+    let [delivered, active, created] = &log[..] else {
+        panic!("{log:?}")
+    };
+    assert_eq!(created["maxRetries"], 3, "as published: {created}");
+    assert!(created["header"].get("X-Run").is_none(), "{created}");
+    for e in [active, delivered] {
+        assert_eq!(e["maxRetries"], 1, "the run's: {e}");
+        assert_eq!(e["header"]["X-Run"], serde_json::json!(["r1"]), "{e}");
+    }
+}
