@@ -119,7 +119,8 @@ CREATE TABLE log_messages (
 -- DELIVERED, or ERROR and RETRY / FAILED, at `time` (its end); `state` is
 -- its last. Any other row is the one state it names. `delivery` is set only
 -- on rows converted from version 9 whose settings differ from their
--- message's.
+-- message's. `total` counts the entries logged up to and including this
+-- row, so the purge finds where the newest N entries begin without a scan.
 CREATE TABLE log (
     seq                 INTEGER PRIMARY KEY AUTOINCREMENT,
     message_id          TEXT NOT NULL,
@@ -131,7 +132,8 @@ CREATE TABLE log (
     response_status     INTEGER,
     response_headers    TEXT,
     response_body       BLOB,
-    delivery            TEXT
+    delivery            TEXT,
+    total               INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 CREATE INDEX log_message ON log (message_id);
 -- The log is listed newest first by time: the rows by `time`, the ACTIVE

@@ -259,6 +259,14 @@ mod tests {
             })
             .unwrap();
         assert_eq!((error.as_deref(), next, status), (Some("HTTP 500"), Some(40), Some(500)));
+        let totals: Vec<i64> = old
+            .prepare("SELECT total FROM log ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(totals, [1, 4, 5, 7, 8], "the running count of entries");
         let events: i64 = old
             .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'events'", [], |r| r.get(0))
             .unwrap();

@@ -31,7 +31,8 @@ CREATE TABLE log (
     response_status     INTEGER,
     response_headers    TEXT,
     response_body       BLOB,
-    delivery            TEXT
+    delivery            TEXT,
+    total               INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 
 -- Settings: from each message's first row; the attempts' settings from its
@@ -113,6 +114,12 @@ WHERE delivery IS (
     SELECT CASE WHEN log.state IN ('ACTIVE', 'ERROR', 'RETRY', 'DELIVERED', 'FAILED')
                 THEN coalesce(m.attempt_delivery, m.delivery) ELSE m.delivery END
     FROM log_messages m WHERE m.id = log.message_id);
+
+-- The running count of entries, in seq order.
+UPDATE log SET total = w.total
+FROM (SELECT seq, sum(CASE WHEN started_at IS NULL THEN 1 WHEN state = 'DELIVERED' THEN 2 ELSE 3 END)
+             OVER (ORDER BY seq ROWS UNBOUNDED PRECEDING) AS total FROM log) AS w
+WHERE w.seq = log.seq;
 
 DROP TABLE attempt_pairs;
 DROP TABLE attempt_triples;

@@ -5,10 +5,10 @@
 //! purge never holds the writer long and the hot path keeps flowing between
 //! chunks.
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::params;
 
 use crate::model::Millis;
-use crate::store::rows::{dedup, firings, log_messages, runs};
+use crate::store::rows::{dedup, events, firings, log_messages, runs};
 use crate::store::{Store, StoreError};
 
 const CHUNK: i64 = 5000;
@@ -71,8 +71,10 @@ fn bounded(
 /// attempt row as the two or three entries it lists as; a row that would
 /// cross the bound goes whole): at most `CHUNK` rows. Then the settings of
 /// the messages left without rows. Both deletes walk an index: the time
-/// index by age, the rows newest first by count (as the `OFFSET` of the
-/// per-entry table did).
+/// index by age; by count, the rowid from the row `events::count_cut`
+/// finds by a binary search on the running entry count. A row purged by
+/// age out of seq order still counts in the newer rows' running count, so
+/// the count bound may then keep a few entries fewer than `max`, never more.
 fn bounded_log(
     conn: &rusqlite::Connection,
     now: Millis,
@@ -86,15 +88,7 @@ fn bounded_log(
         )?
         .query_map(params![now - age, CHUNK], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    let cut: Option<i64> = conn
-        .prepare_cached(
-            "SELECT seq FROM (SELECT seq, sum(CASE WHEN started_at IS NULL THEN 1 \
-             WHEN state = 'DELIVERED' THEN 2 ELSE 3 END) \
-             OVER (ORDER BY seq DESC ROWS UNBOUNDED PRECEDING) AS kept FROM log) \
-             WHERE kept > ?1 LIMIT 1",
-        )?
-        .query_row([max], |r| r.get(0))
-        .optional()?;
+    let cut = events::count_cut(conn, max)?;
     if let Some(cut) = cut {
         let counted: Vec<String> = conn
             .prepare_cached(

@@ -24,6 +24,10 @@ use crate::store::StoreError;
 /// Entries per row, at most: the position's multiplier.
 const SLOTS: i64 = 4;
 
+/// The entries logged so far: the newest row's running count (a lookup of
+/// the last rowid).
+const TOTAL: &str = "coalesce((SELECT total FROM log ORDER BY seq DESC LIMIT 1), 0)";
+
 /// What a single state change adds to the bare entry.
 #[derive(Default)]
 pub(in crate::store) struct Details<'a> {
@@ -40,10 +44,10 @@ pub(in crate::store) fn insert(
     state: LogState,
     details: Details,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO log (message_id, state, time, error, next_delivery_time) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
+    conn.prepare_cached(&format!(
+        "INSERT INTO log (message_id, state, time, error, next_delivery_time, total) \
+         VALUES (?1, ?2, ?3, ?4, ?5, {TOTAL} + 1)"
+    ))?
     .execute(params![
         message_id,
         state.as_str(),
@@ -75,11 +79,12 @@ pub(in crate::store) fn insert_attempt(
         AttemptEnd::Retry { due_at } => (LogState::Retry, Some(&r.error), Some(due_at)),
         AttemptEnd::Failed => (LogState::Failed, Some(&r.error), None),
     };
-    conn.prepare_cached(
+    let entries = if end == AttemptEnd::Delivered { 2 } else { 3 };
+    conn.prepare_cached(&format!(
         "INSERT INTO log (message_id, state, time, started_at, error, next_delivery_time, \
-         response_status, response_headers, response_body) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
+         response_status, response_headers, response_body, total) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, {TOTAL} + ?10)"
+    ))?
     .execute(params![
         message_id,
         state.as_str(),
@@ -90,8 +95,53 @@ pub(in crate::store) fn insert_attempt(
         r.status,
         to_json(&r.headers)?,
         r.body,
+        entries,
     ])?;
     Ok(())
+}
+
+/// The newest of the rows that must go for only the newest `max` entries
+/// to stay: every row at or before it goes, also a row that would cross the
+/// bound (an attempt goes whole). `None` when nothing needs to go. Each
+/// row's running count grows with seq, so this is a binary search on the
+/// rowid, a few dozen lookups whatever the log's size.
+pub(in crate::store) fn count_cut(conn: &Connection, max: i64) -> Result<Option<i64>, StoreError> {
+    let newest: Option<(i64, i64)> = conn
+        .prepare_cached("SELECT seq, total FROM log ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((last_seq, newest_total)) = newest else {
+        return Ok(None);
+    };
+    // A row goes when its first entry is not among the newest `max`: when
+    // the count before it is below `keep_from`.
+    let keep_from = newest_total - max.max(0);
+    let mut at_or_after = conn.prepare_cached(
+        "SELECT seq, total - CASE WHEN started_at IS NULL THEN 1 \
+         WHEN state = 'DELIVERED' THEN 2 ELSE 3 END \
+         FROM log WHERE seq >= ?1 ORDER BY seq LIMIT 1",
+    )?;
+    let mut probe = |s: i64| -> Result<Option<(i64, i64)>, StoreError> {
+        Ok(at_or_after
+            .query_row([s], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    };
+    let Some((first_seq, first_before)) = probe(i64::MIN)? else {
+        return Ok(None);
+    };
+    if first_before >= keep_from {
+        return Ok(None);
+    }
+    // `lo` is a row that goes; rows from `hi` on stay.
+    let (mut lo, mut hi) = (first_seq, last_seq + 1);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        match probe(mid)? {
+            Some((s, before)) if s < hi && before < keep_from => lo = s,
+            _ => hi = mid,
+        }
+    }
+    Ok(Some(lo))
 }
 
 /// One stored row.
