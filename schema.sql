@@ -113,7 +113,7 @@ CREATE TABLE log_messages (
     delivery          TEXT NOT NULL,      -- model::Delivery as stored with the message
     attempt_delivery  TEXT,               -- as its attempts ran, when that differs (a workflow run's config)
     body              BLOB                -- shown on the CREATED entry
-) STRICT;
+) STRICT, WITHOUT ROWID;                  -- keyed by id alone: no second B-tree
 
 -- An attempt row (`started_at` set) stands for ACTIVE at `started_at` and
 -- DELIVERED, or ERROR and RETRY / FAILED, at `time` (its end); `state` is

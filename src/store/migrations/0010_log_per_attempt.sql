@@ -18,7 +18,7 @@ CREATE TABLE log_messages (
     delivery          TEXT NOT NULL,
     attempt_delivery  TEXT,
     body              BLOB
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE log (
     seq                 INTEGER PRIMARY KEY AUTOINCREMENT,
