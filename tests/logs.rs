@@ -330,20 +330,25 @@ fn a_log_written_by_the_previous_release_reads_back_as_it_was_served() {
     let fixture: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("v9-events.json")).unwrap())
             .unwrap();
-    let p = InProcess::start_on_copy(
-        &dir.join("v9.db"),
-        fixture["recorded_at"].as_i64().unwrap(),
-    );
+    let p = InProcess::start_on_copy(&dir.join("v9.db"), fixture["recorded_at"].as_i64().unwrap());
     // Converted: 33 rows (16 attempts, 17 other state changes) for the 55
     // of version 9, and the settings of its 15 messages once each.
     assert_eq!(rows(&p.db(), "log"), 33);
     assert_eq!(
-        common::db::int(&p.db(), "SELECT count(*) FROM log WHERE started_at IS NOT NULL", []),
+        common::db::int(
+            &p.db(),
+            "SELECT count(*) FROM log WHERE started_at IS NOT NULL",
+            []
+        ),
         16
     );
     assert_eq!(rows(&p.db(), "log_messages"), 15);
     assert_eq!(
-        common::db::int(&p.db(), "SELECT count(*) FROM log WHERE delivery IS NOT NULL", []),
+        common::db::int(
+            &p.db(),
+            "SELECT count(*) FROM log WHERE delivery IS NOT NULL",
+            []
+        ),
         0,
         "every converted row's settings are its message's"
     );
@@ -375,7 +380,11 @@ fn a_log_written_by_the_previous_release_reads_back_as_it_was_served() {
         let (route, part) = path.split_once('#').unwrap_or((path, ""));
         let (status, got) = call(&p, "GET", route, &[], b"");
         assert_eq!(status, 200, "{path}: {got}");
-        let got = if part.is_empty() { got } else { got[part].clone() };
+        let got = if part.is_empty() {
+            got
+        } else {
+            got[part].clone()
+        };
         assert_eq!(&got, want, "{path}");
     }
 }

@@ -219,14 +219,32 @@ mod tests {
         .unwrap();
         migrate(&mut old).unwrap();
         let rows: Vec<(i64, String, String, i64, Option<i64>, Option<String>)> = old
-            .prepare("SELECT seq, message_id, state, time, started_at, delivery FROM log ORDER BY seq")
+            .prepare(
+                "SELECT seq, message_id, state, time, started_at, delivery FROM log ORDER BY seq",
+            )
             .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
             .unwrap()
             .map(Result::unwrap)
             .collect();
         let row = |seq, id: &str, state: &str, time, started: Option<i64>, d: Option<&str>| {
-            (seq, id.to_owned(), state.to_owned(), time, started, d.map(str::to_owned))
+            (
+                seq,
+                id.to_owned(),
+                state.to_owned(),
+                time,
+                started,
+                d.map(str::to_owned),
+            )
         };
         assert_eq!(
             rows,
@@ -248,17 +266,27 @@ mod tests {
         assert_eq!(
             settings,
             [
-                ("a".into(), "{\"retries\":3}".into(), Some("{\"retries\":1}".into()), Some(b"hi".to_vec())),
+                (
+                    "a".into(),
+                    "{\"retries\":3}".into(),
+                    Some("{\"retries\":1}".into()),
+                    Some(b"hi".to_vec())
+                ),
                 ("b".into(), "{}".into(), None, None),
                 ("p".into(), "{}".into(), None, None),
             ]
         );
         let (error, next, status): (Option<String>, Option<i64>, Option<i64>) = old
-            .query_row("SELECT error, next_delivery_time, response_status FROM log WHERE seq = 2", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+            .query_row(
+                "SELECT error, next_delivery_time, response_status FROM log WHERE seq = 2",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .unwrap();
-        assert_eq!((error.as_deref(), next, status), (Some("HTTP 500"), Some(40), Some(500)));
+        assert_eq!(
+            (error.as_deref(), next, status),
+            (Some("HTTP 500"), Some(40), Some(500))
+        );
         let totals: Vec<i64> = old
             .prepare("SELECT total FROM log ORDER BY seq")
             .unwrap()
@@ -268,7 +296,11 @@ mod tests {
             .collect();
         assert_eq!(totals, [1, 4, 5, 7, 8], "the running count of entries");
         let events: i64 = old
-            .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'events'", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'events'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(events, 0, "the old table is gone");
     }

@@ -964,7 +964,12 @@ async fn an_attempt_is_one_row_and_a_message_s_settings_are_stored_once() {
         .unwrap()
         .unwrap();
     store
-        .record_outcome(m.clone(), attempt(200, 100), Outcome::Delivered, no_callbacks)
+        .record_outcome(
+            m.clone(),
+            attempt(200, 100),
+            Outcome::Delivered,
+            no_callbacks,
+        )
         .await
         .unwrap()
         .unwrap();
@@ -993,7 +998,10 @@ async fn an_attempt_is_one_row_and_a_message_s_settings_are_stored_once() {
     assert_eq!((active1.time, error.time, retry.time), (10, 15, 15));
     assert_eq!(error.error.as_deref(), Some("HTTP 500"));
     assert_eq!(error.response.as_ref().unwrap().body, b"said 500");
-    assert_eq!((retry.next_delivery_time, &retry.response), (Some(100), &None));
+    assert_eq!(
+        (retry.next_delivery_time, &retry.response),
+        (Some(100), &None)
+    );
     assert_eq!((active2.time, delivered.time), (100, 105));
     assert_eq!(delivered.response.as_ref().unwrap().status, Some(200));
     assert_eq!(delivered.error, None);
@@ -1014,12 +1022,22 @@ async fn an_attempt_s_entries_list_at_their_own_times_and_pages_split_them_anywh
         ..attempt(500, 2)
     };
     store
-        .record_outcome(message("b", 1), attempt(200, 5), Outcome::Delivered, no_callbacks)
+        .record_outcome(
+            message("b", 1),
+            attempt(200, 5),
+            Outcome::Delivered,
+            no_callbacks,
+        )
         .await
         .unwrap()
         .unwrap();
     store
-        .record_outcome(message("a", 0), long, Outcome::Retry { due_at: 50 }, no_callbacks)
+        .record_outcome(
+            message("a", 0),
+            long,
+            Outcome::Retry { due_at: 50 },
+            no_callbacks,
+        )
         .await
         .unwrap()
         .unwrap();
@@ -1036,7 +1054,11 @@ async fn an_attempt_s_entries_list_at_their_own_times_and_pages_split_them_anywh
     .map(|(t, s, id)| (t, s, id.to_owned()))
     .collect();
     for count in [1, 2, 3, 100] {
-        assert_eq!(walk(&store, Filter::default(), count).await, want, "count {count}");
+        assert_eq!(
+            walk(&store, Filter::default(), count).await,
+            want,
+            "count {count}"
+        );
     }
     let by_id = Filter {
         message_ids: vec!["a".into()],
@@ -1059,7 +1081,12 @@ async fn the_purge_drops_a_message_s_settings_with_its_last_row_unless_it_is_pen
     insert(&store, message("done", 0)).await.unwrap();
     insert(&store, message("waiting", 0)).await.unwrap();
     store
-        .record_outcome(message("done", 0), attempt(200, 5), Outcome::Delivered, no_callbacks)
+        .record_outcome(
+            message("done", 0),
+            attempt(200, 5),
+            Outcome::Delivered,
+            no_callbacks,
+        )
         .await
         .unwrap()
         .unwrap();
@@ -1073,19 +1100,30 @@ async fn the_purge_drops_a_message_s_settings_with_its_last_row_unless_it_is_pen
     assert_eq!(purged.events, 3, "three rows: two CREATED, one attempt");
     assert_eq!(scalar(&dir, "SELECT count(*) FROM log"), 0);
     assert_eq!(
-        scalar(&dir, "SELECT count(*) FROM log_messages WHERE id = 'waiting'"),
+        scalar(
+            &dir,
+            "SELECT count(*) FROM log_messages WHERE id = 'waiting'"
+        ),
         1,
         "a pending message keeps its settings for its attempts' rows"
     );
     assert_eq!(scalar(&dir, "SELECT count(*) FROM log_messages"), 1);
     store
-        .record_outcome(message("waiting", 0), attempt(200, 50), Outcome::Delivered, no_callbacks)
+        .record_outcome(
+            message("waiting", 0),
+            attempt(200, 50),
+            Outcome::Delivered,
+            no_callbacks,
+        )
         .await
         .unwrap()
         .unwrap();
     let (log, _) = store.events(Filter::default(), None, 10).await.unwrap();
     assert_eq!(log.len(), 2);
-    assert!(log.iter().all(|e| e.url == "http://127.0.0.1:1/x"), "{log:?}");
+    assert!(
+        log.iter().all(|e| e.url == "http://127.0.0.1:1/x"),
+        "{log:?}"
+    );
 }
 
 /// The count bound counts entries, an attempt as the two or three it lists
@@ -1096,7 +1134,12 @@ async fn the_count_bound_counts_an_attempt_s_entries() {
     let store = open(&dir);
     insert(&store, message("m", 0)).await.unwrap();
     store
-        .record_outcome(message("m", 0), attempt(500, 5), Outcome::Failed, no_callbacks)
+        .record_outcome(
+            message("m", 0),
+            attempt(500, 5),
+            Outcome::Failed,
+            no_callbacks,
+        )
         .await
         .unwrap()
         .unwrap();
