@@ -28,6 +28,7 @@ pub struct Retention {
 /// Rows removed by one purge.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purged {
+    /// Log rows: an attempt's entries are one row.
     pub events: usize,
     pub dlq: usize,
     pub dedup: usize,
