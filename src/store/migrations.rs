@@ -218,7 +218,8 @@ mod tests {
         )
         .unwrap();
         migrate(&mut old).unwrap();
-        let rows: Vec<(i64, String, String, i64, Option<i64>, Option<String>)> = old
+        type LogRow = (i64, String, String, i64, Option<i64>, Option<String>);
+        let rows: Vec<LogRow> = old
             .prepare(
                 "SELECT seq, message_id, state, time, started_at, delivery FROM log ORDER BY seq",
             )
@@ -256,7 +257,8 @@ mod tests {
                 row(8, "a", "CANCELED", 23, None, Some("{\"retries\":7}")),
             ]
         );
-        let settings: Vec<(String, String, Option<String>, Option<Vec<u8>>)> = old
+        type SettingsRow = (String, String, Option<String>, Option<Vec<u8>>);
+        let settings: Vec<SettingsRow> = old
             .prepare("SELECT id, delivery, attempt_delivery, body FROM log_messages ORDER BY id")
             .unwrap()
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
