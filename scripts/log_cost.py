@@ -86,6 +86,19 @@ def main():
         if pending == 0:
             break
         time.sleep(0.2)
+    # CPU of the store's writer thread (its name starts with cronhook-store).
+    tick = os.sysconf("SC_CLK_TCK")
+    writer_s = 0.0
+    for tid in os.listdir(f"/proc/{server.pid}/task"):
+        try:
+            with open(f"/proc/{server.pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            if name.startswith("cronhook-store"):
+                with open(f"/proc/{server.pid}/task/{tid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                writer_s += (int(fields[11]) + int(fields[12])) / tick
+        except OSError:
+            pass
     server.send_signal(signal.SIGTERM)
     server.wait(timeout=30)
     sink.shutdown()
@@ -120,6 +133,7 @@ def main():
                 "messages": n,
                 "log_rows": rows,
                 "rows_per_message": rows / n,
+                "writer_cpu_us_per_message": round(writer_s * 1e6 / n, 1),
                 "bytes_per_message": sum(size.values()) / n if size else None,
                 "payload_bytes_per_message": sum(payload.values()) / n if payload else None,
                 "pages_by_btree": size,
