@@ -1,4 +1,4 @@
--- cronhook's whole schema, version 7. A new database gets this file as is; an
+-- cronhook's whole schema, version 10. A new database gets this file as is; an
 -- older one is brought here by the frozen, numbered steps in
 -- src/store/migrations/ (a test checks that both end in the same shape).
 -- PRAGMA user_version holds the schema version (see LATEST_VERSION in
@@ -100,30 +100,46 @@ CREATE INDEX dlq_failed_at ON dlq (failed_at);
 CREATE INDEX dlq_workflow_run ON dlq (json_extract(delivery, '$.workflow.runId'))
     WHERE json_extract(delivery, '$.workflow.runId') IS NOT NULL;
 
--- Logs (§6.6): one row per state change of a message, written in the same
--- transaction as the change. `delivery` is the message's settings (as in
--- messages); `body` is kept on the CREATED row only. Bounded by count and age
--- (purged in the background).
-CREATE TABLE events (
+-- Logs (§6.6), version 10: a message's settings once, in `log_messages`
+-- (written with its CREATED entry), and its log in `log`: one row per
+-- attempt, one per other state change, written in the transaction of the
+-- change. Bounded by count and age (purged in the background, the settings
+-- with a message's last row).
+CREATE TABLE log_messages (
+    id                TEXT PRIMARY KEY,   -- the message id
+    url               TEXT NOT NULL,
+    schedule_id       TEXT,
+    caller_ip         TEXT,
+    delivery          TEXT NOT NULL,      -- model::Delivery as stored with the message
+    attempt_delivery  TEXT,               -- as its attempts ran, when that differs (a workflow run's config)
+    body              BLOB                -- shown on the CREATED entry
+) STRICT, WITHOUT ROWID;                  -- keyed by id alone: no second B-tree
+
+-- An attempt row (`started_at` set) stands for ACTIVE at `started_at` and
+-- DELIVERED, or ERROR and RETRY / FAILED, at `time` (its end); `state` is
+-- its last. Any other row is the one state it names. `delivery` is set only
+-- on rows converted from version 9 whose settings differ from their
+-- message's. `total` counts the entries logged up to and including this
+-- row, so the purge finds where the newest N entries begin without a scan.
+CREATE TABLE log (
     seq                 INTEGER PRIMARY KEY AUTOINCREMENT,
-    time                INTEGER NOT NULL,
     message_id          TEXT NOT NULL,
     state               TEXT NOT NULL,
-    url                 TEXT NOT NULL,
-    schedule_id         TEXT,
-    caller_ip           TEXT,
-    delivery            TEXT NOT NULL,
-    body                BLOB,
+    time                INTEGER NOT NULL,
+    started_at          INTEGER,
     error               TEXT,
     next_delivery_time  INTEGER,
     response_status     INTEGER,
     response_headers    TEXT,
-    response_body       BLOB
+    response_body       BLOB,
+    delivery            TEXT,
+    total               INTEGER NOT NULL DEFAULT 0
 ) STRICT;
-CREATE INDEX events_message ON events (message_id);
--- The log is listed newest first by time (an ACTIVE row is written with its
--- attempt's outcome but stamped with the attempt's start), then by seq.
-CREATE INDEX events_time ON events (time, seq);
+CREATE INDEX log_message ON log (message_id);
+-- The log is listed newest first by time: the rows by `time`, the ACTIVE
+-- entries of attempts by `started_at`, merged.
+CREATE INDEX log_time ON log (time, seq);
+CREATE INDEX log_started ON log (started_at, seq) WHERE started_at IS NOT NULL;
 
 -- Deduplication keys (§9.7): `id:<Upstash-Deduplication-Id>` or
 -- `content:<sha256>`, each pointing at the message it first created.

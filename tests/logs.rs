@@ -205,7 +205,10 @@ fn retention_keeps_only_the_newest_log_and_dlq_entries() {
         dlq_before[..3],
         "the 3 newest DLQ entries are kept"
     );
-    assert_eq!(rows(&server.db, "events"), 20);
+    // 20 entries are 11 rows: a message's attempt is one row, its CREATED
+    // another; the messages left without rows lose their settings too.
+    assert_eq!(rows(&server.db, "log"), 11);
+    assert_eq!(rows(&server.db, "log_messages"), 6);
     assert_eq!(rows(&server.db, "dlq"), 3);
 }
 
@@ -256,7 +259,10 @@ fn retention_runs_after_activity_at_most_once_a_minute() {
         dlq_before[..3],
         "the 3 newest DLQ entries are kept"
     );
-    assert_eq!(rows(&p.db(), "events"), 20);
+    // 20 entries are 12 rows (an attempt is one, a CREATED another) of 6
+    // messages, whose settings alone are left.
+    assert_eq!(rows(&p.db(), "log"), 12);
+    assert_eq!(rows(&p.db(), "log_messages"), 6);
     assert_eq!(rows(&p.db(), "dlq"), 3);
 }
 
@@ -308,4 +314,131 @@ fn retention_purges_log_and_dlq_entries_older_than_14_days() {
         [&Value::from(edge_failed.as_str())],
         "the old DLQ entry went"
     );
+}
+
+/// A database written by the previous release (schema 9, a row per state
+/// change, each with the message's settings; `tests/fixtures/make_v9_db.py`
+/// made it through the API, with what that release served) is converted at
+/// start to a row per attempt, and then serves what that release served:
+/// every recorded listing (all, each state, message ids, URL, schedule,
+/// label, queue, status, time ranges), page by page, entry by entry; a
+/// workflow run's logs; a schedule's fire history; the console's histogram
+/// and activity. On a manual clock at the moment of the recording.
+#[test]
+fn a_log_written_by_the_previous_release_reads_back_as_it_was_served() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let fixture: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("v9-events.json")).unwrap())
+            .unwrap();
+    let p = InProcess::start_on_copy(&dir.join("v9.db"), fixture["recorded_at"].as_i64().unwrap());
+    // Converted: 33 rows (16 attempts, 17 other state changes) for the 55
+    // of version 9, and the settings of its 15 messages once each.
+    assert_eq!(rows(&p.db(), "log"), 33);
+    assert_eq!(
+        common::db::int(
+            &p.db(),
+            "SELECT count(*) FROM log WHERE started_at IS NOT NULL",
+            []
+        ),
+        16
+    );
+    assert_eq!(rows(&p.db(), "log_messages"), 15);
+    assert_eq!(
+        common::db::int(
+            &p.db(),
+            "SELECT count(*) FROM log WHERE delivery IS NOT NULL",
+            []
+        ),
+        0,
+        "every converted row's settings are its message's"
+    );
+
+    for listing in fixture["queries"].as_array().unwrap() {
+        let query = listing["query"].as_str().unwrap();
+        let count = listing["count"].as_i64().unwrap();
+        let recorded = listing["pages"].as_array().unwrap();
+        let mut cursor: Option<String> = None;
+        for (i, want) in recorded.iter().enumerate() {
+            let mut q = format!("count={count}");
+            if !query.is_empty() {
+                q += &format!("&{query}");
+            }
+            if let Some(c) = &cursor {
+                q += &format!("&cursor={}", enc(c));
+            }
+            let (page, next) = events(&p, &q);
+            let want = want.as_array().unwrap();
+            assert_eq!(page.len(), want.len(), "{q}: page {i}");
+            for (got, want) in page.iter().zip(want) {
+                assert_eq!(got, want, "{q}: page {i}");
+            }
+            assert_eq!(next.is_some(), i + 1 < recorded.len(), "{q}: page {i}");
+            cursor = next;
+        }
+    }
+    for (path, want) in fixture["others"].as_object().unwrap() {
+        let (route, part) = path.split_once('#').unwrap_or((path, ""));
+        let (status, got) = call(&p, "GET", route, &[], b"");
+        assert_eq!(status, 200, "{path}: {got}");
+        let got = if part.is_empty() {
+            got
+        } else {
+            got[part].clone()
+        };
+        assert_eq!(&got, want, "{path}");
+    }
+}
+
+/// A workflow step runs with its run's trigger settings (retries, forwarded
+/// headers), put on at attempt time: its attempt entries show those, its
+/// CREATED entry what was published, as when every row had its own copy.
+/// The settings are stored once more for the message, not per attempt.
+#[test]
+fn a_workflow_step_s_attempt_entries_show_the_settings_it_ran_with() {
+    let (_dir, server, sink) = start();
+    let app = sink.url("/wf/app");
+    let item = |init: bool, extra: &[(&str, &str)], body: &str| {
+        let mut h = serde_json::Map::new();
+        for (k, v) in [
+            ("upstash-workflow-runid", "wfr_settings"),
+            ("upstash-workflow-init", if init { "true" } else { "false" }),
+            ("upstash-workflow-url", app.as_str()),
+            ("upstash-workflow-sdk-version", "1"),
+            ("upstash-forward-upstash-workflow-sdk-version", "1"),
+            ("upstash-method", "POST"),
+        ]
+        .iter()
+        .chain(extra)
+        {
+            h.insert((*k).into(), Value::from(*v));
+        }
+        let items = serde_json::json!([{ "destination": app, "headers": h, "body": body }]);
+        let (status, json) = call(
+            &server,
+            "POST",
+            "/v2/batch",
+            &[("Content-Type", "application/json")],
+            items.to_string().as_bytes(),
+        );
+        assert_eq!(status, 200, "{json}");
+        json[0]["messageId"].as_str().unwrap().to_owned()
+    };
+    let init = item(
+        true,
+        &[("upstash-retries", "1"), ("upstash-forward-x-run", "r1")],
+        "{}",
+    );
+    wait_for_state(&server, &init, "DELIVERED");
+    let step = item(false, &[], r#"{"stepId":1}"#);
+    wait_for_state(&server, &step, "DELIVERED");
+    let (log, _) = events(&server, &format!("messageId={step}"));
+    let [delivered, active, created] = &log[..] else {
+        panic!("{log:?}")
+    };
+    assert_eq!(created["maxRetries"], 3, "as published: {created}");
+    assert!(created["header"].get("X-Run").is_none(), "{created}");
+    for e in [active, delivered] {
+        assert_eq!(e["maxRetries"], 1, "the run's: {e}");
+        assert_eq!(e["header"]["X-Run"], serde_json::json!(["r1"]), "{e}");
+    }
 }

@@ -16,7 +16,7 @@ use super::StoreError;
 pub const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// Version that `SCHEMA` describes.
-pub const LATEST_VERSION: i64 = 9;
+pub const LATEST_VERSION: i64 = 10;
 
 /// `(version, SQL)`: running the SQL on a database of `version - 1` makes
 /// it `version`. Version 1 is the first schema; it is here so the upgrade
@@ -31,6 +31,7 @@ const STEPS: &[(i64, &str)] = &[
     (7, include_str!("migrations/0007_workflow_invoke.sql")),
     (8, include_str!("migrations/0008_schedule_bounds.sql")),
     (9, include_str!("migrations/0009_workflow_logs.sql")),
+    (10, include_str!("migrations/0010_log_per_attempt.sql")),
 ];
 
 /// Brings the database at `conn` to `LATEST_VERSION`.
@@ -191,5 +192,118 @@ mod tests {
                 ("msg_q".to_owned(), Some("jobs".to_owned()))
             ]
         );
+    }
+
+    /// Version 10 turns an attempt's rows (consecutive, one message, one
+    /// settings) into one row and keeps every other row as it was; the
+    /// settings are stored once per message, with the attempts' own when
+    /// they differ, and a row whose settings match neither keeps its own.
+    #[test]
+    fn version_10_pairs_an_attempt_s_rows_and_keeps_the_rest_as_they_were() {
+        let mut old = database_of_version(9);
+        old.execute_batch(
+            "INSERT INTO events (seq, time, message_id, state, url, delivery, body, error,
+                                 next_delivery_time, response_status, response_headers, response_body)
+             VALUES (1, 10, 'a', 'CREATED', 'http://h/a', '{\"retries\":3}', x'6869', NULL, NULL, NULL, NULL, NULL),
+                    (2, 11, 'a', 'ACTIVE', 'http://h/a', '{\"retries\":1}', NULL, NULL, NULL, NULL, NULL, NULL),
+                    (3, 12, 'a', 'ERROR', 'http://h/a', '{\"retries\":1}', NULL, 'HTTP 500', NULL, 500, '{}', x''),
+                    (4, 12, 'a', 'RETRY', 'http://h/a', '{\"retries\":1}', NULL, NULL, 40, NULL, NULL, NULL),
+                    -- b's CREATED was purged; its ACTIVE has no outcome row after it.
+                    (5, 20, 'b', 'ACTIVE', 'http://h/b', '{}', NULL, NULL, NULL, NULL, NULL, NULL),
+                    (6, 21, 'a', 'ACTIVE', 'http://h/a', '{\"retries\":1}', NULL, NULL, NULL, NULL, NULL, NULL),
+                    (7, 22, 'a', 'DELIVERED', 'http://h/a', '{\"retries\":1}', NULL, NULL, NULL, 200, '{}', x'6f6b'),
+                    (8, 23, 'a', 'CANCELED', 'http://h/a', '{\"retries\":7}', NULL, NULL, NULL, NULL, NULL, NULL);
+             INSERT INTO messages (id, url, delivery, body, created_at, not_before, due_at)
+             VALUES ('p', 'http://h/p', '{}', x'', 1, 1, 1);",
+        )
+        .unwrap();
+        migrate(&mut old).unwrap();
+        type LogRow = (i64, String, String, i64, Option<i64>, Option<String>);
+        let rows: Vec<LogRow> = old
+            .prepare(
+                "SELECT seq, message_id, state, time, started_at, delivery FROM log ORDER BY seq",
+            )
+            .unwrap()
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let row = |seq, id: &str, state: &str, time, started: Option<i64>, d: Option<&str>| {
+            (
+                seq,
+                id.to_owned(),
+                state.to_owned(),
+                time,
+                started,
+                d.map(str::to_owned),
+            )
+        };
+        assert_eq!(
+            rows,
+            [
+                row(1, "a", "CREATED", 10, None, None),
+                row(2, "a", "RETRY", 12, Some(11), None),
+                row(5, "b", "ACTIVE", 20, None, None),
+                row(6, "a", "DELIVERED", 22, Some(21), None),
+                row(8, "a", "CANCELED", 23, None, Some("{\"retries\":7}")),
+            ]
+        );
+        type SettingsRow = (String, String, Option<String>, Option<Vec<u8>>);
+        let settings: Vec<SettingsRow> = old
+            .prepare("SELECT id, delivery, attempt_delivery, body FROM log_messages ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            settings,
+            [
+                (
+                    "a".into(),
+                    "{\"retries\":3}".into(),
+                    Some("{\"retries\":1}".into()),
+                    Some(b"hi".to_vec())
+                ),
+                ("b".into(), "{}".into(), None, None),
+                ("p".into(), "{}".into(), None, None),
+            ]
+        );
+        let (error, next, status): (Option<String>, Option<i64>, Option<i64>) = old
+            .query_row(
+                "SELECT error, next_delivery_time, response_status FROM log WHERE seq = 2",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (error.as_deref(), next, status),
+            (Some("HTTP 500"), Some(40), Some(500))
+        );
+        let totals: Vec<i64> = old
+            .prepare("SELECT total FROM log ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(totals, [1, 4, 5, 7, 8], "the running count of entries");
+        let events: i64 = old
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'events'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(events, 0, "the old table is gone");
     }
 }

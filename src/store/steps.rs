@@ -4,12 +4,13 @@
 
 use super::codec::to_json;
 use super::rows::events::{self, Details};
-use super::rows::{flow_control, messages, queues, runs, url_groups};
+use super::rows::{flow_control, log_messages, messages, queues, runs, url_groups};
 use super::{StoreError, Tx};
 use crate::model::{Destination, LogState, Message, Millis, Role, Schedule};
 use crate::workflow::{invoke, Run, RunState, WorkflowError};
 
-/// Stores a new message: its row, its CREATED log entry, its queue if that
+/// Stores a new message: its row, its settings in the log and its CREATED
+/// log entry, its queue if that
 /// is new (parallelism 1, §4.2), its flow-control limits as its key's
 /// latest (§9.5) and, for a workflow message, its run-log entry. The timer
 /// learns of it at commit.
@@ -29,14 +30,13 @@ pub(super) fn add_message(tx: &mut Tx, m: Message) -> Result<(), StoreError> {
     messages::insert(tx, &m, &delivery)?;
     add_run_entry(tx, &m)?;
     let next = (m.due_at > m.created_at).then_some(m.due_at);
+    log_messages::insert(tx, &m, &delivery)?;
     events::insert(
         tx,
         m.created_at,
-        &m,
-        &delivery,
+        &m.id,
         LogState::Created,
         Details {
-            body: true,
             next_delivery_time: next,
             ..Details::default()
         },
@@ -83,9 +83,8 @@ pub(super) fn resume_failed_step(
 
 /// Logs that `m` was cancelled at `now` (CANCEL_REQUESTED, then CANCELED).
 pub(super) fn log_cancelled(tx: &Tx, m: &Message, now: Millis) -> Result<(), StoreError> {
-    let delivery = to_json(&m.delivery)?;
     for state in [LogState::CancelRequested, LogState::Canceled] {
-        events::insert(tx, now, m, &delivery, state, Details::default())?;
+        events::insert(tx, now, &m.id, state, Details::default())?;
     }
     Ok(())
 }

@@ -916,3 +916,243 @@ async fn the_group_list_holds_each_group_with_its_endpoints_in_order() {
     let urls: Vec<&str> = all[0].endpoints.iter().map(|e| e.url.as_str()).collect();
     assert_eq!(urls, ["http://x/1", "http://x/2", "http://x/3"]);
 }
+
+/// One integer from `sql` on the store's file, read beside the store.
+fn scalar(dir: &tempfile::TempDir, sql: &str) -> i64 {
+    rusqlite::Connection::open(dir.path().join("t.db"))
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
+
+/// `(time, state, message id)` of every entry, newest first, walked with
+/// pages of `count`.
+async fn walk(store: &Store, filter: Filter, count: usize) -> Vec<(i64, &'static str, String)> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    for _ in 0..100 {
+        let (page, next) = store.events(filter.clone(), cursor, count).await.unwrap();
+        assert!(page.len() <= count);
+        out.extend(
+            page.into_iter()
+                .map(|e| (e.time, e.state.as_str(), e.message_id)),
+        );
+        match next {
+            Some(n) => cursor = Some(n),
+            None => return out,
+        }
+    }
+    panic!("the cursor never ends")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_attempt_is_one_row_and_a_message_s_settings_are_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let mut m = message("m", 0);
+    m.delivery.labels = vec!["nightly".into()];
+    m.caller_ip = Some("127.0.0.9".into());
+    insert(&store, m.clone()).await.unwrap();
+    store
+        .record_outcome(
+            m.clone(),
+            attempt(500, 10),
+            Outcome::Retry { due_at: 100 },
+            no_callbacks,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .record_outcome(
+            m.clone(),
+            attempt(200, 100),
+            Outcome::Delivered,
+            no_callbacks,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        states(&store, "m").await,
+        ["CREATED", "ACTIVE", "ERROR", "RETRY", "ACTIVE", "DELIVERED"]
+    );
+    // CREATED, and one row per attempt, none with a copy of the settings.
+    assert_eq!(scalar(&dir, "SELECT count(*) FROM log"), 3);
+    assert_eq!(scalar(&dir, "SELECT count(*) FROM log_messages"), 1);
+    assert_eq!(
+        scalar(&dir, "SELECT count(*) FROM log WHERE delivery IS NOT NULL"),
+        0
+    );
+    let (log, _) = store.events(Filter::default(), None, 100).await.unwrap();
+    for e in &log {
+        assert_eq!(e.url, m.url);
+        assert_eq!(e.delivery, m.delivery);
+        assert_eq!(e.caller_ip.as_deref(), Some("127.0.0.9"));
+        assert_eq!(e.body.is_some(), e.state == LogState::Created, "{e:?}");
+    }
+    let [delivered, active2, retry, error, active1, created] = &log[..] else {
+        panic!("{log:?}")
+    };
+    assert_eq!(created.body.as_deref(), Some(&b"hi"[..]));
+    assert_eq!((active1.time, error.time, retry.time), (10, 15, 15));
+    assert_eq!(error.error.as_deref(), Some("HTTP 500"));
+    assert_eq!(error.response.as_ref().unwrap().body, b"said 500");
+    assert_eq!(
+        (retry.next_delivery_time, &retry.response),
+        (Some(100), &None)
+    );
+    assert_eq!((active2.time, delivered.time), (100, 105));
+    assert_eq!(delivered.response.as_ref().unwrap().status, Some(200));
+    assert_eq!(delivered.error, None);
+}
+
+/// An attempt's ACTIVE entry sits at its start and its others at its end,
+/// among the other messages' entries by time; a page may end anywhere
+/// within an attempt's entries and the next one goes on from there.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_attempt_s_entries_list_at_their_own_times_and_pages_split_them_anywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    insert(&store, message("a", 0)).await.unwrap();
+    insert(&store, message("b", 1)).await.unwrap();
+    let long = Attempt {
+        started_at: 2,
+        ended_at: 10,
+        ..attempt(500, 2)
+    };
+    store
+        .record_outcome(
+            message("b", 1),
+            attempt(200, 5),
+            Outcome::Delivered,
+            no_callbacks,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .record_outcome(
+            message("a", 0),
+            long,
+            Outcome::Retry { due_at: 50 },
+            no_callbacks,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let want: Vec<(i64, &str, String)> = [
+        (10, "RETRY", "a"),
+        (10, "ERROR", "a"),
+        (10, "DELIVERED", "b"),
+        (5, "ACTIVE", "b"),
+        (2, "ACTIVE", "a"),
+        (1, "CREATED", "b"),
+        (0, "CREATED", "a"),
+    ]
+    .into_iter()
+    .map(|(t, s, id)| (t, s, id.to_owned()))
+    .collect();
+    for count in [1, 2, 3, 100] {
+        assert_eq!(
+            walk(&store, Filter::default(), count).await,
+            want,
+            "count {count}"
+        );
+    }
+    let by_id = Filter {
+        message_ids: vec!["a".into()],
+        ..Default::default()
+    };
+    let of_a: Vec<_> = want.iter().filter(|e| e.2 == "a").cloned().collect();
+    assert_eq!(walk(&store, by_id, 1).await, of_a);
+    let active = Filter {
+        states: vec![crate::model::StateFilter::Is(LogState::Active)],
+        ..Default::default()
+    };
+    let actives: Vec<_> = want.iter().filter(|e| e.1 == "ACTIVE").cloned().collect();
+    assert_eq!(walk(&store, active, 1).await, actives);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_purge_drops_a_message_s_settings_with_its_last_row_unless_it_is_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    insert(&store, message("done", 0)).await.unwrap();
+    insert(&store, message("waiting", 0)).await.unwrap();
+    store
+        .record_outcome(
+            message("done", 0),
+            attempt(200, 5),
+            Outcome::Delivered,
+            no_callbacks,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let none_kept = Retention {
+        log_max_age_ms: 1_000_000,
+        log_max_entries: 0,
+        dlq_max_age_ms: 1_000_000,
+        dlq_max_entries: 10,
+    };
+    let purged = store.purge(100, none_kept).await.unwrap();
+    assert_eq!(purged.events, 3, "three rows: two CREATED, one attempt");
+    assert_eq!(scalar(&dir, "SELECT count(*) FROM log"), 0);
+    assert_eq!(
+        scalar(
+            &dir,
+            "SELECT count(*) FROM log_messages WHERE id = 'waiting'"
+        ),
+        1,
+        "a pending message keeps its settings for its attempts' rows"
+    );
+    assert_eq!(scalar(&dir, "SELECT count(*) FROM log_messages"), 1);
+    store
+        .record_outcome(
+            message("waiting", 0),
+            attempt(200, 50),
+            Outcome::Delivered,
+            no_callbacks,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let (log, _) = store.events(Filter::default(), None, 10).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert!(
+        log.iter().all(|e| e.url == "http://127.0.0.1:1/x"),
+        "{log:?}"
+    );
+}
+
+/// The count bound counts entries, an attempt as the two or three it lists
+/// as; a row that would cross it goes whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_count_bound_counts_an_attempt_s_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    insert(&store, message("m", 0)).await.unwrap();
+    store
+        .record_outcome(
+            message("m", 0),
+            attempt(500, 5),
+            Outcome::Failed,
+            no_callbacks,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let bounds = |max| Retention {
+        log_max_age_ms: 1_000_000,
+        log_max_entries: max,
+        dlq_max_age_ms: 1_000_000,
+        dlq_max_entries: 10,
+    };
+    assert_eq!(store.purge(100, bounds(4)).await.unwrap().events, 0);
+    assert_eq!(store.purge(100, bounds(3)).await.unwrap().events, 1);
+    assert_eq!(states(&store, "m").await, ["ACTIVE", "ERROR", "FAILED"]);
+    assert_eq!(store.purge(100, bounds(2)).await.unwrap().events, 1);
+    assert!(states(&store, "m").await.is_empty());
+    assert_eq!(scalar(&dir, "SELECT count(*) FROM log_messages"), 0);
+}

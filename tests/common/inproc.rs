@@ -62,6 +62,28 @@ impl InProcess {
         p
     }
 
+    /// Starts on a copy of database file `db`, with the clock at `at` (Unix
+    /// ms): a database another release wrote, seen as at the moment it was.
+    pub fn start_on_copy(db: &std::path::Path, at: i64) -> InProcess {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut p = InProcess {
+            runtime,
+            app: None,
+            clock: Arc::new(ManualClock::new(at)),
+            dir: tempfile::tempdir().unwrap(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            token: String::new(),
+            adjust: |_| {},
+        };
+        std::fs::copy(db, p.db()).unwrap();
+        p.boot();
+        p
+    }
+
     pub fn db(&self) -> PathBuf {
         self.dir.path().join("cronhook.db")
     }

@@ -166,10 +166,14 @@ impl Store {
         self.read_api(move |conn| {
             let rows = conn
                 .prepare_cached(
-                    "SELECT ?1 + ((time - ?1) / ?3) * ?3 AS b, \
-                     sum(state = 'DELIVERED'), sum(state = 'ERROR') \
-                     FROM events WHERE time >= ?1 AND time < ?2 \
-                     AND state IN ('DELIVERED', 'ERROR') GROUP BY b ORDER BY b",
+                    // An attempt row that failed is one ERROR entry; a
+                    // version-9 row may be an ERROR of its own.
+                    "SELECT ?1 + ((time - ?1) / ?3) * ?3 AS b, sum(state = 'DELIVERED'), \
+                     sum(state = 'ERROR' OR started_at IS NOT NULL AND state IN ('RETRY', 'FAILED')) \
+                     FROM log WHERE time >= ?1 AND time < ?2 \
+                     AND (state IN ('DELIVERED', 'ERROR') \
+                          OR started_at IS NOT NULL AND state IN ('RETRY', 'FAILED')) \
+                     GROUP BY b ORDER BY b",
                 )?
                 .query_map(params![from, to, bucket.max(1)], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?))
@@ -243,7 +247,8 @@ impl Store {
     }
 
     /// Log entries per `bucket` ms and state from `from` to `to`, of
-    /// schedule `schedule_id` only when given.
+    /// schedule `schedule_id` only when given. An attempt row counts as its
+    /// entries: ACTIVE at its start, the others at its end.
     pub async fn log_histogram(
         &self,
         from: Millis,
@@ -254,9 +259,20 @@ impl Store {
         self.read_api(move |conn| {
             let rows = conn
                 .prepare_cached(
-                    "SELECT ?1 + ((time - ?1) / ?3) * ?3 AS b, state, count(*) FROM events \
-                     WHERE time >= ?1 AND time < ?2 AND (?4 IS NULL OR schedule_id = ?4) \
-                     GROUP BY b, state ORDER BY b",
+                    "SELECT b, state, sum(n) FROM ( \
+                     SELECT ?1 + ((time - ?1) / ?3) * ?3 AS b, state, count(*) AS n FROM log \
+                     WHERE time >= ?1 AND time < ?2 AND (?4 IS NULL OR message_id IN \
+                     (SELECT id FROM log_messages WHERE schedule_id = ?4)) GROUP BY b, state \
+                     UNION ALL \
+                     SELECT ?1 + ((time - ?1) / ?3) * ?3 AS b, 'ERROR', count(*) FROM log \
+                     WHERE time >= ?1 AND time < ?2 AND started_at IS NOT NULL \
+                     AND state IN ('RETRY', 'FAILED') AND (?4 IS NULL OR message_id IN \
+                     (SELECT id FROM log_messages WHERE schedule_id = ?4)) GROUP BY b \
+                     UNION ALL \
+                     SELECT ?1 + ((started_at - ?1) / ?3) * ?3 AS b, 'ACTIVE', count(*) FROM log \
+                     WHERE started_at >= ?1 AND started_at < ?2 AND (?4 IS NULL OR message_id IN \
+                     (SELECT id FROM log_messages WHERE schedule_id = ?4)) GROUP BY b) \
+                     GROUP BY b, state ORDER BY b, state",
                 )?
                 .query_map(params![from, to, bucket.max(1), schedule_id], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?))

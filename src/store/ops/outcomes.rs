@@ -1,10 +1,9 @@
 //! An attempt's outcome (§9.1, §9.6): one transaction that moves the
 //! message on, logs the attempt, and stores the callbacks it triggers.
 
-use crate::model::{schedule_state, Attempt, DlqEntry, LogState, Message, Millis};
-use crate::store::codec::to_json;
-use crate::store::rows::events::{self, Details};
-use crate::store::rows::{dlq, messages, schedules};
+use crate::model::{schedule_state, Attempt, DlqEntry, Message, Millis};
+use crate::store::rows::events::{self, AttemptEnd};
+use crate::store::rows::{dlq, log_messages, messages, schedules};
 use crate::store::{steps, Store, StoreError};
 use crate::workflow::RunState;
 
@@ -29,8 +28,9 @@ pub struct Recorded {
 }
 
 impl Store {
-    /// Records `outcome` of one attempt of `m`: the log rows (ACTIVE at the
-    /// attempt's start, then DELIVERED, or ERROR and then RETRY or FAILED),
+    /// Records `outcome` of one attempt of `m`: its log row (which lists as
+    /// ACTIVE at the attempt's start, then DELIVERED, or ERROR and then
+    /// RETRY or FAILED),
     /// the message moved on (removed, rescheduled with its count, or moved
     /// to the DLQ), the schedule's last state, a failed step's run ended,
     /// and the callback messages `callbacks` builds (given the DLQ entry of
@@ -56,75 +56,27 @@ impl Store {
             if !still_pending {
                 return Ok(None);
             }
-            let delivery = to_json(&m.delivery)?;
             let response = &attempt.response;
-            events::insert(
-                tx,
-                attempt.started_at,
-                &m,
-                &delivery,
-                LogState::Active,
-                Details::default(),
-            )?;
+            // One row for the attempt; the message's settings are stored
+            // once (with CREATED), a workflow message's as run once more.
+            log_messages::note_attempt_settings(tx, &m)?;
+            let end = match outcome {
+                Outcome::Delivered => AttemptEnd::Delivered,
+                Outcome::Retry { due_at } => AttemptEnd::Retry { due_at },
+                Outcome::Failed => AttemptEnd::Failed,
+            };
+            events::insert_attempt(tx, &m.id, &attempt, end)?;
             let mut recorded = Recorded::default();
             let mut entry = None;
-            if outcome == Outcome::Delivered {
-                events::insert(
-                    tx,
-                    attempt.ended_at,
-                    &m,
-                    &delivery,
-                    LogState::Delivered,
-                    Details {
-                        response: Some(response),
-                        ..Details::default()
-                    },
-                )?;
-                if let Some(schedule_id) = &m.schedule_id {
-                    schedules::set_last_state(tx, schedule_id, &m.id, schedule_state::SUCCESS)?;
-                }
-                tx.gone(&m.id);
-            } else {
-                events::insert(
-                    tx,
-                    attempt.ended_at,
-                    &m,
-                    &delivery,
-                    LogState::Error,
-                    Details {
-                        error: Some(&response.error),
-                        response: Some(response),
-                        ..Details::default()
-                    },
-                )?;
-            }
             match outcome {
-                Outcome::Delivered => {}
-                Outcome::Retry { due_at } => {
-                    events::insert(
-                        tx,
-                        attempt.ended_at,
-                        &m,
-                        &delivery,
-                        LogState::Retry,
-                        Details {
-                            next_delivery_time: Some(due_at),
-                            ..Details::default()
-                        },
-                    )?;
+                Outcome::Delivered => {
+                    if let Some(schedule_id) = &m.schedule_id {
+                        schedules::set_last_state(tx, schedule_id, &m.id, schedule_state::SUCCESS)?;
+                    }
+                    tx.gone(&m.id);
                 }
+                Outcome::Retry { .. } => {}
                 Outcome::Failed => {
-                    events::insert(
-                        tx,
-                        attempt.ended_at,
-                        &m,
-                        &delivery,
-                        LogState::Failed,
-                        Details {
-                            error: Some(&response.error),
-                            ..Details::default()
-                        },
-                    )?;
                     let e = dlq::insert(tx, &m, attempt.ended_at, response)?;
                     if let Some(schedule_id) = &m.schedule_id {
                         schedules::set_last_state(tx, schedule_id, &m.id, schedule_state::FAIL)?;

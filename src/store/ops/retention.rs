@@ -8,7 +8,7 @@
 use rusqlite::params;
 
 use crate::model::Millis;
-use crate::store::rows::{dedup, firings, runs};
+use crate::store::rows::{dedup, events, firings, log_messages, runs};
 use crate::store::{Store, StoreError};
 
 const CHUNK: i64 = 5000;
@@ -28,6 +28,7 @@ pub struct Retention {
 /// Rows removed by one purge.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purged {
+    /// Log rows: an attempt's entries are one row.
     pub events: usize,
     pub dlq: usize,
     pub dedup: usize,
@@ -66,6 +67,46 @@ fn bounded(
     Ok(aged + counted)
 }
 
+/// Deletes log rows older than `age` by their time (an attempt's end: its
+/// entries go together), or beyond the newest `max` entries (counting an
+/// attempt row as the two or three entries it lists as; a row that would
+/// cross the bound goes whole): at most `CHUNK` rows. Then the settings of
+/// the messages left without rows. Both deletes walk an index: the time
+/// index by age; by count, the rowid from the row `events::count_cut`
+/// finds by a binary search on the running entry count. A row purged by
+/// age out of seq order still counts in the newer rows' running count, so
+/// the count bound may then keep a few entries fewer than `max`, never more.
+fn bounded_log(
+    conn: &rusqlite::Connection,
+    now: Millis,
+    age: i64,
+    max: i64,
+) -> Result<usize, StoreError> {
+    let mut ids: Vec<String> = conn
+        .prepare_cached(
+            "DELETE FROM log WHERE seq IN (SELECT seq FROM log WHERE time < ?1 LIMIT ?2) \
+             RETURNING message_id",
+        )?
+        .query_map(params![now - age, CHUNK], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let cut = events::count_cut(conn, max)?;
+    if let Some(cut) = cut {
+        let counted: Vec<String> = conn
+            .prepare_cached(
+                "DELETE FROM log WHERE seq IN \
+                 (SELECT seq FROM log WHERE seq <= ?1 ORDER BY seq LIMIT ?2) RETURNING message_id",
+            )?
+            .query_map(params![cut, CHUNK - ids.len() as i64], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        ids.extend(counted);
+    }
+    let deleted = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    log_messages::drop_orphans(conn, &ids)?;
+    Ok(deleted)
+}
+
 impl Store {
     /// Deletes log entries and DLQ entries beyond their age or count bound,
     /// expired deduplication keys, and workflow runs that ended longer ago
@@ -77,14 +118,7 @@ impl Store {
             let round = self
                 .write(move |tx| {
                     Ok(Purged {
-                        events: bounded(
-                            tx,
-                            "events",
-                            "time",
-                            now,
-                            r.log_max_age_ms,
-                            r.log_max_entries,
-                        )?,
+                        events: bounded_log(tx, now, r.log_max_age_ms, r.log_max_entries)?,
                         dlq: bounded(
                             tx,
                             "dlq",

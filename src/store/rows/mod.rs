@@ -7,6 +7,7 @@ pub(super) mod dlq;
 pub(super) mod events;
 pub(super) mod firings;
 pub(super) mod flow_control;
+pub(super) mod log_messages;
 pub(super) mod messages;
 pub(super) mod meta;
 pub(super) mod queues;
