@@ -407,8 +407,13 @@ impl Engine {
             let read = started.elapsed();
             let count = loader.len();
             let timer = ctx.timer.clone();
-            // A million keys take a moment to index: off the async threads.
-            let _ = tokio::task::spawn_blocking(move || timer.load(loader)).await;
+            // A million keys take a moment to index: off the async threads
+            // (a panic there is this start's panic, not a timer left empty).
+            if let Err(e) = tokio::task::spawn_blocking(move || timer.load(loader)).await {
+                if let Ok(panic) = e.try_into_panic() {
+                    std::panic::resume_unwind(panic);
+                }
+            }
             Ok::<_, StoreError>((count, read))
         };
         let window_end = ctx.window_end.load(Ordering::SeqCst);
