@@ -142,11 +142,12 @@ async fn create(state: AppState, request: Request) -> ApiResult<(StatusCode, Jso
         .unwrap_or("");
     let destination = destination::from_path(rest, request.uri().query());
     // `?upstash-*` settings work here as on publish; `from_path` took them
-    // out of the destination.
-    let settings = headers::schedule(&headers::with_query(
-        request.headers(),
-        request.uri().query(),
-    )?)?;
+    // out of the destination. Without a query there is nothing to merge, and
+    // the header map is read as it is instead of copied.
+    let settings = match request.uri().query() {
+        None => headers::schedule(request.headers())?,
+        query => headers::schedule(&headers::with_query(request.headers(), query)?)?,
+    };
     create_schedule(&state, destination, settings, request).await
 }
 

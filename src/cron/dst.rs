@@ -16,6 +16,18 @@ impl CronSpec {
         if self.compiled.never {
             return None;
         }
+        let key = (self.tz, self.fixed_hour, t);
+        let memo = || self.compiled.memo.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(next) = memo().get(key) {
+            return next;
+        }
+        let next = self.search_after_secs(t);
+        memo().put(key, next);
+        next
+    }
+
+    /// `next_after_secs` without the memo.
+    pub(super) fn search_after_secs(&self, t: i64) -> Option<i64> {
         let local_t = DateTime::from_timestamp(t, 0)?
             .with_timezone(&self.tz)
             .naive_local();

@@ -44,7 +44,7 @@ use crate::store::{Change, CommitListener, Pending, Retention, Store, StoreError
 use cache::MessageCache;
 use flow::FlowGate;
 use queues::QueueGate;
-pub use timer::{Lane, MessageKey, Timer, TimerKey};
+pub use timer::{Lane, Loader, MessageKey, Timer, TimerKey};
 
 /// The engine's tunables.
 #[derive(Debug, Clone)]
@@ -174,10 +174,9 @@ impl Ctx {
 
     /// Arms schedule `id` to fire `FIRE_LEAD` before its slot `next`.
     fn arm_schedule(&self, id: &str, next: Option<Millis>) {
-        let key = TimerKey::Schedule(id.into());
         match next {
-            Some(at) => self.timer.arm(key, at - FIRE_LEAD),
-            None => self.timer.disarm(&key),
+            Some(at) => self.timer.arm_schedule(id, at - FIRE_LEAD),
+            None => self.timer.disarm(&TimerKey::Schedule(id.into())),
         }
     }
 
@@ -450,25 +449,63 @@ impl Engine {
         // From here on every commit arms itself; what is read below was
         // committed before (arming it twice is harmless).
         store.set_listener(Arc::new(Arming(ctx.clone())));
+        // Every armed schedule, in one read and one heap build (see
+        // `timer::Loader`), armed as `arm_schedule` would; meanwhile, on the
+        // engine lane's other connection, what the gates and the window
+        // need. Schedule and message keys are independent, so the order in
+        // which the two reach the timer does not matter.
+        let started = std::time::Instant::now();
+        let schedules = async {
+            let loader = store
+                .each_armed_schedule(Loader::default(), |l, id, at| {
+                    l.schedule(id, at - FIRE_LEAD)
+                })
+                .await?;
+            let read = started.elapsed();
+            let count = loader.len();
+            let timer = ctx.timer.clone();
+            // A million keys take a moment to index: off the async threads
+            // (a panic there is this start's panic, not a timer left empty).
+            if let Err(e) = tokio::task::spawn_blocking(move || timer.load(loader)).await {
+                if let Ok(panic) = e.try_into_panic() {
+                    std::panic::resume_unwind(panic);
+                }
+            }
+            Ok::<_, StoreError>((count, read))
+        };
+        let window_end = ctx.window_end.load(Ordering::SeqCst);
+        let messages = async {
+            Ok::<_, StoreError>((
+                store.queue_settings().await?,
+                store.flow_keys_at_start().await?,
+                store.pending_at_start(window_end).await?,
+                store.first_due_after(window_end).await?,
+            ))
+        };
+        let (schedules, messages) = tokio::join!(schedules, messages);
+        let (schedule_count, read) = schedules?;
+        let (queue_settings, flow_keys, pending, first_due) = messages?;
         // Each queue's parallelism and pause first, then its messages in
         // enqueue order: the gate is as it was before the restart.
-        for (queue, parallelism, paused) in store.queue_settings().await? {
+        for (queue, parallelism, paused) in queue_settings {
             ctx.arm_all(ctx.queues.configure(&queue, parallelism, paused));
         }
-        for settings in store.flow_keys_at_start().await? {
+        for settings in flow_keys {
             ctx.flow.configure(&settings, false, now);
         }
-        for (id, at) in store.armed_schedules().await? {
-            ctx.arm_schedule(&id, Some(at));
-        }
-        let window_end = ctx.window_end.load(Ordering::SeqCst);
-        for p in store.pending_at_start(window_end).await? {
+        for p in pending {
             ctx.arm_loaded(p);
         }
-        if let Some(at) = store.first_due_after(window_end).await? {
+        if let Some(at) = first_due {
             ctx.window_reaches(at);
         }
-        tracing::info!(armed = ctx.timer.len(), "engine: timer loaded");
+        tracing::info!(
+            armed = ctx.timer.len(),
+            schedules = schedule_count,
+            read_ms = read.as_millis() as u64,
+            ms = started.elapsed().as_millis() as u64,
+            "engine: timer loaded"
+        );
         ctx.maybe_purge();
 
         let stop = CancellationToken::new();

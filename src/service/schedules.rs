@@ -97,9 +97,21 @@ fn check_window(
 /// (`apply.rs`), so both check and store the same thing for the same
 /// settings.
 pub(super) fn schedule_from(r: ScheduleRequest, now: Millis) -> ServiceResult<Schedule> {
+    Ok(schedule_and_upcoming(r, now, 1)?.0)
+}
+
+/// `schedule_from`, and the first `n` (at least one) slots after `now`,
+/// of which the first is the schedule's next: the cron is walked once per
+/// create.
+fn schedule_and_upcoming(
+    r: ScheduleRequest,
+    now: Millis,
+    n: usize,
+) -> ServiceResult<(Schedule, Vec<Millis>)> {
     let window = check_window(&r.cron, r.start_at, r.end_at, now)?;
     let spec = r.cron.within(window);
-    Ok(Schedule {
+    let upcoming = spec.upcoming(now, n.max(1));
+    let schedule = Schedule {
         id: r.schedule_id.unwrap_or_else(ids::schedule_id),
         destination: r.destination,
         cron: spec.expression().to_owned(),
@@ -109,14 +121,15 @@ pub(super) fn schedule_from(r: ScheduleRequest, now: Millis) -> ServiceResult<Sc
         misfire: r.misfire,
         paused: false,
         created_at: now,
-        next_fire_at: spec.next_after(now),
+        next_fire_at: upcoming.first().copied(),
         last_fire_at: None,
         last_states: Default::default(),
         last_error: None,
         caller_ip: r.caller_ip,
         start_at: r.start_at,
         end_at: r.end_at,
-    })
+    };
+    Ok((schedule, upcoming))
 }
 
 /// Schedules one read of a listing takes: a chunk's JSON is some 100 to
@@ -164,14 +177,12 @@ impl Service {
     pub async fn create_schedule(&self, r: ScheduleRequest) -> ServiceResult<CreatedSchedule> {
         check_retry_delays(&r.delivery)?;
         let now = self.now();
-        let cron = r.cron.clone();
-        let schedule = schedule_from(r, now)?;
-        let spec = cron.within(window_of(&schedule));
+        let (schedule, upcoming) = schedule_and_upcoming(r, now, UPCOMING)?;
         let stored = self.store.put_schedule(schedule).await?;
         Ok(CreatedSchedule {
             id: stored.id,
             cron: stored.cron,
-            upcoming: spec.upcoming(now, UPCOMING),
+            upcoming,
         })
     }
 

@@ -141,8 +141,11 @@ where
             conn,
             changes: Vec::new(),
         };
+        // The savepoint statements are prepared once (cached), not parsed
+        // again for every job: they are the writer's fixed cost per job.
+        let exec = |sql: &str| conn.prepare_cached(sql)?.execute([]).map(|_| ());
         let result = (|| {
-            conn.execute_batch("SAVEPOINT job")?;
+            exec("SAVEPOINT job")?;
             // Jobs run code from outside the store (misfire plans, callback
             // builders): a panic in one must undo that job alone, not end
             // the only writer and with it every later write.
@@ -150,11 +153,12 @@ where
                 .unwrap_or_else(|_| Err(StoreError::JobPanicked));
             match outcome {
                 Ok(value) => {
-                    conn.execute_batch("RELEASE job")?;
+                    exec("RELEASE job")?;
                     Ok(value)
                 }
                 Err(e) => {
-                    conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+                    exec("ROLLBACK TO job")?;
+                    exec("RELEASE job")?;
                     Err(e)
                 }
             }

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::{schedule_state, FiringKind, Message, Millis, Schedule};
+use crate::store::codec::to_json;
 use crate::store::rows::{firings, schedules as rows};
 use crate::store::{steps, ScheduleCursor, Store, StoreError};
 
@@ -32,8 +33,11 @@ impl Store {
     /// id (QStash's overwrite, §10). `createdAt` of a replaced schedule is kept.
     /// Returns the schedule as stored.
     pub async fn put_schedule(&self, mut s: Schedule) -> Result<Schedule, StoreError> {
+        // Serialised here, on the caller's thread: the writer is one thread
+        // for every write, so what can be done before it is.
+        let delivery = to_json(&s.delivery)?;
         self.write(move |tx| {
-            let kept = rows::upsert(tx, &s)?;
+            let kept = rows::upsert(tx, &s, &delivery)?;
             s.created_at = kept.created_at;
             s.last_fire_at = kept.last_fire_at;
             s.last_states = kept.last_states;
@@ -119,7 +123,24 @@ impl Store {
     /// `(id, next_fire_at)` of every schedule that has a slot to fire: what the
     /// timer is loaded with at start-up.
     pub async fn armed_schedules(&self) -> Result<Vec<(String, Millis)>, StoreError> {
-        self.read_engine(rows::armed).await
+        self.each_armed_schedule(Vec::new(), |all, id, at| all.push((id.to_owned(), at)))
+            .await
+    }
+
+    /// `armed_schedules` without a `String` per schedule: `f` gets each
+    /// `(id, next_fire_at)` with `acc`, on a read thread, and `acc` comes
+    /// back (the engine's start-up load fills the timer's `Loader` so).
+    pub async fn each_armed_schedule<A, F>(&self, acc: A, mut f: F) -> Result<A, StoreError>
+    where
+        A: Send + 'static,
+        F: FnMut(&mut A, &str, Millis) + Send + 'static,
+    {
+        self.read_engine(move |conn| {
+            let mut acc = acc;
+            rows::each_armed(conn, &mut |id, at| f(&mut acc, id, at))?;
+            Ok(acc)
+        })
+        .await
     }
 
     /// Fires schedule `id` if its `next_fire_at` is at or before `horizon`

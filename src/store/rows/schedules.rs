@@ -66,8 +66,13 @@ pub(in crate::store) struct Kept {
 }
 
 /// Inserts `s`, or replaces every setting of the row with its id (its
-/// creation time and last firing are kept).
-pub(in crate::store) fn upsert(conn: &Connection, s: &Schedule) -> Result<Kept, StoreError> {
+/// creation time and last firing are kept). `delivery` is `s.delivery` as
+/// JSON, made by the caller before the write (off the writer thread).
+pub(in crate::store) fn upsert(
+    conn: &Connection,
+    s: &Schedule,
+    delivery: &str,
+) -> Result<Kept, StoreError> {
     type Row = (Millis, Option<Millis>, String, Option<String>);
     let (created_at, last_fire_at, last_states, last_error): Row = conn
         .prepare_cached(
@@ -89,7 +94,7 @@ pub(in crate::store) fn upsert(conn: &Connection, s: &Schedule) -> Result<Kept, 
                 s.destination,
                 s.cron,
                 s.cron_seconds,
-                to_json(&s.delivery)?,
+                delivery,
                 s.body,
                 s.misfire.as_str(),
                 s.paused,
@@ -130,13 +135,27 @@ pub(in crate::store) fn set_paused(
     Ok(())
 }
 
-/// `(id, next_fire_at)` of every schedule with a slot to fire.
-pub(in crate::store) fn armed(conn: &Connection) -> Result<Vec<(String, Millis)>, StoreError> {
+/// Calls `f` with `(id, next_fire_at)` of every schedule with a slot to
+/// fire. The id is borrowed from the row: a start-up with a million
+/// schedules allocates nothing per row here. A plain scan of the table, in
+/// page order: the planner would otherwise walk `schedules_listed` and look
+/// every row up by rowid, which took three times as long with 1M rows.
+pub(in crate::store) fn each_armed(
+    conn: &Connection,
+    f: &mut dyn FnMut(&str, Millis),
+) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, next_fire_at FROM schedules WHERE paused = 0 AND next_fire_at IS NOT NULL",
+        "SELECT id, next_fire_at FROM schedules NOT INDEXED \
+         WHERE paused = 0 AND next_fire_at IS NOT NULL",
     )?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let id = r.get_ref(0)?.as_str().map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })?;
+        f(id, r.get(1)?);
+    }
+    Ok(())
 }
 
 /// Stores what a firing changed: the next slot, the last firing's states
