@@ -157,7 +157,9 @@ impl Store {
     /// is either taken (deleted and logged, in one commit) or left pending;
     /// a failure part way leaves the earlier chunks cancelled and the rest
     /// pending. A filtered or "all" cancel looks only at the messages
-    /// pending when it began (up to the newest rowid then).
+    /// pending when it began (up to the newest rowid then); SQLite may give
+    /// a message published meanwhile the rowid of one just cancelled, and
+    /// that message is then cancelled (and logged) too.
     pub async fn cancel(
         &self,
         ids: Vec<String>,
