@@ -244,7 +244,7 @@ impl App {
             max_body: config.max_body,
             sessions: Default::default(),
             open_console: loopback && config.uses_public_dev_token(),
-            base_url: format!("http://{addr}"),
+            base_url: format!("http://{addr}").into(),
         };
         let router = api::router(state.clone());
         let limits = api::server::Limits {

@@ -60,8 +60,9 @@ pub struct AppState {
     /// The public dev token on a loopback address: the console opens
     /// without a login, as a local dev tool should.
     pub open_console: bool,
-    /// `http://<addr>`, the `QSTASH_URL` the console shows.
-    pub base_url: String,
+    /// `http://<addr>`, the `QSTASH_URL` the console shows (shared: the
+    /// state is cloned for every request).
+    pub base_url: Arc<str>,
 }
 
 /// How long a request body may take to arrive.

@@ -89,7 +89,10 @@ pub struct Service {
     store: Store,
     engine: EngineHandle,
     clock: Arc<dyn Clock>,
-    settings: Settings,
+    /// Shared: the API clones its state (and so this handle) for every
+    /// request, and the console's list of shown settings is a few dozen
+    /// strings.
+    settings: Arc<Settings>,
 }
 
 impl Service {
@@ -103,7 +106,7 @@ impl Service {
             store,
             engine,
             clock,
-            settings,
+            settings: Arc::new(settings),
         }
     }
 

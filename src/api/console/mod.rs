@@ -87,7 +87,7 @@ pub async fn overview(State(state): State<AppState>) -> ApiResult<Json<Value>> {
         .iter()
         .map(|(s, n)| (s.clone(), json!(n)))
         .collect();
-    let mut env = vec![json!({ "name": "QSTASH_URL", "value": state.base_url })];
+    let mut env = vec![json!({ "name": "QSTASH_URL", "value": &*state.base_url })];
     if state.open_console {
         env.push(json!({ "name": "QSTASH_TOKEN", "value": state.token.as_ref() }));
     }
