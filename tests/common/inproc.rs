@@ -44,20 +44,7 @@ impl InProcess {
 
     /// Starts with the defaults changed by `adjust`.
     pub fn start_with(adjust: fn(&mut Config)) -> InProcess {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let mut p = InProcess {
-            runtime,
-            app: None,
-            clock: Arc::new(ManualClock::new(start_time())),
-            dir: tempfile::tempdir().unwrap(),
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            token: String::new(),
-            adjust,
-        };
+        let mut p = InProcess::unbooted(start_time(), adjust);
         p.boot();
         p
     }
@@ -65,23 +52,28 @@ impl InProcess {
     /// Starts on a copy of database file `db`, with the clock at `at` (Unix
     /// ms): a database another release wrote, seen as at the moment it was.
     pub fn start_on_copy(db: &std::path::Path, at: i64) -> InProcess {
+        let mut p = InProcess::unbooted(at, |_| {});
+        std::fs::copy(db, p.db()).unwrap();
+        p.boot();
+        p
+    }
+
+    /// A runtime, a manual clock at `at` and an empty folder; no app yet.
+    fn unbooted(at: i64, adjust: fn(&mut Config)) -> InProcess {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
-        let mut p = InProcess {
+        InProcess {
             runtime,
             app: None,
             clock: Arc::new(ManualClock::new(at)),
             dir: tempfile::tempdir().unwrap(),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             token: String::new(),
-            adjust: |_| {},
-        };
-        std::fs::copy(db, p.db()).unwrap();
-        p.boot();
-        p
+            adjust,
+        }
     }
 
     pub fn db(&self) -> PathBuf {
