@@ -1156,3 +1156,43 @@ async fn the_count_bound_counts_an_attempt_s_entries() {
     assert!(states(&store, "m").await.is_empty());
     assert_eq!(scalar(&dir, "SELECT count(*) FROM log_messages"), 0);
 }
+
+/// A page of the log ends early once its bodies reach `PAGE_BYTES`, with a
+/// cursor, and walking the cursors still gives every entry once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_log_page_of_large_bodies_ends_early_and_the_walk_misses_nothing() {
+    use crate::store::rows::events::PAGE_BYTES;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let body = vec![b'x'; 1 << 20];
+    for i in 0..20 {
+        let mut m = message(&format!("m{i:02}"), 0);
+        m.body = body.clone();
+        insert(&store, m).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    let mut pages = 0;
+    loop {
+        let (page, next) = store.events(Filter::default(), cursor, 1000).await.unwrap();
+        let bytes: usize = page
+            .iter()
+            .map(|e| e.body.as_ref().map_or(0, Vec::len))
+            .sum();
+        assert!(!page.is_empty());
+        assert!(
+            bytes <= PAGE_BYTES + body.len(),
+            "a page held {bytes} bytes"
+        );
+        seen.extend(page.into_iter().map(|e| e.message_id));
+        pages += 1;
+        match next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert!(pages > 1, "20 MiB of bodies fit in one page");
+    seen.sort();
+    let all: Vec<String> = (0..20).map(|i| format!("m{i:02}")).collect();
+    assert_eq!(seen, all);
+}

@@ -323,6 +323,17 @@ fn listing_sql(by_message: bool) -> String {
     )
 }
 
+/// Bodies (the message's and the responses') a page holds at most, about:
+/// a page ends early, with a cursor, once its entries carry this many
+/// bytes, so `count=1000` over messages of a megabyte does not build a
+/// gigabyte answer. At least one entry is always returned.
+pub const PAGE_BYTES: usize = 8 << 20;
+
+/// The body bytes entry `e` holds.
+fn entry_bytes(e: &LogEntry) -> usize {
+    e.body.as_ref().map_or(0, Vec::len) + e.response.as_ref().map_or(0, |r| r.body.len())
+}
+
 /// A page of the log, newest first by time (then position): entries older
 /// than `before` that match `filter`, at most `count`, and the next page's
 /// start.
@@ -339,6 +350,7 @@ pub(in crate::store) fn page(
     let by_message = !filter.message_ids.is_empty();
     let ids = to_json(&filter.message_ids)?;
     let mut settings = Cache::default();
+    let mut bytes = 0;
     let mut stmt = conn.prepare_cached(&listing_sql(by_message))?;
     loop {
         let row_at = cursor.1.div_euclid(SLOTS);
@@ -374,12 +386,14 @@ pub(in crate::store) fn page(
                     time: b.time,
                 };
                 if filter.matches(&subject) {
-                    if page.len() == count {
+                    if page.len() == count || bytes >= PAGE_BYTES {
                         // One more exists: the next page starts after the last one kept.
                         let next = page.last().map(|l| (l.time, l.seq));
                         return Ok((page, next));
                     }
-                    page.push(entry(&row, &s, b));
+                    let e = entry(&row, &s, b);
+                    bytes += entry_bytes(&e);
+                    page.push(e);
                 }
             }
         }

@@ -104,12 +104,20 @@ pub(in crate::store) fn get(conn: &Connection, id: &str) -> Result<Option<Settin
 #[derive(Default)]
 pub(in crate::store) struct Cache(HashMap<String, Rc<Settings>>);
 
+/// Settings a [`Cache`] holds at most (each may carry a body).
+const CACHE_MAX: usize = 32;
+
 impl Cache {
     /// `id`'s settings; empty ones for a message whose settings are gone,
     /// so no entry is hidden (the purge keeps them while rows remain).
     pub fn get(&mut self, conn: &Connection, id: &str) -> Result<Rc<Settings>, StoreError> {
         if let Some(s) = self.0.get(id) {
             return Ok(s.clone());
+        }
+        // A filtered page may look through many rows before it fills;
+        // what it keeps holds its own references, so forgetting is safe.
+        if self.0.len() >= CACHE_MAX {
+            self.0.clear();
         }
         let s = Rc::new(get(conn, id)?.unwrap_or_default());
         self.0.insert(id.to_owned(), s.clone());
