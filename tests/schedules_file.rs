@@ -325,3 +325,27 @@ fn prune_with_a_file_that_declares_nothing_deletes_nothing() {
     assert!(err.contains("would delete every schedule"), "{err}");
     assert_eq!(ids(&server), vec![other]);
 }
+
+/// Apply reads the stored schedules a chunk at a time: with more of them
+/// than one chunk (256), the declared ones still compare as unchanged, and
+/// prune deletes exactly the others.
+#[test]
+fn prune_over_more_stored_schedules_than_one_chunk_deletes_exactly_the_undeclared() {
+    let (dir, server, sink) = common::start();
+    let file = write(dir.path(), "s.toml", &two(2));
+    applied(&server, &file, &[]);
+    for _ in 0..300 {
+        common::api::create_schedule(
+            &server,
+            &sink.url("/other"),
+            &[("Upstash-Cron", "0 0 1 1 *")],
+            b"",
+        );
+    }
+    // 302 stored: the two declared ones in the first chunk, and undeclared
+    // ones in both chunks.
+    let out = applied(&server, &file, &["--prune"]);
+    assert!(out.contains("300 deleted"), "{out}");
+    assert!(out.contains("2 unchanged"), "{out}");
+    assert_eq!(ids(&server), vec!["nightly-report", "weekly"]);
+}

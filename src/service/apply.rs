@@ -8,7 +8,7 @@
 //! kept, re-armed at the next slot). Every declaration is checked before
 //! anything is written, so a bad one leaves the store as it was.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use super::messages::check_retry_delays;
 use super::schedules::{schedule_from, ScheduleRequest};
@@ -85,12 +85,28 @@ impl Service {
                 )));
             }
         }
-        let stored = self.store.schedules().await?;
         let now = self.now();
         let mut out = Applied {
             applied: !dry_run,
             ..Applied::default()
         };
+        // The stored schedules are read a chunk at a time, oldest first:
+        // only the declared ones are kept whole, the rest by id, so an
+        // apply next to a million stored schedules holds their ids, not
+        // their bodies.
+        let mut have: HashMap<String, Schedule> = HashMap::new();
+        let mut listing = self.schedule_listing();
+        while let Some(chunk) = listing.next_chunk().await? {
+            for s in chunk {
+                if ids.contains(&s.id) {
+                    have.insert(s.id.clone(), s);
+                } else if prune {
+                    out.pruned.push(s.id);
+                } else {
+                    out.untouched.push(s.id);
+                }
+            }
+        }
         let mut writes = Vec::new();
         for d in declared {
             // Bounds are checked against the clock here; nothing is written
@@ -106,7 +122,7 @@ impl Service {
                 want.paused = true;
                 want.next_fire_at = None;
             }
-            match stored.iter().find(|s| s.id == want.id) {
+            match have.get(&want.id) {
                 None => out.created.push(want.id.clone()),
                 Some(have) => {
                     let changed = changed_settings(have, &want);
@@ -118,13 +134,6 @@ impl Service {
                 }
             }
             writes.push(want);
-        }
-        for s in stored.iter().filter(|s| !ids.contains(&s.id)) {
-            if prune {
-                out.pruned.push(s.id.clone());
-            } else {
-                out.untouched.push(s.id.clone());
-            }
         }
         if dry_run {
             return Ok(out);
