@@ -184,19 +184,8 @@ fn the_console_works_in_a_real_browser() {
         .env("DLQ_MESSAGE_ID", &failed)
         .env("WORKFLOW_RUN_ID", "wfr_console_done")
         .env("RUNNING_RUN_ID", "wfr_console_running")
-        .env("SCREENSHOT_DIR", &shots)
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("no_proxy", "127.0.0.1,localhost");
-    for k in [
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-    ] {
-        cmd.env_remove(k);
-    }
+        .env("SCREENSHOT_DIR", &shots);
+    common::loopback_only(&mut cmd);
     let started = std::time::Instant::now();
     let (status, out, err) = run_with_timeout(cmd, PROGRAM_TIMEOUT);
     let ok = matches!(status, Some(s) if s.success());
@@ -365,19 +354,8 @@ fn the_console_manages_queues_url_groups_and_flow_control() {
         .env("SINK_URL", sink.url(""))
         .env("HOOKS_RUN_ID", "wfr_console_hooks")
         .env("FAILED_RUN_ID", "wfr_console_failed")
-        .env("SCREENSHOT_DIR", &shots)
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("no_proxy", "127.0.0.1,localhost");
-    for k in [
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-    ] {
-        cmd.env_remove(k);
-    }
+        .env("SCREENSHOT_DIR", &shots);
+    common::loopback_only(&mut cmd);
     let (status, out, err) = run_with_timeout(cmd, PROGRAM_TIMEOUT);
     if !matches!(status, Some(s) if s.success()) {
         panic!(

@@ -44,18 +44,11 @@ fn run_sdk_program(name: &str, program: &Path, args: &[&Path], cwd: &Path) -> St
         "QSTASH_DEV_PORT",
         "QSTASH_REGION",
         "UPSTASH_REGION",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
     ] {
         cmd.env_remove(k);
     }
-    cmd.env("NO_PROXY", "127.0.0.1,localhost")
-        .env("no_proxy", "127.0.0.1,localhost")
-        .env("PYTHONUNBUFFERED", "1");
+    common::loopback_only(&mut cmd);
+    cmd.env("PYTHONUNBUFFERED", "1");
 
     let (status, out, err) = run_with_timeout(cmd, PROGRAM_TIMEOUT);
     let ok = matches!(status, Some(s) if s.success());

@@ -111,15 +111,10 @@ fn run_program(file: &str, timeout: Duration) {
         "QSTASH_REGION",
         "UPSTASH_REGION",
         "UPSTASH_WORKFLOW_URL",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
     ] {
         cmd.env_remove(k);
     }
+    common::loopback_only(&mut cmd);
 
     let (status, out, err) = run_with_timeout(cmd, timeout);
     kill_leftovers(&pidfile);

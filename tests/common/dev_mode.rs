@@ -8,7 +8,8 @@
 use std::path::Path;
 use std::process::Command;
 
-/// Variables of the caller's shell that would change where the SDK goes.
+/// Variables of the caller's shell that would change where the SDK goes
+/// (the proxies are [`super::loopback_only`]'s).
 const SCRUB: &[&str] = &[
     "QSTASH_URL",
     "QSTASH_TOKEN",
@@ -21,12 +22,6 @@ const SCRUB: &[&str] = &[
     "UPSTASH_WORKFLOW_URL",
     "NODE_ENV",
     "NEXT_PHASE",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
 ];
 
 /// Sets `cmd` up for dev mode on 127.0.0.1:`port` with `home` as HOME.
@@ -37,9 +32,8 @@ pub fn dev_mode_env(cmd: &mut Command, port: u16, home: &Path) {
     cmd.env("QSTASH_DEV", "true")
         .env("QSTASH_DEV_PORT", port.to_string())
         .env("HOME", home)
-        .env("XDG_CACHE_HOME", home.join(".cache"))
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("no_proxy", "127.0.0.1,localhost");
+        .env("XDG_CACHE_HOME", home.join(".cache"));
+    super::loopback_only(cmd);
 }
 
 /// A 127.0.0.1 port where nothing listens (bound, then released).

@@ -48,6 +48,27 @@ pub const SCRUBBED_ENV: &[&str] = &[
     "QSTASH_REGION",
 ];
 
+/// The caller's proxy settings: a program a test runs talks to 127.0.0.1
+/// only, so none of them may apply to it.
+pub const PROXY_ENV: &[&str] = &[
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+];
+
+/// Removes the caller's proxy settings from `cmd` and sends loopback
+/// addresses past any proxy.
+pub fn loopback_only(cmd: &mut std::process::Command) {
+    for k in PROXY_ENV {
+        cmd.env_remove(k);
+    }
+    cmd.env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost");
+}
+
 /// Options for [`ServerProcess::start_with`].
 #[derive(Default, Clone, Debug)]
 pub struct ServerOptions {
