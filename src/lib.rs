@@ -218,17 +218,20 @@ impl App {
         let listener = match bind(&addrs).await {
             Ok(l) => l,
             Err(e) => {
-                engine
-                    .shutdown(Instant::now() + Duration::from_secs(1), Duration::ZERO)
-                    .await;
-                store.close(Duration::from_secs(5)).await;
+                undo_start(engine, &store).await;
                 return Err(e);
             }
         };
-        let addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: addrs[0],
-            source,
-        })?;
+        let addr = match listener.local_addr() {
+            Ok(a) => a,
+            Err(source) => {
+                undo_start(engine, &store).await;
+                return Err(StartError::Bind {
+                    addr: addrs[0],
+                    source,
+                });
+            }
+        };
         let service = service::Service::new(
             store.clone(),
             engine.handle(),
@@ -262,10 +265,7 @@ impl App {
             Some(listen) => match serve_metrics(listen, state, limits, &stop_http, &http).await {
                 Ok(a) => Some(a),
                 Err(e) => {
-                    engine
-                        .shutdown(Instant::now() + Duration::from_secs(1), Duration::ZERO)
-                        .await;
-                    store.close(Duration::from_secs(5)).await;
+                    undo_start(engine, &store).await;
                     return Err(e);
                 }
             },
@@ -355,6 +355,16 @@ impl App {
             tracing::warn!("store did not close in time");
         }
     }
+}
+
+/// Undoes a start that failed after the engine started: the engine stops
+/// at once (nothing was attempted yet that needs a grace), then the store
+/// closes, which commits what is queued and releases the file's lock.
+async fn undo_start(engine: Engine, store: &Store) {
+    engine
+        .shutdown(Instant::now() + Duration::from_secs(1), Duration::ZERO)
+        .await;
+    store.close(Duration::from_secs(5)).await;
 }
 
 /// Binds the first of `addrs` that works.
