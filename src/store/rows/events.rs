@@ -161,19 +161,24 @@ struct LogRow {
 const ROW_COLUMNS: &str = "seq, message_id, state, time, started_at, error, next_delivery_time, \
      response_status, response_headers, response_body, delivery";
 
+/// Reads `response_status, response_headers, response_body` starting at
+/// column `at`: `None` when the row holds no response.
+fn response_at(row: &Row, at: usize) -> rusqlite::Result<Option<AttemptResponse>> {
+    let Some(headers) = row.get::<_, Option<String>>(at + 1)? else {
+        return Ok(None);
+    };
+    Ok(Some(AttemptResponse {
+        status: row.get(at)?,
+        headers: codec::header_map(at + 1, &headers)?,
+        body: row.get::<_, Option<Vec<u8>>>(at + 2)?.unwrap_or_default(),
+        error: String::new(),
+    }))
+}
+
 /// Reads `ROW_COLUMNS` starting at column `at`.
 fn log_row(row: &Row, at: usize) -> rusqlite::Result<LogRow> {
     let state: String = row.get(at + 2)?;
-    let headers: Option<String> = row.get(at + 8)?;
-    let response = match headers {
-        Some(h) => Some(AttemptResponse {
-            status: row.get(at + 7)?,
-            headers: codec::header_map(at + 8, &h)?,
-            body: row.get::<_, Option<Vec<u8>>>(at + 9)?.unwrap_or_default(),
-            error: String::new(),
-        }),
-        None => None,
-    };
+    let response = response_at(row, at + 7)?;
     let delivery: Option<String> = row.get(at + 10)?;
     Ok(LogRow {
         seq: row.get(at)?,
@@ -437,16 +442,9 @@ pub(in crate::store) fn last_response(
             "SELECT response_status, response_headers, response_body FROM log \
              WHERE message_id = ?1 AND response_headers IS NOT NULL ORDER BY seq DESC LIMIT 1",
         )?
-        .query_row([id], |r| {
-            let headers: String = r.get(1)?;
-            Ok(AttemptResponse {
-                status: r.get(0)?,
-                headers: codec::header_map(1, &headers)?,
-                body: r.get::<_, Option<Vec<u8>>>(2)?.unwrap_or_default(),
-                error: String::new(),
-            })
-        })
-        .optional()?)
+        .query_row([id], |r| response_at(r, 0))
+        .optional()?
+        .flatten())
 }
 
 /// How message `id` did, from its log entries: `None` when it has none.
