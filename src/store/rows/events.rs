@@ -409,13 +409,13 @@ pub(in crate::store) fn page(
     }
 }
 
-/// Message `id`'s rows, oldest first.
-fn rows_of(conn: &Connection, id: &str) -> Result<Vec<LogRow>, StoreError> {
+/// Message `id`'s first `limit` rows (all when negative), oldest first.
+fn rows_of(conn: &Connection, id: &str, limit: i64) -> Result<Vec<LogRow>, StoreError> {
     Ok(conn
         .prepare_cached(&format!(
-            "SELECT {ROW_COLUMNS} FROM log WHERE message_id = ?1 ORDER BY seq"
+            "SELECT {ROW_COLUMNS} FROM log WHERE message_id = ?1 ORDER BY seq LIMIT ?2"
         ))?
-        .query_map([id], |r| log_row(r, 0))?
+        .query_map(params![id, limit], |r| log_row(r, 0))?
         .collect::<Result<_, _>>()?)
 }
 
@@ -454,7 +454,7 @@ pub(in crate::store) fn outcome_of(
 ) -> Result<Option<crate::model::FiringOutcome>, StoreError> {
     let mut out: Option<crate::model::FiringOutcome> = None;
     let mut attempt_started = None;
-    for row in rows_of(conn, id)? {
+    for row in rows_of(conn, id, -1)? {
         for b in expand(&row, Part::All) {
             let o = out.get_or_insert(crate::model::FiringOutcome {
                 first_attempt_at: None,
@@ -488,7 +488,7 @@ pub(in crate::store) fn errors(
     id: &str,
 ) -> Result<Vec<crate::workflow::run_log::StepError>, StoreError> {
     let mut out = Vec::new();
-    for row in rows_of(conn, id)? {
+    for row in rows_of(conn, id, -1)? {
         for b in expand(&row, Part::Own) {
             if b.state != LogState::Error {
                 continue;
@@ -509,20 +509,11 @@ pub(in crate::store) fn first_delivery(
     conn: &Connection,
     id: &str,
 ) -> Result<Option<crate::model::Delivery>, StoreError> {
-    let Some(first) = rows_of_first(conn, id)? else {
+    let Some(first) = rows_of(conn, id, 1)?.pop() else {
         return Ok(None);
     };
     let s = super::log_messages::get(conn, id)?.unwrap_or_default();
     Ok(Some(delivery_of(&first, &s).clone()))
-}
-
-fn rows_of_first(conn: &Connection, id: &str) -> Result<Option<LogRow>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {ROW_COLUMNS} FROM log WHERE message_id = ?1 ORDER BY seq LIMIT 1"
-        ))?
-        .query_row([id], |r| log_row(r, 0))
-        .optional()?)
 }
 
 /// The URL message `id` was logged with.
