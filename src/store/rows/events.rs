@@ -161,19 +161,24 @@ struct LogRow {
 const ROW_COLUMNS: &str = "seq, message_id, state, time, started_at, error, next_delivery_time, \
      response_status, response_headers, response_body, delivery";
 
+/// Reads `response_status, response_headers, response_body` starting at
+/// column `at`: `None` when the row holds no response.
+fn response_at(row: &Row, at: usize) -> rusqlite::Result<Option<AttemptResponse>> {
+    let Some(headers) = row.get::<_, Option<String>>(at + 1)? else {
+        return Ok(None);
+    };
+    Ok(Some(AttemptResponse {
+        status: row.get(at)?,
+        headers: codec::header_map(at + 1, &headers)?,
+        body: row.get::<_, Option<Vec<u8>>>(at + 2)?.unwrap_or_default(),
+        error: String::new(),
+    }))
+}
+
 /// Reads `ROW_COLUMNS` starting at column `at`.
 fn log_row(row: &Row, at: usize) -> rusqlite::Result<LogRow> {
     let state: String = row.get(at + 2)?;
-    let headers: Option<String> = row.get(at + 8)?;
-    let response = match headers {
-        Some(h) => Some(AttemptResponse {
-            status: row.get(at + 7)?,
-            headers: codec::header_map(at + 8, &h)?,
-            body: row.get::<_, Option<Vec<u8>>>(at + 9)?.unwrap_or_default(),
-            error: String::new(),
-        }),
-        None => None,
-    };
+    let response = response_at(row, at + 7)?;
     let delivery: Option<String> = row.get(at + 10)?;
     Ok(LogRow {
         seq: row.get(at)?,
@@ -404,13 +409,13 @@ pub(in crate::store) fn page(
     }
 }
 
-/// Message `id`'s rows, oldest first.
-fn rows_of(conn: &Connection, id: &str) -> Result<Vec<LogRow>, StoreError> {
+/// Message `id`'s first `limit` rows (all when negative), oldest first.
+fn rows_of(conn: &Connection, id: &str, limit: i64) -> Result<Vec<LogRow>, StoreError> {
     Ok(conn
         .prepare_cached(&format!(
-            "SELECT {ROW_COLUMNS} FROM log WHERE message_id = ?1 ORDER BY seq"
+            "SELECT {ROW_COLUMNS} FROM log WHERE message_id = ?1 ORDER BY seq LIMIT ?2"
         ))?
-        .query_map([id], |r| log_row(r, 0))?
+        .query_map(params![id, limit], |r| log_row(r, 0))?
         .collect::<Result<_, _>>()?)
 }
 
@@ -437,16 +442,9 @@ pub(in crate::store) fn last_response(
             "SELECT response_status, response_headers, response_body FROM log \
              WHERE message_id = ?1 AND response_headers IS NOT NULL ORDER BY seq DESC LIMIT 1",
         )?
-        .query_row([id], |r| {
-            let headers: String = r.get(1)?;
-            Ok(AttemptResponse {
-                status: r.get(0)?,
-                headers: codec::header_map(1, &headers)?,
-                body: r.get::<_, Option<Vec<u8>>>(2)?.unwrap_or_default(),
-                error: String::new(),
-            })
-        })
-        .optional()?)
+        .query_row([id], |r| response_at(r, 0))
+        .optional()?
+        .flatten())
 }
 
 /// How message `id` did, from its log entries: `None` when it has none.
@@ -456,7 +454,7 @@ pub(in crate::store) fn outcome_of(
 ) -> Result<Option<crate::model::FiringOutcome>, StoreError> {
     let mut out: Option<crate::model::FiringOutcome> = None;
     let mut attempt_started = None;
-    for row in rows_of(conn, id)? {
+    for row in rows_of(conn, id, -1)? {
         for b in expand(&row, Part::All) {
             let o = out.get_or_insert(crate::model::FiringOutcome {
                 first_attempt_at: None,
@@ -490,7 +488,7 @@ pub(in crate::store) fn errors(
     id: &str,
 ) -> Result<Vec<crate::workflow::run_log::StepError>, StoreError> {
     let mut out = Vec::new();
-    for row in rows_of(conn, id)? {
+    for row in rows_of(conn, id, -1)? {
         for b in expand(&row, Part::Own) {
             if b.state != LogState::Error {
                 continue;
@@ -511,20 +509,11 @@ pub(in crate::store) fn first_delivery(
     conn: &Connection,
     id: &str,
 ) -> Result<Option<crate::model::Delivery>, StoreError> {
-    let Some(first) = rows_of_first(conn, id)? else {
+    let Some(first) = rows_of(conn, id, 1)?.pop() else {
         return Ok(None);
     };
     let s = super::log_messages::get(conn, id)?.unwrap_or_default();
     Ok(Some(delivery_of(&first, &s).clone()))
-}
-
-fn rows_of_first(conn: &Connection, id: &str) -> Result<Option<LogRow>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {ROW_COLUMNS} FROM log WHERE message_id = ?1 ORDER BY seq LIMIT 1"
-        ))?
-        .query_row([id], |r| log_row(r, 0))
-        .optional()?)
 }
 
 /// The URL message `id` was logged with.
