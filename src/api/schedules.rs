@@ -32,7 +32,7 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Response> {
     let streamed = Streamed {
         listing,
         now: state.service.now(),
-        first: Some(first),
+        first,
         opened: false,
         ended: false,
     };
@@ -50,8 +50,9 @@ struct Streamed {
     listing: ScheduleListing,
     /// One instant for every row's `state`, as one array would have.
     now: Millis,
-    /// The chunk read before answering.
-    first: Option<Option<Vec<Schedule>>>,
+    /// The chunk read before answering (`None` once sent, or when there
+    /// was none: the listing is then over and reads nothing more).
+    first: Option<Vec<Schedule>>,
     /// Whether `[` has been sent.
     opened: bool,
     ended: bool,
@@ -63,7 +64,7 @@ impl Streamed {
             return None;
         }
         let chunk = match self.first.take() {
-            Some(first) => Ok(first),
+            Some(first) => Ok(Some(first)),
             None => self.listing.next_chunk().await,
         };
         let part = match chunk {

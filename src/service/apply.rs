@@ -85,7 +85,25 @@ impl Service {
                 )));
             }
         }
+        // Bounds are checked against the clock before the store is read:
+        // a bad declaration is reported without reading every stored
+        // schedule first, and nothing is written until all have passed.
         let now = self.now();
+        let mut wants = Vec::with_capacity(declared.len());
+        for d in declared {
+            let id = d.request.schedule_id.clone().unwrap_or_default();
+            let mut want = schedule_from(d.request, now).map_err(|e| match e {
+                ServiceError::Invalid(why) => {
+                    ServiceError::Invalid(format!("schedule {id:?}: {why}"))
+                }
+                e => e,
+            })?;
+            if d.paused {
+                want.paused = true;
+                want.next_fire_at = None;
+            }
+            wants.push(want);
+        }
         let mut out = Applied {
             applied: !dry_run,
             ..Applied::default()
@@ -108,20 +126,7 @@ impl Service {
             }
         }
         let mut writes = Vec::new();
-        for d in declared {
-            // Bounds are checked against the clock here; nothing is written
-            // until every declared schedule has passed.
-            let id = d.request.schedule_id.clone().unwrap_or_default();
-            let mut want = schedule_from(d.request, now).map_err(|e| match e {
-                ServiceError::Invalid(why) => {
-                    ServiceError::Invalid(format!("schedule {id:?}: {why}"))
-                }
-                e => e,
-            })?;
-            if d.paused {
-                want.paused = true;
-                want.next_fire_at = None;
-            }
+        for want in wants {
             match have.get(&want.id) {
                 None => out.created.push(want.id.clone()),
                 Some(have) => {
