@@ -203,7 +203,7 @@ impl Metrics {
         );
         r.register(
             "schedules",
-            "Stored schedules by state (active, paused)",
+            "Stored schedules by state (active, paused, ended)",
             m.schedules.clone(),
         );
         r.register(
