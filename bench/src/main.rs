@@ -29,11 +29,14 @@
 //! time to first byte of `GET /v2/schedules` over many schedules) and
 //! `cancel-memory` (RSS while the DLQ and the log are paged through and
 //! while 100k messages are cancelled at once). `all` runs them in that
-//! order (idle before scale).
+//! order (idle before scale). `nodes` (not in `all`: it needs PostgreSQL)
+//! compares throughput and lateness of one node on SQLite, one on
+//! PostgreSQL and three on one PostgreSQL database.
 
 mod api;
 mod hang;
 mod listing;
+mod nodes;
 mod report;
 mod scenarios;
 mod server;
@@ -60,6 +63,7 @@ pub enum Scenario {
     Idle,
     ListingMemory,
     CancelMemory,
+    Nodes,
 }
 
 impl Scenario {
@@ -76,6 +80,7 @@ impl Scenario {
             Scenario::Idle => "idle",
             Scenario::ListingMemory => "listing-memory",
             Scenario::CancelMemory => "cancel-memory",
+            Scenario::Nodes => "nodes",
         }
     }
 }
@@ -213,6 +218,15 @@ pub struct Args {
     /// `--cronhook-arg=--max-in-flight=64`.
     #[arg(long, allow_hyphen_values = true)]
     pub cronhook_arg: Vec<String>,
+
+    /// nodes: a PostgreSQL URL to make the runs' schemas on [default: a
+    /// throwaway cluster started by `scripts/pg-cluster.sh`, stopped at the end].
+    #[arg(long)]
+    pub postgres: Option<String>,
+
+    /// nodes: length of each lateness window, seconds.
+    #[arg(long, default_value_t = 20)]
+    pub nodes_seconds: u64,
 
     /// The cronhook binary [default: `cronhook` next to this executable].
     #[arg(long)]
@@ -383,6 +397,7 @@ async fn run(ctx: Arc<scenarios::Ctx>, scenario: Scenario) -> Result<Value, Stri
     match scenario {
         Scenario::ListingMemory => listing::listing_memory(&ctx).await,
         Scenario::CancelMemory => listing::cancel_memory(&ctx).await,
+        Scenario::Nodes => nodes::nodes(&ctx).await,
         other => scenarios::run(ctx, other).await,
     }
 }

@@ -51,9 +51,9 @@ pub async fn run(ctx: Arc<Ctx>, scenario: Scenario) -> Result<Value, String> {
         Scenario::Hanging => hanging(&ctx).await,
         Scenario::Scale => scale(&ctx).await,
         Scenario::Idle => idle(&ctx).await,
-        // `listing.rs` builds on this module's helpers; `main.rs` runs its
-        // scenarios, so the two modules do not import each other.
-        Scenario::ListingMemory | Scenario::CancelMemory => {
+        // `listing.rs` and `nodes.rs` build on this module's helpers; `main.rs`
+        // runs their scenarios, so the two modules do not import each other.
+        Scenario::ListingMemory | Scenario::CancelMemory | Scenario::Nodes => {
             Err(format!("{} is run by main", scenario.name()))
         }
         Scenario::All => Err("`all` is expanded before running".into()),
@@ -238,7 +238,7 @@ async fn raw(ctx: &Ctx) -> Result<Value, String> {
 }
 
 /// `raw`'s requests/s; measured now when `raw` did not run yet.
-async fn raw_rps(ctx: &Ctx) -> Result<(f64, bool), String> {
+pub(crate) async fn raw_rps(ctx: &Ctx) -> Result<(f64, bool), String> {
     if let Some(r) = *ctx.raw_rps.lock().unwrap_or_else(|p| p.into_inner()) {
         return Ok((r, false));
     }

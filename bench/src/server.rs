@@ -138,14 +138,18 @@ const START_TIMEOUT: Duration = Duration::from_secs(600);
 impl Server {
     /// Starts `<bin> serve --listen 127.0.0.1:0 --db <db> <extra>` and waits
     /// until `/healthz` answers 200.
-    pub async fn start(bin: &Path, db: &Path, extra: &[&str]) -> Result<Server, String> {
+    pub async fn start(
+        bin: &Path,
+        db: impl AsRef<std::ffi::OsStr>,
+        extra: &[&str],
+    ) -> Result<Server, String> {
         let started = Instant::now();
         let mut cmd = Command::new(bin);
         cmd.arg("serve")
             .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--db")
-            .arg(db)
+            .arg(db.as_ref())
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
