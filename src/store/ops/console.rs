@@ -3,7 +3,7 @@
 //! history, and the log as a histogram. Each read is bounded: a page, a
 //! count, or an indexed range; nothing loads a whole table.
 
-use rusqlite::{params, Connection};
+use crate::store::db::{params, Conn};
 
 use crate::model::{Firing, FiringKind, Message, Millis, Schedule, ScheduleState};
 use crate::store::codec::{self, SCHEDULE_COLUMNS};
@@ -40,7 +40,7 @@ pub type ScheduleCursor = (Millis, String);
 /// `(bucket start, state, count)` rows of a log histogram.
 pub type Histogram = Vec<(Millis, String, i64)>;
 
-fn count(conn: &Connection, sql: &str) -> Result<i64, StoreError> {
+fn count(conn: &Conn, sql: &str) -> Result<i64, StoreError> {
     Ok(conn.prepare_cached(sql)?.query_row([], |r| r.get(0))?)
 }
 
@@ -56,7 +56,7 @@ fn state_sql(state: ScheduleState) -> &'static str {
     }
 }
 
-fn count_in(conn: &Connection, state: ScheduleState, now: Millis) -> Result<i64, StoreError> {
+fn count_in(conn: &Conn, state: ScheduleState, now: Millis) -> Result<i64, StoreError> {
     let sql = format!(
         "SELECT count(*) FROM schedules WHERE {}",
         state_sql(state).replace("?now", "?1")
@@ -283,9 +283,22 @@ impl Store {
         .await
     }
 
-    /// The database's size on disk: the file and its WAL, bytes.
-    pub fn size_on_disk(&self) -> u64 {
-        let db = self.inner.readers.path();
+    /// The database's size on disk, bytes: on SQLite the file and its WAL;
+    /// on PostgreSQL what the server reports for the database (0 when it
+    /// cannot be asked).
+    pub async fn size_on_disk(&self) -> u64 {
+        let Some(db) = self.target().sqlite_path() else {
+            let size = self
+                .read_api(|conn| {
+                    let bytes: i64 =
+                        conn.query_row("SELECT pg_database_size(current_database())", [], |r| {
+                            r.get(0)
+                        })?;
+                    Ok(bytes)
+                })
+                .await;
+            return size.map_or(0, |b| u64::try_from(b).unwrap_or(0));
+        };
         let wal = db.with_extension(format!(
             "{}-wal",
             db.extension().and_then(|e| e.to_str()).unwrap_or("db")
@@ -295,10 +308,5 @@ impl Store {
             .filter_map(|p| std::fs::metadata(p).ok())
             .map(|m| m.len())
             .sum()
-    }
-
-    /// The database file.
-    pub fn path(&self) -> std::path::PathBuf {
-        self.inner.readers.path().to_path_buf()
     }
 }
