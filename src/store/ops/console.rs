@@ -168,8 +168,10 @@ impl Store {
                 .prepare_cached(
                     // An attempt row that failed is one ERROR entry; a
                     // version-9 row may be an ERROR of its own.
-                    "SELECT ?1 + ((time - ?1) / ?3) * ?3 AS b, sum(state = 'DELIVERED'), \
-                     sum(state = 'ERROR' OR started_at IS NOT NULL AND state IN ('RETRY', 'FAILED')) \
+                    "SELECT ?1 + ((time - ?1) / ?3) * ?3 AS b, \
+                     sum(CASE WHEN state = 'DELIVERED' THEN 1 ELSE 0 END), \
+                     sum(CASE WHEN state = 'ERROR' OR started_at IS NOT NULL \
+                     AND state IN ('RETRY', 'FAILED') THEN 1 ELSE 0 END) \
                      FROM log WHERE time >= ?1 AND time < ?2 \
                      AND (state IN ('DELIVERED', 'ERROR') \
                           OR started_at IS NOT NULL AND state IN ('RETRY', 'FAILED')) \
@@ -221,7 +223,7 @@ impl Store {
             let sql = format!(
                 "SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE {} \
                  AND (created_at > ?2 OR (created_at = ?2 AND id > ?3)) \
-                 AND (?4 IS NULL OR id LIKE ?4 ESCAPE '\\' OR destination LIKE ?4 ESCAPE '\\' \
+                 AND (CAST(?4 AS TEXT) IS NULL OR id LIKE ?4 ESCAPE '\\' OR destination LIKE ?4 ESCAPE '\\' \
                       OR delivery LIKE ?4 ESCAPE '\\') \
                  ORDER BY created_at, id LIMIT ?5",
                 state_sql(state).replace("?now", "?1")
@@ -261,17 +263,17 @@ impl Store {
                 .prepare_cached(
                     "SELECT b, state, sum(n) FROM ( \
                      SELECT ?1 + ((time - ?1) / ?3) * ?3 AS b, state, count(*) AS n FROM log \
-                     WHERE time >= ?1 AND time < ?2 AND (?4 IS NULL OR message_id IN \
+                     WHERE time >= ?1 AND time < ?2 AND (CAST(?4 AS TEXT) IS NULL OR message_id IN \
                      (SELECT id FROM log_messages WHERE schedule_id = ?4)) GROUP BY b, state \
                      UNION ALL \
                      SELECT ?1 + ((time - ?1) / ?3) * ?3 AS b, 'ERROR', count(*) FROM log \
                      WHERE time >= ?1 AND time < ?2 AND started_at IS NOT NULL \
-                     AND state IN ('RETRY', 'FAILED') AND (?4 IS NULL OR message_id IN \
+                     AND state IN ('RETRY', 'FAILED') AND (CAST(?4 AS TEXT) IS NULL OR message_id IN \
                      (SELECT id FROM log_messages WHERE schedule_id = ?4)) GROUP BY b \
                      UNION ALL \
                      SELECT ?1 + ((started_at - ?1) / ?3) * ?3 AS b, 'ACTIVE', count(*) FROM log \
-                     WHERE started_at >= ?1 AND started_at < ?2 AND (?4 IS NULL OR message_id IN \
-                     (SELECT id FROM log_messages WHERE schedule_id = ?4)) GROUP BY b) \
+                     WHERE started_at >= ?1 AND started_at < ?2 AND (CAST(?4 AS TEXT) IS NULL OR message_id IN \
+                     (SELECT id FROM log_messages WHERE schedule_id = ?4)) GROUP BY b) AS h \
                      GROUP BY b, state ORDER BY b, state",
                 )?
                 .query_map(params![from, to, bucket.max(1), schedule_id], |r| {

@@ -146,10 +146,12 @@ pub(in crate::store) fn failed_step_of_run(
     conn: &Conn,
     run_id: &str,
 ) -> Result<Option<DlqEntry>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM dlq WHERE json_extract(delivery, '$.workflow.runId') = ?1 \
-         ORDER BY seq DESC"
+    // PostgreSQL: the expression of the `dlq_workflow_run` index.
+    let run = conn.pick(
+        "json_extract(delivery, '$.workflow.runId')",
+        "((delivery::jsonb) #>> '{workflow,runId}')",
     );
+    let sql = format!("SELECT {COLUMNS} FROM dlq WHERE {run} = ?1 ORDER BY seq DESC");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map([run_id], entry)?;
     for e in rows {

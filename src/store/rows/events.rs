@@ -312,9 +312,12 @@ pub type LogCursor = (Millis, i64);
 /// The listing: rows by their time and attempts by their start, merged,
 /// newest first, at or before `(?1, ?2)` (a row position; entries are cut
 /// exactly afterwards).
-fn listing_sql(by_message: bool) -> String {
+fn listing_sql(conn: &Conn, by_message: bool) -> String {
     let ids = if by_message {
-        " AND message_id IN (SELECT value FROM json_each(?4))"
+        conn.pick(
+            " AND message_id IN (SELECT value FROM json_each(?4))",
+            " AND message_id IN (SELECT jsonb_array_elements_text(CAST(?4 AS jsonb)))",
+        )
     } else {
         ""
     };
@@ -356,7 +359,7 @@ pub(in crate::store) fn page(
     let ids = to_json(&filter.message_ids)?;
     let mut settings = Cache::default();
     let mut bytes = 0;
-    let mut stmt = conn.prepare_cached(&listing_sql(by_message))?;
+    let mut stmt = conn.prepare_cached(&listing_sql(conn, by_message))?;
     loop {
         let row_at = cursor.1.div_euclid(SLOTS);
         let read = |r: &Row| Ok((r.get::<_, i64>(1)? == 1, log_row(r, 2)?));

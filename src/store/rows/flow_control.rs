@@ -64,9 +64,9 @@ pub(in crate::store) fn get(conn: &Conn, key: &str) -> Result<Option<FlowSetting
 
 /// Every key whose name contains `search` (all when empty), by name.
 pub(in crate::store) fn list(conn: &Conn, search: &str) -> Result<Vec<FlowSettings>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM flow_control WHERE instr(key, ?1) > 0 OR ?1 = '' ORDER BY key"
-    );
+    let contains = conn.pick("instr(key, ?1) > 0", "strpos(key, ?1) > 0");
+    let sql =
+        format!("SELECT {COLUMNS} FROM flow_control WHERE {contains} OR ?1 = '' ORDER BY key");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map([search], row)?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -103,7 +103,7 @@ pub(in crate::store) fn chunk_without_bodies(
 ) -> Result<Vec<(i64, Message)>, StoreError> {
     let sql = format!(
         "SELECT {}, rowid FROM messages WHERE rowid > ?1 AND rowid <= ?2 ORDER BY rowid LIMIT ?3",
-        MESSAGE_COLUMNS.replace("body", "x'' AS body")
+        MESSAGE_COLUMNS.replace("body", conn.pick("x'' AS body", "''::bytea AS body"))
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let limit = i64::try_from(count).unwrap_or(i64::MAX);
@@ -124,10 +124,12 @@ pub(in crate::store) fn last_rowid(conn: &Conn) -> Result<i64, StoreError> {
 
 /// The pending messages of workflow run `run_id`.
 pub(in crate::store) fn of_run(conn: &Conn, run_id: &str) -> Result<Vec<Message>, StoreError> {
-    let sql = format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages \
-         WHERE json_extract(delivery, '$.workflow.runId') = ?1"
+    // PostgreSQL: the expression of the `messages_workflow_run` index.
+    let run = conn.pick(
+        "json_extract(delivery, '$.workflow.runId')",
+        "((delivery::jsonb) #>> '{workflow,runId}')",
     );
+    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE {run} = ?1");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map([run_id], codec::message)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -139,11 +141,14 @@ pub(in crate::store) fn due_between(
     after: Millis,
     until: Millis,
 ) -> Result<Vec<Pending>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(conn.pick(
         "SELECT id, url, due_at, queue_name, json_extract(delivery, '$.flowControl.key') \
          FROM messages \
          WHERE queue_name IS NULL AND due_at > ?1 AND due_at <= ?2 ORDER BY due_at",
-    )?;
+        "SELECT id, url, due_at, queue_name, (delivery::jsonb) #>> '{flowControl,key}' \
+         FROM messages \
+         WHERE queue_name IS NULL AND due_at > ?1 AND due_at <= ?2 ORDER BY due_at",
+    ))?;
     let rows = stmt.query_map(params![after, until], pending_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -162,11 +167,14 @@ pub(in crate::store) fn first_due_after(
 
 /// Every queued message, in enqueue order (a queue's order is its rowid order).
 pub(in crate::store) fn queued(conn: &Conn) -> Result<Vec<Pending>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(conn.pick(
         "SELECT id, url, due_at, queue_name, json_extract(delivery, '$.flowControl.key') \
          FROM messages \
          WHERE queue_name IS NOT NULL ORDER BY rowid",
-    )?;
+        "SELECT id, url, due_at, queue_name, (delivery::jsonb) #>> '{flowControl,key}' \
+         FROM messages \
+         WHERE queue_name IS NOT NULL ORDER BY rowid",
+    ))?;
     let rows = stmt.query_map([], pending_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

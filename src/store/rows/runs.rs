@@ -314,7 +314,8 @@ pub(in crate::store) fn take_waiters(
     run_id: Option<&str>,
 ) -> Result<Vec<Waiter>, StoreError> {
     let sql = format!(
-        "DELETE FROM workflow_waiters WHERE event_id = ?1 AND (?2 IS NULL OR run_id = ?2) \
+        "DELETE FROM workflow_waiters WHERE event_id = ?1 \
+         AND (CAST(?2 AS TEXT) IS NULL OR run_id = ?2) \
          RETURNING {WAITER_COLUMNS}"
     );
     let rows = conn
@@ -332,9 +333,13 @@ pub(in crate::store) fn take_waiters_of_type(
     run_id: &str,
     step_type: &str,
 ) -> Result<Vec<Waiter>, StoreError> {
+    let type_of_step = conn.pick(
+        "json_extract(step, '$.stepType')",
+        "((step::jsonb) #>> '{stepType}')",
+    );
     let sql = format!(
         "DELETE FROM workflow_waiters WHERE event_id = ?1 AND run_id = ?2 \
-         AND json_extract(step, '$.stepType') = ?3 RETURNING {WAITER_COLUMNS}"
+         AND {type_of_step} = ?3 RETURNING {WAITER_COLUMNS}"
     );
     let rows = conn
         .prepare_cached(&sql)?

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::store::db::{params, Conn, OptionalExtension};
+use crate::store::db::{params, Conn, Dialect, OptionalExtension};
 
 use crate::model::{Millis, Schedule};
 use crate::store::codec::{self, to_json, SCHEDULE_COLUMNS};
@@ -144,10 +144,11 @@ pub(in crate::store) fn each_armed(
     conn: &Conn,
     f: &mut dyn FnMut(&str, Millis),
 ) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(conn.pick(
         "SELECT id, next_fire_at FROM schedules NOT INDEXED \
          WHERE paused = 0 AND next_fire_at IS NOT NULL",
-    )?;
+        "SELECT id, next_fire_at FROM schedules WHERE paused = 0 AND next_fire_at IS NOT NULL",
+    ))?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let id = r.get_str(0)?;
@@ -181,12 +182,24 @@ pub(in crate::store) fn set_last_state(
     message_id: &str,
     state: &str,
 ) -> Result<(), StoreError> {
-    let path = format!("$.\"{message_id}\"");
-    conn.prepare_cached(
-        "UPDATE schedules SET last_states = json_set(last_states, ?2, ?3) \
-         WHERE id = ?1 AND json_type(last_states, ?2) IS NOT NULL",
-    )?
-    .execute(params![schedule_id, path, state])?;
+    match conn.dialect() {
+        Dialect::Sqlite => {
+            let path = format!("$.\"{message_id}\"");
+            conn.prepare_cached(
+                "UPDATE schedules SET last_states = json_set(last_states, ?2, ?3) \
+                 WHERE id = ?1 AND json_type(last_states, ?2) IS NOT NULL",
+            )?
+            .execute(params![schedule_id, path, state])?;
+        }
+        Dialect::Postgres => {
+            conn.prepare_cached(
+                "UPDATE schedules SET last_states = CAST(jsonb_set(CAST(last_states AS jsonb), \
+                 ARRAY[CAST(?2 AS TEXT)], to_jsonb(CAST(?3 AS TEXT))) AS TEXT) \
+                 WHERE id = ?1 AND (CAST(last_states AS jsonb) -> CAST(?2 AS TEXT)) IS NOT NULL",
+            )?
+            .execute(params![schedule_id, message_id, state])?;
+        }
+    }
     Ok(())
 }
 
