@@ -46,7 +46,11 @@ impl TestDb {
         let sep = if url.contains('?') { '&' } else { '?' };
         Some(TestDb {
             _dir: None,
-            target: DbTarget::Postgres(format!("{url}{sep}options=-csearch_path%3D{schema}")),
+            // The application name finds this test's connections in
+            // `pg_stat_activity`.
+            target: DbTarget::Postgres(format!(
+                "{url}{sep}options=-csearch_path%3D{schema}&application_name={schema}"
+            )),
             schema: Some((url, schema)),
         })
     }
@@ -72,6 +76,28 @@ impl TestDb {
             .join()
             .unwrap()
         })
+    }
+}
+
+impl TestDb {
+    /// Ends every connection the test's store holds, as a server restart
+    /// would.
+    fn cut_connections(&self) {
+        let (url, schema) = self.schema.clone().expect("a PostgreSQL test");
+        std::thread::spawn(move || {
+            let conn = db::Conn::Postgres(crate::store::db::PgConn::connect(&url).unwrap());
+            let cut: i64 = conn
+                .query_row(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                     WHERE application_name = ?1",
+                    [schema.as_str()],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert!(cut > 0, "the store had connections");
+        })
+        .join()
+        .unwrap();
     }
 }
 
@@ -1378,4 +1404,39 @@ async fn a_log_page_of_large_bodies_ends_early_and_the_walk_misses_nothing() {
         assert_eq!(seen, all);
     })
     .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_connection_fails_writes_as_unwritable_until_the_writer_reconnects() {
+    let Some(db) = TestDb::postgres() else {
+        eprintln!("note: {PG_ENV} is not set; this PostgreSQL-only test is skipped");
+        return;
+    };
+    let store = open(&db);
+    insert(&store, message("before", 1)).await.unwrap();
+    assert_eq!(pending(&store, i64::MAX).await, ["before"]);
+    db.cut_connections();
+    let lost = insert(&store, message("during", 2)).await;
+    assert!(matches!(lost, Err(StoreError::Unwritable(_))), "{lost:?}");
+    assert!(store.write_fault().is_some(), "health knows");
+    assert!(matches!(
+        store.probe_writes().await,
+        Err(StoreError::Unwritable(_))
+    ));
+    // The next write reconnects first (the first try is not held back).
+    insert(&store, message("after", 3)).await.unwrap();
+    assert!(store.write_fault().is_none());
+    // A read client that broke was dropped: reads connect anew.
+    let mut read = Vec::new();
+    for _ in 0..3 {
+        match store.pending_at_start(i64::MAX).await {
+            Ok(p) => {
+                read = p.into_iter().map(|p| p.id).collect();
+                break;
+            }
+            Err(StoreError::Unwritable(_)) => continue,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(read, ["before", "after"], "the lost write stored nothing");
 }
