@@ -19,6 +19,7 @@ mod health;
 mod lock;
 mod migrations;
 mod ops;
+mod pg;
 mod read;
 mod rows;
 mod steps;
