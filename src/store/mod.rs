@@ -48,6 +48,7 @@ pub use ops::workflows::{
     FailureInfo, Hooked, Notified, Revive, ReviveOverrides, RunCursor, RunPage, RunSelection,
     WaitOutcome,
 };
+pub use pg::copy::{migrate_to_postgres, CopyReport, MigrateError};
 use read::{Lane, Readers};
 pub use writer::Tx;
 

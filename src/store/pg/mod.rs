@@ -34,7 +34,7 @@ const MIGRATION_LOCK: i64 = 0x6372_6f6e_686f_6f6b; // "cronhook"
 /// Errors of the PostgreSQL schema and of the copy from SQLite.
 #[derive(Debug, thiserror::Error)]
 pub enum PgSchemaError {
-    #[error("PostgreSQL error: {0}")]
+    #[error("PostgreSQL: {}", describe(.0))]
     Postgres(#[from] postgres::Error),
     #[error(
         "the database has schema version {found}, newer than this cronhook knows ({known}); \
@@ -51,11 +51,16 @@ pub(crate) fn migrate(client: &mut Client) -> Result<(), PgSchemaError> {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
         // After the lock: whoever held it has committed, so what is read
         // here is the version it left.
-        tx.batch_execute(
-            "CREATE TABLE IF NOT EXISTS cronhook_schema (version BIGINT NOT NULL);
-             INSERT INTO cronhook_schema (version)
-                 SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM cronhook_schema);",
-        )?;
+        // (Not `IF NOT EXISTS`: that logs a notice on every start.)
+        let exists: bool = tx
+            .query_one("SELECT to_regclass('cronhook_schema') IS NOT NULL", &[])?
+            .get(0);
+        if !exists {
+            tx.batch_execute(
+                "CREATE TABLE cronhook_schema (version BIGINT NOT NULL);
+                 INSERT INTO cronhook_schema (version) VALUES (0);",
+            )?;
+        }
         let version: i64 = tx
             .query_one("SELECT version FROM cronhook_schema", &[])?
             .get(0);
@@ -73,6 +78,23 @@ pub(crate) fn migrate(client: &mut Client) -> Result<(), PgSchemaError> {
         tx.execute("UPDATE cronhook_schema SET version = $1", &[next])?;
         tx.commit()?;
     }
+}
+
+/// `e` with its reason: PostgreSQL's message (with its detail and hint) for
+/// an error the server sent, else the chain of causes (the refused
+/// connection, the timeout), where `Display` alone says only "db error".
+pub(crate) fn describe(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return db.to_string();
+    }
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// The version stored in `cronhook_schema`, `None` when there is none.
