@@ -484,4 +484,63 @@ mod tests {
         let err = migrate_to_postgres(&path, "postgres://postgres@127.0.0.1:1/x").unwrap_err();
         assert!(matches!(err, MigrateError::NotCronhook(_)), "{err}");
     }
+
+    /// The documented choice: a file of an older cronhook is upgraded in
+    /// place, as `serve` would, then copied.
+    #[test]
+    fn a_file_of_an_older_cronhook_is_upgraded_then_copied() {
+        let Some(pg) = super::super::tests::TestSchema::new("a_file_of_an_older_cronhook") else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("../migrations/0001_initial.sql"))
+            .unwrap();
+        conn.execute_batch("INSERT INTO meta (key, value) VALUES ('kept', 'yes')")
+            .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        drop(conn);
+
+        let report = migrate_to_postgres(&path, &pg.url).unwrap();
+        assert_eq!(report.tables[0], ("meta".to_owned(), 1));
+        let version: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, migrations::LATEST_VERSION);
+        let kept: String = pg
+            .client()
+            .query_one("SELECT value FROM meta WHERE key = 'kept'", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(kept, "yes");
+    }
+
+    #[test]
+    fn a_target_whose_leader_lease_is_live_is_refused() {
+        let Some(pg) = super::super::tests::TestSchema::new("a_target_whose_leader_lease") else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let mut conn = Connection::open(&path).unwrap();
+        migrations::migrate(&mut conn).unwrap();
+        drop(conn);
+        let mut client = pg.client();
+        super::super::migrate(&mut client).unwrap();
+        client
+            .batch_execute(
+                "INSERT INTO cluster_lease (id, node, term, expires_at) VALUES (1, 'n1', 1, \
+                 (extract(epoch from clock_timestamp()) * 1000)::bigint + 60000)",
+            )
+            .unwrap();
+        let err = migrate_to_postgres(&path, &pg.url).unwrap_err();
+        assert!(matches!(err, MigrateError::TargetServed), "{err}");
+        // Once it has expired (the node is gone), the copy goes ahead.
+        client
+            .batch_execute("UPDATE cluster_lease SET expires_at = 0")
+            .unwrap();
+        migrate_to_postgres(&path, &pg.url).unwrap();
+    }
 }
