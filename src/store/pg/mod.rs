@@ -9,15 +9,15 @@
 //! advisory lock, then reads the version, so exactly one node applies a
 //! step and the others find it done.
 
-#![allow(dead_code)] // The PostgreSQL store (branch `db`) is the user of most of this.
-
 pub(crate) mod copy;
 #[cfg(test)]
 mod tests;
 
 use postgres::Client;
 
-/// The whole current schema, for reading; databases are made by `STEPS`.
+/// The whole current schema, for reading (a test checks that `STEPS` end in
+/// its shape); databases are made by `STEPS`.
+#[cfg(test)]
 pub(crate) const SCHEMA: &str = include_str!("schema.sql");
 
 /// Version that `SCHEMA` describes.
@@ -95,17 +95,4 @@ pub(crate) fn describe(e: &postgres::Error) -> String {
         cause = c.source();
     }
     text
-}
-
-/// The version stored in `cronhook_schema`, `None` when there is none.
-pub(crate) fn stored_version(client: &mut Client) -> Result<Option<i64>, PgSchemaError> {
-    let table: Option<String> = client
-        .query_one("SELECT to_regclass('cronhook_schema')::text", &[])?
-        .get(0);
-    if table.is_none() {
-        return Ok(None);
-    }
-    Ok(client
-        .query_opt("SELECT version FROM cronhook_schema", &[])?
-        .map(|r| r.get(0)))
 }
