@@ -619,3 +619,18 @@ fn a_to_that_is_not_a_postgres_url_is_refused() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_to_whose_schema_does_not_exist_is_refused_with_a_hint() {
+    let Some(pg) = TestSchema::new("a_to_whose_schema_does_not_exist") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cronhook.db");
+    fresh_sqlite(&db);
+    let missing = pg.url.replace(&pg.name, &format!("{}_missing", pg.name));
+    let out = migrate(&db, &missing);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("CREATE SCHEMA"), "{err}");
+}

@@ -94,6 +94,11 @@ pub enum MigrateError {
     BadUrl(String),
     #[error("cannot connect to the --to database: {}", super::describe(.0))]
     Connect(postgres::Error),
+    #[error(
+        "--to: its search_path names no schema that exists; create it first \
+         (CREATE SCHEMA …) or drop the URL's search_path option"
+    )]
+    NoSchema,
     #[error("--to: {0}")]
     Schema(#[from] PgSchemaError),
     #[error(
@@ -133,6 +138,13 @@ pub fn migrate_to_postgres(from: &Path, to: &str) -> Result<CopyReport, MigrateE
     let snapshot = sqlite.transaction().map_err(|e| source_error(&e))?;
 
     let mut client = config.connect(NoTls).map_err(MigrateError::Connect)?;
+    let schema: Option<String> = client
+        .query_one("SELECT current_schema()::text", &[])
+        .map_err(PgSchemaError::from)?
+        .get(0);
+    if schema.is_none() {
+        return Err(MigrateError::NoSchema);
+    }
     super::migrate(&mut client)?;
     let report = copy_all(&snapshot, &mut client)?;
     Ok(report)
