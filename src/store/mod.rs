@@ -23,7 +23,7 @@ mod health;
 mod lock;
 mod migrations;
 mod ops;
-pub(crate) mod pg;
+mod pg;
 mod read;
 mod rows;
 mod steps;
@@ -52,6 +52,7 @@ pub use ops::workflows::{
     FailureInfo, Hooked, Notified, Revive, ReviveOverrides, RunCursor, RunPage, RunSelection,
     WaitOutcome,
 };
+pub use pg::copy::{migrate_to_postgres, CopyReport, MigrateError};
 use read::{Lane, Readers};
 pub use writer::{BeforeCommit, Tx};
 

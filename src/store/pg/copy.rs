@@ -92,8 +92,13 @@ pub enum MigrateError {
     NotPostgresUrl,
     #[error("--to: {0}")]
     BadUrl(String),
-    #[error("cannot connect to the --to database: {0}")]
+    #[error("cannot connect to the --to database: {}", super::describe(.0))]
     Connect(postgres::Error),
+    #[error(
+        "--to: its search_path names no schema that exists; create it first \
+         (CREATE SCHEMA …) or drop the URL's search_path option"
+    )]
+    NoSchema,
     #[error("--to: {0}")]
     Schema(#[from] PgSchemaError),
     #[error(
@@ -133,6 +138,13 @@ pub fn migrate_to_postgres(from: &Path, to: &str) -> Result<CopyReport, MigrateE
     let snapshot = sqlite.transaction().map_err(|e| source_error(&e))?;
 
     let mut client = config.connect(NoTls).map_err(MigrateError::Connect)?;
+    let schema: Option<String> = client
+        .query_one("SELECT current_schema()::text", &[])
+        .map_err(PgSchemaError::from)?
+        .get(0);
+    if schema.is_none() {
+        return Err(MigrateError::NoSchema);
+    }
     super::migrate(&mut client)?;
     let report = copy_all(&snapshot, &mut client)?;
     Ok(report)
@@ -199,7 +211,11 @@ fn copy_all(sqlite: &Connection, client: &mut Client) -> Result<CopyReport, Migr
     }
     let mut report = CopyReport { tables: Vec::new() };
     for &table in TABLES {
-        let rows = copy_table(sqlite, &mut tx, table)?;
+        let rows = if table == "meta" {
+            copy_meta(sqlite, &mut tx)?
+        } else {
+            copy_table(sqlite, &mut tx, table)?
+        };
         report.tables.push((table.to_owned(), rows));
     }
     for &(table, column) in IDENTITIES {
@@ -225,10 +241,66 @@ fn copy_all(sqlite: &Connection, client: &mut Client) -> Result<CopyReport, Migr
     Ok(report)
 }
 
-fn copy_error(table: &'static str, error: impl std::fmt::Display) -> MigrateError {
+/// The settings (signing keys): a target a cronhook once started on holds
+/// keys it generated, which the file's replace, since those are the keys
+/// the apps verify with. A handful of rows.
+fn copy_meta(sqlite: &Connection, tx: &mut postgres::Transaction<'_>) -> Result<u64, MigrateError> {
+    let table = "meta";
+    let upsert = tx
+        .prepare(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+        )
+        .map_err(|e| copy_error(table, e))?;
+    let mut select = sqlite
+        .prepare("SELECT key, value FROM meta ORDER BY key")
+        .map_err(|e| copy_error(table, e))?;
+    let mut rows = select.query([]).map_err(|e| copy_error(table, e))?;
+    let mut count = 0;
+    while let Some(row) = rows.next().map_err(|e| copy_error(table, e))? {
+        let key: String = row.get(0).map_err(|e| copy_error(table, e))?;
+        let value: String = row.get(1).map_err(|e| copy_error(table, e))?;
+        tx.execute(&upsert, &[&key, &value])
+            .map_err(|e| copy_error(table, e))?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+fn copy_error(table: &'static str, error: impl Why) -> MigrateError {
     MigrateError::Copy {
         table,
-        error: error.to_string(),
+        error: error.why(),
+    }
+}
+
+/// An error's text with its reason: PostgreSQL's own message, not just
+/// "db error".
+trait Why {
+    fn why(&self) -> String;
+}
+
+impl Why for postgres::Error {
+    fn why(&self) -> String {
+        super::describe(self)
+    }
+}
+
+impl Why for rusqlite::Error {
+    fn why(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Why for &str {
+    fn why(&self) -> String {
+        (*self).to_owned()
+    }
+}
+
+impl Why for String {
+    fn why(&self) -> String {
+        self.clone()
     }
 }
 
@@ -423,5 +495,64 @@ mod tests {
             .unwrap();
         let err = migrate_to_postgres(&path, "postgres://postgres@127.0.0.1:1/x").unwrap_err();
         assert!(matches!(err, MigrateError::NotCronhook(_)), "{err}");
+    }
+
+    /// The documented choice: a file of an older cronhook is upgraded in
+    /// place, as `serve` would, then copied.
+    #[test]
+    fn a_file_of_an_older_cronhook_is_upgraded_then_copied() {
+        let Some(pg) = super::super::tests::TestSchema::new("a_file_of_an_older_cronhook") else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("../migrations/0001_initial.sql"))
+            .unwrap();
+        conn.execute_batch("INSERT INTO meta (key, value) VALUES ('kept', 'yes')")
+            .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        drop(conn);
+
+        let report = migrate_to_postgres(&path, &pg.url).unwrap();
+        assert_eq!(report.tables[0], ("meta".to_owned(), 1));
+        let version: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, migrations::LATEST_VERSION);
+        let kept: String = pg
+            .client()
+            .query_one("SELECT value FROM meta WHERE key = 'kept'", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(kept, "yes");
+    }
+
+    #[test]
+    fn a_target_whose_leader_lease_is_live_is_refused() {
+        let Some(pg) = super::super::tests::TestSchema::new("a_target_whose_leader_lease") else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let mut conn = Connection::open(&path).unwrap();
+        migrations::migrate(&mut conn).unwrap();
+        drop(conn);
+        let mut client = pg.client();
+        super::super::migrate(&mut client).unwrap();
+        client
+            .batch_execute(
+                "INSERT INTO cluster_lease (id, node, term, expires_at) VALUES (1, 'n1', 1, \
+                 (extract(epoch from clock_timestamp()) * 1000)::bigint + 60000)",
+            )
+            .unwrap();
+        let err = migrate_to_postgres(&path, &pg.url).unwrap_err();
+        assert!(matches!(err, MigrateError::TargetServed), "{err}");
+        // Once it has expired (the node is gone), the copy goes ahead.
+        client
+            .batch_execute("UPDATE cluster_lease SET expires_at = 0")
+            .unwrap();
+        migrate_to_postgres(&path, &pg.url).unwrap();
     }
 }

@@ -9,15 +9,15 @@
 //! advisory lock, then reads the version, so exactly one node applies a
 //! step and the others find it done.
 
-#![allow(dead_code)] // The PostgreSQL store (branch `db`) is the user of most of this.
-
 pub(crate) mod copy;
 #[cfg(test)]
 mod tests;
 
 use postgres::Client;
 
-/// The whole current schema, for reading; databases are made by `STEPS`.
+/// The whole current schema, for reading (a test checks that `STEPS` end in
+/// its shape); databases are made by `STEPS`.
+#[cfg(test)]
 pub(crate) const SCHEMA: &str = include_str!("schema.sql");
 
 /// Version that `SCHEMA` describes.
@@ -34,7 +34,7 @@ const MIGRATION_LOCK: i64 = 0x6372_6f6e_686f_6f6b; // "cronhook"
 /// Errors of the PostgreSQL schema and of the copy from SQLite.
 #[derive(Debug, thiserror::Error)]
 pub enum PgSchemaError {
-    #[error("PostgreSQL error: {0}")]
+    #[error("PostgreSQL: {}", describe(.0))]
     Postgres(#[from] postgres::Error),
     #[error(
         "the database has schema version {found}, newer than this cronhook knows ({known}); \
@@ -51,11 +51,16 @@ pub(crate) fn migrate(client: &mut Client) -> Result<(), PgSchemaError> {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
         // After the lock: whoever held it has committed, so what is read
         // here is the version it left.
-        tx.batch_execute(
-            "CREATE TABLE IF NOT EXISTS cronhook_schema (version BIGINT NOT NULL);
-             INSERT INTO cronhook_schema (version)
-                 SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM cronhook_schema);",
-        )?;
+        // (Not `IF NOT EXISTS`: that logs a notice on every start.)
+        let exists: bool = tx
+            .query_one("SELECT to_regclass('cronhook_schema') IS NOT NULL", &[])?
+            .get(0);
+        if !exists {
+            tx.batch_execute(
+                "CREATE TABLE cronhook_schema (version BIGINT NOT NULL);
+                 INSERT INTO cronhook_schema (version) VALUES (0);",
+            )?;
+        }
         let version: i64 = tx
             .query_one("SELECT version FROM cronhook_schema", &[])?
             .get(0);
@@ -75,15 +80,19 @@ pub(crate) fn migrate(client: &mut Client) -> Result<(), PgSchemaError> {
     }
 }
 
-/// The version stored in `cronhook_schema`, `None` when there is none.
-pub(crate) fn stored_version(client: &mut Client) -> Result<Option<i64>, PgSchemaError> {
-    let table: Option<String> = client
-        .query_one("SELECT to_regclass('cronhook_schema')::text", &[])?
-        .get(0);
-    if table.is_none() {
-        return Ok(None);
+/// `e` with its reason: PostgreSQL's message (with its detail and hint) for
+/// an error the server sent, else the chain of causes (the refused
+/// connection, the timeout), where `Display` alone says only "db error".
+pub(crate) fn describe(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return db.to_string();
     }
-    Ok(client
-        .query_opt("SELECT version FROM cronhook_schema", &[])?
-        .map(|r| r.get(0)))
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
