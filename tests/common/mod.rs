@@ -8,10 +8,12 @@
 //! threads so the child never blocks on a full pipe, and polls `/healthz`
 //! until it answers 200. The child is killed when the value is dropped.
 //!
-//! Only std is used.
+//! The database is SQLite or PostgreSQL, as `backend` says: a test names it
+//! by a path either way (see `backend.rs`).
 #![allow(dead_code)]
 
 pub mod api;
+pub mod backend;
 pub mod db;
 pub mod dev_mode;
 pub mod hang;
@@ -19,6 +21,9 @@ pub mod inproc;
 pub mod signature;
 pub mod sink;
 pub mod wait;
+
+#[allow(unused_imports)]
+pub use backend::{on_postgres, skip_on_postgres, skip_on_sqlite};
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -114,7 +119,11 @@ pub struct ServerProcess {
     pub current_signing_key: String,
     pub next_signing_key: String,
     pub pid: u32,
+    /// The database's name in the test: a SQLite file, or on PostgreSQL
+    /// the key of its schema (`backend::for_path`).
     pub db: PathBuf,
+    /// On PostgreSQL, the schema `db` stands for (held while the server is).
+    pub schema: Option<Arc<backend::PgSchema>>,
     /// Every `KEY=value` line the server printed on stdout before `QSTASH_URL=`
     /// and shortly after it.
     pub vars: HashMap<String, String>,
@@ -156,7 +165,8 @@ fn drain<R: Read + Send + 'static>(
 }
 
 impl ServerProcess {
-    /// Starts `cronhook serve --listen 127.0.0.1:0 --db <db>`.
+    /// Starts `cronhook serve --listen 127.0.0.1:0 --db <db>` (on
+    /// PostgreSQL `--db` is the URL of `db`'s schema).
     pub fn start(db: impl AsRef<Path>) -> ServerProcess {
         Self::start_with(db, ServerOptions::default())
     }
@@ -164,12 +174,13 @@ impl ServerProcess {
     /// Starts the server with extra arguments and environment variables.
     pub fn start_with(db: impl AsRef<Path>, opts: ServerOptions) -> ServerProcess {
         let db = db.as_ref().to_path_buf();
+        let (db_arg, schema) = backend::db_arg(&db);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cronhook"));
         cmd.arg("serve")
             .arg("--listen")
             .arg(opts.listen.as_deref().unwrap_or("127.0.0.1:0"))
             .arg("--db")
-            .arg(&db)
+            .arg(&db_arg)
             .args(&opts.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -208,6 +219,7 @@ impl ServerProcess {
             next_signing_key: String::new(),
             pid,
             db,
+            schema,
             vars: HashMap::new(),
             stdout,
             stderr,
