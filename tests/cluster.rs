@@ -69,14 +69,26 @@ fn three_nodes(db: &Path) -> Vec<ServerProcess> {
         .collect()
 }
 
-/// The node that holds the lease now, by the lease row's `url` (matched to
-/// a node's address), if the row names one of them.
+/// The node that holds the lease now, if the lease row tells which: by its
+/// `url` (a node's address) or by its node id, which a node names in what it
+/// prints.
 fn leader(db: &Path, nodes: &[ServerProcess]) -> Option<usize> {
-    let row = common::db::row(db, "SELECT url FROM cluster_lease WHERE id = 1", &[])?;
-    let url = row.opt_text(0)?;
-    nodes.iter().position(|n| {
-        url.contains(&n.addr.to_string()) || url.trim_end_matches('/') == n.url.trim_end_matches('/')
-    })
+    let row = common::db::row(db, "SELECT node, url FROM cluster_lease WHERE id = 1", &[])?;
+    let node = row.text(0);
+    if let Some(url) = row.opt_text(1) {
+        if let Some(i) = nodes.iter().position(|n| {
+            url.contains(&n.addr.to_string())
+                || url.trim_end_matches('/') == n.url.trim_end_matches('/')
+        }) {
+            return Some(i);
+        }
+    }
+    if node.len() < 6 {
+        return None;
+    }
+    nodes
+        .iter()
+        .position(|n| n.stderr_text().contains(&node) || n.stdout_text().contains(&node))
 }
 
 /// A periodic `/v2/publish` to the sink, round-robin over the nodes still
@@ -154,7 +166,11 @@ impl Publisher {
 
     /// Waits for the stream to end; the acknowledged ids and the refusals.
     fn finish(mut self) -> (Vec<String>, Vec<String>) {
-        self.thread.take().unwrap().join().expect("publisher thread");
+        self.thread
+            .take()
+            .unwrap()
+            .join()
+            .expect("publisher thread");
         assert!(self.done.load(Ordering::SeqCst));
         let acked = self.acked.lock().unwrap().clone();
         let refused = self.refused.lock().unwrap().clone();
@@ -189,7 +205,10 @@ impl Disruption {
 /// disruption.
 fn assert_counts(sink: &Sink, acked: &[String], disruptions: &[Disruption]) {
     for d in disruptions {
-        println!("disruption: {} from {} to {} (Unix ms)", d.what, d.from, d.to);
+        println!(
+            "disruption: {} from {} to {} (Unix ms)",
+            d.what, d.from, d.to
+        );
     }
     // Deliveries of published messages, by message id.
     let mut by_id: HashMap<String, Vec<i64>> = HashMap::new();
@@ -339,8 +358,13 @@ fn three_nodes_lose_nothing_and_fire_each_slot_once_across_two_kill_9s() {
         let victim = leader(&db, &nodes)
             .filter(|&i| alive.lock().unwrap()[i])
             .unwrap_or_else(|| {
-                let i = (0..nodes.len()).find(|&i| alive.lock().unwrap()[i]).unwrap();
-                println!("kill {}: the lease row names no node; killing node {i}", k + 1);
+                let i = (0..nodes.len())
+                    .find(|&i| alive.lock().unwrap()[i])
+                    .unwrap();
+                println!(
+                    "kill {}: the lease row names no node; killing node {i}",
+                    k + 1
+                );
                 i
             });
         alive.lock().unwrap()[victim] = false;
@@ -449,9 +473,11 @@ fn a_database_restart_under_load_loses_nothing_and_healthz_says_503_meanwhile() 
         alive.clone(),
         sink.url("/m"),
     );
-    wait_until(STREAM * 2, "the publish stream to reach the restart", || {
-        (publisher.sent() >= PUBLISHES / 3).then_some(())
-    });
+    wait_until(
+        STREAM * 2,
+        "the publish stream to reach the restart",
+        || (publisher.sent() >= PUBLISHES / 3).then_some(()),
+    );
     let down_at = now_ms();
     let mut down = DatabaseDown::stop(cluster);
     // While the database is away a node cannot write: /healthz says 503.
@@ -459,9 +485,10 @@ fn a_database_restart_under_load_loses_nothing_and_healthz_says_503_meanwhile() 
         Duration::from_secs(20),
         "a /healthz answering 503 while the database is down",
         || {
-            nodes.iter().enumerate().find_map(|(i, n)| {
-                matches!(n.get("/healthz"), Ok((503, _))).then_some(i)
-            })
+            nodes
+                .iter()
+                .enumerate()
+                .find_map(|(i, n)| matches!(n.get("/healthz"), Ok((503, _))).then_some(i))
         },
     );
     println!(

@@ -121,13 +121,7 @@ fn wait_for_dlq_row(db: &Path, message_id: &str) -> (u32, Option<u16>, Vec<u8>) 
             "SELECT retried, response_status, response_body FROM dlq WHERE message_id = ?1",
             &[message_id],
         )
-        .map(|r| {
-            (
-                r.int(0) as u32,
-                r.opt_int(1).map(|s| s as u16),
-                r.bytes(2),
-            )
-        })
+        .map(|r| (r.int(0) as u32, r.opt_int(1).map(|s| s as u16), r.bytes(2)))
     })
 }
 

@@ -270,7 +270,9 @@ fn a_second_cronhook_on_the_same_database_is_refused() {
 
 #[test]
 fn a_db_that_cannot_work_is_named_with_the_reason() {
-    if common::skip_on_postgres("names unusable SQLite paths (missing folder, a folder, an unwritable file)") {
+    if common::skip_on_postgres(
+        "names unusable SQLite paths (missing folder, a folder, an unwritable file)",
+    ) {
         return;
     }
     let dir = workdir();

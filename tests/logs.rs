@@ -326,7 +326,9 @@ fn retention_purges_log_and_dlq_entries_older_than_14_days() {
 /// and activity. On a manual clock at the moment of the recording.
 #[test]
 fn a_log_written_by_the_previous_release_reads_back_as_it_was_served() {
-    if common::skip_on_postgres("replays a SQLite schema-9 file (tests/fixtures/v9.db) through its migration") {
+    if common::skip_on_postgres(
+        "replays a SQLite schema-9 file (tests/fixtures/v9.db) through its migration",
+    ) {
         return;
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");

@@ -92,7 +92,9 @@ fn only_one_configured_signing_key_is_refused() {
 
 #[test]
 fn a_start_that_fails_to_bind_closes_the_database_again() {
-    if common::skip_on_postgres("checks the SQLite file lock is released; PostgreSQL has no such lock") {
+    if common::skip_on_postgres(
+        "checks the SQLite file lock is released; PostgreSQL has no such lock",
+    ) {
         return;
     }
     let runtime = tokio::runtime::Runtime::new().unwrap();

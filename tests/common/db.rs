@@ -2,7 +2,9 @@
 //!
 //! Backend-neutral: `db` is the path a test named its database by; on
 //! PostgreSQL (`CRONHOOK_TEST_POSTGRES`) the helpers read that path's schema
-//! (`backend::existing`: a server or app on it must be alive). The SQL must
+//! (`backend::existing`: a server or app on it must be alive), and a path
+//! without one is a SQLite file (a server started with
+//! `ServerOptions::sqlite`, a migration's source). The SQL must
 //! read the same on both, which it does for the tables' own names (the
 //! PostgreSQL schema keeps SQLite's); placeholders are written `?1`, `?2`
 //! and become `$1`, `$2` on PostgreSQL. Parameters are text.
@@ -77,38 +79,39 @@ pub fn open(db: &Path) -> rusqlite::Connection {
 }
 
 /// Rows in `table`.
-pub fn rows(db: impl AsRef<Path>, table: &str) -> i64 {
+pub fn rows(db: &Path, table: &str) -> i64 {
     int(db, &format!("SELECT count(*) FROM {table}"), &[])
 }
 
 /// One integer from `sql` (its first row's first column).
-pub fn int(db: impl AsRef<Path>, sql: &str, params: &[&str]) -> i64 {
+pub fn int(db: &Path, sql: &str, params: &[&str]) -> i64 {
     row(db, sql, params)
         .unwrap_or_else(|| panic!("{sql}: no row"))
         .int(0)
 }
 
 /// The first row `sql` gives, if any.
-pub fn row(db: impl AsRef<Path>, sql: &str, params: &[&str]) -> Option<Row> {
+pub fn row(db: &Path, sql: &str, params: &[&str]) -> Option<Row> {
     all(db, sql, params).into_iter().next()
 }
 
 /// Every row `sql` gives.
-pub fn all(db: impl AsRef<Path>, sql: &str, params: &[&str]) -> Vec<Row> {
-    let db = db.as_ref();
-    if backend::on_postgres() {
-        pg_all(db, sql, params)
-    } else {
-        sqlite_all(db, sql, params)
+pub fn all(db: &Path, sql: &str, params: &[&str]) -> Vec<Row> {
+    match backend::existing(db) {
+        Some(schema) => pg_all(&schema, sql, params),
+        None if backend::on_postgres() && !db.exists() => panic!(
+            "{}: neither a live PostgreSQL schema (no server or app on it is alive) \
+             nor a SQLite file",
+            db.display()
+        ),
+        None => sqlite_all(db, sql, params),
     }
 }
 
 fn sqlite_all(db: &Path, sql: &str, params: &[&str]) -> Vec<Row> {
     use rusqlite::types::ValueRef;
     let conn = open(db);
-    let mut stmt = conn
-        .prepare(sql)
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
     let n = stmt.column_count();
     let rows = stmt
         .query_map(rusqlite::params_from_iter(params.iter()), |r| {
@@ -146,14 +149,8 @@ pub fn pg_placeholders(sql: &str) -> String {
     out
 }
 
-fn pg_all(db: &Path, sql: &str, params: &[&str]) -> Vec<Row> {
+fn pg_all(schema: &backend::PgSchema, sql: &str, params: &[&str]) -> Vec<Row> {
     use postgres::types::Type;
-    let schema = backend::existing(db).unwrap_or_else(|| {
-        panic!(
-            "{}: no server or app on this database is alive to hold its PostgreSQL schema",
-            db.display()
-        )
-    });
     let mut client = schema.client();
     let text = pg_placeholders(sql);
     let args: Vec<&(dyn postgres::types::ToSql + Sync)> = params

@@ -85,6 +85,9 @@ pub struct ServerOptions {
     pub listen: Option<String>,
     /// The child's open-files limit (soft and hard), as `ulimit -n` sets it.
     pub nofile: Option<u64>,
+    /// The database is the SQLite file at the path even when the suite runs
+    /// on PostgreSQL (a migration's source, say).
+    pub sqlite: bool,
 }
 
 impl ServerOptions {
@@ -95,6 +98,12 @@ impl ServerOptions {
 
     pub fn nofile(mut self, limit: u64) -> Self {
         self.nofile = Some(limit);
+        self
+    }
+
+    /// A SQLite file whatever the backend (see [`ServerOptions::sqlite`]).
+    pub fn sqlite(mut self) -> Self {
+        self.sqlite = true;
         self
     }
 
@@ -171,10 +180,20 @@ impl ServerProcess {
         Self::start_with(db, ServerOptions::default())
     }
 
+    /// Starts `cronhook serve` on the SQLite file `db`, also when the suite
+    /// runs on PostgreSQL.
+    pub fn start_sqlite(db: impl AsRef<Path>) -> ServerProcess {
+        Self::start_with(db, ServerOptions::default().sqlite())
+    }
+
     /// Starts the server with extra arguments and environment variables.
     pub fn start_with(db: impl AsRef<Path>, opts: ServerOptions) -> ServerProcess {
         let db = db.as_ref().to_path_buf();
-        let (db_arg, schema) = backend::db_arg(&db);
+        let (db_arg, schema) = if opts.sqlite {
+            (db.as_os_str().to_owned(), None)
+        } else {
+            backend::db_arg(&db)
+        };
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cronhook"));
         cmd.arg("serve")
             .arg("--listen")
