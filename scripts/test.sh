@@ -47,7 +47,8 @@ echo "== tests on PostgreSQL"
 pg_dir=$(mktemp -d "${TMPDIR:-/tmp}/cronhook-pg.XXXXXX")
 skips=$(mktemp "${TMPDIR:-/tmp}/cronhook-pg-skips.XXXXXX")
 stop_pg() {
-    bash scripts/pg-cluster.sh stop "$pg_dir" || true
+    # Quiet: the test runner's summary stays the last word.
+    bash scripts/pg-cluster.sh stop "$pg_dir" >/dev/null 2>&1 || true
     rm -f "$skips"
 }
 trap stop_pg EXIT
@@ -58,10 +59,21 @@ export CRONHOOK_TEST_POSTGRES CRONHOOK_TEST_POSTGRES_DATA
 export CRONHOOK_TEST_SKIPS="$skips"
 echo "PostgreSQL test cluster: $CRONHOOK_TEST_POSTGRES (data $CRONHOOK_TEST_POSTGRES_DATA)"
 status=0
+list_skips() {
+    echo "== skipped on PostgreSQL (SQLite only)"
+    if [ -s "$skips" ]; then
+        sort -u "$skips"
+    else
+        echo "(none)"
+    fi
+    echo "== multi-node tests on PostgreSQL"
+}
 if [ "$nextest" = yes ]; then
-    cargo nextest run -p cronhook --tests --locked --no-fail-fast \
+    # --no-tests=warn: extra name filters may leave one of the two empty.
+    cargo nextest run -p cronhook --tests --locked --no-fail-fast --no-tests=warn \
         -E 'not binary_id(cronhook::cluster)' "$@" || status=$?
-    cargo nextest run -p cronhook --locked --no-fail-fast --test cluster \
+    list_skips
+    cargo nextest run -p cronhook --locked --no-fail-fast --no-tests=warn --test cluster \
         --test-threads 1 "$@" || status=$?
 else
     targets=()
@@ -71,13 +83,8 @@ else
     done
     cargo test -p cronhook --locked --no-fail-fast --lib --bins "${targets[@]}" "$@" \
         || status=$?
+    list_skips
     cargo test -p cronhook --locked --no-fail-fast --test cluster "$@" -- --test-threads 1 \
         || status=$?
-fi
-echo "== skipped on PostgreSQL (SQLite only)"
-if [ -s "$skips" ]; then
-    sort -u "$skips"
-else
-    echo "(none)"
 fi
 exit "$status"
