@@ -127,13 +127,14 @@ pub fn connect(url: &str) -> postgres::Client {
 
 /// A schema of its own on the test server; dropped (with everything in it)
 /// when the value drops.
-#[derive(Debug)]
 pub struct PgSchema {
     pub name: String,
     /// The server URL without the schema.
     pub server: String,
     /// The URL cronhook gets: the server's, with the schema on the search path.
     pub url: String,
+    /// The connection `db.rs` reads through, kept between reads (tests poll).
+    reader: Mutex<Option<postgres::Client>>,
 }
 
 impl PgSchema {
@@ -145,17 +146,42 @@ impl PgSchema {
             .batch_execute(&format!("CREATE SCHEMA {name}"))
             .unwrap_or_else(|e| panic!("CREATE SCHEMA {name}: {e}"));
         let url = with_search_path(&server, &name);
-        PgSchema { name, server, url }
+        PgSchema {
+            name,
+            server,
+            url,
+            reader: Mutex::new(None),
+        }
     }
 
     /// A connection whose search path is this schema.
     pub fn client(&self) -> postgres::Client {
         connect(&self.url)
     }
+
+    /// Runs `f` on the kept reading connection, opening it first if there is
+    /// none or it broke (a restarted server); one new try after a broken one.
+    pub fn with_reader<T>(
+        &self,
+        mut f: impl FnMut(&mut postgres::Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, postgres::Error> {
+        let mut kept = self.reader.lock().unwrap();
+        if kept.as_ref().is_some_and(|c| !c.is_closed()) {
+            match f(kept.as_mut().unwrap()) {
+                Err(e) if kept.as_ref().unwrap().is_closed() || e.is_closed() => {}
+                other => return other,
+            }
+        }
+        *kept = Some(self.client());
+        f(kept.as_mut().unwrap())
+    }
 }
 
 impl Drop for PgSchema {
     fn drop(&mut self) {
+        if let Ok(mut kept) = self.reader.lock() {
+            kept.take();
+        }
         // Best effort: the server may be down (a test stopped it) or gone.
         // A connection of a killed server may still hold locks for a moment;
         // the lock timeout keeps this from hanging.

@@ -151,14 +151,13 @@ pub fn pg_placeholders(sql: &str) -> String {
 
 fn pg_all(schema: &backend::PgSchema, sql: &str, params: &[&str]) -> Vec<Row> {
     use postgres::types::Type;
-    let mut client = schema.client();
     let text = pg_placeholders(sql);
     let args: Vec<&(dyn postgres::types::ToSql + Sync)> = params
         .iter()
         .map(|p| p as &(dyn postgres::types::ToSql + Sync))
         .collect();
-    let rows = client
-        .query(text.as_str(), &args)
+    let rows = schema
+        .with_reader(|c| c.query(text.as_str(), &args))
         .unwrap_or_else(|e| panic!("{text}: {e}"));
     rows.iter()
         .map(|r| {
