@@ -69,12 +69,14 @@ list_skips() {
     echo "== multi-node tests on PostgreSQL"
 }
 if [ "$nextest" = yes ]; then
-    # --no-tests=warn: extra name filters may leave one of the two empty.
-    cargo nextest run -p cronhook --tests --locked --no-fail-fast --no-tests=warn \
-        -E 'not binary_id(cronhook::cluster)' "$@" || status=$?
+    # --workspace as above, so that nothing is built again (features unify
+    # the same); the filters pick cronhook's own tests. --no-tests=warn:
+    # extra name filters may leave one of the two runs empty.
+    cargo nextest run --workspace --locked --no-fail-fast --no-tests=warn \
+        -E 'package(cronhook) & not binary_id(cronhook::cluster)' "$@" || status=$?
     list_skips
-    cargo nextest run -p cronhook --locked --no-fail-fast --no-tests=warn --test cluster \
-        --test-threads 1 "$@" || status=$?
+    cargo nextest run --workspace --locked --no-fail-fast --no-tests=warn \
+        -E 'binary_id(cronhook::cluster)' --test-threads 1 "$@" || status=$?
 else
     targets=()
     for f in tests/*.rs; do
