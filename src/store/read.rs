@@ -109,11 +109,21 @@ impl Readers {
         })
         .await
         .map_err(|_| StoreError::Closed)?;
-        if let Some(conn) = conn {
-            pool.idle
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(conn);
+        let stale = {
+            let mut idle = pool.idle.lock().unwrap_or_else(|p| p.into_inner());
+            match conn {
+                Some(conn) => {
+                    idle.push(conn);
+                    Vec::new()
+                }
+                // The server went away (a restart): the other idle clients
+                // are as dead, so they go too, and one read fails rather
+                // than one per client.
+                None => std::mem::take(&mut *idle),
+            }
+        };
+        if !stale.is_empty() {
+            let _ = tokio::task::spawn_blocking(move || drop(stale)).await;
         }
         result
     }
