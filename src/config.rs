@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::duration::parse_duration;
 use crate::engine::Settings;
 use crate::model::SigningKeys;
-use crate::store::{KeySource, Retention, SyncMode};
+use crate::store::{DbTarget, KeySource, Retention, SyncMode};
 
 /// Dev user 1 (§11.2): the credentials the JS SDK's dev mode hard-codes.
 pub const DEV_TOKEN: &str =
@@ -42,10 +42,11 @@ pub struct Config {
     #[arg(long, env = "CRONHOOK_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
 
-    /// SQLite database file; created on first start. One cronhook at a time
-    /// may use it.
+    /// SQLite database file, created on first start (one cronhook at a time
+    /// may use it), or a PostgreSQL URL (`postgres://user:password@host/db`),
+    /// which several cronhooks may share.
     #[arg(long, env = "CRONHOOK_DB", default_value = "cronhook.db")]
-    pub db: PathBuf,
+    pub db: DbTarget,
 
     /// API token clients must send (Authorization: Bearer …). Default: the
     /// public QStash dev token, accepted on loopback addresses only.
@@ -184,7 +185,7 @@ pub enum ConfigError {
 
 impl Config {
     /// Defaults with another database and listen address (tests, embedding).
-    pub fn new(db: PathBuf, listen: impl ToString) -> Config {
+    pub fn new(db: impl Into<DbTarget>, listen: impl ToString) -> Config {
         use clap::Parser;
         #[derive(clap::Parser)]
         struct Only {
@@ -192,7 +193,7 @@ impl Config {
             config: Config,
         }
         let mut config = Only::parse_from(["cronhook"]).config;
-        config.db = db;
+        config.db = db.into();
         config.listen = listen.to_string();
         config
     }
@@ -353,7 +354,7 @@ mod tests {
 
     #[test]
     fn the_public_dev_keys_go_only_with_the_dev_token_on_loopback() {
-        let mut c = Config::new("x.db".into(), "127.0.0.1:0");
+        let mut c = Config::new(std::path::PathBuf::from("x.db"), "127.0.0.1:0");
         let dev = |k: &KeySource| matches!(k, KeySource::Configured(keys) if keys.current == DEV_CURRENT_SIGNING_KEY);
         assert!(dev(&c.key_source(true).unwrap()), "dev token, loopback");
         assert_eq!(c.key_source(false).unwrap(), KeySource::Generated);

@@ -176,6 +176,9 @@ fn render(command: &Command, m: &ArgMatches, from_file: &BTreeSet<String>) -> St
             .unwrap_or_default();
         let value = if SECRETS.contains(&id) {
             toml::Value::String("********".into())
+        } else if id == "db" {
+            // A PostgreSQL URL may carry a password.
+            toml::Value::String(crate::store::DbTarget::parse(&raw).redacted())
         } else {
             value_of(&raw)
         };

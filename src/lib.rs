@@ -25,7 +25,6 @@ pub mod store;
 pub mod workflow;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -54,15 +53,16 @@ pub enum StartError {
     MetricsListen { listen: String, why: String },
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("cannot open the database {}: {source}", .path.display())]
+    #[error("cannot open the database {db}: {source}")]
     Open {
-        path: PathBuf,
+        /// Shown without a password.
+        db: store::DbTarget,
         #[source]
         source: OpenError,
     },
-    #[error("cannot start on the database {}: {source}", .path.display())]
+    #[error("cannot start on the database {db}: {source}")]
     Store {
-        path: PathBuf,
+        db: store::DbTarget,
         #[source]
         source: StoreError,
     },
@@ -183,14 +183,14 @@ impl App {
         }
         let key_source = config.key_source(loopback)?;
         let descriptors = raise_descriptor_limit();
-        let path = std::path::absolute(&config.db).unwrap_or_else(|_| config.db.clone());
-        let store = Store::open(&path, config.sync).map_err(|source| StartError::Open {
-            path: path.clone(),
+        let db = config.db.absolute();
+        let store = Store::open(&db, config.sync).map_err(|source| StartError::Open {
+            db: db.clone(),
             source,
         })?;
         // From here on, a failure closes what was started.
         let stored = |source| StartError::Store {
-            path: path.clone(),
+            db: db.clone(),
             source,
         };
         let (keys, keys_generated) = match store.signing_keys(key_source).await {
@@ -280,7 +280,7 @@ impl App {
         tracing::info!(
             %addr,
             metrics = %metrics_addr.map_or("-".to_owned(), |a| a.to_string()),
-            db = %path.display(),
+            db = %db,
             max_connections = limits.max_connections,
             "cronhook is ready"
         );

@@ -212,7 +212,7 @@ fn kill_9_then_restart_fires_each_slot_once_and_applies_the_misfire_policy() {
         assert_eq!(status, 200, "pause {id}: {json}");
     }
     wait_until(LONG_WAIT, "every fired message delivered", || {
-        (db_int(&db, "SELECT count(*) FROM messages", []) == 0).then_some(())
+        (db_int(&db, "SELECT count(*) FROM messages", &[]) == 0).then_some(())
     });
 
     let before_log = first.stderr_text();
@@ -376,8 +376,8 @@ const HOLD: Duration = Duration::from_secs(3);
 
 /// `retried` of message `id` as stored, or `None` once it left `messages`.
 fn stored_retried(db: &Path, id: &str) -> Option<i64> {
-    let n = db_int(db, "SELECT count(*) FROM messages WHERE id = ?1", [id]);
-    (n > 0).then(|| db_int(db, "SELECT retried FROM messages WHERE id = ?1", [id]))
+    let n = db_int(db, "SELECT count(*) FROM messages WHERE id = ?1", &[id]);
+    (n > 0).then(|| db_int(db, "SELECT retried FROM messages WHERE id = ?1", &[id]))
 }
 
 /// A message to a destination that always answers 500 (3 retries, 1.5 s
@@ -441,7 +441,7 @@ fn retries_resume_after_kill_9() {
     let restart_2 = now_ms();
     let third = ServerProcess::start(&db);
     wait_until(LONG_WAIT, "the message dead-lettered", || {
-        (db_int(&db, "SELECT count(*) FROM dlq", []) > 0).then_some(())
+        (db_int(&db, "SELECT count(*) FROM dlq", &[]) > 0).then_some(())
     });
     // Nothing is due any more; give a stray extra attempt a chance to show.
     sleep(Duration::from_millis(500));
@@ -480,14 +480,14 @@ fn retries_resume_after_kill_9() {
             &db,
             "SELECT count(*) FROM dlq WHERE message_id = ?1 AND response_status = 500 \
              AND retried = 3",
-            [&id],
+            &[&id],
         ),
         1,
         "{context}"
     );
-    assert_eq!(db_int(&db, "SELECT count(*) FROM dlq", []), 1, "{context}");
+    assert_eq!(db_int(&db, "SELECT count(*) FROM dlq", &[]), 1, "{context}");
     assert_eq!(
-        db_int(&db, "SELECT count(*) FROM messages", []),
+        db_int(&db, "SELECT count(*) FROM messages", &[]),
         0,
         "{context}"
     );
@@ -523,7 +523,7 @@ fn sigterm_stops_gracefully_and_commits() {
         "the last log line is {last:?}; stderr:\n{log}"
     );
     assert_eq!(
-        db_int(&db, "SELECT count(*) FROM schedules WHERE id = ?1", [&id]),
+        db_int(&db, "SELECT count(*) FROM schedules WHERE id = ?1", &[&id]),
         1
     );
     // Every attempt made before the stop finished and its outcome is stored:
@@ -533,7 +533,7 @@ fn sigterm_stops_gracefully_and_commits() {
             db_int(
                 &db,
                 "SELECT count(*) FROM messages WHERE id = ?1",
-                [&d.message_id]
+                &[&d.message_id]
             ),
             0,
             "{d:?} is still pending after a graceful stop; stderr:\n{log}"

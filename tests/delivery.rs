@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use base64::{engine::general_purpose::URL_SAFE, Engine as _};
 use common::api::{call, create_schedule, publish, states, wait_for_retry, wait_for_state};
-use common::db::{open, rows};
+use common::db::{row, rows};
 use common::inproc::InProcess;
 use common::sink::{Received, Sink};
 use common::start;
@@ -116,13 +116,12 @@ fn a_seconds_schedule_fires_on_time_with_the_right_request() {
 /// Waits for the DLQ row of `message_id`: (retried, response_status, response_body).
 fn wait_for_dlq_row(db: &Path, message_id: &str) -> (u32, Option<u16>, Vec<u8>) {
     wait_until(WAIT, &format!("a DLQ row for {message_id}"), || {
-        open(db)
-            .query_row(
-                "SELECT retried, response_status, response_body FROM dlq WHERE message_id = ?1",
-                [message_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .ok()
+        row(
+            db,
+            "SELECT retried, response_status, response_body FROM dlq WHERE message_id = ?1",
+            &[message_id],
+        )
+        .map(|r| (r.int(0) as u32, r.opt_int(1).map(|s| s as u16), r.bytes(2)))
     })
 }
 
@@ -153,13 +152,13 @@ fn a_failing_schedule_run_is_reported_as_fail() {
     assert!(!states.is_empty());
     assert!(states.values().all(|v| v == "FAIL"), "{states:?}");
     // The DLQ row names the schedule.
-    let schedule: String = open(&server.db)
-        .query_row(
-            "SELECT schedule_id FROM dlq WHERE message_id = ?1",
-            [&message_id],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let schedule = row(
+        &server.db,
+        "SELECT schedule_id FROM dlq WHERE message_id = ?1",
+        &[&message_id],
+    )
+    .expect("a DLQ row")
+    .text(0);
     assert_eq!(schedule, id);
 }
 
@@ -190,13 +189,13 @@ fn a_hanging_destination_times_out_and_delays_no_one_else() {
     call(&server, "DELETE", &format!("/v2/schedules/{id}"), &[], b"");
     let (_, status, _) = wait_for_dlq_row(&server.db, &slow_id);
     assert_eq!(status, None, "a timeout has no response status");
-    let error: String = open(&server.db)
-        .query_row(
-            "SELECT error FROM dlq WHERE message_id = ?1",
-            [&slow_id],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let error = row(
+        &server.db,
+        "SELECT error FROM dlq WHERE message_id = ?1",
+        &[&slow_id],
+    )
+    .expect("a DLQ row")
+    .text(0);
     assert!(error.contains("timed out"), "{error}");
 }
 

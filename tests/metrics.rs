@@ -371,7 +371,8 @@ fn the_binary_serves_metrics_on_the_address_in_cronhook_metrics_listen() {
 #[test]
 fn a_metrics_listen_address_that_cannot_be_used_is_refused_at_start_naming_the_flag() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = cronhook::Config::new(dir.path().join("c.db"), "127.0.0.1:0");
+    let (db, _schema) = common::backend::db_arg(&dir.path().join("c.db"));
+    let mut config = cronhook::Config::new(common::backend::config_db(&db), "127.0.0.1:0");
     config.metrics_listen = Some("not an address".into());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let err = match runtime.block_on(cronhook::App::start(config)) {

@@ -289,16 +289,30 @@ fn serve_refuses_to_start_with_a_bad_schedules_file() {
         &format!("{GOOD_FIRST}[schedules.second]\ndestination = \"ftp://nowhere\"\ncron = \"0 4 * * *\"\n"),
     );
     let db = dir.path().join("cronhook.db");
+    let (db_arg, schema) = common::backend::db_arg(&db);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cronhook"));
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--schedules"])
         .arg(&file)
         .arg("--db")
-        .arg(&db);
+        .arg(&db_arg);
     let (status, _out, err) = run_with_timeout(cmd, Duration::from_secs(30));
     assert!(!status.expect("exits").success(), "{err}");
     assert!(err.contains(&format!("{}:6: ", file.display())), "{err}");
     assert!(err.contains("schedule \"second\", destination: "), "{err}");
-    assert!(!db.exists(), "not started: no database was made");
+    match schema {
+        None => assert!(!db.exists(), "not started: no database was made"),
+        Some(schema) => {
+            let tables: i64 = schema
+                .client()
+                .query_one(
+                    "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1",
+                    &[&schema.name],
+                )
+                .unwrap()
+                .get(0);
+            assert_eq!(tables, 0, "not started: no table was made");
+        }
+    }
 }
 
 #[test]

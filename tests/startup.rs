@@ -92,13 +92,18 @@ fn only_one_configured_signing_key_is_refused() {
 
 #[test]
 fn a_start_that_fails_to_bind_closes_the_database_again() {
+    if common::skip_on_postgres(
+        "checks the SQLite file lock is released; PostgreSQL has no such lock",
+    ) {
+        return;
+    }
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("cronhook.db");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let busy = taken.local_addr().unwrap().to_string();
     let failed = runtime.block_on(cronhook::App::start(cronhook::Config::new(
-        db.clone(),
+        common::backend::config_db(db.as_os_str()),
         &busy,
     )));
     assert!(
@@ -110,7 +115,7 @@ fn a_start_that_fails_to_bind_closes_the_database_again() {
     // one would be refused as a second cronhook on the file.
     let app = runtime
         .block_on(cronhook::App::start(cronhook::Config::new(
-            db,
+            common::backend::config_db(db.as_os_str()),
             "127.0.0.1:0",
         )))
         .expect("the database is free again");

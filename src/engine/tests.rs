@@ -22,7 +22,7 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("t.db"), SyncMode::Normal).unwrap();
+    let store = Store::open(&dir.path().join("t.db").into(), SyncMode::Normal).unwrap();
     let keys = Arc::new(RwLock::new(SigningKeys {
         current: "sig_current".into(),
         next: "sig_next".into(),

@@ -143,12 +143,13 @@ impl Service {
             .await?)
     }
 
-    /// The version, the database and the settings in force.
-    pub fn shown_settings(&self) -> (Shown, std::path::PathBuf, u64) {
+    /// The version, the database (its file, or its URL without the
+    /// password) and its size, and the settings in force.
+    pub async fn shown_settings(&self) -> (Shown, String, u64) {
         (
             self.settings.shown.clone(),
-            self.store.path(),
-            self.store.size_on_disk(),
+            self.store.target().redacted(),
+            self.store.size_on_disk().await,
         )
     }
 }

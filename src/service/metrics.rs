@@ -18,7 +18,7 @@ impl Service {
             dlq: counts.dlq,
             queues,
             flow_waiting,
-            database_bytes: self.store.size_on_disk(),
+            database_bytes: self.store.size_on_disk().await,
         };
         Ok(self.store.metrics().render(&snapshot))
     }

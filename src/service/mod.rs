@@ -65,6 +65,7 @@ impl From<StoreError> for ServiceError {
         match e {
             StoreError::Workflow(w) => ServiceError::Workflow(w),
             StoreError::NotFound(why) => ServiceError::NotFound(why),
+            StoreError::Unsupported(why) => ServiceError::Invalid(why),
             StoreError::Unwritable(why) => ServiceError::Unavailable(why),
             StoreError::Closed => ServiceError::Unavailable("cronhook is shutting down".into()),
             other => ServiceError::Store(other),

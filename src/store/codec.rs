@@ -1,6 +1,6 @@
 //! Row ↔ domain conversions.
 
-use rusqlite::Row;
+use crate::store::db::{DbError, Row};
 
 use super::StoreError;
 use crate::model::{Delivery, HeaderMap, Message, Misfire, Schedule};
@@ -12,17 +12,15 @@ pub(super) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreErr
 pub(super) fn from_json<T: serde::de::DeserializeOwned>(
     idx: usize,
     text: &str,
-) -> rusqlite::Result<T> {
-    serde_json::from_str(text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
-    })
+) -> crate::store::db::Result<T> {
+    serde_json::from_str(text).map_err(|e| DbError::conversion(idx, e))
 }
 
 pub(super) const SCHEDULE_COLUMNS: &str = "id, destination, cron, cron_seconds, delivery, body, \
      misfire, paused, created_at, next_fire_at, last_fire_at, last_states, caller_ip, last_error, \
      start_at, end_at";
 
-pub(super) fn schedule(row: &Row) -> rusqlite::Result<Schedule> {
+pub(super) fn schedule(row: &Row) -> crate::store::db::Result<Schedule> {
     let delivery: String = row.get(4)?;
     let last_states: String = row.get(11)?;
     let misfire: String = row.get(6)?;
@@ -49,7 +47,7 @@ pub(super) fn schedule(row: &Row) -> rusqlite::Result<Schedule> {
 pub(super) const MESSAGE_COLUMNS: &str =
     "id, url, schedule_id, slot_at, delivery, body, created_at, not_before, due_at, retried, caller_ip";
 
-pub(super) fn message(row: &Row) -> rusqlite::Result<Message> {
+pub(super) fn message(row: &Row) -> crate::store::db::Result<Message> {
     let delivery: String = row.get(4)?;
     Ok(Message {
         id: row.get(0)?,
@@ -66,17 +64,15 @@ pub(super) fn message(row: &Row) -> rusqlite::Result<Message> {
     })
 }
 
-pub(super) fn header_map(idx: usize, text: &str) -> rusqlite::Result<HeaderMap> {
+pub(super) fn header_map(idx: usize, text: &str) -> crate::store::db::Result<HeaderMap> {
     from_json(idx, text)
 }
 
 /// A stored state name that this version does not know is a corrupt row.
-pub(super) fn log_state(idx: usize, text: &str) -> rusqlite::Result<crate::model::LogState> {
-    crate::model::LogState::parse(text).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            idx,
-            rusqlite::types::Type::Text,
-            format!("unknown log state {text:?}").into(),
-        )
-    })
+pub(super) fn log_state(
+    idx: usize,
+    text: &str,
+) -> crate::store::db::Result<crate::model::LogState> {
+    crate::model::LogState::parse(text)
+        .ok_or_else(|| DbError::conversion(idx, format!("unknown log state {text:?}")))
 }

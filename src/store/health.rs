@@ -39,7 +39,11 @@ impl Health {
                 st.last_ok = Some(Instant::now());
             }
             Err(e) => {
-                st.fault = Some(e.to_string());
+                st.fault = Some(match e {
+                    // Already the reason; `probe_writes` says "cannot be written".
+                    StoreError::Unwritable(why) => why.clone(),
+                    e => e.to_string(),
+                });
                 st.last_failed = Some(Instant::now());
             }
         }

@@ -11,14 +11,19 @@
 //! (`writer`); each write names the timer changes it makes (`Change`), and
 //! the writer hands them to the engine right after the commit, in commit
 //! order. Reads go through separate connections (`read`), in WAL mode never
-//! waiting for the writer. Keeping SQL in this module keeps a second backend
-//! possible without touching the engine or the API.
+//! waiting for the writer.
+//!
+//! The database is SQLite or PostgreSQL (`DbTarget`); the SQL goes through
+//! one facade (`db`) with a connection of either kind, so nothing above the
+//! store knows which.
 
 mod codec;
+pub(crate) mod db;
 mod health;
 mod lock;
 mod migrations;
 mod ops;
+mod pg;
 mod read;
 mod rows;
 mod steps;
@@ -28,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use rusqlite::Connection;
+use db::{Conn, DbError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
@@ -47,14 +52,15 @@ pub use ops::workflows::{
     FailureInfo, Hooked, Notified, Revive, ReviveOverrides, RunCursor, RunPage, RunSelection,
     WaitOutcome,
 };
+pub use pg::copy::{migrate_to_postgres, CopyReport, MigrateError};
 use read::{Lane, Readers};
-pub use writer::Tx;
+pub use writer::{BeforeCommit, Tx};
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Db(DbError),
     #[error("stored JSON is invalid: {0}")]
     Json(#[from] serde_json::Error),
     #[error(
@@ -74,9 +80,131 @@ pub enum StoreError {
     /// stored.
     #[error("{0}")]
     NotFound(String),
+    /// The operation does not exist on this backend (a file backup on
+    /// PostgreSQL); the text says what to do instead.
+    #[error("{0}")]
+    Unsupported(String),
     /// A workflow rule refused the write (the whole transaction is undone).
     #[error(transparent)]
     Workflow(#[from] crate::workflow::WorkflowError),
+}
+
+impl From<DbError> for StoreError {
+    /// A lost connection (PostgreSQL away) stored nothing and may work
+    /// again soon: `Unwritable`, which the API answers 503.
+    fn from(e: DbError) -> Self {
+        if e.is_connection() {
+            StoreError::Unwritable(format!("the database connection is lost ({e})"))
+        } else {
+            StoreError::Db(e)
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Db(DbError::Sqlite(e))
+    }
+}
+
+/// Where the data lives: `--db`. A value starting `postgres://` or
+/// `postgresql://` is a PostgreSQL URL (libpq syntax); anything else is the
+/// path of a SQLite file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbTarget {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DbTarget {
+    pub fn parse(s: &str) -> DbTarget {
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            DbTarget::Postgres(s.to_owned())
+        } else {
+            DbTarget::Sqlite(PathBuf::from(s))
+        }
+    }
+
+    /// The SQLite file made absolute (so messages and the lock name one
+    /// file whatever the working folder later is); a URL as it is.
+    pub fn absolute(&self) -> DbTarget {
+        match self {
+            DbTarget::Sqlite(p) => {
+                DbTarget::Sqlite(std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+            }
+            pg => pg.clone(),
+        }
+    }
+
+    /// The SQLite file, if it is one.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match self {
+            DbTarget::Sqlite(p) => Some(p),
+            DbTarget::Postgres(_) => None,
+        }
+    }
+
+    /// For messages and `--print-config`: the path, or the URL with its
+    /// password masked.
+    pub fn redacted(&self) -> String {
+        match self {
+            DbTarget::Sqlite(p) => p.display().to_string(),
+            DbTarget::Postgres(url) => redact_url(url),
+        }
+    }
+}
+
+impl std::str::FromStr for DbTarget {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(DbTarget::parse(s))
+    }
+}
+
+impl std::fmt::Display for DbTarget {
+    /// Never shows a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl From<PathBuf> for DbTarget {
+    fn from(p: PathBuf) -> Self {
+        DbTarget::Sqlite(p)
+    }
+}
+
+/// `postgres://user:secret@host/db?password=secret` →
+/// `postgres://user:********@host/db?password=********`.
+fn redact_url(url: &str) -> String {
+    const MASK: &str = "********";
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _)) => format!("{name}:{MASK}@{host}"),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}={MASK}"),
+                    _ => kv.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 /// A change to what the engine's timer must hold, made by a committed
@@ -142,40 +270,77 @@ struct Inner {
     readers: Readers,
     health: Arc<health::Health>,
     listener: Arc<writer::ListenerSlot>,
+    before_commit: Arc<writer::BeforeCommitSlot>,
     /// The process's metrics: the writer records its commits here, the
     /// engine its deliveries and firings, and a scrape renders them.
     metrics: Arc<Metrics>,
     /// Held while this process uses the database: a second cronhook on the
-    /// same file would break every invariant. Released at `close`.
+    /// same file would break every invariant. Released at `close`. None on
+    /// PostgreSQL, where several nodes share the database.
     lock: std::sync::Mutex<Option<std::fs::File>>,
 }
 
 impl Store {
-    /// Opens (creating if needed), locks and migrates the database at `path`.
-    pub fn open(path: &Path, sync: SyncMode) -> Result<Store, OpenError> {
-        let lock = lock::acquire(path)?;
-        let conn = open_writer(path, sync).map_err(OpenError::Store)?;
+    /// Opens the database: on SQLite, opens (creating if needed), locks and
+    /// migrates the file; on PostgreSQL, connects the writer and migrates
+    /// the schema (the read connections connect when first needed).
+    pub fn open(target: &DbTarget, sync: SyncMode) -> Result<Store, OpenError> {
+        let (conn, lock, connect) = match target {
+            DbTarget::Sqlite(path) => {
+                let lock = lock::acquire(path)?;
+                let conn = open_writer(path, sync).map_err(OpenError::Store)?;
+                (Conn::Sqlite(conn), Some(lock), None)
+            }
+            DbTarget::Postgres(url) => {
+                let connect = writer::Connect::new(url.clone());
+                let conn = connect.open_migrated().map_err(OpenError::Store)?;
+                (conn, None, Some(connect))
+            }
+        };
         let listener: Arc<writer::ListenerSlot> = Arc::new(RwLock::new(None));
+        let before_commit: Arc<writer::BeforeCommitSlot> = Arc::new(RwLock::new(None));
         let health = Arc::new(health::Health::default());
         let metrics = Arc::new(Metrics::new());
         let (inbox, rx) = mpsc::channel(INBOX);
         {
-            let (listener, health, metrics) = (listener.clone(), health.clone(), metrics.clone());
+            let w = writer::Writer {
+                listener: listener.clone(),
+                before_commit: before_commit.clone(),
+                health: health.clone(),
+                metrics: metrics.clone(),
+                connect,
+            };
             std::thread::Builder::new()
                 .name("cronhook-store-writer".into())
-                .spawn(move || writer::run(conn, rx, listener, health, metrics))
+                .spawn(move || w.run(conn, rx))
                 .map_err(OpenError::Io)?;
         }
         Ok(Store {
             inner: Arc::new(Inner {
                 inbox,
-                readers: Readers::new(PathBuf::from(path)),
+                readers: Readers::new(target.clone()),
                 health,
                 listener,
+                before_commit,
                 metrics,
-                lock: std::sync::Mutex::new(Some(lock)),
+                lock: std::sync::Mutex::new(lock),
             }),
         })
+    }
+
+    /// Which database this store uses.
+    pub fn target(&self) -> &DbTarget {
+        self.inner.readers.target()
+    }
+
+    /// Runs `hook` in every later PostgreSQL write transaction, before its
+    /// COMMIT (see [`BeforeCommit`]).
+    pub fn set_before_commit(&self, hook: Arc<dyn BeforeCommit>) {
+        *self
+            .inner
+            .before_commit
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(hook);
     }
 
     /// The metrics this store's process records into.
@@ -212,7 +377,7 @@ impl Store {
     async fn read_engine<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+        F: FnOnce(&Conn) -> Result<R, StoreError> + Send + 'static,
     {
         self.inner.readers.read(Lane::Engine, f).await
     }
@@ -221,7 +386,7 @@ impl Store {
     async fn read_api<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+        F: FnOnce(&Conn) -> Result<R, StoreError> + Send + 'static,
     {
         self.inner.readers.read(Lane::Api, f).await
     }
@@ -287,8 +452,8 @@ impl Store {
     }
 }
 
-fn open_writer(path: &Path, sync: SyncMode) -> Result<Connection, StoreError> {
-    let mut conn = Connection::open(path)?;
+fn open_writer(path: &Path, sync: SyncMode) -> Result<rusqlite::Connection, StoreError> {
+    let mut conn = rusqlite::Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(

@@ -10,12 +10,20 @@
 //! caller. So the timer never holds what is not committed, never misses what
 //! is, and sees two writes to the same schedule in the order they committed:
 //! "committed is armed" has this one owner.
+//!
+//! On PostgreSQL the thread holds one client. When its connection breaks
+//! (the server restarts, the network goes), the batch in hand fails with
+//! `StoreError::Unwritable` (the API answers 503, health reports the fault),
+//! and the next batch first reconnects; a failed reconnect waits 100 ms,
+//! doubling up to 2 s, before the next try, failing the batches that come
+//! meanwhile at once rather than holding them.
 
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::db::{Conn, Dialect, PgConn};
 use super::health::Health;
 use super::{Change, CommitListener, StoreError};
 use crate::metrics::Metrics;
@@ -34,14 +42,14 @@ pub(super) enum Msg {
 /// changes its writes make, which take effect only if the job's savepoint
 /// is kept and the transaction commits.
 pub struct Tx<'c> {
-    conn: &'c Connection,
+    conn: &'c Conn,
     changes: Vec<Change>,
 }
 
 impl std::ops::Deref for Tx<'_> {
-    type Target = Connection;
+    type Target = Conn;
 
-    fn deref(&self) -> &Connection {
+    fn deref(&self) -> &Conn {
         self.conn
     }
 }
@@ -95,10 +103,27 @@ impl Tx<'_> {
 /// Where committed changes go; set once the engine exists.
 pub(super) type ListenerSlot = RwLock<Option<Arc<dyn CommitListener>>>;
 
+/// Extra SQL in each PostgreSQL write transaction, after its jobs and
+/// before its COMMIT, made from that batch's changes: what lets other
+/// nodes hear of this node's commits (`pg_notify`, which PostgreSQL
+/// delivers at commit, in commit order). Not called on SQLite, where one
+/// process owns the database.
+pub trait BeforeCommit: Send + Sync {
+    /// `changes` holds, for each job of the batch in the order they ran,
+    /// the timer changes of those that kept their savepoint (empty for the
+    /// others). An error undoes the whole batch: every job is answered
+    /// `Unwritable`, as for a failed COMMIT.
+    fn before_commit(&self, conn: &Conn, changes: &[&[Change]]) -> Result<(), StoreError>;
+}
+
+pub(super) type BeforeCommitSlot = RwLock<Option<Arc<dyn BeforeCommit>>>;
+
 /// A queued write. `run` executes inside the open transaction; after the
 /// commit, `take_changes` yields what it changed and `finish` answers.
 pub(super) trait Job: Send {
-    fn run(&mut self, conn: &Connection);
+    fn run(&mut self, conn: &Conn);
+    /// What `take_changes` will yield, before the commit.
+    fn changes(&self) -> &[Change];
     fn take_changes(&mut self) -> Vec<Change>;
     fn finish(self: Box<Self>, committed: Result<(), &StoreError>);
 }
@@ -135,7 +160,7 @@ where
     R: Send + 'static,
     F: FnOnce(&mut Tx) -> Result<R, StoreError> + Send + 'static,
 {
-    fn run(&mut self, conn: &Connection) {
+    fn run(&mut self, conn: &Conn) {
         let Some(f) = self.f.take() else { return };
         let mut tx = Tx {
             conn,
@@ -169,6 +194,10 @@ where
         self.result = Some(result);
     }
 
+    fn changes(&self) -> &[Change] {
+        &self.changes
+    }
+
     fn take_changes(&mut self) -> Vec<Change> {
         std::mem::take(&mut self.changes)
     }
@@ -176,6 +205,7 @@ where
     fn finish(self: Box<Self>, committed: Result<(), &StoreError>) {
         let result = match (committed, self.result) {
             (Ok(()), Some(result)) => result,
+            (Err(StoreError::Unwritable(why)), _) => Err(StoreError::Unwritable(why.clone())),
             (Err(e), _) => Err(StoreError::Unwritable(e.to_string())),
             (Ok(()), None) => Err(StoreError::Closed),
         };
@@ -184,67 +214,181 @@ where
     }
 }
 
-/// Runs the writer loop until closed or every sender is dropped.
-pub(super) fn run(
-    mut conn: Connection,
-    mut inbox: mpsc::Receiver<Msg>,
-    listener: Arc<ListenerSlot>,
-    health: Arc<Health>,
-    metrics: Arc<Metrics>,
-) {
-    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(64);
-    let mut closing = None;
-    while closing.is_none() {
-        match inbox.blocking_recv() {
-            None => break,
-            Some(Msg::Close(done)) => closing = Some(done),
-            Some(Msg::Job(job)) => batch.push(job),
-        }
-        while closing.is_none() && batch.len() < MAX_BATCH {
-            match inbox.try_recv() {
-                Ok(Msg::Job(job)) => batch.push(job),
-                Ok(Msg::Close(done)) => closing = Some(done),
-                Err(_) => break,
-            }
-        }
-        if batch.is_empty() {
-            continue;
-        }
-        let started = std::time::Instant::now();
-        let outcome = commit_batch(&mut conn, &mut batch);
-        metrics.commit(
-            outcome.is_ok(),
-            batch.len(),
-            started.elapsed().as_secs_f64(),
-        );
-        health.record(&outcome);
-        let listener = listener.read().unwrap_or_else(|p| p.into_inner()).clone();
-        for mut job in batch.drain(..) {
-            if let (Ok(()), Some(l)) = (&outcome, &listener) {
-                let changes = job.take_changes();
-                if !changes.is_empty() {
-                    l.committed(changes);
-                }
-            }
-            job.finish(outcome.as_ref().map(|_| ()));
-        }
-        if let Err(e) = outcome {
-            tracing::error!(error = %e, "store: a write transaction failed to commit");
+/// How the PostgreSQL writer (re)connects: the URL and the backoff.
+pub(super) struct Connect {
+    url: String,
+    /// The pause after the next failed try.
+    backoff: Duration,
+    /// No try before this, after a failed one.
+    next_try: Option<Instant>,
+}
+
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+impl Connect {
+    pub(super) fn new(url: String) -> Connect {
+        Connect {
+            url,
+            backoff: BACKOFF_FIRST,
+            next_try: None,
         }
     }
-    // Jobs still queued behind a close are dropped with the inbox: their
-    // callers get `Closed`.
-    drop(inbox);
-    drop(conn);
-    if let Some(done) = closing {
-        let _ = done.send(());
+
+    /// Connects and brings the schema up to date, on a thread of its own
+    /// (the caller may be on an async thread, where the blocking client
+    /// must not run).
+    pub(super) fn open_migrated(&self) -> Result<Conn, StoreError> {
+        let url = self.url.clone();
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                let conn = PgConn::connect(&url)?;
+                conn.with_client(super::pg::migrate).map_err(|e| match e {
+                    super::pg::PgSchemaError::SchemaTooNew { found, known } => {
+                        StoreError::SchemaTooNew { found, known }
+                    }
+                    super::pg::PgSchemaError::Postgres(e) => e.into(),
+                })?;
+                Ok(Conn::Postgres(conn))
+            })
+            .join()
+            .unwrap_or(Err(StoreError::JobPanicked))
+        })
+    }
+
+    /// A new connection for the writer, if a try is due.
+    fn reconnect(&mut self) -> Result<Conn, StoreError> {
+        let now = Instant::now();
+        if self.next_try.is_some_and(|t| now < t) {
+            return Err(StoreError::Unwritable(
+                "the database connection is lost; reconnecting".into(),
+            ));
+        }
+        match PgConn::connect(&self.url) {
+            Ok(conn) => {
+                self.backoff = BACKOFF_FIRST;
+                self.next_try = None;
+                tracing::info!("store: the writer reconnected to the database");
+                Ok(Conn::Postgres(conn))
+            }
+            Err(e) => {
+                self.next_try = Some(now + self.backoff);
+                self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+                Err(StoreError::Unwritable(format!(
+                    "the database cannot be reached ({e})"
+                )))
+            }
+        }
     }
 }
 
-fn commit_batch(conn: &mut Connection, batch: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        super::db::DbError::Postgres(e).into()
+    }
+}
+
+/// The writer thread's shared state.
+pub(super) struct Writer {
+    pub listener: Arc<ListenerSlot>,
+    pub before_commit: Arc<BeforeCommitSlot>,
+    pub health: Arc<Health>,
+    pub metrics: Arc<Metrics>,
+    /// How to reconnect; `None` on SQLite.
+    pub connect: Option<Connect>,
+}
+
+impl Writer {
+    /// Runs the writer loop until closed or every sender is dropped.
+    pub(super) fn run(mut self, mut conn: Conn, mut inbox: mpsc::Receiver<Msg>) {
+        let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(64);
+        let mut closing = None;
+        while closing.is_none() {
+            match inbox.blocking_recv() {
+                None => break,
+                Some(Msg::Close(done)) => closing = Some(done),
+                Some(Msg::Job(job)) => batch.push(job),
+            }
+            while closing.is_none() && batch.len() < MAX_BATCH {
+                match inbox.try_recv() {
+                    Ok(Msg::Job(job)) => batch.push(job),
+                    Ok(Msg::Close(done)) => closing = Some(done),
+                    Err(_) => break,
+                }
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            let started = std::time::Instant::now();
+            let outcome = self.connected(&mut conn).and_then(|()| {
+                let hook = self
+                    .before_commit
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                commit_batch(&conn, &mut batch, hook.as_deref())
+            });
+            self.metrics.commit(
+                outcome.is_ok(),
+                batch.len(),
+                started.elapsed().as_secs_f64(),
+            );
+            self.health.record(&outcome);
+            let listener = self
+                .listener
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            for mut job in batch.drain(..) {
+                if let (Ok(()), Some(l)) = (&outcome, &listener) {
+                    let changes = job.take_changes();
+                    if !changes.is_empty() {
+                        l.committed(changes);
+                    }
+                }
+                job.finish(outcome.as_ref().map(|_| ()));
+            }
+            if let Err(e) = outcome {
+                tracing::error!(error = %e, "store: a write transaction failed to commit");
+            }
+        }
+        // Jobs still queued behind a close are dropped with the inbox: their
+        // callers get `Closed`.
+        drop(inbox);
+        drop(conn);
+        if let Some(done) = closing {
+            let _ = done.send(());
+        }
+    }
+
+    /// Replaces a broken connection (PostgreSQL), or says why it cannot yet.
+    fn connected(&mut self, conn: &mut Conn) -> Result<(), StoreError> {
+        if !conn.is_broken() {
+            return Ok(());
+        }
+        let Some(connect) = &mut self.connect else {
+            return Ok(());
+        };
+        *conn = connect.reconnect()?;
+        Ok(())
+    }
+}
+
+fn commit_batch(
+    conn: &Conn,
+    batch: &mut [Box<dyn Job>],
+    hook: Option<&dyn BeforeCommit>,
+) -> Result<(), StoreError> {
+    conn.execute_batch(conn.pick("BEGIN IMMEDIATE", "BEGIN"))?;
     for job in batch.iter_mut() {
         job.run(conn);
+    }
+    if let (Dialect::Postgres, Some(hook)) = (conn.dialect(), hook) {
+        let changes: Vec<&[Change]> = batch.iter().map(|j| j.changes()).collect();
+        if let Err(e) = hook.before_commit(conn, &changes) {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
     }
     if let Err(e) = conn.execute_batch("COMMIT") {
         let _ = conn.execute_batch("ROLLBACK");
@@ -268,8 +412,8 @@ mod tests {
         })
     }
 
-    fn table() -> Connection {
-        let conn = Connection::open_in_memory().unwrap();
+    fn table() -> Conn {
+        let conn = Conn::Sqlite(rusqlite::Connection::open_in_memory().unwrap());
         conn.execute_batch("CREATE TABLE t (v INTEGER PRIMARY KEY)")
             .unwrap();
         conn
@@ -279,7 +423,7 @@ mod tests {
     /// transaction (two concurrent callers may or may not).
     #[test]
     fn a_failing_or_panicking_job_is_undone_alone_and_the_writer_goes_on() {
-        let mut conn = table();
+        let conn = table();
         let (first, r_first) = insert(1);
         let (duplicate, r_duplicate) = insert(1);
         let (panics, r_panics) = FnJob::boxed(|tx: &mut Tx| -> Result<(), StoreError> {
@@ -288,7 +432,7 @@ mod tests {
         });
         let (last, r_last) = insert(2);
         let mut batch = vec![first, duplicate, panics, last];
-        let outcome = commit_batch(&mut conn, &mut batch);
+        let outcome = commit_batch(&conn, &mut batch, None);
         assert!(outcome.is_ok(), "{outcome:?}");
         let changes: Vec<Vec<Change>> = batch.iter_mut().map(|j| j.take_changes()).collect();
         assert_eq!(
@@ -307,7 +451,7 @@ mod tests {
         ));
         assert!(r_last.blocking_recv().unwrap().is_ok());
         let values: Vec<i64> = conn
-            .prepare("SELECT v FROM t ORDER BY v")
+            .prepare_cached("SELECT v FROM t ORDER BY v")
             .unwrap()
             .query_map([], |r| r.get(0))
             .unwrap()
@@ -346,13 +490,14 @@ mod tests {
         // A job sent after the close is never run.
         let (late, late_reply) = insert(7);
         tx.blocking_send(Msg::Job(late)).unwrap();
-        run(
-            table(),
-            rx,
+        let writer = Writer {
             listener,
-            Arc::new(Health::default()),
-            Arc::new(Metrics::new()),
-        );
+            before_commit: Arc::new(RwLock::new(None)),
+            health: Arc::new(Health::default()),
+            metrics: Arc::new(Metrics::new()),
+            connect: None,
+        };
+        writer.run(table(), rx);
         closed.blocking_recv().unwrap();
         for r in replies {
             assert!(r.blocking_recv().unwrap().is_ok());

@@ -5,7 +5,9 @@
 //! restart, retention after two weeks) is driven by `advance` instead of by
 //! sleeping: what a test sees depends on the order of events, not on how
 //! fast the machine is. Deliveries still cross a real HTTP connection to a
-//! real sink, and writes go to a real SQLite file.
+//! real sink, and writes go to a real SQLite file (or, with
+//! `CRONHOOK_TEST_POSTGRES` set, to a PostgreSQL schema of the app's own,
+//! kept across `stop` / `start_again`; see `backend.rs`).
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -16,6 +18,7 @@ use std::time::Duration;
 use cronhook::clock::ManualClock;
 use cronhook::{App, Config};
 
+use super::backend::{self, PgSchema};
 use super::sink::{Received, Sink};
 use super::wait::WAIT;
 use super::Target;
@@ -28,6 +31,8 @@ pub struct InProcess {
     pub addr: SocketAddr,
     pub token: String,
     adjust: fn(&mut Config),
+    /// On PostgreSQL, the schema `db()` stands for.
+    schema: Option<Arc<PgSchema>>,
 }
 
 /// The clock's start: now, rounded up to a whole minute, so schedules have
@@ -51,7 +56,12 @@ impl InProcess {
 
     /// Starts on a copy of database file `db`, with the clock at `at` (Unix
     /// ms): a database another release wrote, seen as at the moment it was.
+    /// SQLite only: a test that uses it skips on PostgreSQL first.
     pub fn start_on_copy(db: &std::path::Path, at: i64) -> InProcess {
+        assert!(
+            !backend::on_postgres(),
+            "start_on_copy copies a SQLite file: call skip_on_postgres first"
+        );
         let mut p = InProcess::unbooted(at, |_| {});
         std::fs::copy(db, p.db()).unwrap();
         p.boot();
@@ -73,6 +83,7 @@ impl InProcess {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             token: String::new(),
             adjust,
+            schema: None,
         }
     }
 
@@ -81,7 +92,11 @@ impl InProcess {
     }
 
     fn boot(&mut self) {
-        let mut config = Config::new(self.db(), "127.0.0.1:0");
+        let (db, schema) = backend::db_arg(&self.db());
+        if self.schema.is_none() {
+            self.schema = schema;
+        }
+        let mut config = Config::new(backend::config_db(&db), "127.0.0.1:0");
         (self.adjust)(&mut config);
         self.token = config.token.clone();
         let app = self

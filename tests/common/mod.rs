@@ -8,10 +8,12 @@
 //! threads so the child never blocks on a full pipe, and polls `/healthz`
 //! until it answers 200. The child is killed when the value is dropped.
 //!
-//! Only std is used.
+//! The database is SQLite or PostgreSQL, as `backend` says: a test names it
+//! by a path either way (see `backend.rs`).
 #![allow(dead_code)]
 
 pub mod api;
+pub mod backend;
 pub mod db;
 pub mod dev_mode;
 pub mod hang;
@@ -19,6 +21,9 @@ pub mod inproc;
 pub mod signature;
 pub mod sink;
 pub mod wait;
+
+#[allow(unused_imports)]
+pub use backend::{on_postgres, skip_on_postgres, skip_on_sqlite};
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -80,6 +85,9 @@ pub struct ServerOptions {
     pub listen: Option<String>,
     /// The child's open-files limit (soft and hard), as `ulimit -n` sets it.
     pub nofile: Option<u64>,
+    /// The database is the SQLite file at the path even when the suite runs
+    /// on PostgreSQL (a migration's source, say).
+    pub sqlite: bool,
 }
 
 impl ServerOptions {
@@ -90,6 +98,12 @@ impl ServerOptions {
 
     pub fn nofile(mut self, limit: u64) -> Self {
         self.nofile = Some(limit);
+        self
+    }
+
+    /// A SQLite file whatever the backend (see [`ServerOptions::sqlite`]).
+    pub fn sqlite(mut self) -> Self {
+        self.sqlite = true;
         self
     }
 
@@ -114,7 +128,11 @@ pub struct ServerProcess {
     pub current_signing_key: String,
     pub next_signing_key: String,
     pub pid: u32,
+    /// The database's name in the test: a SQLite file, or on PostgreSQL
+    /// the key of its schema (`backend::for_path`).
     pub db: PathBuf,
+    /// On PostgreSQL, the schema `db` stands for (held while the server is).
+    pub schema: Option<Arc<backend::PgSchema>>,
     /// Every `KEY=value` line the server printed on stdout before `QSTASH_URL=`
     /// and shortly after it.
     pub vars: HashMap<String, String>,
@@ -156,20 +174,32 @@ fn drain<R: Read + Send + 'static>(
 }
 
 impl ServerProcess {
-    /// Starts `cronhook serve --listen 127.0.0.1:0 --db <db>`.
+    /// Starts `cronhook serve --listen 127.0.0.1:0 --db <db>` (on
+    /// PostgreSQL `--db` is the URL of `db`'s schema).
     pub fn start(db: impl AsRef<Path>) -> ServerProcess {
         Self::start_with(db, ServerOptions::default())
+    }
+
+    /// Starts `cronhook serve` on the SQLite file `db`, also when the suite
+    /// runs on PostgreSQL.
+    pub fn start_sqlite(db: impl AsRef<Path>) -> ServerProcess {
+        Self::start_with(db, ServerOptions::default().sqlite())
     }
 
     /// Starts the server with extra arguments and environment variables.
     pub fn start_with(db: impl AsRef<Path>, opts: ServerOptions) -> ServerProcess {
         let db = db.as_ref().to_path_buf();
+        let (db_arg, schema) = if opts.sqlite {
+            (db.as_os_str().to_owned(), None)
+        } else {
+            backend::db_arg(&db)
+        };
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cronhook"));
         cmd.arg("serve")
             .arg("--listen")
             .arg(opts.listen.as_deref().unwrap_or("127.0.0.1:0"))
             .arg("--db")
-            .arg(&db)
+            .arg(&db_arg)
             .args(&opts.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -208,6 +238,7 @@ impl ServerProcess {
             next_signing_key: String::new(),
             pid,
             db,
+            schema,
             vars: HashMap::new(),
             stdout,
             stderr,

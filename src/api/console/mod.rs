@@ -347,10 +347,10 @@ pub async fn histogram(State(state): State<AppState>, request: Request) -> ApiRe
 /// `GET /cronhook/v1/settings`: the version, the database and the settings
 /// in force (no secrets).
 pub async fn settings(State(state): State<AppState>) -> Json<Value> {
-    let (shown, path, bytes) = state.service.shown_settings();
+    let (shown, path, bytes) = state.service.shown_settings().await;
     Json(json!({
         "version": shown.version,
-        "database": { "path": path.display().to_string(), "bytes": bytes },
+        "database": { "path": path, "bytes": bytes },
         "settings": shown.settings.iter().map(|(k, v)| json!({ "name": k, "value": v })).collect::<Vec<_>>(),
     }))
 }

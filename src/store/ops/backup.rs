@@ -15,6 +15,7 @@ use std::time::Duration;
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::Connection;
 
+use crate::store::db::Conn;
 use crate::store::{Store, StoreError};
 
 impl Store {
@@ -22,8 +23,13 @@ impl Store {
     /// be left behind): the caller reads it from the start and drops it.
     /// It is made next to the database, whose folder cronhook may write,
     /// and needs as much free space as the database takes.
+    /// On PostgreSQL there is no file to copy: `Unsupported`.
     pub async fn backup(&self) -> Result<File, StoreError> {
-        let db = self.path();
+        let Some(db) = self.target().sqlite_path().map(|p| p.to_path_buf()) else {
+            return Err(StoreError::Unsupported(
+                "backup copies the SQLite file; on PostgreSQL use pg_dump".into(),
+            ));
+        };
         let name = format!(
             "{}.backup-{}.tmp",
             db.file_name()
@@ -35,6 +41,9 @@ impl Store {
         let temp = out.clone();
         let made = self
             .read_api(move |conn| {
+                let Conn::Sqlite(conn) = conn else {
+                    unreachable!("a SQLite store reads through SQLite connections")
+                };
                 let mut dest = Connection::open(&out)?;
                 copy_all(conn, &mut dest)?;
                 drop(dest);

@@ -3,7 +3,7 @@
 //! history, and the log as a histogram. Each read is bounded: a page, a
 //! count, or an indexed range; nothing loads a whole table.
 
-use rusqlite::{params, Connection};
+use crate::store::db::{params, Conn};
 
 use crate::model::{Firing, FiringKind, Message, Millis, Schedule, ScheduleState};
 use crate::store::codec::{self, SCHEDULE_COLUMNS};
@@ -40,7 +40,7 @@ pub type ScheduleCursor = (Millis, String);
 /// `(bucket start, state, count)` rows of a log histogram.
 pub type Histogram = Vec<(Millis, String, i64)>;
 
-fn count(conn: &Connection, sql: &str) -> Result<i64, StoreError> {
+fn count(conn: &Conn, sql: &str) -> Result<i64, StoreError> {
     Ok(conn.prepare_cached(sql)?.query_row([], |r| r.get(0))?)
 }
 
@@ -56,7 +56,7 @@ fn state_sql(state: ScheduleState) -> &'static str {
     }
 }
 
-fn count_in(conn: &Connection, state: ScheduleState, now: Millis) -> Result<i64, StoreError> {
+fn count_in(conn: &Conn, state: ScheduleState, now: Millis) -> Result<i64, StoreError> {
     let sql = format!(
         "SELECT count(*) FROM schedules WHERE {}",
         state_sql(state).replace("?now", "?1")
@@ -168,8 +168,10 @@ impl Store {
                 .prepare_cached(
                     // An attempt row that failed is one ERROR entry; a
                     // version-9 row may be an ERROR of its own.
-                    "SELECT ?1 + ((time - ?1) / ?3) * ?3 AS b, sum(state = 'DELIVERED'), \
-                     sum(state = 'ERROR' OR started_at IS NOT NULL AND state IN ('RETRY', 'FAILED')) \
+                    "SELECT ?1 + ((time - ?1) / ?3) * ?3 AS b, \
+                     sum(CASE WHEN state = 'DELIVERED' THEN 1 ELSE 0 END), \
+                     sum(CASE WHEN state = 'ERROR' OR started_at IS NOT NULL \
+                     AND state IN ('RETRY', 'FAILED') THEN 1 ELSE 0 END) \
                      FROM log WHERE time >= ?1 AND time < ?2 \
                      AND (state IN ('DELIVERED', 'ERROR') \
                           OR started_at IS NOT NULL AND state IN ('RETRY', 'FAILED')) \
@@ -221,7 +223,7 @@ impl Store {
             let sql = format!(
                 "SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE {} \
                  AND (created_at > ?2 OR (created_at = ?2 AND id > ?3)) \
-                 AND (?4 IS NULL OR id LIKE ?4 ESCAPE '\\' OR destination LIKE ?4 ESCAPE '\\' \
+                 AND (CAST(?4 AS TEXT) IS NULL OR id LIKE ?4 ESCAPE '\\' OR destination LIKE ?4 ESCAPE '\\' \
                       OR delivery LIKE ?4 ESCAPE '\\') \
                  ORDER BY created_at, id LIMIT ?5",
                 state_sql(state).replace("?now", "?1")
@@ -261,17 +263,17 @@ impl Store {
                 .prepare_cached(
                     "SELECT b, state, sum(n) FROM ( \
                      SELECT ?1 + ((time - ?1) / ?3) * ?3 AS b, state, count(*) AS n FROM log \
-                     WHERE time >= ?1 AND time < ?2 AND (?4 IS NULL OR message_id IN \
+                     WHERE time >= ?1 AND time < ?2 AND (CAST(?4 AS TEXT) IS NULL OR message_id IN \
                      (SELECT id FROM log_messages WHERE schedule_id = ?4)) GROUP BY b, state \
                      UNION ALL \
                      SELECT ?1 + ((time - ?1) / ?3) * ?3 AS b, 'ERROR', count(*) FROM log \
                      WHERE time >= ?1 AND time < ?2 AND started_at IS NOT NULL \
-                     AND state IN ('RETRY', 'FAILED') AND (?4 IS NULL OR message_id IN \
+                     AND state IN ('RETRY', 'FAILED') AND (CAST(?4 AS TEXT) IS NULL OR message_id IN \
                      (SELECT id FROM log_messages WHERE schedule_id = ?4)) GROUP BY b \
                      UNION ALL \
                      SELECT ?1 + ((started_at - ?1) / ?3) * ?3 AS b, 'ACTIVE', count(*) FROM log \
-                     WHERE started_at >= ?1 AND started_at < ?2 AND (?4 IS NULL OR message_id IN \
-                     (SELECT id FROM log_messages WHERE schedule_id = ?4)) GROUP BY b) \
+                     WHERE started_at >= ?1 AND started_at < ?2 AND (CAST(?4 AS TEXT) IS NULL OR message_id IN \
+                     (SELECT id FROM log_messages WHERE schedule_id = ?4)) GROUP BY b) AS h \
                      GROUP BY b, state ORDER BY b, state",
                 )?
                 .query_map(params![from, to, bucket.max(1), schedule_id], |r| {
@@ -283,9 +285,22 @@ impl Store {
         .await
     }
 
-    /// The database's size on disk: the file and its WAL, bytes.
-    pub fn size_on_disk(&self) -> u64 {
-        let db = self.inner.readers.path();
+    /// The database's size on disk, bytes: on SQLite the file and its WAL;
+    /// on PostgreSQL what the server reports for the database (0 when it
+    /// cannot be asked).
+    pub async fn size_on_disk(&self) -> u64 {
+        let Some(db) = self.target().sqlite_path() else {
+            let size = self
+                .read_api(|conn| {
+                    let bytes: i64 =
+                        conn.query_row("SELECT pg_database_size(current_database())", [], |r| {
+                            r.get(0)
+                        })?;
+                    Ok(bytes)
+                })
+                .await;
+            return size.map_or(0, |b| u64::try_from(b).unwrap_or(0));
+        };
         let wal = db.with_extension(format!(
             "{}-wal",
             db.extension().and_then(|e| e.to_str()).unwrap_or("db")
@@ -295,10 +310,5 @@ impl Store {
             .filter_map(|p| std::fs::metadata(p).ok())
             .map(|m| m.len())
             .sum()
-    }
-
-    /// The database file.
-    pub fn path(&self) -> std::path::PathBuf {
-        self.inner.readers.path().to_path_buf()
     }
 }

@@ -5,7 +5,7 @@
 //! purge never holds the writer long and the hot path keeps flowing between
 //! chunks.
 
-use rusqlite::params;
+use crate::store::db::params;
 
 use crate::model::Millis;
 use crate::store::rows::{dedup, events, firings, log_messages, runs};
@@ -43,7 +43,7 @@ pub struct Purged {
 /// statements, each on an index: by age through the time index, by count as
 /// a range of `seq`. One query with `OR` scanned the whole table.
 fn bounded(
-    conn: &rusqlite::Connection,
+    conn: &crate::store::db::Conn,
     table: &str,
     time: &str,
     now: Millis,
@@ -77,7 +77,7 @@ fn bounded(
 /// age out of seq order still counts in the newer rows' running count, so
 /// the count bound may then keep a few entries fewer than `max`, never more.
 fn bounded_log(
-    conn: &rusqlite::Connection,
+    conn: &crate::store::db::Conn,
     now: Millis,
     age: i64,
     max: i64,

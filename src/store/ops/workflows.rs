@@ -435,7 +435,10 @@ impl Store {
 }
 
 /// The state of failure-callback message `id`, from its log entries.
-fn failure_info(conn: &rusqlite::Connection, id: &str) -> Result<Option<FailureInfo>, StoreError> {
+fn failure_info(
+    conn: &crate::store::db::Conn,
+    id: &str,
+) -> Result<Option<FailureInfo>, StoreError> {
     let Some(last) = events::last_state(conn, id)? else {
         return Ok(None);
     };
@@ -452,7 +455,7 @@ fn failure_info(conn: &rusqlite::Connection, id: &str) -> Result<Option<FailureI
 }
 
 /// What `client.logs` shows of `run` besides its log (see `RunTrail`).
-fn run_trail(conn: &rusqlite::Connection, run: &Run) -> Result<RunTrail, StoreError> {
+fn run_trail(conn: &crate::store::db::Conn, run: &Run) -> Result<RunTrail, StoreError> {
     let init_headers = match messages::get(conn, &run.init_message_id)? {
         Some(m) => Some(m.delivery.headers),
         None => events::first_delivery(conn, &run.init_message_id)?.map(|d| d.headers),
@@ -521,7 +524,7 @@ fn run_trail(conn: &rusqlite::Connection, run: &Run) -> Result<RunTrail, StoreEr
 }
 
 fn run_and_log(
-    conn: &rusqlite::Connection,
+    conn: &crate::store::db::Conn,
     run_id: &str,
 ) -> Result<Option<(Run, Vec<StepEntry>)>, StoreError> {
     let Some(run) = runs::get(conn, run_id)? else {

@@ -1,14 +1,14 @@
 //! `dedup`: deduplication keys (§9.7), each pointing at the message it first
 //! created, until it expires.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::store::db::{params, Conn, OptionalExtension};
 
 use crate::model::Millis;
 use crate::store::StoreError;
 
 /// The message `key` created, if the key is still live at `now`.
 pub(in crate::store) fn seen(
-    conn: &Connection,
+    conn: &Conn,
     key: &str,
     now: Millis,
 ) -> Result<Option<String>, StoreError> {
@@ -19,7 +19,7 @@ pub(in crate::store) fn seen(
 }
 
 pub(in crate::store) fn put(
-    conn: &Connection,
+    conn: &Conn,
     key: &str,
     message_id: &str,
     expires_at: Millis,
@@ -34,11 +34,7 @@ pub(in crate::store) fn put(
 }
 
 /// Deletes up to `limit` keys expired at `now`.
-pub(in crate::store) fn purge(
-    conn: &Connection,
-    now: Millis,
-    limit: i64,
-) -> Result<usize, StoreError> {
+pub(in crate::store) fn purge(conn: &Conn, now: Millis, limit: i64) -> Result<usize, StoreError> {
     Ok(conn
         .prepare_cached(
             "DELETE FROM dedup WHERE key IN \

@@ -1,7 +1,7 @@
 //! `dlq`: messages that ran out of attempts, with their last response
 //! (§4.8, §6.2).
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use crate::store::db::{params, Conn, OptionalExtension, Row};
 
 use crate::filter::{Filter, Subject};
 use crate::model::{AttemptResponse, DlqEntry, Message, Millis};
@@ -12,7 +12,7 @@ const COLUMNS: &str = "seq, dlq_id, message_id, url, schedule_id, delivery, body
      not_before, retried, caller_ip, failed_at, response_status, response_headers, \
      response_body, error";
 
-fn entry(row: &Row) -> rusqlite::Result<DlqEntry> {
+fn entry(row: &Row) -> crate::store::db::Result<DlqEntry> {
     let delivery: String = row.get(5)?;
     let headers: String = row.get(13)?;
     Ok(DlqEntry {
@@ -58,34 +58,37 @@ fn subject(e: &DlqEntry) -> Subject<'_> {
 /// Moves a failed message into the DLQ; its id is QStash-like
 /// `"<failed ms>-<n>"`, unique through the row id.
 pub(in crate::store) fn insert(
-    conn: &Connection,
+    conn: &Conn,
     m: &Message,
     failed_at: Millis,
     response: &AttemptResponse,
 ) -> Result<DlqEntry, StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO dlq (dlq_id, message_id, url, schedule_id, delivery, body, created_at, \
+    let seq: i64 = conn
+        .prepare_cached(
+            "INSERT INTO dlq (dlq_id, message_id, url, schedule_id, delivery, body, created_at, \
          not_before, retried, caller_ip, failed_at, response_status, response_headers, \
          response_body, error) \
-         VALUES ('', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    )?
-    .execute(params![
-        m.id,
-        m.url,
-        m.schedule_id,
-        to_json(&m.delivery)?,
-        m.body,
-        m.created_at,
-        m.not_before,
-        m.retried,
-        m.caller_ip,
-        failed_at,
-        response.status,
-        to_json(&response.headers)?,
-        response.body,
-        response.error,
-    ])?;
-    let seq = conn.last_insert_rowid();
+         VALUES ('', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) RETURNING seq",
+        )?
+        .query_row(
+            params![
+                m.id,
+                m.url,
+                m.schedule_id,
+                to_json(&m.delivery)?,
+                m.body,
+                m.created_at,
+                m.not_before,
+                m.retried,
+                m.caller_ip,
+                failed_at,
+                response.status,
+                to_json(&response.headers)?,
+                response.body,
+                response.error,
+            ],
+            |r| r.get(0),
+        )?;
     let dlq_id = format!("{failed_at}-{seq}");
     conn.prepare_cached("UPDATE dlq SET dlq_id = ?1 WHERE seq = ?2")?
         .execute(params![dlq_id, seq])?;
@@ -101,7 +104,7 @@ pub(in crate::store) fn insert(
 /// Newest-first entries with `seq < before` matching `filter`; at most
 /// `count`, plus the next page's `before` when there is more.
 pub(in crate::store) fn page(
-    conn: &Connection,
+    conn: &Conn,
     filter: &Filter,
     before: Option<i64>,
     count: usize,
@@ -129,10 +132,7 @@ pub(in crate::store) fn page(
     }
 }
 
-pub(in crate::store) fn get(
-    conn: &Connection,
-    dlq_id: &str,
-) -> Result<Option<DlqEntry>, StoreError> {
+pub(in crate::store) fn get(conn: &Conn, dlq_id: &str) -> Result<Option<DlqEntry>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM dlq WHERE dlq_id = ?1");
     Ok(conn
         .prepare_cached(&sql)?
@@ -143,13 +143,15 @@ pub(in crate::store) fn get(
 /// The newest entry of a failed step of workflow run `run_id` (the step
 /// that failed the run), if it is still in the DLQ.
 pub(in crate::store) fn failed_step_of_run(
-    conn: &Connection,
+    conn: &Conn,
     run_id: &str,
 ) -> Result<Option<DlqEntry>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM dlq WHERE json_extract(delivery, '$.workflow.runId') = ?1 \
-         ORDER BY seq DESC"
+    // PostgreSQL: the expression of the `dlq_workflow_run` index.
+    let run = conn.pick(
+        "json_extract(delivery, '$.workflow.runId')",
+        "((delivery::jsonb) #>> '{workflow,runId}')",
     );
+    let sql = format!("SELECT {COLUMNS} FROM dlq WHERE {run} = ?1 ORDER BY seq DESC");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map([run_id], entry)?;
     for e in rows {
@@ -161,7 +163,7 @@ pub(in crate::store) fn failed_step_of_run(
     Ok(None)
 }
 
-pub(in crate::store) fn remove(conn: &Connection, dlq_id: &str) -> Result<bool, StoreError> {
+pub(in crate::store) fn remove(conn: &Conn, dlq_id: &str) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached("DELETE FROM dlq WHERE dlq_id = ?1")?
         .execute([dlq_id])?

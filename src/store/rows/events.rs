@@ -13,7 +13,7 @@
 
 use std::rc::Rc;
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use crate::store::db::{params, Conn, OptionalExtension, Row};
 
 use super::log_messages::{Cache, Settings};
 use crate::filter::{Filter, Subject};
@@ -38,7 +38,7 @@ pub(in crate::store) struct Details<'a> {
 /// Writes the row of one state change that is not an attempt (CREATED,
 /// CANCEL_REQUESTED, CANCELED).
 pub(in crate::store) fn insert(
-    conn: &Connection,
+    conn: &Conn,
     time: Millis,
     message_id: &str,
     state: LogState,
@@ -68,7 +68,7 @@ pub(in crate::store) enum AttemptEnd {
 
 /// Writes the one row of an attempt of message `message_id`.
 pub(in crate::store) fn insert_attempt(
-    conn: &Connection,
+    conn: &Conn,
     message_id: &str,
     attempt: &Attempt,
     end: AttemptEnd,
@@ -105,7 +105,7 @@ pub(in crate::store) fn insert_attempt(
 /// bound (an attempt goes whole). `None` when nothing needs to go. Each
 /// row's running count grows with seq, so this is a binary search on the
 /// rowid, a few dozen lookups whatever the log's size.
-pub(in crate::store) fn count_cut(conn: &Connection, max: i64) -> Result<Option<i64>, StoreError> {
+pub(in crate::store) fn count_cut(conn: &Conn, max: i64) -> Result<Option<i64>, StoreError> {
     let newest: Option<(i64, i64)> = conn
         .prepare_cached("SELECT seq, total FROM log ORDER BY seq DESC LIMIT 1")?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -163,7 +163,7 @@ const ROW_COLUMNS: &str = "seq, message_id, state, time, started_at, error, next
 
 /// Reads `response_status, response_headers, response_body` starting at
 /// column `at`: `None` when the row holds no response.
-fn response_at(row: &Row, at: usize) -> rusqlite::Result<Option<AttemptResponse>> {
+fn response_at(row: &Row, at: usize) -> crate::store::db::Result<Option<AttemptResponse>> {
     let Some(headers) = row.get::<_, Option<String>>(at + 1)? else {
         return Ok(None);
     };
@@ -176,7 +176,7 @@ fn response_at(row: &Row, at: usize) -> rusqlite::Result<Option<AttemptResponse>
 }
 
 /// Reads `ROW_COLUMNS` starting at column `at`.
-fn log_row(row: &Row, at: usize) -> rusqlite::Result<LogRow> {
+fn log_row(row: &Row, at: usize) -> crate::store::db::Result<LogRow> {
     let state: String = row.get(at + 2)?;
     let response = response_at(row, at + 7)?;
     let delivery: Option<String> = row.get(at + 10)?;
@@ -312,9 +312,12 @@ pub type LogCursor = (Millis, i64);
 /// The listing: rows by their time and attempts by their start, merged,
 /// newest first, at or before `(?1, ?2)` (a row position; entries are cut
 /// exactly afterwards).
-fn listing_sql(by_message: bool) -> String {
+fn listing_sql(conn: &Conn, by_message: bool) -> String {
     let ids = if by_message {
-        " AND message_id IN (SELECT value FROM json_each(?4))"
+        conn.pick(
+            " AND message_id IN (SELECT value FROM json_each(?4))",
+            " AND message_id IN (SELECT jsonb_array_elements_text(CAST(?4 AS jsonb)))",
+        )
     } else {
         ""
     };
@@ -343,7 +346,7 @@ fn entry_bytes(e: &LogEntry) -> usize {
 /// than `before` that match `filter`, at most `count`, and the next page's
 /// start.
 pub(in crate::store) fn page(
-    conn: &Connection,
+    conn: &Conn,
     filter: &Filter,
     before: Option<LogCursor>,
     count: usize,
@@ -356,7 +359,7 @@ pub(in crate::store) fn page(
     let ids = to_json(&filter.message_ids)?;
     let mut settings = Cache::default();
     let mut bytes = 0;
-    let mut stmt = conn.prepare_cached(&listing_sql(by_message))?;
+    let mut stmt = conn.prepare_cached(&listing_sql(conn, by_message))?;
     loop {
         let row_at = cursor.1.div_euclid(SLOTS);
         let read = |r: &Row| Ok((r.get::<_, i64>(1)? == 1, log_row(r, 2)?));
@@ -410,7 +413,7 @@ pub(in crate::store) fn page(
 }
 
 /// Message `id`'s first `limit` rows (all when negative), oldest first.
-fn rows_of(conn: &Connection, id: &str, limit: i64) -> Result<Vec<LogRow>, StoreError> {
+fn rows_of(conn: &Conn, id: &str, limit: i64) -> Result<Vec<LogRow>, StoreError> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {ROW_COLUMNS} FROM log WHERE message_id = ?1 ORDER BY seq LIMIT ?2"
@@ -421,10 +424,7 @@ fn rows_of(conn: &Connection, id: &str, limit: i64) -> Result<Vec<LogRow>, Store
 
 /// The newest state logged for message `id`: its last row's (an attempt's
 /// last state is its row's).
-pub(in crate::store) fn last_state(
-    conn: &Connection,
-    id: &str,
-) -> Result<Option<LogState>, StoreError> {
+pub(in crate::store) fn last_state(conn: &Conn, id: &str) -> Result<Option<LogState>, StoreError> {
     let text: Option<String> = conn
         .prepare_cached("SELECT state FROM log WHERE message_id = ?1 ORDER BY seq DESC LIMIT 1")?
         .query_row([id], |r| r.get(0))
@@ -434,7 +434,7 @@ pub(in crate::store) fn last_state(
 
 /// The newest response logged for message `id`.
 pub(in crate::store) fn last_response(
-    conn: &Connection,
+    conn: &Conn,
     id: &str,
 ) -> Result<Option<AttemptResponse>, StoreError> {
     Ok(conn
@@ -449,7 +449,7 @@ pub(in crate::store) fn last_response(
 
 /// How message `id` did, from its log entries: `None` when it has none.
 pub(in crate::store) fn outcome_of(
-    conn: &Connection,
+    conn: &Conn,
     id: &str,
 ) -> Result<Option<crate::model::FiringOutcome>, StoreError> {
     let mut out: Option<crate::model::FiringOutcome> = None;
@@ -484,7 +484,7 @@ pub(in crate::store) fn outcome_of(
 /// The failed attempts of message `id`, oldest first: when each ended and
 /// what came back (`client.logs` step errors).
 pub(in crate::store) fn errors(
-    conn: &Connection,
+    conn: &Conn,
     id: &str,
 ) -> Result<Vec<crate::workflow::run_log::StepError>, StoreError> {
     let mut out = Vec::new();
@@ -506,7 +506,7 @@ pub(in crate::store) fn errors(
 
 /// The delivery settings message `id` was first logged with.
 pub(in crate::store) fn first_delivery(
-    conn: &Connection,
+    conn: &Conn,
     id: &str,
 ) -> Result<Option<crate::model::Delivery>, StoreError> {
     let Some(first) = rows_of(conn, id, 1)?.pop() else {
@@ -517,10 +517,7 @@ pub(in crate::store) fn first_delivery(
 }
 
 /// The URL message `id` was logged with.
-pub(in crate::store) fn first_url(
-    conn: &Connection,
-    id: &str,
-) -> Result<Option<String>, StoreError> {
+pub(in crate::store) fn first_url(conn: &Conn, id: &str) -> Result<Option<String>, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT url FROM log_messages WHERE id = ?1 \

@@ -1,13 +1,13 @@
 //! `schedule_firings`: a schedule's fire history.
 
-use rusqlite::{params, Connection, Row};
+use crate::store::db::{params, Conn, Row};
 
 use crate::model::{Firing, FiringKind, Millis};
 use crate::store::StoreError;
 
 /// Appends one entry.
 pub(in crate::store) fn insert(
-    conn: &Connection,
+    conn: &Conn,
     schedule_id: &str,
     slot_at: Option<Millis>,
     kind: FiringKind,
@@ -30,7 +30,7 @@ pub(in crate::store) fn insert(
     Ok(())
 }
 
-fn firing(row: &Row) -> rusqlite::Result<Firing> {
+fn firing(row: &Row) -> crate::store::db::Result<Firing> {
     let kind: String = row.get(3)?;
     Ok(Firing {
         seq: row.get(0)?,
@@ -47,7 +47,7 @@ fn firing(row: &Row) -> rusqlite::Result<Firing> {
 /// The newest entries of `schedule_id` before `before` (a `seq`), at most
 /// `count`, and the next page's `before`.
 pub(in crate::store) fn page(
-    conn: &Connection,
+    conn: &Conn,
     schedule_id: &str,
     before: Option<i64>,
     count: usize,
@@ -72,7 +72,7 @@ pub(in crate::store) fn page(
 
 /// Deletes up to `limit` entries fired before `before`.
 pub(in crate::store) fn purge(
-    conn: &Connection,
+    conn: &Conn,
     before: Millis,
     limit: i64,
 ) -> Result<usize, StoreError> {
@@ -85,7 +85,7 @@ pub(in crate::store) fn purge(
 }
 
 /// Deletes a schedule's history (the schedule is gone).
-pub(in crate::store) fn delete_of(conn: &Connection, schedule_id: &str) -> Result<(), StoreError> {
+pub(in crate::store) fn delete_of(conn: &Conn, schedule_id: &str) -> Result<(), StoreError> {
     conn.prepare_cached("DELETE FROM schedule_firings WHERE schedule_id = ?1")?
         .execute([schedule_id])?;
     Ok(())

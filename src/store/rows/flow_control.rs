@@ -1,6 +1,6 @@
 //! `flow_control` (§4.11): one row per key.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::store::db::{params, Conn, OptionalExtension, Row};
 
 use crate::model::{FlowControl, FlowSettings, Millis};
 use crate::store::StoreError;
@@ -8,7 +8,7 @@ use crate::store::StoreError;
 const COLUMNS: &str = "key, parallelism, rate, period, paused, pinned_parallelism, \
      pin_parallelism, pinned_rate, pin_rate, pin_period, created_at, updated_at";
 
-fn row(r: &rusqlite::Row) -> rusqlite::Result<FlowSettings> {
+fn row(r: &Row) -> crate::store::db::Result<FlowSettings> {
     let period: i64 = r.get(3)?;
     let pinned_parallelism: bool = r.get(5)?;
     let pinned_rate: bool = r.get(7)?;
@@ -37,7 +37,7 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<FlowSettings> {
 /// Stores the limits a new message brought (§9.5: the latest wins; pins
 /// are kept) and returns the key's row.
 pub(in crate::store) fn received(
-    conn: &Connection,
+    conn: &Conn,
     fc: &FlowControl,
     now: Millis,
 ) -> Result<FlowSettings, StoreError> {
@@ -54,10 +54,7 @@ pub(in crate::store) fn received(
     )?)
 }
 
-pub(in crate::store) fn get(
-    conn: &Connection,
-    key: &str,
-) -> Result<Option<FlowSettings>, StoreError> {
+pub(in crate::store) fn get(conn: &Conn, key: &str) -> Result<Option<FlowSettings>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM flow_control WHERE key = ?1");
     Ok(conn
         .prepare_cached(&sql)?
@@ -66,20 +63,17 @@ pub(in crate::store) fn get(
 }
 
 /// Every key whose name contains `search` (all when empty), by name.
-pub(in crate::store) fn list(
-    conn: &Connection,
-    search: &str,
-) -> Result<Vec<FlowSettings>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM flow_control WHERE instr(key, ?1) > 0 OR ?1 = '' ORDER BY key"
-    );
+pub(in crate::store) fn list(conn: &Conn, search: &str) -> Result<Vec<FlowSettings>, StoreError> {
+    let contains = conn.pick("instr(key, ?1) > 0", "strpos(key, ?1) > 0");
+    let sql =
+        format!("SELECT {COLUMNS} FROM flow_control WHERE {contains} OR ?1 = '' ORDER BY key");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map([search], row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Writes the operator's settings of `s` (pause and pins).
-pub(in crate::store) fn update(conn: &Connection, s: &FlowSettings) -> Result<(), StoreError> {
+pub(in crate::store) fn update(conn: &Conn, s: &FlowSettings) -> Result<(), StoreError> {
     let (pinned_rate, pin_rate, pin_period) = match s.pinned_rate {
         Some((rate, period)) => (true, rate, Some(period as i64)),
         None => (false, None, None),

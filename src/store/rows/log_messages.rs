@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::store::db::{params, Conn, OptionalExtension};
 
 use crate::model::{Delivery, Message};
 use crate::store::codec::{self, to_json};
@@ -37,15 +37,16 @@ impl Settings {
 }
 
 /// Stores `m`'s settings; `delivery` is `m.delivery` already encoded.
-pub(in crate::store) fn insert(
-    conn: &Connection,
-    m: &Message,
-    delivery: &str,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
+pub(in crate::store) fn insert(conn: &Conn, m: &Message, delivery: &str) -> Result<(), StoreError> {
+    // A replaced row loses its attempt settings on both.
+    conn.prepare_cached(conn.pick(
         "INSERT OR REPLACE INTO log_messages (id, url, schedule_id, caller_ip, delivery, body) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
+        "INSERT INTO log_messages (id, url, schedule_id, caller_ip, delivery, body) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO UPDATE SET url = excluded.url, \
+         schedule_id = excluded.schedule_id, caller_ip = excluded.caller_ip, \
+         delivery = excluded.delivery, body = excluded.body, attempt_delivery = NULL",
+    ))?
     .execute(params![
         m.id,
         m.url,
@@ -60,10 +61,7 @@ pub(in crate::store) fn insert(
 /// Records the settings `m`'s attempts run with, once per message: only a
 /// workflow message's differ from what was stored (its run's config is put
 /// on at attempt time), so only those are looked at, and encoded once.
-pub(in crate::store) fn note_attempt_settings(
-    conn: &Connection,
-    m: &Message,
-) -> Result<(), StoreError> {
+pub(in crate::store) fn note_attempt_settings(conn: &Conn, m: &Message) -> Result<(), StoreError> {
     if m.delivery.workflow.is_none() {
         return Ok(());
     }
@@ -79,7 +77,7 @@ pub(in crate::store) fn note_attempt_settings(
 }
 
 /// Message `id`'s settings.
-pub(in crate::store) fn get(conn: &Connection, id: &str) -> Result<Option<Settings>, StoreError> {
+pub(in crate::store) fn get(conn: &Conn, id: &str) -> Result<Option<Settings>, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT url, schedule_id, caller_ip, delivery, attempt_delivery, body \
@@ -110,7 +108,7 @@ const CACHE_MAX: usize = 32;
 impl Cache {
     /// `id`'s settings; empty ones for a message whose settings are gone,
     /// so no entry is hidden (the purge keeps them while rows remain).
-    pub fn get(&mut self, conn: &Connection, id: &str) -> Result<Rc<Settings>, StoreError> {
+    pub fn get(&mut self, conn: &Conn, id: &str) -> Result<Rc<Settings>, StoreError> {
         if let Some(s) = self.0.get(id) {
             return Ok(s.clone());
         }
@@ -127,7 +125,7 @@ impl Cache {
 
 /// Deletes the settings of those of `ids` that have no log row left and
 /// are not pending (a pending message's attempts will log again).
-pub(in crate::store) fn drop_orphans(conn: &Connection, ids: &[String]) -> Result<(), StoreError> {
+pub(in crate::store) fn drop_orphans(conn: &Conn, ids: &[String]) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(
         "DELETE FROM log_messages WHERE id = ?1 \
          AND NOT EXISTS (SELECT 1 FROM log WHERE message_id = ?1) \

@@ -1,6 +1,6 @@
 //! `messages`: work still to do.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::store::db::{params, Conn, OptionalExtension, Row};
 
 use crate::model::{Message, Millis};
 use crate::store::codec::{self, MESSAGE_COLUMNS};
@@ -19,7 +19,7 @@ pub struct Pending {
     pub flow: Option<String>,
 }
 
-fn pending_row(r: &rusqlite::Row) -> rusqlite::Result<Pending> {
+fn pending_row(r: &Row) -> crate::store::db::Result<Pending> {
     Ok(Pending {
         id: r.get(0)?,
         url: r.get(1)?,
@@ -30,11 +30,7 @@ fn pending_row(r: &rusqlite::Row) -> rusqlite::Result<Pending> {
 }
 
 /// `delivery` is `m.delivery` already encoded (the caller logs it too).
-pub(in crate::store) fn insert(
-    conn: &Connection,
-    m: &Message,
-    delivery: &str,
-) -> Result<(), StoreError> {
+pub(in crate::store) fn insert(conn: &Conn, m: &Message, delivery: &str) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO messages (id, url, schedule_id, slot_at, delivery, body, created_at, \
          not_before, due_at, retried, caller_ip, queue_name) \
@@ -57,7 +53,7 @@ pub(in crate::store) fn insert(
     Ok(())
 }
 
-pub(in crate::store) fn get(conn: &Connection, id: &str) -> Result<Option<Message>, StoreError> {
+pub(in crate::store) fn get(conn: &Conn, id: &str) -> Result<Option<Message>, StoreError> {
     let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1");
     Ok(conn
         .prepare_cached(&sql)?
@@ -66,7 +62,7 @@ pub(in crate::store) fn get(conn: &Connection, id: &str) -> Result<Option<Messag
 }
 
 /// Removes a pending message; false if it was gone already (cancelled).
-pub(in crate::store) fn remove(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+pub(in crate::store) fn remove(conn: &Conn, id: &str) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached("DELETE FROM messages WHERE id = ?1")?
         .execute([id])?
@@ -74,7 +70,7 @@ pub(in crate::store) fn remove(conn: &Connection, id: &str) -> Result<bool, Stor
 }
 
 /// Removes a pending message; returns it if it was still there.
-pub(in crate::store) fn take(conn: &Connection, id: &str) -> Result<Option<Message>, StoreError> {
+pub(in crate::store) fn take(conn: &Conn, id: &str) -> Result<Option<Message>, StoreError> {
     let sql = format!("DELETE FROM messages WHERE id = ?1 RETURNING {MESSAGE_COLUMNS}");
     Ok(conn
         .prepare_cached(&sql)?
@@ -85,7 +81,7 @@ pub(in crate::store) fn take(conn: &Connection, id: &str) -> Result<Option<Messa
 /// Stores a failed attempt's count and the next due time; false if the
 /// message was gone (cancelled meanwhile).
 pub(in crate::store) fn set_retry(
-    conn: &Connection,
+    conn: &Conn,
     id: &str,
     retried: u32,
     due_at: Millis,
@@ -100,14 +96,14 @@ pub(in crate::store) fn set_retry(
 /// (rowid), with rowid in `(after, until]`, each with its rowid: one chunk
 /// of what a bulk cancel looks through (bodies are not needed to match).
 pub(in crate::store) fn chunk_without_bodies(
-    conn: &Connection,
+    conn: &Conn,
     after: i64,
     until: i64,
     count: usize,
 ) -> Result<Vec<(i64, Message)>, StoreError> {
     let sql = format!(
         "SELECT {}, rowid FROM messages WHERE rowid > ?1 AND rowid <= ?2 ORDER BY rowid LIMIT ?3",
-        MESSAGE_COLUMNS.replace("body", "x'' AS body")
+        MESSAGE_COLUMNS.replace("body", conn.pick("x'' AS body", "''::bytea AS body"))
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let limit = i64::try_from(count).unwrap_or(i64::MAX);
@@ -120,21 +116,20 @@ pub(in crate::store) fn chunk_without_bodies(
 /// The rowid of the newest pending message (0 when there is none): where a
 /// bulk cancel's scan ends, so messages published after it began are not
 /// looked at.
-pub(in crate::store) fn last_rowid(conn: &Connection) -> Result<i64, StoreError> {
+pub(in crate::store) fn last_rowid(conn: &Conn) -> Result<i64, StoreError> {
     Ok(conn
         .prepare_cached("SELECT coalesce(max(rowid), 0) FROM messages")?
         .query_row([], |r| r.get(0))?)
 }
 
 /// The pending messages of workflow run `run_id`.
-pub(in crate::store) fn of_run(
-    conn: &Connection,
-    run_id: &str,
-) -> Result<Vec<Message>, StoreError> {
-    let sql = format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages \
-         WHERE json_extract(delivery, '$.workflow.runId') = ?1"
+pub(in crate::store) fn of_run(conn: &Conn, run_id: &str) -> Result<Vec<Message>, StoreError> {
+    // PostgreSQL: the expression of the `messages_workflow_run` index.
+    let run = conn.pick(
+        "json_extract(delivery, '$.workflow.runId')",
+        "((delivery::jsonb) #>> '{workflow,runId}')",
     );
+    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE {run} = ?1");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map([run_id], codec::message)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -142,22 +137,25 @@ pub(in crate::store) fn of_run(
 
 /// Unqueued messages due in `(after, until]`, by due time.
 pub(in crate::store) fn due_between(
-    conn: &Connection,
+    conn: &Conn,
     after: Millis,
     until: Millis,
 ) -> Result<Vec<Pending>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(conn.pick(
         "SELECT id, url, due_at, queue_name, json_extract(delivery, '$.flowControl.key') \
          FROM messages \
          WHERE queue_name IS NULL AND due_at > ?1 AND due_at <= ?2 ORDER BY due_at",
-    )?;
+        "SELECT id, url, due_at, queue_name, (delivery::jsonb) #>> '{flowControl,key}' \
+         FROM messages \
+         WHERE queue_name IS NULL AND due_at > ?1 AND due_at <= ?2 ORDER BY due_at",
+    ))?;
     let rows = stmt.query_map(params![after, until], pending_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// The earliest due time of an unqueued message due after `after`.
 pub(in crate::store) fn first_due_after(
-    conn: &Connection,
+    conn: &Conn,
     after: Millis,
 ) -> Result<Option<Millis>, StoreError> {
     Ok(conn
@@ -168,21 +166,21 @@ pub(in crate::store) fn first_due_after(
 }
 
 /// Every queued message, in enqueue order (a queue's order is its rowid order).
-pub(in crate::store) fn queued(conn: &Connection) -> Result<Vec<Pending>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+pub(in crate::store) fn queued(conn: &Conn) -> Result<Vec<Pending>, StoreError> {
+    let mut stmt = conn.prepare_cached(conn.pick(
         "SELECT id, url, due_at, queue_name, json_extract(delivery, '$.flowControl.key') \
          FROM messages \
          WHERE queue_name IS NOT NULL ORDER BY rowid",
-    )?;
+        "SELECT id, url, due_at, queue_name, (delivery::jsonb) #>> '{flowControl,key}' \
+         FROM messages \
+         WHERE queue_name IS NOT NULL ORDER BY rowid",
+    ))?;
     let rows = stmt.query_map([], pending_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// The ids of queue `name`'s messages, in enqueue order.
-pub(in crate::store) fn ids_in_queue(
-    conn: &Connection,
-    name: &str,
-) -> Result<Vec<String>, StoreError> {
+pub(in crate::store) fn ids_in_queue(conn: &Conn, name: &str) -> Result<Vec<String>, StoreError> {
     let mut stmt =
         conn.prepare_cached("SELECT id FROM messages WHERE queue_name = ?1 ORDER BY rowid")?;
     let rows = stmt.query_map([name], |r| r.get(0))?;

@@ -1,12 +1,12 @@
 //! `meta`: small settings that must survive restarts, as JSON by key.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::store::db::{params, Conn, OptionalExtension};
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::store::StoreError;
 
 pub(in crate::store) fn get<T: DeserializeOwned>(
-    conn: &Connection,
+    conn: &Conn,
     key: &str,
 ) -> Result<Option<T>, StoreError> {
     let text: Option<String> = conn
@@ -17,7 +17,7 @@ pub(in crate::store) fn get<T: DeserializeOwned>(
 }
 
 pub(in crate::store) fn put<T: Serialize + ?Sized>(
-    conn: &Connection,
+    conn: &Conn,
     key: &str,
     value: &T,
 ) -> Result<(), StoreError> {

@@ -1,7 +1,7 @@
 //! `queues` (§4.6): each queue's settings. Its messages are the rows of
 //! `messages` with its `queue_name`; `lag` counts them.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::store::db::{params, Conn, OptionalExtension, Row};
 
 use crate::model::{Millis, Queue};
 use crate::store::StoreError;
@@ -11,7 +11,7 @@ use crate::store::StoreError;
 const COLUMNS: &str = "q.name, q.parallelism, q.paused, q.created_at, q.updated_at, \
      (SELECT count(*) FROM messages m WHERE m.queue_name = q.name)";
 
-fn queue_row(r: &rusqlite::Row) -> rusqlite::Result<Queue> {
+fn queue_row(r: &Row) -> crate::store::db::Result<Queue> {
     Ok(Queue {
         name: r.get(0)?,
         parallelism: r.get(1)?,
@@ -22,7 +22,7 @@ fn queue_row(r: &rusqlite::Row) -> rusqlite::Result<Queue> {
     })
 }
 
-pub(in crate::store) fn exists(conn: &Connection, name: &str) -> Result<bool, StoreError> {
+pub(in crate::store) fn exists(conn: &Conn, name: &str) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached("SELECT 1 FROM queues WHERE name = ?1")?
         .query_row([name], |_| Ok(()))
@@ -31,11 +31,7 @@ pub(in crate::store) fn exists(conn: &Connection, name: &str) -> Result<bool, St
 }
 
 /// Creates the queue with parallelism 1, not paused, unless it exists.
-pub(in crate::store) fn create(
-    conn: &Connection,
-    name: &str,
-    now: Millis,
-) -> Result<(), StoreError> {
+pub(in crate::store) fn create(conn: &Conn, name: &str, now: Millis) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO queues (name, parallelism, paused, created_at, updated_at) \
          VALUES (?1, 1, 0, ?2, ?2) ON CONFLICT (name) DO NOTHING",
@@ -46,7 +42,7 @@ pub(in crate::store) fn create(
 
 /// Creates the queue or replaces its settings (keeping `created_at`).
 pub(in crate::store) fn upsert(
-    conn: &Connection,
+    conn: &Conn,
     name: &str,
     parallelism: u32,
     paused: bool,
@@ -65,7 +61,7 @@ pub(in crate::store) fn upsert(
 /// Sets whether the queue is paused; its parallelism, or `None` if there is
 /// no such queue.
 pub(in crate::store) fn set_paused(
-    conn: &Connection,
+    conn: &Conn,
     name: &str,
     paused: bool,
     now: Millis,
@@ -81,14 +77,14 @@ pub(in crate::store) fn set_paused(
 }
 
 /// Deletes the queue's row; false if there was none.
-pub(in crate::store) fn delete(conn: &Connection, name: &str) -> Result<bool, StoreError> {
+pub(in crate::store) fn delete(conn: &Conn, name: &str) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached("DELETE FROM queues WHERE name = ?1")?
         .execute([name])?
         > 0)
 }
 
-pub(in crate::store) fn get(conn: &Connection, name: &str) -> Result<Option<Queue>, StoreError> {
+pub(in crate::store) fn get(conn: &Conn, name: &str) -> Result<Option<Queue>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM queues q WHERE q.name = ?1");
     Ok(conn
         .prepare_cached(&sql)?
@@ -97,7 +93,7 @@ pub(in crate::store) fn get(conn: &Connection, name: &str) -> Result<Option<Queu
 }
 
 /// Every queue, by name.
-pub(in crate::store) fn list(conn: &Connection) -> Result<Vec<Queue>, StoreError> {
+pub(in crate::store) fn list(conn: &Conn) -> Result<Vec<Queue>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM queues q ORDER BY q.name");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map([], queue_row)?;
@@ -105,9 +101,7 @@ pub(in crate::store) fn list(conn: &Connection) -> Result<Vec<Queue>, StoreError
 }
 
 /// Every queue's (name, parallelism, paused), for the engine's gate.
-pub(in crate::store) fn settings(
-    conn: &Connection,
-) -> Result<Vec<(String, u32, bool)>, StoreError> {
+pub(in crate::store) fn settings(conn: &Conn) -> Result<Vec<(String, u32, bool)>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT name, parallelism, paused FROM queues")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)

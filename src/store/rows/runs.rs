@@ -1,7 +1,7 @@
 //! The workflow tables (workflow-wire §3): `workflow_runs`, their logs
 //! (`workflow_steps`), `workflow_waiters` and `workflow_notices`.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use crate::store::db::{params, Conn, OptionalExtension, Row};
 
 use crate::model::Millis;
 use crate::store::codec::{from_json, to_json};
@@ -12,7 +12,7 @@ use crate::workflow::{Run, RunState, Waiter};
 const RUN_COLUMNS: &str = "run_id, url, state, created_at, ended_at, config, init_message_id, \
      initial_body, response, caller_ip, failure_message_id, parent";
 
-fn run_row(row: &Row) -> rusqlite::Result<Run> {
+fn run_row(row: &Row) -> crate::store::db::Result<Run> {
     let state: String = row.get(2)?;
     let config: String = row.get(5)?;
     Ok(Run {
@@ -34,7 +34,7 @@ fn run_row(row: &Row) -> rusqlite::Result<Run> {
     })
 }
 
-pub(in crate::store) fn get(conn: &Connection, run_id: &str) -> Result<Option<Run>, StoreError> {
+pub(in crate::store) fn get(conn: &Conn, run_id: &str) -> Result<Option<Run>, StoreError> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM workflow_runs WHERE run_id = ?1");
     Ok(conn
         .prepare_cached(&sql)?
@@ -43,7 +43,7 @@ pub(in crate::store) fn get(conn: &Connection, run_id: &str) -> Result<Option<Ru
 }
 
 /// Stores a new, running run.
-pub(in crate::store) fn insert(conn: &Connection, run: &Run) -> Result<(), StoreError> {
+pub(in crate::store) fn insert(conn: &Conn, run: &Run) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO workflow_runs (run_id, url, state, created_at, config, init_message_id, \
          initial_body, caller_ip, parent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -64,7 +64,7 @@ pub(in crate::store) fn insert(conn: &Connection, run: &Run) -> Result<(), Store
 
 /// Remembers the run's latest failure-function call.
 pub(in crate::store) fn set_failure_message(
-    conn: &Connection,
+    conn: &Conn,
     run_id: &str,
     message_id: &str,
 ) -> Result<(), StoreError> {
@@ -74,7 +74,7 @@ pub(in crate::store) fn set_failure_message(
 }
 
 /// Forgets the run's invoking parent (its result has been handed over).
-pub(in crate::store) fn clear_parent(conn: &Connection, run_id: &str) -> Result<(), StoreError> {
+pub(in crate::store) fn clear_parent(conn: &Conn, run_id: &str) -> Result<(), StoreError> {
     conn.prepare_cached("UPDATE workflow_runs SET parent = NULL WHERE run_id = ?1")?
         .execute([run_id])?;
     Ok(())
@@ -82,7 +82,7 @@ pub(in crate::store) fn clear_parent(conn: &Connection, run_id: &str) -> Result<
 
 /// Ends the run in `state`, with its waiters and lookback notices.
 pub(in crate::store) fn end(
-    conn: &Connection,
+    conn: &Conn,
     run_id: &str,
     state: RunState,
     now: Millis,
@@ -100,7 +100,7 @@ pub(in crate::store) fn end(
 }
 
 /// Makes an ended run running again, with `run.config`.
-pub(in crate::store) fn revive(conn: &Connection, run: &Run) -> Result<(), StoreError> {
+pub(in crate::store) fn revive(conn: &Conn, run: &Run) -> Result<(), StoreError> {
     conn.prepare_cached(
         "UPDATE workflow_runs SET state = ?2, ended_at = NULL, config = ?3 WHERE run_id = ?1",
     )?
@@ -113,7 +113,7 @@ pub(in crate::store) fn revive(conn: &Connection, run: &Run) -> Result<(), Store
 }
 
 /// Every running run, oldest first.
-pub(in crate::store) fn running(conn: &Connection) -> Result<Vec<Run>, StoreError> {
+pub(in crate::store) fn running(conn: &Conn) -> Result<Vec<Run>, StoreError> {
     let sql =
         format!("SELECT {RUN_COLUMNS} FROM workflow_runs WHERE state = ?1 ORDER BY created_at");
     let rows = conn
@@ -132,7 +132,7 @@ pub type RunPage = (Vec<(Run, Vec<StepEntry>)>, Option<RunCursor>);
 /// Runs newest first (ties by id) after `after` that `keep` accepts, at most
 /// `count`, each with its log, and the next page's cursor.
 pub(in crate::store) fn page(
-    conn: &Connection,
+    conn: &Conn,
     keep: impl Fn(&Run) -> bool,
     after: Option<RunCursor>,
     count: usize,
@@ -167,7 +167,7 @@ pub(in crate::store) fn page(
 /// Deletes up to `limit` runs that succeeded or were cancelled before
 /// `ended_before`, or failed before `failed_before`, with their logs.
 pub(in crate::store) fn purge_ended(
-    conn: &Connection,
+    conn: &Conn,
     ended_before: Millis,
     failed_before: Millis,
     limit: i64,
@@ -188,10 +188,7 @@ pub(in crate::store) fn purge_ended(
 }
 
 /// A run's whole log, in append order.
-pub(in crate::store) fn entries(
-    conn: &Connection,
-    run_id: &str,
-) -> Result<Vec<StepEntry>, StoreError> {
+pub(in crate::store) fn entries(conn: &Conn, run_id: &str) -> Result<Vec<StepEntry>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT seq, message_id, call_type, body, created_at FROM workflow_steps \
          WHERE run_id = ?1 ORDER BY seq",
@@ -210,7 +207,7 @@ pub(in crate::store) fn entries(
 
 /// Appends an entry to the run's log.
 pub(in crate::store) fn append_entry(
-    conn: &Connection,
+    conn: &Conn,
     run_id: &str,
     message_id: &str,
     call_type: &str,
@@ -227,7 +224,7 @@ pub(in crate::store) fn append_entry(
 
 /// The message of the run's latest log entry.
 pub(in crate::store) fn latest_entry_message(
-    conn: &Connection,
+    conn: &Conn,
     run_id: &str,
 ) -> Result<Option<String>, StoreError> {
     Ok(conn
@@ -239,7 +236,7 @@ pub(in crate::store) fn latest_entry_message(
 }
 
 /// Whether message `message_id` has a log entry.
-pub(in crate::store) fn has_entry(conn: &Connection, message_id: &str) -> Result<bool, StoreError> {
+pub(in crate::store) fn has_entry(conn: &Conn, message_id: &str) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached("SELECT 1 FROM workflow_steps WHERE message_id = ?1")?
         .query_row([message_id], |_| Ok(()))
@@ -248,11 +245,7 @@ pub(in crate::store) fn has_entry(conn: &Connection, message_id: &str) -> Result
 }
 
 /// Hands the log entry of message `from` over to message `to`.
-pub(in crate::store) fn move_entry(
-    conn: &Connection,
-    from: &str,
-    to: &str,
-) -> Result<(), StoreError> {
+pub(in crate::store) fn move_entry(conn: &Conn, from: &str, to: &str) -> Result<(), StoreError> {
     conn.prepare_cached("UPDATE workflow_steps SET message_id = ?2 WHERE message_id = ?1")?
         .execute(params![from, to])?;
     Ok(())
@@ -260,7 +253,7 @@ pub(in crate::store) fn move_entry(
 
 /// Cuts the run's log back to its Init entry, now owned by `init_message_id`.
 pub(in crate::store) fn cut_to_init(
-    conn: &Connection,
+    conn: &Conn,
     run_id: &str,
     init_message_id: &str,
 ) -> Result<(), StoreError> {
@@ -274,7 +267,7 @@ pub(in crate::store) fn cut_to_init(
 const WAITER_COLUMNS: &str = "timeout_message_id, event_id, run_id, url, delivery, step, timeout, \
      timeout_url, timeout_headers, deadline, created_at";
 
-fn waiter_row(row: &Row) -> rusqlite::Result<Waiter> {
+fn waiter_row(row: &Row) -> crate::store::db::Result<Waiter> {
     let delivery: String = row.get(4)?;
     let step: String = row.get(5)?;
     let headers: String = row.get(8)?;
@@ -293,7 +286,7 @@ fn waiter_row(row: &Row) -> rusqlite::Result<Waiter> {
     })
 }
 
-pub(in crate::store) fn insert_waiter(conn: &Connection, w: &Waiter) -> Result<(), StoreError> {
+pub(in crate::store) fn insert_waiter(conn: &Conn, w: &Waiter) -> Result<(), StoreError> {
     conn.prepare_cached(&format!(
         "INSERT INTO workflow_waiters ({WAITER_COLUMNS}) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
@@ -316,12 +309,13 @@ pub(in crate::store) fn insert_waiter(conn: &Connection, w: &Waiter) -> Result<(
 
 /// Removes and returns the waiters of `event_id` (of `run_id` only, when given).
 pub(in crate::store) fn take_waiters(
-    conn: &Connection,
+    conn: &Conn,
     event_id: &str,
     run_id: Option<&str>,
 ) -> Result<Vec<Waiter>, StoreError> {
     let sql = format!(
-        "DELETE FROM workflow_waiters WHERE event_id = ?1 AND (?2 IS NULL OR run_id = ?2) \
+        "DELETE FROM workflow_waiters WHERE event_id = ?1 \
+         AND (CAST(?2 AS TEXT) IS NULL OR run_id = ?2) \
          RETURNING {WAITER_COLUMNS}"
     );
     let rows = conn
@@ -334,14 +328,18 @@ pub(in crate::store) fn take_waiters(
 /// Removes and returns run `run_id`'s waiters of `event_id` whose step is
 /// of `step_type` (a webhook wakes only `WaitForWebhook` waits).
 pub(in crate::store) fn take_waiters_of_type(
-    conn: &Connection,
+    conn: &Conn,
     event_id: &str,
     run_id: &str,
     step_type: &str,
 ) -> Result<Vec<Waiter>, StoreError> {
+    let type_of_step = conn.pick(
+        "json_extract(step, '$.stepType')",
+        "((step::jsonb) #>> '{stepType}')",
+    );
     let sql = format!(
         "DELETE FROM workflow_waiters WHERE event_id = ?1 AND run_id = ?2 \
-         AND json_extract(step, '$.stepType') = ?3 RETURNING {WAITER_COLUMNS}"
+         AND {type_of_step} = ?3 RETURNING {WAITER_COLUMNS}"
     );
     let rows = conn
         .prepare_cached(&sql)?
@@ -353,7 +351,7 @@ pub(in crate::store) fn take_waiters_of_type(
 /// Removes the waiter whose timeout message is `timeout_message_id`; false
 /// if it was gone (notified).
 pub(in crate::store) fn take_waiter_of_timeout(
-    conn: &Connection,
+    conn: &Conn,
     timeout_message_id: &str,
 ) -> Result<bool, StoreError> {
     Ok(conn
@@ -363,10 +361,7 @@ pub(in crate::store) fn take_waiter_of_timeout(
 }
 
 /// The waiters of `event_id`, oldest first.
-pub(in crate::store) fn waiters(
-    conn: &Connection,
-    event_id: &str,
-) -> Result<Vec<Waiter>, StoreError> {
+pub(in crate::store) fn waiters(conn: &Conn, event_id: &str) -> Result<Vec<Waiter>, StoreError> {
     let sql = format!(
         "SELECT {WAITER_COLUMNS} FROM workflow_waiters WHERE event_id = ?1 ORDER BY created_at"
     );
@@ -379,7 +374,7 @@ pub(in crate::store) fn waiters(
 
 /// Takes the lookback notice for `run_id` and `event_id`, if one is kept.
 pub(in crate::store) fn take_notice(
-    conn: &Connection,
+    conn: &Conn,
     run_id: &str,
     event_id: &str,
 ) -> Result<Option<Vec<u8>>, StoreError> {
@@ -393,7 +388,7 @@ pub(in crate::store) fn take_notice(
 
 /// Keeps an event for the run's next wait (the newest data wins).
 pub(in crate::store) fn put_notice(
-    conn: &Connection,
+    conn: &Conn,
     run_id: &str,
     event_id: &str,
     data: &[u8],

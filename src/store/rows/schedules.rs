@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::store::db::{params, Conn, Dialect, OptionalExtension};
 
 use crate::model::{Millis, Schedule};
 use crate::store::codec::{self, to_json, SCHEDULE_COLUMNS};
 use crate::store::StoreError;
 
-pub(in crate::store) fn get(conn: &Connection, id: &str) -> Result<Option<Schedule>, StoreError> {
+pub(in crate::store) fn get(conn: &Conn, id: &str) -> Result<Option<Schedule>, StoreError> {
     let sql = format!("SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE id = ?1");
     Ok(conn
         .prepare_cached(&sql)?
@@ -17,7 +17,7 @@ pub(in crate::store) fn get(conn: &Connection, id: &str) -> Result<Option<Schedu
 }
 
 /// Every schedule, oldest first.
-pub(in crate::store) fn all(conn: &Connection) -> Result<Vec<Schedule>, StoreError> {
+pub(in crate::store) fn all(conn: &Conn) -> Result<Vec<Schedule>, StoreError> {
     let sql = format!("SELECT {SCHEDULE_COLUMNS} FROM schedules ORDER BY created_at, id");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map([], codec::schedule)?;
@@ -34,7 +34,7 @@ pub(in crate::store) fn all(conn: &Connection) -> Result<Vec<Schedule>, StoreErr
 /// plan), stopping at the limit: no sort and no scan of what comes later,
 /// so every chunk costs the same however far the listing has got.
 pub(in crate::store) fn after(
-    conn: &Connection,
+    conn: &Conn,
     after: Option<(Millis, &str)>,
     count: usize,
 ) -> Result<Vec<Schedule>, StoreError> {
@@ -69,7 +69,7 @@ pub(in crate::store) struct Kept {
 /// creation time and last firing are kept). `delivery` is `s.delivery` as
 /// JSON, made by the caller before the write (off the writer thread).
 pub(in crate::store) fn upsert(
-    conn: &Connection,
+    conn: &Conn,
     s: &Schedule,
     delivery: &str,
 ) -> Result<Kept, StoreError> {
@@ -115,7 +115,7 @@ pub(in crate::store) fn upsert(
 }
 
 /// Deletes the schedule and its slot keys; false if there was none.
-pub(in crate::store) fn delete(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+pub(in crate::store) fn delete(conn: &Conn, id: &str) -> Result<bool, StoreError> {
     conn.prepare_cached("DELETE FROM fired_slots WHERE schedule_id = ?1")?
         .execute([id])?;
     Ok(conn
@@ -125,7 +125,7 @@ pub(in crate::store) fn delete(conn: &Connection, id: &str) -> Result<bool, Stor
 }
 
 pub(in crate::store) fn set_paused(
-    conn: &Connection,
+    conn: &Conn,
     id: &str,
     paused: bool,
     next: Option<Millis>,
@@ -141,18 +141,17 @@ pub(in crate::store) fn set_paused(
 /// page order: the planner would otherwise walk `schedules_listed` and look
 /// every row up by rowid, which took three times as long with 1M rows.
 pub(in crate::store) fn each_armed(
-    conn: &Connection,
+    conn: &Conn,
     f: &mut dyn FnMut(&str, Millis),
 ) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(conn.pick(
         "SELECT id, next_fire_at FROM schedules NOT INDEXED \
          WHERE paused = 0 AND next_fire_at IS NOT NULL",
-    )?;
+        "SELECT id, next_fire_at FROM schedules WHERE paused = 0 AND next_fire_at IS NOT NULL",
+    ))?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        let id = r.get_ref(0)?.as_str().map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-        })?;
+        let id = r.get_str(0)?;
         f(id, r.get(1)?);
     }
     Ok(())
@@ -160,7 +159,7 @@ pub(in crate::store) fn each_armed(
 
 /// Stores what a firing changed: the next slot, the last firing's states
 /// and why it created nothing, if it did not.
-pub(in crate::store) fn after_fire(conn: &Connection, s: &Schedule) -> Result<(), StoreError> {
+pub(in crate::store) fn after_fire(conn: &Conn, s: &Schedule) -> Result<(), StoreError> {
     conn.prepare_cached(
         "UPDATE schedules SET next_fire_at = ?2, last_fire_at = ?3, last_states = ?4, \
          last_error = ?5 WHERE id = ?1",
@@ -178,24 +177,36 @@ pub(in crate::store) fn after_fire(conn: &Connection, s: &Schedule) -> Result<()
 /// Records a fired message's final state in its schedule's
 /// `lastScheduleStates`, if that message belongs to the last firing.
 pub(in crate::store) fn set_last_state(
-    conn: &Connection,
+    conn: &Conn,
     schedule_id: &str,
     message_id: &str,
     state: &str,
 ) -> Result<(), StoreError> {
-    let path = format!("$.\"{message_id}\"");
-    conn.prepare_cached(
-        "UPDATE schedules SET last_states = json_set(last_states, ?2, ?3) \
-         WHERE id = ?1 AND json_type(last_states, ?2) IS NOT NULL",
-    )?
-    .execute(params![schedule_id, path, state])?;
+    match conn.dialect() {
+        Dialect::Sqlite => {
+            let path = format!("$.\"{message_id}\"");
+            conn.prepare_cached(
+                "UPDATE schedules SET last_states = json_set(last_states, ?2, ?3) \
+                 WHERE id = ?1 AND json_type(last_states, ?2) IS NOT NULL",
+            )?
+            .execute(params![schedule_id, path, state])?;
+        }
+        Dialect::Postgres => {
+            conn.prepare_cached(
+                "UPDATE schedules SET last_states = CAST(jsonb_set(CAST(last_states AS jsonb), \
+                 ARRAY[CAST(?2 AS TEXT)], to_jsonb(CAST(?3 AS TEXT))) AS TEXT) \
+                 WHERE id = ?1 AND (CAST(last_states AS jsonb) -> CAST(?2 AS TEXT)) IS NOT NULL",
+            )?
+            .execute(params![schedule_id, message_id, state])?;
+        }
+    }
     Ok(())
 }
 
 /// Claims slot `slot` of schedule `id` for `message_id`; false when the
 /// slot has fired already (the key that makes a slot fire once).
 pub(in crate::store) fn claim_slot(
-    conn: &Connection,
+    conn: &Conn,
     id: &str,
     slot: Millis,
     message_id: &str,
@@ -212,7 +223,7 @@ pub(in crate::store) fn claim_slot(
 /// Forgets slot keys before `before`: `next_fire_at` only moves forward, so
 /// they can never be claimed again.
 pub(in crate::store) fn prune_slots(
-    conn: &Connection,
+    conn: &Conn,
     id: &str,
     before: Millis,
 ) -> Result<(), StoreError> {

@@ -1,16 +1,12 @@
 //! `url_groups` and `url_group_endpoints` (§4.7).
 
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::store::db::{params, Conn, OptionalExtension};
 
 use crate::model::{Endpoint, Millis, UrlGroup};
 use crate::store::StoreError;
 
 /// Creates group `name` at `now` unless it exists, else marks it updated.
-pub(in crate::store) fn touch(
-    conn: &Connection,
-    name: &str,
-    now: Millis,
-) -> Result<(), StoreError> {
+pub(in crate::store) fn touch(conn: &Conn, name: &str, now: Millis) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO url_groups (name, created_at, updated_at) VALUES (?1, ?2, ?2) \
          ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at",
@@ -22,7 +18,7 @@ pub(in crate::store) fn touch(
 /// Adds endpoint `e`, or gives the one with its key its new URL (a named
 /// endpoint) in place.
 pub(in crate::store) fn put_endpoint(
-    conn: &Connection,
+    conn: &Conn,
     group: &str,
     e: &Endpoint,
 ) -> Result<(), StoreError> {
@@ -36,7 +32,7 @@ pub(in crate::store) fn put_endpoint(
 
 /// Removes the endpoint with `key`; whether there was one.
 pub(in crate::store) fn delete_endpoint(
-    conn: &Connection,
+    conn: &Conn,
     group: &str,
     key: &str,
 ) -> Result<bool, StoreError> {
@@ -47,10 +43,7 @@ pub(in crate::store) fn delete_endpoint(
 }
 
 /// The group's endpoints, in the order they were first added.
-pub(in crate::store) fn endpoints(
-    conn: &Connection,
-    group: &str,
-) -> Result<Vec<Endpoint>, StoreError> {
+pub(in crate::store) fn endpoints(conn: &Conn, group: &str) -> Result<Vec<Endpoint>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT name, url FROM url_group_endpoints WHERE group_name = ?1 ORDER BY rowid",
     )?;
@@ -64,7 +57,7 @@ pub(in crate::store) fn endpoints(
 }
 
 /// Group `name` with its endpoints.
-pub(in crate::store) fn get(conn: &Connection, name: &str) -> Result<Option<UrlGroup>, StoreError> {
+pub(in crate::store) fn get(conn: &Conn, name: &str) -> Result<Option<UrlGroup>, StoreError> {
     let head: Option<(Millis, Millis)> = conn
         .prepare_cached("SELECT created_at, updated_at FROM url_groups WHERE name = ?1")?
         .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -82,7 +75,7 @@ pub(in crate::store) fn get(conn: &Connection, name: &str) -> Result<Option<UrlG
 
 /// Every group, oldest first, each with its endpoints in the order they
 /// were first added: one query, not one per group.
-pub(in crate::store) fn all(conn: &Connection) -> Result<Vec<UrlGroup>, StoreError> {
+pub(in crate::store) fn all(conn: &Conn) -> Result<Vec<UrlGroup>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT g.name, g.created_at, g.updated_at, e.name, e.url FROM url_groups g \
          LEFT JOIN url_group_endpoints e ON e.group_name = g.name \
@@ -112,7 +105,7 @@ pub(in crate::store) fn all(conn: &Connection) -> Result<Vec<UrlGroup>, StoreErr
 }
 
 /// Deletes the group and its endpoints; whether it existed.
-pub(in crate::store) fn delete(conn: &Connection, name: &str) -> Result<bool, StoreError> {
+pub(in crate::store) fn delete(conn: &Conn, name: &str) -> Result<bool, StoreError> {
     conn.prepare_cached("DELETE FROM url_group_endpoints WHERE group_name = ?1")?
         .execute([name])?;
     Ok(conn

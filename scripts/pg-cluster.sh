@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL cluster for the test suite, in a folder of its own.
+#
+#   scripts/pg-cluster.sh start DIR   creates DIR, initdb, starts on 127.0.0.1
+#                                     on a free port (PG_CLUSTER_PORT=N picks
+#                                     it), waits until ready, prints the URL
+#   scripts/pg-cluster.sh env DIR     prints `export CRONHOOK_TEST_POSTGRES=..`
+#                                     and `export CRONHOOK_TEST_POSTGRES_DATA=..`
+#                                     lines for `eval` (the data dir lets a
+#                                     test stop and start the database)
+#   scripts/pg-cluster.sh down DIR    fast shutdown, keeps DIR (a test's
+#                                     "database restart", first half)
+#   scripts/pg-cluster.sh up DIR      starts the stopped cluster again on the
+#                                     same port (second half)
+#   scripts/pg-cluster.sh stop DIR    fast shutdown, removes DIR
+#
+# Uses Debian's PostgreSQL (the newest /usr/lib/postgresql/*/bin); installs
+# Debian's `postgresql` package with apt-get when there is none. As root the
+# server runs as the `postgres` system user (initdb refuses root). Tuned for
+# tests but durable: fsync stays on, since the crash tests rely on it.
+# Idempotent: `start` on a running cluster prints its URL again; `stop` of a
+# missing folder does nothing. It only ever stops the cluster whose data
+# folder is DIR/data, and only removes a DIR that it created (marker file).
+set -euo pipefail
+
+usage() {
+    echo "usage: $0 start|env|down|up|stop DIR" >&2
+    exit 2
+}
+[ $# -eq 2 ] || usage
+cmd=$1
+dir=$2
+case "$dir" in
+    /*) ;;
+    *) dir="$(pwd)/$dir" ;;
+esac
+data="$dir/data"
+marker="$dir/.cronhook-pg-cluster"
+
+pg_bin() {
+    local newest
+    newest=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+    if [ -n "$newest" ] && [ -x "$newest/initdb" ]; then
+        echo "$newest"
+    fi
+}
+
+install_postgres() {
+    echo "pg-cluster: no PostgreSQL found; installing Debian's postgresql" >&2
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "pg-cluster: installing needs root (apt-get); install postgresql yourself" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-get install -y -q --no-install-recommends postgresql >&2; then
+        apt-get update -q >&2
+        apt-get install -y -q --no-install-recommends postgresql >&2
+    fi
+}
+
+# Runs a PostgreSQL program as the user that owns the cluster: `postgres`
+# when we are root, ourselves otherwise.
+as_owner() {
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+running() {
+    [ -f "$data/postmaster.pid" ] && as_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1
+}
+
+url() {
+    echo "postgres://postgres@127.0.0.1:$(cat "$dir/port")/postgres"
+}
+
+# Starts the initialised cluster on the port in DIR/port.
+launch() {
+    as_owner "$bin/pg_ctl" -D "$data" -l "$dir/log" -w -t 60 \
+        -o "-p $(cat "$dir/port") -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=128MB -c fsync=on" \
+        start >&2
+}
+
+bin=$(pg_bin)
+case "$cmd" in
+    start)
+        if [ -z "$bin" ]; then
+            install_postgres
+            bin=$(pg_bin)
+            [ -n "$bin" ] || { echo "pg-cluster: no initdb after installing" >&2; exit 1; }
+        fi
+        if [ -f "$marker" ] && running; then
+            url
+            exit 0
+        fi
+        if [ ! -f "$marker" ]; then
+            if [ -e "$dir" ] && [ -n "$(ls -A "$dir" 2>/dev/null)" ]; then
+                echo "pg-cluster: $dir exists and is not empty; not touching it" >&2
+                exit 1
+            fi
+            mkdir -p "$dir"
+            touch "$marker"
+            if [ "$(id -u)" -eq 0 ]; then
+                chown postgres: "$dir"
+            fi
+            as_owner "$bin/initdb" -D "$data" -A trust -U postgres -E UTF8 \
+                --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+                || as_owner "$bin/initdb" -D "$data" -A trust -U postgres -E UTF8 \
+                    --locale=C >"$dir/initdb.log" 2>&1 \
+                || { cat "$dir/initdb.log" >&2; exit 1; }
+        fi
+        # A free port can be taken between the check and the bind: try a few.
+        for attempt in 1 2 3 4 5; do
+            if [ -n "${PG_CLUSTER_PORT:-}" ]; then
+                echo "$PG_CLUSTER_PORT" >"$dir/port"
+            elif [ ! -s "$dir/port" ] || [ "$attempt" -gt 1 ]; then
+                free_port >"$dir/port"
+            fi
+            if launch; then
+                url
+                exit 0
+            fi
+            [ -z "${PG_CLUSTER_PORT:-}" ] || break
+        done
+        echo "pg-cluster: the server did not start; its log:" >&2
+        tail -n 30 "$dir/log" >&2 || true
+        exit 1
+        ;;
+    env)
+        [ -f "$marker" ] || { echo "pg-cluster: no cluster in $dir" >&2; exit 1; }
+        echo "export CRONHOOK_TEST_POSTGRES=$(url)"
+        echo "export CRONHOOK_TEST_POSTGRES_DATA=$data"
+        ;;
+    down)
+        [ -f "$marker" ] || { echo "pg-cluster: no cluster in $dir" >&2; exit 1; }
+        if running; then
+            as_owner "$bin/pg_ctl" -D "$data" -m fast -w stop >&2
+        fi
+        ;;
+    up)
+        [ -f "$marker" ] || { echo "pg-cluster: no cluster in $dir" >&2; exit 1; }
+        running || launch
+        ;;
+    stop)
+        [ -e "$dir" ] || exit 0
+        if [ ! -f "$marker" ]; then
+            echo "pg-cluster: $dir was not made by this script; not touching it" >&2
+            exit 1
+        fi
+        if [ -n "$bin" ] && running; then
+            as_owner "$bin/pg_ctl" -D "$data" -m fast -w stop >&2 || true
+        fi
+        rm -rf "$dir"
+        ;;
+    *) usage ;;
+esac
