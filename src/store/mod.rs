@@ -14,6 +14,7 @@
 //! waiting for the writer. Keeping SQL in this module keeps a second backend
 //! possible without touching the engine or the API.
 
+pub mod cluster;
 mod codec;
 mod health;
 mod lock;
