@@ -143,6 +143,17 @@ impl Store {
         .await
     }
 
+    /// `(id, next_fire_at)` of every unpaused schedule whose next slot is in
+    /// `(after, until]`: what a leader's catch-up re-arms (several nodes).
+    pub async fn schedules_due_between(
+        &self,
+        after: Millis,
+        until: Millis,
+    ) -> Result<Vec<(String, Millis)>, StoreError> {
+        self.read_engine(move |conn| rows::due_between(conn, after, until))
+            .await
+    }
+
     /// Fires schedule `id` if its `next_fire_at` is at or before `horizon`
     /// (the engine fires a little ahead of the slot): in one transaction,
     /// creates one message per slot of the engine's `plan(schedule, due)`

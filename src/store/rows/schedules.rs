@@ -158,6 +158,21 @@ pub(in crate::store) fn each_armed(
     Ok(())
 }
 
+/// `(id, next_fire_at)` of unpaused schedules whose next slot is in
+/// `(after, until]` (index `schedules_next`).
+pub(in crate::store) fn due_between(
+    conn: &Connection,
+    after: Millis,
+    until: Millis,
+) -> Result<Vec<(String, Millis)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, next_fire_at FROM schedules \
+         WHERE paused = 0 AND next_fire_at > ?1 AND next_fire_at <= ?2",
+    )?;
+    let rows = stmt.query_map(params![after, until], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Stores what a firing changed: the next slot, the last firing's states
 /// and why it created nothing, if it did not.
 pub(in crate::store) fn after_fire(conn: &Connection, s: &Schedule) -> Result<(), StoreError> {
