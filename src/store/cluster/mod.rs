@@ -140,3 +140,75 @@ impl Drop for TestDb {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::TestDb;
+    use crate::store::rows::schedules::MOVE_NEXT;
+    use std::time::{Duration, Instant};
+
+    /// `MOVE_NEXT` as PostgreSQL reads it (`$N` for `?N`).
+    fn move_next_sql() -> String {
+        MOVE_NEXT
+            .replace("?1", "$1")
+            .replace("?2", "$2")
+            .replace("?3", "$3")
+    }
+
+    /// The firing compare-and-set on PostgreSQL: two transactions move one
+    /// schedule from the same slot at once; the second waits for the
+    /// first's row lock and then finds the slot gone.
+    #[test]
+    fn two_firings_of_one_slot_at_once_move_the_schedule_once() {
+        let Some(db) = TestDb::new("two_firings_of_one_slot_at_once") else {
+            return;
+        };
+        db.client()
+            .batch_execute(
+                "CREATE TABLE schedules (id TEXT PRIMARY KEY, next_fire_at BIGINT, \
+                 paused BIGINT NOT NULL); INSERT INTO schedules VALUES ('s', 1000, 0)",
+            )
+            .unwrap();
+        let sql = move_next_sql();
+        let mut a = db.client();
+        let mut first = a.transaction().unwrap();
+        let moved = first
+            .execute(&sql, &[&"s", &1000i64, &Some(2000i64)])
+            .unwrap();
+        assert_eq!(moved, 1);
+        let second = {
+            let (url, sql) = (db.url.clone(), sql.clone());
+            std::thread::spawn(move || {
+                let mut b = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+                b.batch_execute("SET application_name = 'second_firing'")
+                    .unwrap();
+                let mut tx = b.transaction().unwrap();
+                let moved = tx.execute(&sql, &[&"s", &1000i64, &Some(2000i64)]).unwrap();
+                tx.commit().unwrap();
+                moved
+            })
+        };
+        // The second firing waits on the row lock while the first is open.
+        let mut watch = db.client();
+        let until = Instant::now() + Duration::from_secs(10);
+        while watch
+            .query_opt(
+                "SELECT 1 FROM pg_stat_activity WHERE application_name = 'second_firing' \
+                 AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .unwrap()
+            .is_none()
+        {
+            assert!(Instant::now() < until, "the second firing waits for the lock");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        first.commit().unwrap();
+        assert_eq!(second.join().unwrap(), 0, "the slot was gone: nothing moved");
+        let next: i64 = watch
+            .query_one("SELECT next_fire_at FROM schedules WHERE id = 's'", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(next, 2000);
+    }
+}

@@ -173,6 +173,27 @@ pub(in crate::store) fn due_between(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The compare-and-set a firing moves its schedule on with: only from the
+/// slot it read (and while unpaused). Plain SQL that SQLite and PostgreSQL
+/// both run; on PostgreSQL a second firing of the slot waits for the
+/// first's row lock, then finds the row moved and changes nothing.
+pub(in crate::store) const MOVE_NEXT: &str =
+    "UPDATE schedules SET next_fire_at = ?3 WHERE id = ?1 AND next_fire_at = ?2 AND paused = 0";
+
+/// Moves schedule `id` from slot `from` to `to` (see `MOVE_NEXT`);
+/// whether it was still at `from`.
+pub(in crate::store) fn move_next(
+    conn: &Connection,
+    id: &str,
+    from: Millis,
+    to: Option<Millis>,
+) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(MOVE_NEXT)?
+        .execute(params![id, from, to])?
+        == 1)
+}
+
 /// Stores what a firing changed: the next slot, the last firing's states
 /// and why it created nothing, if it did not.
 pub(in crate::store) fn after_fire(conn: &Connection, s: &Schedule) -> Result<(), StoreError> {
