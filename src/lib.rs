@@ -214,8 +214,9 @@ impl App {
         let postgres_url: Option<&str> = None;
         let started = match cluster_settings(&config, postgres_url) {
             None => Node::single(parts).await,
-            Some(cluster) => Node::cluster(parts, cluster)
-                .map_err(|e| StoreError::Unwritable(format!("cannot start the cluster threads: {e}"))),
+            Some(cluster) => Node::cluster(parts, cluster).map_err(|e| {
+                StoreError::Unwritable(format!("cannot start the cluster threads: {e}"))
+            }),
         };
         let (engine, engine_handle) = match started {
             Ok(started) => started,

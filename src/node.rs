@@ -143,7 +143,9 @@ impl Node {
                     .await
                     .is_err()
                 {
-                    tracing::warn!("cluster: the lease was not released in time; it expires on its own");
+                    tracing::warn!(
+                        "cluster: the lease was not released in time; it expires on its own"
+                    );
                 }
             }
         }
@@ -282,8 +284,13 @@ impl State {
         // Another node may have rotated the keys while this one followed.
         self.refresh_keys().await;
         let p = &self.parts;
-        match Engine::start(p.store.clone(), p.settings.clone(), p.keys.clone(), p.clock.clone())
-            .await
+        match Engine::start(
+            p.store.clone(),
+            p.settings.clone(),
+            p.keys.clone(),
+            p.clock.clone(),
+        )
+        .await
         {
             Ok(engine) => {
                 self.handle.follow(Some(&engine));

@@ -133,9 +133,7 @@ impl RemoteArming {
         let from = now - period - CLOCK_SLACK;
         let until = now + 2 * period;
         let messages = store.due_between(from, until).await?;
-        let schedules = store
-            .schedules_due_between(from, until + FIRE_LEAD)
-            .await?;
+        let schedules = store.schedules_due_between(from, until + FIRE_LEAD).await?;
         for (id, at) in schedules {
             ctx.arm_schedule(&id, Some(at));
         }

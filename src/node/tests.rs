@@ -40,7 +40,12 @@ impl Sink {
     }
 
     fn count(&self, path: &str) -> usize {
-        self.got.lock().unwrap().iter().filter(|p| *p == path).count()
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| *p == path)
+            .count()
     }
 
     async fn wait_for(&self, path: &str, n: usize) {
@@ -146,7 +151,10 @@ impl Fixture {
 
     async fn stop(self) {
         self.terms
-            .shutdown(Instant::now() + Duration::from_secs(2), Duration::from_secs(2))
+            .shutdown(
+                Instant::now() + Duration::from_secs(2),
+                Duration::from_secs(2),
+            )
             .await;
         self.store.close(Duration::from_secs(5)).await;
     }
@@ -201,7 +209,9 @@ async fn another_nodes_message_is_armed_by_its_notice() {
     let row = f.publish_elsewhere("/remote").await;
     f.terms
         .events()
-        .send(TermEvent::Heard(Heard::Changes(vec![Remote::Pending(row.clone())])));
+        .send(TermEvent::Heard(Heard::Changes(vec![Remote::Pending(
+            row.clone(),
+        )])));
     f.sink.wait_for("/remote", 1).await;
     // Told twice (a late duplicate): harmless, no second attempt.
     f.terms

@@ -272,7 +272,10 @@ async fn a_schedule_moves_on_only_from_the_slot_its_firing_read() {
         "slot 1000 is gone: a second firing of it moves nothing"
     );
     store.set_paused("s", true, |_| None).await.unwrap();
-    assert!(!rows::schedules::move_next(&other, "s", 2000, Some(3000)).unwrap(), "paused");
+    assert!(
+        !rows::schedules::move_next(&other, "s", 2000, Some(3000)).unwrap(),
+        "paused"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

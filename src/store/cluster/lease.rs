@@ -304,7 +304,9 @@ fn work(shared: &Shared) {
     if let Some(mut c) = client {
         match release(&mut c, s) {
             Ok(()) => tracing::info!(node = %s.node, "cluster: lease released"),
-            Err(e) => tracing::warn!(error = %e, "cluster: releasing the lease failed; it expires on its own"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cluster: releasing the lease failed; it expires on its own")
+            }
         }
     }
     if shared.lock().leading.take().is_some() {
@@ -535,7 +537,10 @@ mod tests {
         let cut = Instant::now();
         assert_eq!(next(&a_rx), Transition::Lost, "a steps down on its own");
         let lost_after = cut.elapsed();
-        assert!(lost_after <= LEASE, "before its lease ended ({lost_after:?})");
+        assert!(
+            lost_after <= LEASE,
+            "before its lease ended ({lost_after:?})"
+        );
         let second = term_of(next(&b_rx));
         assert!(second > first);
         a.stop();

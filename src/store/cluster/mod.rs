@@ -49,10 +49,7 @@ pub(crate) fn connect(
         .keepalives_retries(3)
         .application_name(role);
     let mut client = config.connect(postgres::NoTls)?;
-    client.batch_execute(&format!(
-        "SET statement_timeout = {}",
-        timeout.as_millis()
-    ))?;
+    client.batch_execute(&format!("SET statement_timeout = {}", timeout.as_millis()))?;
     Ok(client)
 }
 
@@ -119,7 +116,9 @@ impl TestDb {
         );
         let mut admin = postgres::Client::connect(&base, postgres::NoTls).expect("test database");
         admin
-            .batch_execute(&format!("CREATE SCHEMA {schema}; SET search_path = {schema}; {TEST_DDL}"))
+            .batch_execute(&format!(
+                "CREATE SCHEMA {schema}; SET search_path = {schema}; {TEST_DDL}"
+            ))
             .expect("test schema");
         let sep = if base.contains('?') { '&' } else { '?' };
         let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
@@ -200,11 +199,18 @@ mod tests {
             .unwrap()
             .is_none()
         {
-            assert!(Instant::now() < until, "the second firing waits for the lock");
+            assert!(
+                Instant::now() < until,
+                "the second firing waits for the lock"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         first.commit().unwrap();
-        assert_eq!(second.join().unwrap(), 0, "the slot was gone: nothing moved");
+        assert_eq!(
+            second.join().unwrap(),
+            0,
+            "the slot was gone: nothing moved"
+        );
         let next: i64 = watch
             .query_one("SELECT next_fire_at FROM schedules WHERE id = 's'", &[])
             .unwrap()

@@ -306,12 +306,7 @@ mod tests {
     fn table() -> Vec<(Change, Remote)> {
         vec![
             (
-                Change::Pending(Box::new(message(
-                    "msg_1",
-                    "http://a:1/x",
-                    42,
-                    Some("q1"),
-                ))),
+                Change::Pending(Box::new(message("msg_1", "http://a:1/x", 42, Some("q1")))),
                 Remote::Pending(Pending {
                     id: "msg_1".into(),
                     url: "http://a:1/x".into(),
