@@ -210,8 +210,10 @@ impl App {
             clock: clock.clone(),
         };
         // The lead: `Some(url)` for `DbTarget::Postgres(url)` once the store
-        // opens PostgreSQL; SQLite is always a single node.
-        let postgres_url: Option<&str> = None;
+        // opens PostgreSQL, with the node id the store's notices carry
+        // (made with `ids::node_id()` before the store opens); SQLite is
+        // always a single node.
+        let postgres_url: Option<(&str, String)> = None;
         let started = match cluster_settings(&config, postgres_url) {
             None => Node::single(parts).await,
             Some(cluster) => Node::cluster(parts, cluster).map_err(|e| {
@@ -367,12 +369,13 @@ impl App {
     }
 }
 
-/// Several nodes share a PostgreSQL database (`postgres_url`); on SQLite
-/// there is one node, and no lease.
-fn cluster_settings(config: &Config, postgres_url: Option<&str>) -> Option<ClusterSettings> {
-    postgres_url.map(|url| ClusterSettings {
+/// Several nodes share a PostgreSQL database (`postgres`: its URL and this
+/// process's node id, the one its notices carry); on SQLite there is one
+/// node, and no lease.
+fn cluster_settings(config: &Config, postgres: Option<(&str, String)>) -> Option<ClusterSettings> {
+    postgres.map(|(url, node)| ClusterSettings {
         db_url: url.to_owned(),
-        node: ids::node_id(),
+        node,
         node_url: config.node_url.clone(),
         lease: config.lease,
         catch_up: config.catch_up,

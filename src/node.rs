@@ -205,6 +205,10 @@ impl Terms {
     /// again). Must be called inside the runtime.
     pub fn start(parts: EngineParts, catch_up: Duration) -> Terms {
         let handle = EngineHandle::idle(parts.keys.clone(), parts.settings.max_in_flight);
+        // Before returning: a commit right after start finds the listener.
+        parts
+            .store
+            .set_listener(Arc::new(KeysOnly(parts.keys.clone())));
         let (tx, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(run(rx, parts, handle.clone(), catch_up));
         Terms { tx, handle, task }
@@ -351,7 +355,6 @@ async fn run(
         current: None,
         wanted: None,
     };
-    st.follow_nothing();
     let mut tick = tokio::time::interval(catch_up);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -59,12 +59,21 @@ impl Sink {
 
 struct Fixture {
     store: Store,
-    terms: Terms,
+    parts: EngineParts,
+    /// `None` where the test runs a `Node` itself.
+    terms: Option<Terms>,
     sink: Sink,
     _dir: tempfile::TempDir,
 }
 
 async fn fixture(catch_up: Duration) -> Fixture {
+    let mut f = bare().await;
+    f.terms = Some(Terms::start(f.parts.clone(), catch_up));
+    f
+}
+
+/// A store, a sink and what starts an engine; no terms.
+async fn bare() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("t.db"), SyncMode::Normal).unwrap();
     let (keys, _) = store.signing_keys(KeySource::Generated).await.unwrap();
@@ -76,7 +85,8 @@ async fn fixture(catch_up: Duration) -> Fixture {
     };
     Fixture {
         store,
-        terms: Terms::start(parts, catch_up),
+        parts,
+        terms: None,
         sink: Sink::start().await,
         _dir: dir,
     }
@@ -128,18 +138,18 @@ impl Fixture {
     }
 
     async fn lead(&self, term: i64) {
-        self.terms.events().send(TermEvent::Leader { term });
+        self.terms().events().send(TermEvent::Leader { term });
         self.wait_running(true).await;
     }
 
     async fn lose(&self) {
-        self.terms.events().send(TermEvent::Lost);
+        self.terms().events().send(TermEvent::Lost);
         self.wait_running(false).await;
     }
 
     async fn wait_running(&self, running: bool) {
         let until = Instant::now() + WAIT;
-        while self.terms.handle().running() != running {
+        while self.terms().handle().running() != running {
             assert!(Instant::now() < until, "engine running: {running}, in time");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -149,13 +159,19 @@ impl Fixture {
         self.store.message(id).await.unwrap().is_some()
     }
 
+    fn terms(&self) -> &Terms {
+        self.terms.as_ref().expect("terms")
+    }
+
     async fn stop(self) {
-        self.terms
-            .shutdown(
-                Instant::now() + Duration::from_secs(2),
-                Duration::from_secs(2),
-            )
-            .await;
+        if let Some(terms) = self.terms {
+            terms
+                .shutdown(
+                    Instant::now() + Duration::from_secs(2),
+                    Duration::from_secs(2),
+                )
+                .await;
+        }
         self.store.close(Duration::from_secs(5)).await;
     }
 }
@@ -207,14 +223,14 @@ async fn another_nodes_message_is_armed_by_its_notice() {
     let f = fixture(Duration::from_secs(60)).await;
     f.lead(1).await;
     let row = f.publish_elsewhere("/remote").await;
-    f.terms
+    f.terms()
         .events()
         .send(TermEvent::Heard(Heard::Changes(vec![Remote::Pending(
             row.clone(),
         )])));
     f.sink.wait_for("/remote", 1).await;
     // Told twice (a late duplicate): harmless, no second attempt.
-    f.terms
+    f.terms()
         .events()
         .send(TermEvent::Heard(Heard::Changes(vec![Remote::Pending(row)])));
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -227,7 +243,7 @@ async fn a_re_read_finds_what_no_notice_announced() {
     let f = fixture(Duration::from_secs(60)).await;
     f.lead(1).await;
     f.publish_elsewhere("/unannounced").await;
-    f.terms.events().send(TermEvent::Heard(Heard::Resync));
+    f.terms().events().send(TermEvent::Heard(Heard::Resync));
     f.sink.wait_for("/unannounced", 1).await;
     f.stop().await;
 }
@@ -244,11 +260,85 @@ async fn the_periodic_catch_up_finds_what_no_notice_announced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_without_a_term_reports_no_live_counters_and_the_keys_it_knows() {
     let f = fixture(Duration::from_secs(60)).await;
-    let handle = f.terms.handle();
+    let handle = f.terms().handle();
     assert!(!handle.running());
     assert_eq!(handle.global_parallelism(), (512, 0));
     assert_eq!(handle.waitlists(), Default::default());
     let rotated = f.store.rotate_keys("sig_brand_new".into()).await.unwrap();
     assert_eq!(handle.signing_keys(), rotated, "its own rotation");
     f.stop().await;
+}
+
+/// The whole wiring of a node of several, with the lease and the LISTEN
+/// thread on PostgreSQL (`CRONHOOK_TEST_POSTGRES`) and the store on SQLite:
+/// the node takes the lease and delivers, arms another node's notice, and
+/// hands the lease back when it shuts down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_of_several_leads_arms_other_nodes_notices_and_releases_its_lease() {
+    use crate::store::cluster::{encode, TestDb, CHANNEL};
+    let blocking = |f: Box<dyn FnOnce() + Send>| tokio::task::spawn_blocking(f);
+    let Some(db) = tokio::task::spawn_blocking(|| TestDb::new("a_node_of_several_leads"))
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    let db = Arc::new(db);
+    let f = bare().await;
+    let node_id = format!("node_{}", db.schema);
+    let (node, handle) = Node::cluster(
+        f.parts.clone(),
+        ClusterSettings {
+            db_url: db.url.clone(),
+            node: node_id.clone(),
+            node_url: Some("http://127.0.0.1:1".into()),
+            lease: Duration::from_millis(1500),
+            catch_up: Duration::from_secs(60),
+        },
+    )
+    .unwrap();
+    let until = Instant::now() + WAIT;
+    while !handle.running() {
+        assert!(Instant::now() < until, "the only node leads in time");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    f.publish("/own").await;
+    f.sink.wait_for("/own", 1).await;
+
+    let row = f.publish_elsewhere("/theirs").await;
+    let message = f.store.message(&row.id).await.unwrap().unwrap();
+    let notifier = db.clone();
+    blocking(Box::new(move || {
+        let mut c = notifier.client();
+        let mut tx = c.transaction().unwrap();
+        for p in encode("another_node", &[Change::Pending(Box::new(message))]) {
+            tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &p])
+                .unwrap();
+        }
+        tx.commit().unwrap();
+    }))
+    .await
+    .unwrap();
+    f.sink.wait_for("/theirs", 1).await;
+
+    node.shutdown(
+        Instant::now() + Duration::from_secs(2),
+        Duration::from_secs(1),
+    )
+    .await;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = db.clone();
+    blocking(Box::new(move || {
+        let row = reader
+            .client()
+            .query_one("SELECT node, expires_at FROM cluster_lease", &[])
+            .unwrap();
+        tx.send((row.get::<_, String>(0), row.get::<_, i64>(1)))
+            .unwrap();
+    }))
+    .await
+    .unwrap();
+    assert_eq!(rx.recv().unwrap(), (node_id, 0), "released at shutdown");
+    f.stop().await;
+    blocking(Box::new(move || drop(db))).await.unwrap();
 }

@@ -239,6 +239,40 @@ fn seen(client: &mut postgres::Client, s: &LeaseSettings) -> Result<(), postgres
     Ok(())
 }
 
+/// A node as `cluster_nodes` lists it, for the console and the metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRow {
+    pub node: String,
+    pub url: Option<String>,
+    /// Database clock, ms since the epoch.
+    pub started_at: i64,
+    pub seen_at: i64,
+    /// Whether it holds an unexpired lease now.
+    pub leader: bool,
+}
+
+/// Every listed node, oldest first, with who leads now. A node renews its
+/// row with the lease (every `lease / 3`): a `seen_at` much older than that
+/// is a node that died (a clean stop removes its row).
+pub fn nodes(client: &mut postgres::Client) -> Result<Vec<NodeRow>, postgres::Error> {
+    let sql = format!(
+        "SELECT n.node, n.url, n.started_at, n.seen_at, \
+           EXISTS (SELECT 1 FROM cluster_lease l WHERE l.node = n.node AND l.expires_at >= {DB_NOW_MS}) \
+         FROM cluster_nodes n ORDER BY n.started_at, n.node"
+    );
+    Ok(client
+        .query(&sql, &[])?
+        .iter()
+        .map(|r| NodeRow {
+            node: r.get(0),
+            url: r.get(1),
+            started_at: r.get(2),
+            seen_at: r.get(3),
+            leader: r.get(4),
+        })
+        .collect())
+}
+
 /// Gives the lease up (it expires now) and forgets this node.
 fn release(client: &mut postgres::Client, s: &LeaseSettings) -> Result<(), postgres::Error> {
     client.execute(
@@ -278,11 +312,13 @@ fn work(shared: &Shared) {
         };
         let renewing = shared.lock().leading.is_some();
         let outcome = take_or_renew(client, s, renewing).and_then(|got| {
-            seen(client, s)?;
-            Ok(got)
+            // Reported before the node list is written: a renewal counts
+            // even if the second statement fails.
+            shared.taken(got, round);
+            seen(client, s)
         });
         match outcome {
-            Ok(got) => shared.taken(got, round),
+            Ok(()) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "cluster: renewing the lease failed; reconnecting");
                 conn = None;
@@ -477,11 +513,13 @@ mod tests {
             "exactly one node holds the term"
         );
         let mut c = db.client();
-        let nodes: i64 = c
-            .query_one("SELECT count(*) FROM cluster_nodes", &[])
-            .unwrap()
-            .get(0);
-        assert_eq!(nodes, 2, "both nodes are listed");
+        let listed = nodes(&mut c).unwrap();
+        assert_eq!(listed.len(), 2, "both nodes are listed: {listed:?}");
+        assert_eq!(
+            listed.iter().filter(|n| n.leader).count(),
+            1,
+            "one of them as the leader: {listed:?}"
+        );
         let url: Option<String> = c
             .query_one("SELECT url FROM cluster_lease", &[])
             .unwrap()

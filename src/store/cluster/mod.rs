@@ -17,9 +17,9 @@ pub mod notice;
 
 use std::time::Duration;
 
-pub use lease::{Lease, LeaseSettings, Transition};
+pub use lease::{nodes, Lease, LeaseSettings, NodeRow, Transition};
 pub use listen::{Heard, Listener};
-pub use notice::{decode, encode, Notice, Remote, MAX_PAYLOAD};
+pub use notice::{decode, encode, encode_all, Notice, Remote, MAX_PAYLOAD};
 
 /// The channel every node notifies its committed timer changes on.
 pub const CHANNEL: &str = "cronhook_changes";

@@ -220,8 +220,15 @@ static SEQ: AtomicU64 = AtomicU64::new(0);
 /// The payloads announcing `changes`, committed by `node`, in order; none
 /// when there are no changes. Each is under [`MAX_PAYLOAD`] bytes.
 pub fn encode(node: &str, changes: &[Change]) -> Vec<String> {
+    encode_all(node, changes)
+}
+
+/// [`encode`] over the changes of several jobs at once (the writer's whole
+/// batch, before its COMMIT), without collecting them first.
+pub fn encode_all<'a>(node: &str, changes: impl IntoIterator<Item = &'a Change>) -> Vec<String> {
     let mut payloads = Vec::new();
-    if changes.is_empty() {
+    let mut changes = changes.into_iter().peekable();
+    if changes.peek().is_none() {
         return payloads;
     }
     let resync = serde_json::to_string(&Wire::Resync).expect("a unit variant serialises");
@@ -405,6 +412,26 @@ mod tests {
         let first = encode("n", &[change()]);
         let second = encode("n", &[change()]);
         assert_ne!(first, second, "PostgreSQL would fold identical payloads");
+    }
+
+    #[test]
+    fn the_changes_of_several_jobs_encode_as_one_list_in_order() {
+        let first = [Change::Gone("a".into()), Change::Gone("b".into())];
+        let second = [Change::QueueGone("q".into())];
+        let payloads = encode_all("n", first.iter().chain(&second));
+        let changes: Vec<Remote> = payloads
+            .iter()
+            .flat_map(|p| decode(p).unwrap().changes)
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                Remote::Gone("a".into()),
+                Remote::Gone("b".into()),
+                Remote::QueueGone("q".into())
+            ]
+        );
+        assert!(encode_all("n", first.iter().take(0)).is_empty());
     }
 
     #[test]
