@@ -409,8 +409,16 @@ mod tests {
     }
 
     fn start(db: &str, node: &str) -> (Lease, mpsc::Receiver<Transition>) {
+        start_with(db, node, LEASE)
+    }
+
+    fn start_with(db: &str, node: &str, lease: Duration) -> (Lease, mpsc::Receiver<Transition>) {
         let (tx, rx) = mpsc::channel();
-        let lease = Lease::start(settings(db, node), move |t| {
+        let settings = LeaseSettings {
+            lease,
+            ..settings(db, node)
+        };
+        let lease = Lease::start(settings, move |t| {
             let _ = tx.send(t);
         })
         .unwrap();
@@ -529,28 +537,53 @@ mod tests {
         b.stop();
     }
 
+    /// `name`'s row in `cluster_nodes` appears (it tried the lease once).
+    fn wait_listed(db: &TestDb, name: &str) {
+        let mut c = db.client();
+        let until = Instant::now() + WAIT;
+        while c
+            .query_opt("SELECT 1 FROM cluster_nodes WHERE node = $1", &[&name])
+            .unwrap()
+            .is_none()
+        {
+            assert!(Instant::now() < until, "{name} listed in time");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     #[test]
     fn a_clean_stop_hands_the_lease_over_at_once() {
         let Some(db) = TestDb::new("a_clean_stop_hands_the_lease_over_at_once") else {
             return;
         };
-        let (a, a_rx) = start(&db.url, &node(&db, "a"));
+        // A long lease: "at once" is well before it would have expired.
+        let lease = Duration::from_secs(6);
+        let (a, a_rx) = start_with(&db.url, &node(&db, "a"), lease);
         let first = term_of(next(&a_rx));
-        let (b, b_rx) = start(&db.url, &node(&db, "b"));
-        // b has tried (and been refused) at least once before a leaves.
-        std::thread::sleep(LEASE / 2);
-        let stopped = Instant::now();
+        let (b, b_rx) = start_with(&db.url, &node(&db, "b"), lease);
+        wait_listed(&db, &node(&db, "b"));
+        let mut c = db.client();
+        let a_until: i64 = c
+            .query_one("SELECT expires_at FROM cluster_lease", &[])
+            .unwrap()
+            .get(0);
         a.stop();
         assert_eq!(next(&a_rx), Transition::Lost);
         let second = term_of(next(&b_rx));
         assert!(second > first, "a new term: {first} then {second}");
+        let (holder, b_took): (String, i64) = c
+            .query_one(
+                "SELECT node, expires_at - $1 FROM cluster_lease",
+                &[&(lease.as_millis() as i64)],
+            )
+            .map(|r| (r.get(0), r.get(1)))
+            .unwrap();
+        assert_eq!(holder, node(&db, "b"));
         assert!(
-            stopped.elapsed() < LEASE,
-            "taken over within one renewal round, not after expiry ({:?})",
-            stopped.elapsed()
+            b_took < a_until,
+            "b took over (at {b_took}, database clock) before a's lease would have expired ({a_until})"
         );
-        let left: i64 = db
-            .client()
+        let left: i64 = c
             .query_one(
                 "SELECT count(*) FROM cluster_nodes WHERE node = $1",
                 &[&node(&db, "a")],
@@ -572,15 +605,20 @@ mod tests {
         let first = term_of(next(&a_rx));
         let (b, b_rx) = start(&db.url, &node(&db, "b"));
         relay.cut();
-        let cut = Instant::now();
         assert_eq!(next(&a_rx), Transition::Lost, "a steps down on its own");
-        let lost_after = cut.elapsed();
-        assert!(
-            lost_after <= LEASE,
-            "before its lease ended ({lost_after:?})"
-        );
+        // At that moment the row is still a's, unexpired by the database's
+        // clock: a gave up before any other node could take over.
+        let (holder, unexpired): (String, bool) = db
+            .client()
+            .query_one(
+                &format!("SELECT node, expires_at > {DB_NOW_MS} FROM cluster_lease"),
+                &[],
+            )
+            .map(|r| (r.get(0), r.get(1)))
+            .unwrap();
+        assert_eq!((holder, unexpired), (node(&db, "a"), true));
         let second = term_of(next(&b_rx));
-        assert!(second > first);
+        assert!(second > first, "b leads after the expiry, in a new term");
         a.stop();
         b.stop();
     }
