@@ -10,7 +10,10 @@
 //! - the timer holds schedules and the messages due within its window
 //!   (`WINDOW`); a message due later is read from the database when the
 //!   window reaches it, so memory does not grow with delayed messages;
-//! - a delivery attempt's outcome is a row before anything follows from it.
+//! - a delivery attempt's outcome is a row before anything follows from it;
+//! - with several nodes on one database only the leader runs an engine
+//!   (`crate::node`); what other nodes commit comes in through
+//!   `RemoteArming` (`remote.rs`), the one way in besides `Arming`.
 
 mod cache;
 pub mod callback;
