@@ -141,6 +141,25 @@ pub struct Config {
     #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(i64).range(1..))]
     pub dlq_max_entries: i64,
 
+    // Several nodes on one PostgreSQL database (ARCHITECTURE.md "Several
+    // nodes"); on SQLite they do nothing.
+    /// On PostgreSQL with several nodes: how long the leader's lease lasts.
+    /// The leader renews it every third of this; a node that dies is taken
+    /// over within about this long.
+    #[arg(long, default_value = "5s", value_parser = lease_arg)]
+    pub lease: Duration,
+
+    /// On PostgreSQL with several nodes: how often the leader re-reads what
+    /// comes due, in case a change notice from another node was missed.
+    #[arg(long, default_value = "5s", value_parser = catch_up_arg)]
+    pub catch_up: Duration,
+
+    /// On PostgreSQL with several nodes: the URL other nodes and operators
+    /// reach this node's API at (`http://10.0.0.5:8080`), listed with the
+    /// node in the database.
+    #[arg(long, env = "CRONHOOK_NODE_URL", value_name = "URL")]
+    pub node_url: Option<String>,
+
     // Running in production: the config file, schedules as code, log format.
     /// TOML file with any of these settings, keys named like the flags
     /// (`max_in_flight` or `max-in-flight`). A flag or environment variable
@@ -294,6 +313,25 @@ impl Config {
 
 fn duration_arg(s: &str) -> Result<Duration, String> {
     parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// `--lease`: at least 300 ms (renewed every third, with statement
+/// timeouts of that third) and at most 10 minutes.
+fn lease_arg(s: &str) -> Result<Duration, String> {
+    let d = duration_arg(s)?;
+    if d < Duration::from_millis(300) || d > Duration::from_secs(600) {
+        return Err(format!("{s:?}: a lease from 300ms to 10m"));
+    }
+    Ok(d)
+}
+
+/// `--catch-up`: from 100 ms to 10 minutes.
+fn catch_up_arg(s: &str) -> Result<Duration, String> {
+    let d = duration_arg(s)?;
+    if d < Duration::from_millis(100) || d > Duration::from_secs(600) {
+        return Err(format!("{s:?}: a catch-up period from 100ms to 10m"));
+    }
+    Ok(d)
 }
 
 fn retry_scale_arg(s: &str) -> Result<f64, String> {

@@ -44,6 +44,12 @@ pub fn schedule_id() -> String {
     random_id("scd_", 24)
 }
 
+/// This process's node id among several cronhooks on one database: new at
+/// every start, so a restarted node is a new node (its old lease expires).
+pub fn node_id() -> String {
+    random_id("node_", 12)
+}
+
 /// A JWT id (`jti`), new for every signed request.
 pub fn jwt_id() -> String {
     random_id("jwt_", 24)

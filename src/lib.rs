@@ -17,6 +17,7 @@ pub mod filter;
 pub mod ids;
 pub mod metrics;
 pub mod model;
+pub mod node;
 pub mod retry;
 pub mod schedfile;
 pub mod service;
@@ -34,8 +35,8 @@ use tokio_util::task::TaskTracker;
 
 pub use config::Config;
 use config::ConfigError;
-use engine::Engine;
 use model::SigningKeys;
+use node::{ClusterSettings, EngineParts, Node};
 use store::{OpenError, Store, StoreError};
 
 /// Why the server could not start.
@@ -82,7 +83,8 @@ pub struct App {
     /// Where `--metrics-listen` serves `/metrics` without a token.
     metrics_addr: Option<SocketAddr>,
     store: Store,
-    engine: Engine,
+    /// The engine, or on a node of several, the engine of each term it leads.
+    node: Node,
     keys: Arc<RwLock<SigningKeys>>,
     keys_generated: bool,
     stop_http: CancellationToken,
@@ -201,15 +203,25 @@ impl App {
             }
         };
         let keys = Arc::new(RwLock::new(keys));
-        let engine = match Engine::start(
-            store.clone(),
-            config.engine_settings(),
-            keys.clone(),
-            clock.clone(),
-        )
-        .await
-        {
-            Ok(e) => e,
+        let parts = EngineParts {
+            store: store.clone(),
+            settings: config.engine_settings(),
+            keys: keys.clone(),
+            clock: clock.clone(),
+        };
+        // The lead: `Some(url)` for `DbTarget::Postgres(url)` once the store
+        // opens PostgreSQL, with the node id the store's notices carry
+        // (made with `ids::node_id()` before the store opens); SQLite is
+        // always a single node.
+        let postgres_url: Option<(&str, String)> = None;
+        let started = match cluster_settings(&config, postgres_url) {
+            None => Node::single(parts).await,
+            Some(cluster) => Node::cluster(parts, cluster).map_err(|e| {
+                StoreError::Unwritable(format!("cannot start the cluster threads: {e}"))
+            }),
+        };
+        let (engine, engine_handle) = match started {
+            Ok(started) => started,
             Err(e) => {
                 store.close(Duration::from_secs(5)).await;
                 return Err(stored(e));
@@ -234,7 +246,7 @@ impl App {
         };
         let service = service::Service::new(
             store.clone(),
-            engine.handle(),
+            engine_handle,
             clock,
             service::Settings {
                 dedup_window_ms: config.dedup_window.as_millis() as i64,
@@ -289,7 +301,7 @@ impl App {
             addr,
             metrics_addr,
             store,
-            engine,
+            node: engine,
             keys,
             keys_generated,
             stop_http,
@@ -342,7 +354,7 @@ impl App {
         let attempts_margin = (self.grace / 5).min(Duration::from_secs(1));
         let http = self.http.clone();
         let (_, http_done) = tokio::join!(
-            self.engine.shutdown(work_deadline, attempts_margin),
+            self.node.shutdown(work_deadline, attempts_margin),
             tokio::time::timeout_at(work_deadline, http.wait())
         );
         if http_done.is_err() {
@@ -357,10 +369,23 @@ impl App {
     }
 }
 
+/// Several nodes share a PostgreSQL database (`postgres`: its URL and this
+/// process's node id, the one its notices carry); on SQLite there is one
+/// node, and no lease.
+fn cluster_settings(config: &Config, postgres: Option<(&str, String)>) -> Option<ClusterSettings> {
+    postgres.map(|(url, node)| ClusterSettings {
+        db_url: url.to_owned(),
+        node,
+        node_url: config.node_url.clone(),
+        lease: config.lease,
+        catch_up: config.catch_up,
+    })
+}
+
 /// Undoes a start that failed after the engine started: the engine stops
 /// at once (nothing was attempted yet that needs a grace), then the store
 /// closes, which commits what is queued and releases the file's lock.
-async fn undo_start(engine: Engine, store: &Store) {
+async fn undo_start(engine: Node, store: &Store) {
     engine
         .shutdown(Instant::now() + Duration::from_secs(1), Duration::ZERO)
         .await;

@@ -10,7 +10,10 @@
 //! - the timer holds schedules and the messages due within its window
 //!   (`WINDOW`); a message due later is read from the database when the
 //!   window reaches it, so memory does not grow with delayed messages;
-//! - a delivery attempt's outcome is a row before anything follows from it.
+//! - a delivery attempt's outcome is a row before anything follows from it;
+//! - with several nodes on one database only the leader runs an engine
+//!   (`crate::node`); what other nodes commit comes in through
+//!   `RemoteArming` (`remote.rs`), the one way in besides `Arming`.
 
 mod cache;
 pub mod callback;
@@ -23,6 +26,7 @@ pub mod lanes;
 pub mod misfire;
 pub mod outcome;
 pub mod queues;
+mod remote;
 #[cfg(test)]
 mod tests;
 pub mod timer;
@@ -44,6 +48,7 @@ use crate::store::{Change, CommitListener, Pending, Retention, Store, StoreError
 use cache::MessageCache;
 use flow::FlowGate;
 use queues::QueueGate;
+pub use remote::RemoteArming;
 pub use timer::{Lane, Loader, MessageKey, Timer, TimerKey};
 
 /// The engine's tunables.
@@ -386,6 +391,33 @@ impl Ctx {
     }
 }
 
+impl Ctx {
+    /// A queue's stored settings: arms what a raise or a resume admits.
+    fn configure_queue(&self, name: &str, parallelism: u32, paused: bool) {
+        self.arm_all(self.queues.configure(name, parallelism, paused));
+    }
+
+    /// Signs with `keys` from now on.
+    fn use_keys(&self, keys: SigningKeys) {
+        let mut signer = self.signer.write().unwrap_or_else(|p| p.into_inner());
+        if !signer.is(&keys.current) {
+            *signer = PreparedKey::new(&keys.current);
+        }
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+    }
+
+    /// A flow-control key's stored settings; wakes its waitlist if they
+    /// let more through.
+    fn configure_flow(&self, settings: &crate::model::FlowSettings, reset_rate: bool) {
+        if self
+            .flow
+            .configure(settings, reset_rate, self.clock.now_ms())
+        {
+            self.wake_flow(&settings.key);
+        }
+    }
+}
+
 /// Applies committed changes to the timer, in commit order (the store's
 /// writer calls it right after each commit).
 struct Arming(Arc<Ctx>);
@@ -402,26 +434,13 @@ impl CommitListener for Arming {
                     name,
                     parallelism,
                     paused,
-                } => ctx.arm_all(ctx.queues.configure(&name, parallelism, paused)),
+                } => ctx.configure_queue(&name, parallelism, paused),
                 Change::QueueGone(name) => ctx.queues.remove(&name),
-                Change::Keys(keys) => {
-                    let mut signer = ctx.signer.write().unwrap_or_else(|p| p.into_inner());
-                    if !signer.is(&keys.current) {
-                        *signer = PreparedKey::new(&keys.current);
-                    }
-                    *ctx.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
-                }
+                Change::Keys(keys) => ctx.use_keys(keys),
                 Change::Flow {
                     settings,
                     reset_rate,
-                } => {
-                    if ctx
-                        .flow
-                        .configure(&settings, reset_rate, ctx.clock.now_ms())
-                    {
-                        ctx.wake_flow(&settings.key);
-                    }
-                }
+                } => ctx.configure_flow(&settings, reset_rate),
             }
         }
     }
@@ -517,10 +536,32 @@ impl Engine {
         Ok(Engine { ctx, stop })
     }
 
-    /// What the service reads of the engine.
+    /// What the service reads of the engine: a handle that follows this
+    /// one (the single-node case; see `EngineHandle::follow` for terms).
     pub fn handle(&self) -> EngineHandle {
-        EngineHandle {
-            ctx: self.ctx.clone(),
+        let handle = EngineHandle::idle(self.ctx.keys.clone(), self.ctx.settings.max_in_flight);
+        handle.follow(Some(self));
+        handle
+    }
+
+    /// Where other nodes' committed changes enter this engine (several
+    /// nodes; see `remote`).
+    pub fn remote(&self) -> RemoteArming {
+        RemoteArming(self.ctx.clone())
+    }
+
+    /// Stops at once, as a node that lost its leadership must: attempts in
+    /// progress are cut short (they stay pending, and the next leader makes
+    /// them again), and this waits at most `wait` for the tasks to end.
+    pub async fn stop_now(self, wait: Duration) {
+        self.stop.cancel();
+        self.ctx.abort.cancel();
+        self.ctx.tasks.close();
+        if tokio::time::timeout(wait, self.ctx.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("engine: some tasks did not end in time after stepping down");
         }
     }
 
@@ -548,32 +589,92 @@ impl Engine {
     }
 }
 
-/// What the service may read of the running engine.
+/// What the service may read of the engine: the running one, or, on a
+/// node of several that does not lead now, none (see ARCHITECTURE.md,
+/// "Several nodes"). It follows the current term: the term wiring
+/// (`node`) points it at each new engine and away from a stopped one.
 #[derive(Clone)]
 pub struct EngineHandle {
-    ctx: Arc<Ctx>,
+    inner: Arc<HandleInner>,
+}
+
+struct HandleInner {
+    current: RwLock<Option<Arc<Ctx>>>,
+    /// The keys in use, shared with every engine of this process: on a
+    /// node without an engine, the last ones it knows.
+    keys: Arc<RwLock<SigningKeys>>,
+    max_in_flight: usize,
 }
 
 impl EngineHandle {
-    /// A flow-control key's live counters now (§6.7).
-    pub fn flow_live(&self, key: &str) -> flow::FlowLive {
-        self.ctx.flow.live(key, self.ctx.clock.now_ms())
+    /// A handle without an engine yet, reporting `keys` and
+    /// `max_in_flight` until it follows one.
+    pub fn idle(keys: Arc<RwLock<SigningKeys>>, max_in_flight: usize) -> EngineHandle {
+        EngineHandle {
+            inner: Arc::new(HandleInner {
+                current: RwLock::new(None),
+                keys,
+                max_in_flight,
+            }),
+        }
     }
 
-    /// `--max-in-flight`, and the attempts in flight now (§4.11).
+    /// Reads `engine` from now on (`None`: no engine runs on this node).
+    pub fn follow(&self, engine: Option<&Engine>) {
+        *self
+            .inner
+            .current
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = engine.map(|e| e.ctx.clone());
+    }
+
+    fn current(&self) -> Option<Arc<Ctx>> {
+        self.inner
+            .current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Whether an engine runs on this node now (always, except on a node
+    /// of several that does not lead).
+    pub fn running(&self) -> bool {
+        self.current().is_some()
+    }
+
+    /// A flow-control key's live counters now (§6.7). Live counters are the
+    /// leader's: a node without an engine reports none.
+    pub fn flow_live(&self, key: &str) -> flow::FlowLive {
+        match self.current() {
+            Some(ctx) => ctx.flow.live(key, ctx.clock.now_ms()),
+            None => flow::FlowLive::default(),
+        }
+    }
+
+    /// `--max-in-flight`, and the attempts in flight now (§4.11); none on a
+    /// node without an engine (the leader's are the live ones).
     pub fn global_parallelism(&self) -> (usize, usize) {
-        (self.ctx.settings.max_in_flight, self.ctx.flow.running())
+        match self.current() {
+            Some(ctx) => (ctx.settings.max_in_flight, ctx.flow.running()),
+            None => (self.inner.max_in_flight, 0),
+        }
     }
 
     /// Queue sizes `(queue, waiting, not yet done)` and flow-control keys
-    /// with messages waiting `(key, waiting)`, from the gates in memory.
+    /// with messages waiting `(key, waiting)`, from the gates in memory;
+    /// empty on a node without an engine (the leader's gates are the live
+    /// ones).
     pub fn waitlists(&self) -> (QueueSizes, FlowWaiting) {
-        (self.ctx.queues.sizes(), self.ctx.flow.waiting_sizes())
+        match self.current() {
+            Some(ctx) => (ctx.queues.sizes(), ctx.flow.waiting_sizes()),
+            None => Default::default(),
+        }
     }
 
-    /// The signing keys in use.
+    /// The signing keys in use (on a node without an engine, the last ones
+    /// it knows: its own rotations, and other nodes' as notices tell).
     pub fn signing_keys(&self) -> SigningKeys {
-        self.ctx
+        self.inner
             .keys
             .read()
             .unwrap_or_else(|p| p.into_inner())

@@ -17,6 +17,7 @@
 //! one facade (`db`) with a connection of either kind, so nothing above the
 //! store knows which.
 
+pub mod cluster;
 mod codec;
 pub(crate) mod db;
 mod health;

@@ -392,6 +392,28 @@ async fn the_slot_key_refuses_a_slot_that_already_fired() {
     .await
 }
 
+/// Two engines (several nodes) may fire one slot at once: the schedule
+/// moves on only from the slot a firing read, so the later one finds it
+/// moved and fires nothing (`cluster::tests` races it on PostgreSQL).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schedule_moves_on_only_from_the_slot_its_firing_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.put_schedule(schedule("s", 1000)).await.unwrap();
+    let other = Connection::open(dir.path().join("t.db")).unwrap();
+    other.busy_timeout(Duration::from_secs(5)).unwrap();
+    assert!(rows::schedules::move_next(&other, "s", 1000, Some(2000)).unwrap());
+    assert!(
+        !rows::schedules::move_next(&other, "s", 1000, Some(2000)).unwrap(),
+        "slot 1000 is gone: a second firing of it moves nothing"
+    );
+    store.set_paused("s", true, |_| None).await.unwrap();
+    assert!(
+        !rows::schedules::move_next(&other, "s", 2000, Some(3000)).unwrap(),
+        "paused"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn paused_or_deleted_schedules_do_not_fire_and_are_disarmed() {
     on_both(|dir| async move {

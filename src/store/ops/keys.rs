@@ -63,6 +63,12 @@ impl Store {
         .await
     }
 
+    /// The signing keys in use as stored, if any: what a node reads when
+    /// another node rotated them (several nodes share one database).
+    pub async fn active_keys(&self) -> Result<Option<SigningKeys>, StoreError> {
+        self.read_engine(|conn| meta::get(conn, ACTIVE)).await
+    }
+
     /// §4.10: the old next key becomes current and `new_next` is next. The
     /// engine signs with them from this commit on.
     pub async fn rotate_keys(&self, new_next: String) -> Result<SigningKeys, StoreError> {

@@ -143,6 +143,17 @@ impl Store {
         .await
     }
 
+    /// `(id, next_fire_at)` of every unpaused schedule whose next slot is in
+    /// `(after, until]`: what a leader's catch-up re-arms (several nodes).
+    pub async fn schedules_due_between(
+        &self,
+        after: Millis,
+        until: Millis,
+    ) -> Result<Vec<(String, Millis)>, StoreError> {
+        self.read_engine(move |conn| rows::due_between(conn, after, until))
+            .await
+    }
+
     /// Fires schedule `id` if its `next_fire_at` is at or before `horizon`
     /// (the engine fires a little ahead of the slot): in one transaction,
     /// creates one message per slot of the engine's `plan(schedule, due)`
@@ -153,9 +164,12 @@ impl Store {
     ///
     /// Returns `None` when nothing is due: the schedule was deleted, paused,
     /// or moved to a later slot by a write that committed after the timer
-    /// took this key. Then the timer is corrected to what is stored, so a
-    /// stale entry can never leave a schedule unarmed. The `fired_slots` key
-    /// makes firing a slot twice impossible even if two firings race.
+    /// took this key, or fired by another engine meanwhile. Then the timer
+    /// is corrected to what is stored, so a stale entry can never leave a
+    /// schedule unarmed. Two firings racing cannot fire a slot twice: the
+    /// schedule moves on by a compare-and-set on the slot read
+    /// (`rows::move_next`), and the `fired_slots` key refuses a slot
+    /// already fired.
     pub async fn fire_schedule<F>(
         &self,
         id: &str,
@@ -178,6 +192,14 @@ impl Store {
                 return Ok(None);
             };
             let plan = plan(&s, due);
+            // The database decides the slot, even if two engines fire it at
+            // once (several nodes): only the firing that moves the schedule
+            // on from the slot it read goes on.
+            if !rows::move_next(tx, &s.id, due, plan.next)? {
+                let stored = rows::get(tx, &id)?.and_then(|s| s.next_fire_at.filter(|_| !s.paused));
+                tx.schedule(&id, stored);
+                return Ok(None);
+            }
             // The history in slot order: fired and missed slots interleave.
             let mut slots: Vec<(Millis, bool)> = plan
                 .fire

@@ -157,6 +157,42 @@ pub(in crate::store) fn each_armed(
     Ok(())
 }
 
+/// `(id, next_fire_at)` of unpaused schedules whose next slot is in
+/// `(after, until]` (index `schedules_next`).
+pub(in crate::store) fn due_between(
+    conn: &Conn,
+    after: Millis,
+    until: Millis,
+) -> Result<Vec<(String, Millis)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, next_fire_at FROM schedules \
+         WHERE paused = 0 AND next_fire_at > ?1 AND next_fire_at <= ?2",
+    )?;
+    let rows = stmt.query_map(params![after, until], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The compare-and-set a firing moves its schedule on with: only from the
+/// slot it read (and while unpaused). Plain SQL that SQLite and PostgreSQL
+/// both run; on PostgreSQL a second firing of the slot waits for the
+/// first's row lock, then finds the row moved and changes nothing.
+pub(in crate::store) const MOVE_NEXT: &str =
+    "UPDATE schedules SET next_fire_at = ?3 WHERE id = ?1 AND next_fire_at = ?2 AND paused = 0";
+
+/// Moves schedule `id` from slot `from` to `to` (see `MOVE_NEXT`);
+/// whether it was still at `from`.
+pub(in crate::store) fn move_next(
+    conn: &Conn,
+    id: &str,
+    from: Millis,
+    to: Option<Millis>,
+) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(MOVE_NEXT)?
+        .execute(params![id, from, to])?
+        == 1)
+}
+
 /// Stores what a firing changed: the next slot, the last firing's states
 /// and why it created nothing, if it did not.
 pub(in crate::store) fn after_fire(conn: &Conn, s: &Schedule) -> Result<(), StoreError> {
