@@ -209,12 +209,18 @@ impl App {
             keys: keys.clone(),
             clock: clock.clone(),
         };
-        // The lead: `Some(url)` for `DbTarget::Postgres(url)` once the store
-        // opens PostgreSQL, with the node id the store's notices carry
-        // (made with `ids::node_id()` before the store opens); SQLite is
-        // always a single node.
-        let postgres_url: Option<(&str, String)> = None;
-        let started = match cluster_settings(&config, postgres_url) {
+        // On PostgreSQL, several nodes may share the database: this one's
+        // commits are announced under its id, and the lease decides whether
+        // it runs the engine. SQLite is always a single node.
+        let postgres = match &db {
+            store::DbTarget::Postgres(url) => {
+                let node = ids::node_id();
+                store.set_before_commit(Arc::new(store::cluster::Notifier::new(node.clone())));
+                Some((url.as_str(), node))
+            }
+            store::DbTarget::Sqlite(_) => None,
+        };
+        let started = match cluster_settings(&config, postgres) {
             None => Node::single(parts).await,
             Some(cluster) => Node::cluster(parts, cluster).map_err(|e| {
                 StoreError::Unwritable(format!("cannot start the cluster threads: {e}"))

@@ -5,7 +5,8 @@
 //!   renewed with one compare-and-set on the database's clock, given up by
 //!   the leader itself when it could not renew in time;
 //! - `notice`: the payloads of `cronhook_changes` notices (pure);
-//! - `listen`: the thread that LISTENs and hands other nodes' changes on.
+//! - `listen`: the thread that LISTENs and hands other nodes' changes on;
+//! - `notify`: the writer's hook that sends this node's changes.
 //!
 //! All of it runs on threads of its own, each with its own blocking
 //! `postgres::Client` (never inside an async task: the blocking client
@@ -14,12 +15,14 @@
 pub mod lease;
 pub mod listen;
 pub mod notice;
+pub mod notify;
 
 use std::time::Duration;
 
 pub use lease::{nodes, Lease, LeaseSettings, NodeRow, Transition};
 pub use listen::{Heard, Listener};
 pub use notice::{decode, encode, encode_all, Notice, Remote, MAX_PAYLOAD};
+pub use notify::Notifier;
 
 /// The channel every node notifies its committed timer changes on.
 pub const CHANNEL: &str = "cronhook_changes";
