@@ -371,7 +371,7 @@ fn psql(url: &str, sql: &str) -> Result<(), String> {
         .arg("-d")
         .arg(url)
         .arg("-c")
-        .arg(sql)
+        .arg(format!("SET client_min_messages = warning; {sql}"))
         .status()
         .map_err(|e| format!("cannot run psql: {e}"))?;
     if status.success() {
