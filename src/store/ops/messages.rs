@@ -256,8 +256,14 @@ fn publish_one(
             duplicate: true,
         });
     }
-    for key in dedup_keys {
-        if let Some(first) = dedup::seen(tx, key, m.created_at)? {
+    // The keys are claimed before the message is stored, each by one
+    // upsert that takes a key only while it is free or expired: on
+    // PostgreSQL two nodes publishing the same key at once cannot both
+    // win (the second waits for the first's commit, then finds it taken).
+    let id = m.id.clone();
+    for (i, key) in dedup_keys.iter().enumerate() {
+        if let Some(first) = dedup::claim(tx, key, &id, m.created_at, expires_at)? {
+            dedup::release(tx, &dedup_keys[..i], &id)?;
             return Ok(Published {
                 id: first,
                 url,
@@ -265,11 +271,7 @@ fn publish_one(
             });
         }
     }
-    let id = m.id.clone();
     steps::add_message(tx, m)?;
-    for key in dedup_keys {
-        dedup::put(tx, key, &id, expires_at)?;
-    }
     Ok(Published {
         id,
         url,

@@ -18,18 +18,51 @@ pub(in crate::store) fn seen(
         .optional()?)
 }
 
-pub(in crate::store) fn put(
+/// Takes `key` for `message_id` until `expires_at` if no live message
+/// holds it at `now`; else returns the message that does. One statement,
+/// so a concurrent claim of the same key (another node) waits for this
+/// one's transaction and then sees the key taken.
+pub(in crate::store) fn claim(
     conn: &Conn,
     key: &str,
     message_id: &str,
+    now: Millis,
     expires_at: Millis,
+) -> Result<Option<String>, StoreError> {
+    let taken = conn
+        .prepare_cached(
+            "INSERT INTO dedup (key, message_id, expires_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (key) DO UPDATE SET message_id = excluded.message_id, \
+             expires_at = excluded.expires_at WHERE dedup.expires_at <= ?4 \
+             RETURNING message_id",
+        )?
+        .query_row(params![key, message_id, expires_at, now], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if taken {
+        return Ok(None);
+    }
+    match seen(conn, key, now)? {
+        Some(first) => Ok(Some(first)),
+        // Live a moment ago and gone now: only a purge running at the same
+        // instant could do that; the publish is answered 503 and retried.
+        None => Err(StoreError::Unwritable(format!(
+            "deduplication key {key} changed while it was being claimed"
+        ))),
+    }
+}
+
+/// Gives back keys `message_id` claimed in this transaction (its publish
+/// turned out to be a duplicate under a later key).
+pub(in crate::store) fn release(
+    conn: &Conn,
+    keys: &[String],
+    message_id: &str,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO dedup (key, message_id, expires_at) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (key) DO UPDATE SET message_id = excluded.message_id, \
-         expires_at = excluded.expires_at",
-    )?
-    .execute(params![key, message_id, expires_at])?;
+    let mut stmt = conn.prepare_cached("DELETE FROM dedup WHERE key = ?1 AND message_id = ?2")?;
+    for key in keys {
+        stmt.execute(params![key.as_str(), message_id])?;
+    }
     Ok(())
 }
 

@@ -1,0 +1,202 @@
+//! Two nodes on one PostgreSQL database keep the rules one cronhook keeps:
+//! a deduplication id sent to both at once creates one message, a queue's
+//! parallelism and order hold for messages enqueued through either node, a
+//! key rotation on one node is what every node answers and signs with, and
+//! a schedule created on the node that does not lead fires, once per slot.
+//!
+//! PostgreSQL only (`CRONHOOK_TEST_POSTGRES`; without it each test says so
+//! and returns). Real binaries, a real sink on 127.0.0.1.
+
+mod common;
+
+use std::path::Path;
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+
+use common::api::{call, create_schedule};
+use common::sink::Sink;
+use common::wait::wait_until;
+use common::{ServerOptions, ServerProcess};
+
+const TOKEN: &str = "cluster-rules-token-0123456789";
+
+fn two_nodes(db: &Path) -> (ServerProcess, ServerProcess) {
+    let opts = || {
+        ServerOptions::default()
+            .env("QSTASH_TOKEN", TOKEN)
+            .env("QSTASH_CURRENT_SIGNING_KEY", "sig_rules_current_0123456789")
+            .env("QSTASH_NEXT_SIGNING_KEY", "sig_rules_next_0123456789")
+            .arg("--lease")
+            .arg("2s")
+    };
+    let a = ServerProcess::start_with(db, opts());
+    let b = ServerProcess::start_with(db, opts());
+    (a, b)
+}
+
+/// A node's address and token, to call it from another thread.
+struct Remote {
+    addr: std::net::SocketAddr,
+    token: String,
+}
+
+impl common::Target for Remote {
+    fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    fn token(&self) -> &str {
+        &self.token
+    }
+}
+
+fn skip() -> bool {
+    common::skip_on_sqlite("several nodes share a PostgreSQL database")
+}
+
+#[test]
+fn one_deduplication_id_sent_to_two_nodes_at_once_creates_one_message() {
+    if skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cronhook.db");
+    let (a, b) = two_nodes(&db);
+    let sink = Sink::start();
+    let url = sink.url("/dedup");
+    const IDS: usize = 20;
+    for i in 0..IDS {
+        let dedup = format!("order-{i}");
+        let barrier = Arc::new(Barrier::new(2));
+        let answers: Vec<(u16, serde_json::Value)> = [&a, &b]
+            .into_iter()
+            .map(|node| {
+                let (addr, token) = (node.addr, common::Target::token(node).to_owned());
+                let (barrier, url, dedup) = (barrier.clone(), url.clone(), dedup.clone());
+                thread::spawn(move || {
+                    let server = Remote { addr, token };
+                    barrier.wait();
+                    call(
+                        &server,
+                        "POST",
+                        &format!("/v2/publish/{url}"),
+                        &[("Upstash-Deduplication-Id", &dedup)],
+                        b"x",
+                    )
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        let mut statuses = [answers[0].0, answers[1].0];
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [201, 202],
+            "one creates, one is deduplicated: {answers:?}"
+        );
+        assert_eq!(
+            answers[0].1["messageId"], answers[1].1["messageId"],
+            "both nodes answer the message the id created first"
+        );
+    }
+    sink.wait_for("/dedup", IDS, Duration::from_secs(30));
+    sink.assert_stays("/dedup", IDS, "one message per deduplication id");
+}
+
+#[test]
+fn a_queue_keeps_its_parallelism_and_order_across_nodes() {
+    if skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cronhook.db");
+    let (a, b) = two_nodes(&db);
+    let sink = Sink::start();
+    sink.answer_after("/queued", 200, &[], Duration::from_millis(100));
+    let (status, json) = call(
+        &a,
+        "POST",
+        "/v2/queues",
+        &[("Content-Type", "application/json")],
+        br#"{"queueName":"jobs","parallelism":1}"#,
+    );
+    assert_eq!(status, 200, "{json}");
+    const N: usize = 10;
+    for i in 0..N {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let (status, json) = call(
+            node,
+            "POST",
+            &format!("/v2/enqueue/jobs/{}", sink.url("/queued")),
+            &[],
+            i.to_string().as_bytes(),
+        );
+        assert_eq!(status, 201, "{json}");
+    }
+    let got = sink.wait_for("/queued", N, Duration::from_secs(30));
+    let bodies: Vec<String> = got
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    let want: Vec<String> = (0..N).map(|i| i.to_string()).collect();
+    assert_eq!(bodies, want, "delivered in enqueue order");
+    assert_eq!(sink.max_concurrent("/queued"), 1, "one at a time");
+}
+
+#[test]
+fn a_key_rotation_on_one_node_is_what_both_answer() {
+    if skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cronhook.db");
+    let (a, b) = two_nodes(&db);
+    let (status, rotated) = call(&b, "POST", "/v2/keys/rotate", &[], b"");
+    assert_eq!(status, 200, "{rotated}");
+    for node in [&a, &b] {
+        wait_until(
+            Duration::from_secs(15),
+            "both nodes answer the new keys",
+            || {
+                let (_, keys) = call(node, "GET", "/v2/keys", &[], b"");
+                (keys == rotated).then_some(())
+            },
+        );
+    }
+}
+
+#[test]
+fn a_schedule_created_on_either_node_fires_each_slot_once() {
+    if skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cronhook.db");
+    let (a, b) = two_nodes(&db);
+    let sink = Sink::start();
+    for (node, path) in [(&a, "/from-a"), (&b, "/from-b")] {
+        create_schedule(
+            node,
+            &sink.url(path),
+            &[
+                ("Upstash-Cron", "* * * * * *"),
+                ("Cronhook-Cron-Seconds", "true"),
+            ],
+            b"tick",
+        );
+    }
+    for path in ["/from-a", "/from-b"] {
+        let got = sink.wait_for(path, 3, Duration::from_secs(30));
+        let mut slots: Vec<&str> = got
+            .iter()
+            .filter_map(|r| r.header("Cronhook-Slot-Time"))
+            .collect();
+        let n = slots.len();
+        slots.sort();
+        slots.dedup();
+        assert_eq!(slots.len(), n, "{path}: no slot delivered twice: {slots:?}");
+    }
+}
