@@ -1440,3 +1440,24 @@ async fn a_lost_connection_fails_writes_as_unwritable_until_the_writer_reconnect
     }
     assert_eq!(read, ["before", "after"], "the lost write stored nothing");
 }
+
+#[test]
+fn db_names_a_postgres_url_by_its_scheme_and_never_shows_its_password() {
+    assert_eq!(
+        DbTarget::parse("data/cronhook.db"),
+        DbTarget::Sqlite("data/cronhook.db".into())
+    );
+    for url in ["postgres://h/db", "postgresql://h/db"] {
+        assert_eq!(DbTarget::parse(url), DbTarget::Postgres(url.into()));
+    }
+    let db =
+        DbTarget::parse("postgres://app:s3cret@db.internal:5432/cron?password=s3cret&sslmode=off");
+    assert_eq!(
+        db.to_string(),
+        "postgres://app:********@db.internal:5432/cron?password=********&sslmode=off"
+    );
+    assert_eq!(
+        DbTarget::parse("postgres://app@h/db").redacted(),
+        "postgres://app@h/db"
+    );
+}
