@@ -60,7 +60,7 @@ fn open(target: &DbTarget) -> Result<Conn, StoreError> {
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
             Ok(Conn::Sqlite(conn))
         }
-        DbTarget::Postgres(url) => Ok(Conn::Postgres(PgConn::connect(url)?)),
+        DbTarget::Postgres(url) => Ok(PgConn::connect(url)?.into()),
     }
 }
 

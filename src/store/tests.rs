@@ -39,7 +39,7 @@ impl TestDb {
         let base = url.clone();
         std::thread::spawn(move || {
             let conn = crate::store::db::PgConn::connect(&base).unwrap();
-            db::Conn::Postgres(conn).execute_batch(&create).unwrap();
+            db::Conn::from(conn).execute_batch(&create).unwrap();
         })
         .join()
         .unwrap();
@@ -68,7 +68,7 @@ impl TestDb {
                 let conn = match target {
                     DbTarget::Sqlite(p) => db::Conn::Sqlite(rusqlite::Connection::open(p).unwrap()),
                     DbTarget::Postgres(u) => {
-                        db::Conn::Postgres(crate::store::db::PgConn::connect(u).unwrap())
+                        db::Conn::from(crate::store::db::PgConn::connect(u).unwrap())
                     }
                 };
                 f(&conn)
@@ -85,7 +85,7 @@ impl TestDb {
     fn cut_connections(&self) {
         let (url, schema) = self.schema.clone().expect("a PostgreSQL test");
         std::thread::spawn(move || {
-            let conn = db::Conn::Postgres(crate::store::db::PgConn::connect(&url).unwrap());
+            let conn = db::Conn::from(crate::store::db::PgConn::connect(&url).unwrap());
             let cut: i64 = conn
                 .query_row(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
@@ -108,8 +108,8 @@ impl Drop for TestDb {
         };
         let _ = std::thread::spawn(move || {
             if let Ok(conn) = crate::store::db::PgConn::connect(&url) {
-                let _ = db::Conn::Postgres(conn)
-                    .execute_batch(&format!("DROP SCHEMA {schema} CASCADE"));
+                let _ =
+                    db::Conn::from(conn).execute_batch(&format!("DROP SCHEMA {schema} CASCADE"));
             }
         })
         .join();
@@ -277,7 +277,7 @@ fn no_callbacks(_: Option<&crate::model::DlqEntry>) -> Vec<Message> {
 async fn concurrent_writers_all_commit() {
     on_both(|dir| async move {
         let dir = &dir;
-        let store = open(&dir);
+        let store = open(dir);
         let writes = (0..500).map(|i| {
             let store = store.clone();
             tokio::spawn(async move { insert(&store, message(&format!("m{i}"), i)).await })
@@ -294,7 +294,7 @@ async fn concurrent_writers_all_commit() {
 async fn a_failing_write_does_not_undo_the_others_in_its_batch() {
     on_both(|dir| async move {
         let dir = &dir;
-        let store = open(&dir);
+        let store = open(dir);
         insert(&store, message("dup", 1)).await.unwrap();
         let heard = listening(&store);
         let a = insert(&store, message("dup", 2)); // primary key violation
@@ -316,7 +316,7 @@ async fn a_failing_write_does_not_undo_the_others_in_its_batch() {
 async fn firing_creates_messages_and_moves_the_schedule_on_once() {
     on_both(|dir| async move {
         let dir = &dir;
-        let store = open(&dir);
+        let store = open(dir);
         store.put_schedule(schedule("s", 1000)).await.unwrap();
         let heard = listening(&store);
 
@@ -356,7 +356,7 @@ async fn a_firing_that_finds_a_later_slot_arms_that_slot() {
     // finds nothing due and must leave the schedule armed at its new slot.
     on_both(|dir| async move {
         let dir = &dir;
-        let store = open(&dir);
+        let store = open(dir);
         store.put_schedule(schedule("s", 1000)).await.unwrap();
         store.put_schedule(schedule("s", 90_000)).await.unwrap();
         let heard = listening(&store);
@@ -374,7 +374,7 @@ async fn a_firing_that_finds_a_later_slot_arms_that_slot() {
 async fn the_slot_key_refuses_a_slot_that_already_fired() {
     on_both(|dir| async move {
         let dir = &dir;
-        let store = open(&dir);
+        let store = open(dir);
         store.put_schedule(schedule("s", 1000)).await.unwrap();
         store
             .fire_schedule("s", 1000, 1000, fire_plan(vec![1000], 1000))
@@ -418,7 +418,7 @@ async fn a_schedule_moves_on_only_from_the_slot_its_firing_read() {
 async fn paused_or_deleted_schedules_do_not_fire_and_are_disarmed() {
     on_both(|dir| async move {
         let dir = &dir;
-        let store = open(&dir);
+        let store = open(dir);
         store.put_schedule(schedule("p", 1000)).await.unwrap();
         store.put_schedule(schedule("d", 1000)).await.unwrap();
         let heard = listening(&store);
@@ -460,7 +460,7 @@ async fn paused_or_deleted_schedules_do_not_fire_and_are_disarmed() {
 async fn overwrite_replaces_settings_but_keeps_created_at() {
     on_both(|dir| async move {
         let dir = &dir;
-        let store = open(&dir);
+        let store = open(dir);
         store.put_schedule(schedule("s", 1000)).await.unwrap();
         let mut changed = schedule("s", 5000);
         changed.destination = "http://127.0.0.1:2/other".into();
@@ -479,7 +479,7 @@ async fn overwrite_replaces_settings_but_keeps_created_at() {
 async fn outcomes_move_messages_out_log_states_and_record_schedule_states() {
     on_both(|dir| async move {
         let dir = &dir;
-        let store = open(&dir);
+        let store = open(dir);
         store.put_schedule(schedule("s", 1000)).await.unwrap();
         store
             .fire_schedule("s", 1000, 1000, fire_plan(vec![1000], 2000))
@@ -562,7 +562,7 @@ async fn outcomes_move_messages_out_log_states_and_record_schedule_states() {
 async fn a_delivery_is_logged_created_active_delivered() {
     on_both(|dir| async move {
         let dir = &dir;
-        let store = open(&dir);
+        let store = open(dir);
         insert(&store, message("m", 10)).await.unwrap();
         store
             .record_outcome(
@@ -587,7 +587,7 @@ async fn a_delivery_is_logged_created_active_delivered() {
 async fn dedup_keys_suppress_repeats_within_their_window() {
     on_both(|dir| async move {
         let dir = &dir;
-        let store = open(&dir);
+        let store = open(dir);
         let keyed = |m: Message| NewMessage {
             message: m,
             dedup_keys: vec!["id:x".into()],
@@ -622,7 +622,7 @@ async fn dedup_keys_suppress_repeats_within_their_window() {
 async fn cancel_by_id_and_by_filter_logs_removes_and_disarms() {
     on_both(|dir| async move {
         let dir = &dir;
-        let store = open(&dir);
+        let store = open(dir);
         for id in ["a", "b", "c"] {
             insert(&store, message(id, 5)).await.unwrap();
         }
@@ -663,7 +663,7 @@ async fn cancel_by_id_and_by_filter_logs_removes_and_disarms() {
 async fn the_timer_loads_the_window_and_every_queued_message_in_order() {
     on_both(|dir| async move {
         let dir = &dir;
-        let store = open(&dir);
+        let store = open(dir);
         let queued = |id: &str, due| {
             let mut m = message(id, due);
             m.delivery.queue_name = Some("q".into());
@@ -705,7 +705,7 @@ async fn the_timer_loads_the_window_and_every_queued_message_in_order() {
 async fn pending_rows_carry_their_flow_control_key() {
     on_both(|dir| async move {
         let dir = &dir;
-        let store = open(&dir);
+        let store = open(dir);
         let mut keyed = message("keyed", 10);
         keyed.delivery.flow_control = Some(crate::model::FlowControl {
             key: "k".into(),
@@ -743,7 +743,7 @@ async fn pending_rows_carry_their_flow_control_key() {
 async fn retention_keeps_the_newest_entries_within_the_bounds() {
     on_both(|dir| async move {
         let dir = &dir;
-        let store = open(&dir);
+        let store = open(dir);
         for i in 0..30 {
             insert(&store, message(&format!("m{i}"), i)).await.unwrap();
         }
@@ -778,7 +778,7 @@ async fn retention_keeps_the_newest_entries_within_the_bounds() {
 async fn ended_workflow_runs_go_with_the_log_and_failed_ones_with_the_dlq() {
     on_both(|dir| async move {
         let dir = &dir;
-        let store = open(&dir);
+        let store = open(dir);
         {
             // Rows as the workflow code writes them; only the purge is under test.
             dir.with_conn(|conn| {
@@ -846,7 +846,7 @@ async fn ended_workflow_runs_go_with_the_log_and_failed_ones_with_the_dlq() {
 async fn run_pages_do_not_skip_runs_created_in_the_same_millisecond() {
     on_both(|dir| async move {
         let dir = &dir;
-        let store = open(&dir);
+        let store = open(dir);
         {
             dir.with_conn(|conn| {
                 // One batch of triggers: five runs, one creation time, and an older one.
@@ -899,7 +899,7 @@ async fn rotated_keys_survive_restarts_until_the_configuration_changes() {
             next: "sig_b".into(),
         };
         {
-            let store = open(&dir);
+            let store = open(dir);
             let (keys, generated) = store
                 .signing_keys(KeySource::Configured(configured.clone()))
                 .await
@@ -918,7 +918,7 @@ async fn rotated_keys_survive_restarts_until_the_configuration_changes() {
             );
             assert!(store.close(Duration::from_secs(5)).await);
         }
-        let store = open(&dir);
+        let store = open(dir);
         let (kept, _) = store
             .signing_keys(KeySource::Configured(configured.clone()))
             .await
@@ -946,7 +946,7 @@ async fn generated_keys_are_made_once_and_never_taken_over_from_public_ones() {
             next: crate::config::DEV_NEXT_SIGNING_KEY.into(),
         };
         let first = {
-            let store = open(&dir);
+            let store = open(dir);
             store
                 .signing_keys(KeySource::Configured(dev.clone()))
                 .await
@@ -959,7 +959,7 @@ async fn generated_keys_are_made_once_and_never_taken_over_from_public_ones() {
             assert!(store.close(Duration::from_secs(5)).await);
             made
         };
-        let store = open(&dir);
+        let store = open(dir);
         let (again, generated) = store.signing_keys(KeySource::Generated).await.unwrap();
         assert!(generated);
         assert_eq!(again, first, "kept across restarts");
@@ -972,7 +972,7 @@ async fn everything_survives_a_reopen() {
     on_both(|dir| async move {
         let dir = &dir;
         {
-            let store = open(&dir);
+            let store = open(dir);
             store.put_schedule(schedule("s", 1000)).await.unwrap();
             insert(&store, message("m", 42)).await.unwrap();
             let mut m = message("m", 42);
@@ -988,7 +988,7 @@ async fn everything_survives_a_reopen() {
                 .unwrap();
             assert!(store.close(Duration::from_secs(5)).await);
         }
-        let store = open(&dir);
+        let store = open(dir);
         assert_eq!(
             store.armed_schedules().await.unwrap(),
             [("s".to_owned(), 1000)]
@@ -1004,7 +1004,7 @@ async fn everything_survives_a_reopen() {
 async fn writes_after_close_fail_and_a_second_store_on_the_file_is_refused() {
     on_both(|dir| async move {
         let dir = &dir;
-        let store = open(&dir);
+        let store = open(dir);
         if !dir.is_postgres() {
             // The file's lock; PostgreSQL is shared by design (several nodes).
             assert!(matches!(
@@ -1025,7 +1025,7 @@ async fn writes_after_close_fail_and_a_second_store_on_the_file_is_refused() {
 async fn long_api_reads_do_not_hold_up_the_engines_reads() {
     on_both(|dir| async move {
         let dir = &dir;
-        let store = open(&dir);
+        let store = open(dir);
         insert(&store, message("m", 1)).await.unwrap();
         // Every API connection busy with a read that waits until released.
         let (release, gate) = std::sync::mpsc::channel::<()>();
@@ -1060,7 +1060,7 @@ async fn long_api_reads_do_not_hold_up_the_engines_reads() {
 async fn queue_settings_reach_the_gate_and_a_delete_cancels_its_messages_first() {
     on_both(|dir| async move {
         let dir = &dir;
-        let store = open(&dir);
+        let store = open(dir);
         let heard = listening(&store);
         let queued = |id: &str| {
             let mut m = message(id, 10);
@@ -1103,7 +1103,7 @@ async fn the_group_list_holds_each_group_with_its_endpoints_in_order() {
     use crate::model::Endpoint;
     on_both(|dir| async move {
         let dir = &dir;
-        let store = open(&dir);
+        let store = open(dir);
         let e = |name: Option<&str>, url: &str| Endpoint {
             name: name.map(str::to_owned),
             url: url.to_owned(),
@@ -1165,7 +1165,7 @@ async fn walk(store: &Store, filter: Filter, count: usize) -> Vec<(i64, &'static
 async fn an_attempt_is_one_row_and_a_message_s_settings_are_stored_once() {
     on_both(|dir| async move {
         let dir = &dir;
-        let store = open(&dir);
+        let store = open(dir);
         let mut m = message("m", 0);
         m.delivery.labels = vec!["nightly".into()];
         m.caller_ip = Some("127.0.0.9".into());
@@ -1195,10 +1195,10 @@ async fn an_attempt_is_one_row_and_a_message_s_settings_are_stored_once() {
             ["CREATED", "ACTIVE", "ERROR", "RETRY", "ACTIVE", "DELIVERED"]
         );
         // CREATED, and one row per attempt, none with a copy of the settings.
-        assert_eq!(scalar(&dir, "SELECT count(*) FROM log"), 3);
-        assert_eq!(scalar(&dir, "SELECT count(*) FROM log_messages"), 1);
+        assert_eq!(scalar(dir, "SELECT count(*) FROM log"), 3);
+        assert_eq!(scalar(dir, "SELECT count(*) FROM log_messages"), 1);
         assert_eq!(
-            scalar(&dir, "SELECT count(*) FROM log WHERE delivery IS NOT NULL"),
+            scalar(dir, "SELECT count(*) FROM log WHERE delivery IS NOT NULL"),
             0
         );
         let (log, _) = store.events(Filter::default(), None, 100).await.unwrap();
@@ -1233,7 +1233,7 @@ async fn an_attempt_is_one_row_and_a_message_s_settings_are_stored_once() {
 async fn an_attempt_s_entries_list_at_their_own_times_and_pages_split_them_anywhere() {
     on_both(|dir| async move {
         let dir = &dir;
-        let store = open(&dir);
+        let store = open(dir);
         insert(&store, message("a", 0)).await.unwrap();
         insert(&store, message("b", 1)).await.unwrap();
         let long = Attempt {
@@ -1300,7 +1300,7 @@ async fn an_attempt_s_entries_list_at_their_own_times_and_pages_split_them_anywh
 async fn the_purge_drops_a_message_s_settings_with_its_last_row_unless_it_is_pending() {
     on_both(|dir| async move {
         let dir = &dir;
-        let store = open(&dir);
+        let store = open(dir);
         insert(&store, message("done", 0)).await.unwrap();
         insert(&store, message("waiting", 0)).await.unwrap();
         store
@@ -1321,16 +1321,16 @@ async fn the_purge_drops_a_message_s_settings_with_its_last_row_unless_it_is_pen
         };
         let purged = store.purge(100, none_kept).await.unwrap();
         assert_eq!(purged.events, 3, "three rows: two CREATED, one attempt");
-        assert_eq!(scalar(&dir, "SELECT count(*) FROM log"), 0);
+        assert_eq!(scalar(dir, "SELECT count(*) FROM log"), 0);
         assert_eq!(
             scalar(
-                &dir,
+                dir,
                 "SELECT count(*) FROM log_messages WHERE id = 'waiting'"
             ),
             1,
             "a pending message keeps its settings for its attempts' rows"
         );
-        assert_eq!(scalar(&dir, "SELECT count(*) FROM log_messages"), 1);
+        assert_eq!(scalar(dir, "SELECT count(*) FROM log_messages"), 1);
         store
             .record_outcome(
                 message("waiting", 0),
@@ -1357,7 +1357,7 @@ async fn the_purge_drops_a_message_s_settings_with_its_last_row_unless_it_is_pen
 async fn the_count_bound_counts_an_attempt_s_entries() {
     on_both(|dir| async move {
         let dir = &dir;
-        let store = open(&dir);
+        let store = open(dir);
         insert(&store, message("m", 0)).await.unwrap();
         store
             .record_outcome(
@@ -1380,7 +1380,7 @@ async fn the_count_bound_counts_an_attempt_s_entries() {
         assert_eq!(states(&store, "m").await, ["ACTIVE", "ERROR", "FAILED"]);
         assert_eq!(store.purge(100, bounds(2)).await.unwrap().events, 1);
         assert!(states(&store, "m").await.is_empty());
-        assert_eq!(scalar(&dir, "SELECT count(*) FROM log_messages"), 0);
+        assert_eq!(scalar(dir, "SELECT count(*) FROM log_messages"), 0);
     })
     .await
 }
@@ -1392,7 +1392,7 @@ async fn a_log_page_of_large_bodies_ends_early_and_the_walk_misses_nothing() {
     use crate::store::rows::events::PAGE_BYTES;
     on_both(|dir| async move {
         let dir = &dir;
-        let store = open(&dir);
+        let store = open(dir);
         let body = vec![b'x'; 1 << 20];
         for i in 0..20 {
             let mut m = message(&format!("m{i:02}"), 0);
@@ -1461,4 +1461,25 @@ async fn a_lost_connection_fails_writes_as_unwritable_until_the_writer_reconnect
         }
     }
     assert_eq!(read, ["before", "after"], "the lost write stored nothing");
+}
+
+#[test]
+fn db_names_a_postgres_url_by_its_scheme_and_never_shows_its_password() {
+    assert_eq!(
+        DbTarget::parse("data/cronhook.db"),
+        DbTarget::Sqlite("data/cronhook.db".into())
+    );
+    for url in ["postgres://h/db", "postgresql://h/db"] {
+        assert_eq!(DbTarget::parse(url), DbTarget::Postgres(url.into()));
+    }
+    let db =
+        DbTarget::parse("postgres://app:s3cret@db.internal:5432/cron?password=s3cret&sslmode=off");
+    assert_eq!(
+        db.to_string(),
+        "postgres://app:********@db.internal:5432/cron?password=********&sslmode=off"
+    );
+    assert_eq!(
+        DbTarget::parse("postgres://app@h/db").redacted(),
+        "postgres://app@h/db"
+    );
 }

@@ -249,7 +249,7 @@ impl Connect {
                     }
                     super::pg::PgSchemaError::Postgres(e) => e.into(),
                 })?;
-                Ok(Conn::Postgres(conn))
+                Ok(Conn::from(conn))
             })
             .join()
             .unwrap_or(Err(StoreError::JobPanicked))
@@ -269,7 +269,7 @@ impl Connect {
                 self.backoff = BACKOFF_FIRST;
                 self.next_try = None;
                 tracing::info!("store: the writer reconnected to the database");
-                Ok(Conn::Postgres(conn))
+                Ok(Conn::from(conn))
             }
             Err(e) => {
                 self.next_try = Some(now + self.backoff);

@@ -240,19 +240,8 @@ pub fn db_arg(path: &Path) -> (OsString, Option<Arc<PgSchema>>) {
 
 /// The `Config.db` value for a `--db` string, as the binary reads `--db`.
 ///
-/// The one place that knows `Config.db`'s type: today a path (SQLite only).
-/// Once `Config.db` is a `store::DbTarget` (design item 1), this becomes:
-///
-/// ```ignore
-/// pub fn config_db(arg: &std::ffi::OsStr) -> cronhook::store::DbTarget {
-///     let s = arg.to_string_lossy();
-///     if s.starts_with("postgres://") || s.starts_with("postgresql://") {
-///         cronhook::store::DbTarget::Postgres(s.into_owned())
-///     } else {
-///         cronhook::store::DbTarget::Sqlite(PathBuf::from(arg))
-///     }
-/// }
-/// ```
-pub fn config_db(arg: &std::ffi::OsStr) -> PathBuf {
-    PathBuf::from(arg)
+/// The one place that knows `Config.db`'s type: a `store::DbTarget`, parsed
+/// as `--db` is.
+pub fn config_db(arg: &std::ffi::OsStr) -> cronhook::store::DbTarget {
+    cronhook::store::DbTarget::parse(&arg.to_string_lossy())
 }

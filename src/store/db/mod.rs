@@ -326,7 +326,15 @@ impl std::fmt::Display for Idx<'_> {
 /// One database connection.
 pub enum Conn {
     Sqlite(rusqlite::Connection),
-    Postgres(PgConn),
+    /// Boxed: a client with its statement cache is several times the size
+    /// of a rusqlite handle.
+    Postgres(Box<PgConn>),
+}
+
+impl From<PgConn> for Conn {
+    fn from(c: PgConn) -> Conn {
+        Conn::Postgres(Box::new(c))
+    }
 }
 
 impl Conn {

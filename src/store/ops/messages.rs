@@ -90,9 +90,15 @@ impl Store {
                         url: m.url.clone(),
                     }
                     .key();
+                    // A separator no header value or URL holds; PostgreSQL's
+                    // TEXT cannot hold NUL, so it has its own.
+                    let sep = match tx.dialect() {
+                        crate::store::db::Dialect::Sqlite => '\u{0}',
+                        crate::store::db::Dialect::Postgres => '\u{1}',
+                    };
                     let keys: Vec<String> = dedup_keys
                         .iter()
-                        .map(|k| format!("{k}\u{0}group:{group}\u{0}{endpoint}"))
+                        .map(|k| format!("{k}{sep}group:{group}{sep}{endpoint}"))
                         .collect();
                     answers.push(publish_one(tx, m, &keys, expires_at)?);
                 }
