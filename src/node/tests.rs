@@ -75,7 +75,11 @@ async fn fixture(catch_up: Duration) -> Fixture {
 /// A store, a sink and what starts an engine; no terms.
 async fn bare() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("t.db"), SyncMode::Normal).unwrap();
+    let store = Store::open(
+        &crate::store::DbTarget::Sqlite(dir.path().join("t.db")),
+        SyncMode::Normal,
+    )
+    .unwrap();
     let (keys, _) = store.signing_keys(KeySource::Generated).await.unwrap();
     let parts = EngineParts {
         store: store.clone(),
