@@ -293,7 +293,7 @@ impl Store {
             }
             DbTarget::Postgres(url) => {
                 let connect = writer::Connect::new(url.clone());
-                let conn = connect.open_migrated().map_err(OpenError::Store)?;
+                let conn = connect.open_migrated()?;
                 (conn, None, Some(connect))
             }
         };
