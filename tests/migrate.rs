@@ -13,7 +13,7 @@ use std::process::{Command, Output, Stdio};
 use common::api::{call, create_schedule, publish, wait_for_dlq, wait_for_state};
 use common::sink::Sink;
 use common::wait::WAIT;
-use common::ServerProcess;
+use common::{ServerOptions, ServerProcess};
 use postgres::{Client, NoTls};
 use serde_json::{json, Value};
 
@@ -87,7 +87,7 @@ fn text(bytes: &[u8]) -> String {
 /// A database with a fresh schema and signing keys: a server started on it
 /// and stopped.
 fn fresh_sqlite(path: &Path) {
-    let mut server = ServerProcess::start(path);
+    let mut server = ServerProcess::start_with(path, ServerOptions::default().sqlite());
     server.terminate();
 }
 
@@ -120,7 +120,7 @@ fn ok(result: (u16, Value), what: &str) -> Value {
 /// a flow-control key, a dedup id, rotated keys, and a workflow run that
 /// waits for an event and has a lookback notice. Then stops it.
 fn every_kind_of_row(path: &Path) {
-    let mut server = ServerProcess::start(path);
+    let mut server = ServerProcess::start_with(path, ServerOptions::default().sqlite());
     let sink = Sink::start();
     sink.answer("/fail", 500, &[]);
 
@@ -583,7 +583,7 @@ fn a_copy_that_fails_midway_leaves_the_target_empty() {
 fn a_sqlite_file_a_cronhook_is_serving_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("cronhook.db");
-    let mut server = ServerProcess::start(&db);
+    let mut server = ServerProcess::start_with(&db, ServerOptions::default().sqlite());
     let out = migrate(&db, NOWHERE);
     assert!(!out.status.success());
     let err = text(&out.stderr);

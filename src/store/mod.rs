@@ -95,6 +95,8 @@ impl From<DbError> for StoreError {
     fn from(e: DbError) -> Self {
         if e.is_connection() {
             StoreError::Unwritable(format!("the database connection is lost ({e})"))
+        } else if e.is_unwritable() {
+            StoreError::Unwritable(e.to_string())
         } else {
             StoreError::Db(e)
         }
