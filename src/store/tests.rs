@@ -1509,3 +1509,24 @@ async fn the_before_commit_hook_writes_in_the_batch_and_can_undo_it() {
         "the batch was undone"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_timer_load_reads_every_armed_schedule_once() {
+    on_both(|db| async move {
+        let store = open(&db);
+        for (id, next) in [("e", 5), ("a", 1), ("d", 4), ("c", 3), ("b", 2)] {
+            store.put_schedule(schedule(id, next)).await.unwrap();
+        }
+        let mut paused = schedule("p", 9);
+        paused.paused = true;
+        store.put_schedule(paused).await.unwrap();
+        let mut armed = store.armed_schedules().await.unwrap();
+        armed.sort();
+        let want: Vec<(String, i64)> = [("a", 1), ("b", 2), ("c", 3), ("d", 4), ("e", 5)]
+            .iter()
+            .map(|(id, at)| (id.to_string(), *at))
+            .collect();
+        assert_eq!(armed, want, "in chunks on PostgreSQL, whole on SQLite");
+    })
+    .await
+}
