@@ -414,6 +414,8 @@ pub(in crate::store) fn page(
 
 /// Message `id`'s first `limit` rows (all when negative), oldest first.
 fn rows_of(conn: &Conn, id: &str, limit: i64) -> Result<Vec<LogRow>, StoreError> {
+    // SQLite reads a negative LIMIT as none; PostgreSQL refuses it.
+    let limit = if limit < 0 { i64::MAX } else { limit };
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {ROW_COLUMNS} FROM log WHERE message_id = ?1 ORDER BY seq LIMIT ?2"
