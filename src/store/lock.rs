@@ -31,6 +31,9 @@ pub enum OpenError {
     InUse,
     #[error("{0}")]
     Io(std::io::Error),
+    /// PostgreSQL: the server could not be reached or refused the login.
+    #[error("cannot connect to it: {0}")]
+    Connect(String),
     #[error(transparent)]
     Store(StoreError),
 }

@@ -96,6 +96,8 @@ impl From<DbError> for StoreError {
     fn from(e: DbError) -> Self {
         if e.is_connection() {
             StoreError::Unwritable(format!("the database connection is lost ({e})"))
+        } else if e.is_unwritable() {
+            StoreError::Unwritable(e.to_string())
         } else {
             StoreError::Db(e)
         }
@@ -294,7 +296,7 @@ impl Store {
             }
             DbTarget::Postgres(url) => {
                 let connect = writer::Connect::new(url.clone());
-                let conn = connect.open_migrated().map_err(OpenError::Store)?;
+                let conn = connect.open_migrated()?;
                 (conn, None, Some(connect))
             }
         };

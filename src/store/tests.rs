@@ -1487,3 +1487,72 @@ fn db_names_a_postgres_url_by_its_scheme_and_never_shows_its_password() {
         "postgres://app@h/db"
     );
 }
+
+/// Counts the changes of each batch it sees, in the batch's transaction.
+struct CountChanges;
+
+impl BeforeCommit for CountChanges {
+    fn before_commit(&self, conn: &db::Conn, changes: &[&[Change]]) -> Result<(), StoreError> {
+        let n: usize = changes.iter().map(|c| c.len()).sum();
+        if n > 1 {
+            return Err(StoreError::Unwritable("the hook refused".into()));
+        }
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('hook', ?1) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [n.to_string()],
+        )?;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_before_commit_hook_writes_in_the_batch_and_can_undo_it() {
+    let Some(db) = TestDb::postgres() else {
+        eprintln!("note: {PG_ENV} is not set; this PostgreSQL-only test is skipped");
+        return;
+    };
+    let store = open(&db);
+    store.set_before_commit(Arc::new(CountChanges));
+    insert(&store, message("one", 1)).await.unwrap();
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'hook'"
+        ),
+        1,
+        "the hook saw the message's change and its write committed with it"
+    );
+    let mut flow = message("two", 2);
+    flow.delivery.queue_name = Some("q".into()); // a new queue: two changes
+    assert!(matches!(
+        insert(&store, flow).await,
+        Err(StoreError::Unwritable(_))
+    ));
+    assert_eq!(
+        pending(&store, i64::MAX).await,
+        ["one"],
+        "the batch was undone"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_timer_load_reads_every_armed_schedule_once() {
+    on_both(|db| async move {
+        let store = open(&db);
+        for (id, next) in [("e", 5), ("a", 1), ("d", 4), ("c", 3), ("b", 2)] {
+            store.put_schedule(schedule(id, next)).await.unwrap();
+        }
+        let mut paused = schedule("p", 9);
+        paused.paused = true;
+        store.put_schedule(paused).await.unwrap();
+        let mut armed = store.armed_schedules().await.unwrap();
+        armed.sort();
+        let want: Vec<(String, i64)> = [("a", 1), ("b", 2), ("c", 3), ("d", 4), ("e", 5)]
+            .iter()
+            .map(|(id, at)| (id.to_string(), *at))
+            .collect();
+        assert_eq!(armed, want, "in chunks on PostgreSQL, whole on SQLite");
+    })
+    .await
+}

@@ -238,21 +238,24 @@ impl Connect {
     /// Connects and brings the schema up to date, on a thread of its own
     /// (the caller may be on an async thread, where the blocking client
     /// must not run).
-    pub(super) fn open_migrated(&self) -> Result<Conn, StoreError> {
+    pub(super) fn open_migrated(&self) -> Result<Conn, super::OpenError> {
+        use super::OpenError;
         let url = self.url.clone();
         std::thread::scope(|s| {
             s.spawn(move || {
-                let conn = PgConn::connect(&url)?;
-                conn.with_client(super::pg::migrate).map_err(|e| match e {
-                    super::pg::PgSchemaError::SchemaTooNew { found, known } => {
-                        StoreError::SchemaTooNew { found, known }
-                    }
-                    super::pg::PgSchemaError::Postgres(e) => e.into(),
+                let conn = PgConn::connect(&url).map_err(|e| OpenError::Connect(e.to_string()))?;
+                conn.with_client(super::pg::migrate).map_err(|e| {
+                    OpenError::Store(match e {
+                        super::pg::PgSchemaError::SchemaTooNew { found, known } => {
+                            StoreError::SchemaTooNew { found, known }
+                        }
+                        super::pg::PgSchemaError::Postgres(e) => e.into(),
+                    })
                 })?;
                 Ok(Conn::from(conn))
             })
             .join()
-            .unwrap_or(Err(StoreError::JobPanicked))
+            .unwrap_or(Err(OpenError::Store(StoreError::JobPanicked)))
         })
     }
 

@@ -92,6 +92,20 @@ impl DbError {
             _ => false,
         }
     }
+
+    /// Whether the server refuses writes for now (PostgreSQL: disk full,
+    /// out of memory or connections, a read-only transaction or replica),
+    /// as SQLite's full or read-only disk: nothing was stored, and it is
+    /// not the request's fault.
+    pub fn is_unwritable(&self) -> bool {
+        match self {
+            DbError::Postgres(e) => e.code().is_some_and(|c| {
+                let c = c.code();
+                c.starts_with("53") || c == "25006"
+            }),
+            _ => false,
+        }
+    }
 }
 
 pub type Result<T, E = DbError> = std::result::Result<T, E>;

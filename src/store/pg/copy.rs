@@ -329,6 +329,19 @@ impl Kind {
     }
 }
 
+/// A SQLite text value as PostgreSQL stores it. The one that differs: a
+/// URL group message's deduplication key joins its parts with NUL on
+/// SQLite, which PostgreSQL's TEXT cannot hold, so the PostgreSQL store
+/// joins them with U+0001 instead (`ops::messages`), and the copy maps the
+/// keys to that, so they keep deduplicating.
+fn to_pg_text(table: &str, column: &str, text: String) -> String {
+    if table == "dedup" && column == "key" && text.contains('\0') {
+        text.replace('\0', "\u{1}")
+    } else {
+        text
+    }
+}
+
 /// One value, typed by its column (the SQLite tables are STRICT, so a
 /// value's storage class is its column's type).
 enum Cell {
@@ -417,7 +430,9 @@ fn copy_table(
         for (i, column) in columns.iter().enumerate() {
             let cell = match column.kind {
                 Kind::Int => row.get(i).map(Cell::Int),
-                Kind::Text => row.get(i).map(Cell::Text),
+                Kind::Text => row.get(i).map(|t: Option<String>| {
+                    Cell::Text(t.map(|t| to_pg_text(table, &column.name, t)))
+                }),
                 Kind::Bytes => row.get(i).map(Cell::Bytes),
             }
             .map_err(|e| copy_error(table, format!("column {}: {e}", column.name)))?;
