@@ -233,6 +233,7 @@ impl App {
                 return Err(stored(e));
             }
         };
+        engine.settled(config.lease * 2).await;
         let listener = match bind(&addrs).await {
             Ok(l) => l,
             Err(e) => {

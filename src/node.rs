@@ -122,6 +122,22 @@ impl Node {
         Ok((node, handle))
     }
 
+    /// Waits (at most `bound`) until the node knows whether it leads and,
+    /// if it does, until its engine runs: so that, as on SQLite, a start
+    /// that returns has armed every stored schedule on the leader, and no
+    /// request served meanwhile races the engine's first load.
+    pub async fn settled(&self, bound: Duration) {
+        let Node::Cluster(c) = self else { return };
+        let until = Instant::now() + bound;
+        while Instant::now() < until {
+            if c.lease.rounds() > 0 && (c.lease.term().is_none() || c.terms.handle().running()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tracing::warn!("cluster: not settled within {bound:?}; serving as a follower meanwhile");
+    }
+
     /// Stops taking due work and waits until `deadline` for work in
     /// progress, cutting attempts still out `margin` before it (see
     /// `Engine::shutdown`). A leader then releases its lease, so another

@@ -92,8 +92,8 @@ pub(super) async fn run(
     // again meanwhile (a retry due at once, committed before its attempt's
     // task reported back; a window read racing a commit) is neither
     // attempted twice at once nor lost: it waits in `again` and is queued
-    // when the attempt in progress is over.
-    let mut scheduled: HashSet<Arc<str>> = HashSet::new();
+    // when the attempt in progress is over. The set is the engine's
+    // (`Ctx::dispatching`), so catch-up reads can leave those messages be.
     let mut again: HashMap<Arc<str>, (MessageKey, Millis)> = HashMap::new();
     // Messages holding a flow-control permit, and the key they hold it of.
     let mut permits: HashMap<Arc<str>, Arc<str>> = HashMap::new();
@@ -117,23 +117,23 @@ pub(super) async fn run(
                     match again.remove(&id) {
                         Some((key, due)) => route(&ctx, &mut lanes, &mut permits, key, due),
                         None => {
-                            scheduled.remove(&id);
+                            ctx.dispatching().remove(&id);
                         }
                     }
                 }
             },
             Some((key, due)) = due_now.recv() => {
-                came_due(&ctx, &mut lanes, &mut permits, &mut scheduled, &mut again, key, due);
+                came_due(&ctx, &mut lanes, &mut permits, &mut again, key, due);
             }
             item = due.recv() => match item {
                 None => return,
                 Some((TimerKey::Schedule(id), _)) => fires.push_back(id),
                 Some((TimerKey::Message(key), due)) => {
-                    came_due(&ctx, &mut lanes, &mut permits, &mut scheduled, &mut again, key, due);
+                    came_due(&ctx, &mut lanes, &mut permits, &mut again, key, due);
                 }
                 Some((TimerKey::Flow(flow), _)) => {
                     for id in ctx.flow.take_forgotten() {
-                        scheduled.remove(&id);
+                        ctx.dispatching().remove(&id);
                         again.remove(&id);
                     }
                     let next = ctx.flow.wake_up(&flow, ctx.clock.now_ms());
@@ -182,12 +182,12 @@ fn came_due(
     ctx: &Ctx,
     lanes: &mut Lanes,
     permits: &mut HashMap<Arc<str>, Arc<str>>,
-    scheduled: &mut HashSet<Arc<str>>,
     again: &mut HashMap<Arc<str>, (MessageKey, Millis)>,
     key: MessageKey,
     due: Millis,
 ) {
-    if scheduled.insert(key.id.clone()) {
+    let first = ctx.dispatching().insert(key.id.clone());
+    if first {
         route(ctx, lanes, permits, key, due);
     } else {
         again.insert(key.id.clone(), (key, due));

@@ -32,6 +32,7 @@ mod tests;
 pub mod timer;
 mod workflow;
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -125,6 +126,9 @@ pub(crate) struct Ctx {
     pub queues: QueueGate,
     /// Flow-control limits and waitlists (§4.11), used by dispatch.
     pub flow: FlowGate,
+    /// Messages dispatch holds: in a lane, waiting for a flow-control
+    /// permit, or being attempted (see `dispatch::run`).
+    dispatching: Mutex<HashSet<Arc<str>>>,
     /// Where deliveries and firings are counted (the store's metrics).
     pub metrics: Arc<Metrics>,
     cache: Mutex<MessageCache>,
@@ -167,6 +171,7 @@ impl Ctx {
             settings,
             queues: QueueGate::default(),
             flow: FlowGate::default(),
+            dispatching: Mutex::default(),
             window_end: AtomicI64::new(now + WINDOW),
             up_since: now,
             last_purge: Mutex::new(None),
@@ -290,6 +295,21 @@ impl Ctx {
     }
 
     /// A pending message read from the database (start-up, window).
+    /// The messages dispatch holds now (see `dispatching`).
+    fn dispatching(&self) -> std::sync::MutexGuard<'_, HashSet<Arc<str>>> {
+        self.dispatching.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Arms a row a catch-up read found, unless dispatch holds it already:
+    /// a message in flight or waiting for its flow-control permit must not
+    /// come due a second time, or its repeat would take a permit (and a
+    /// place in the waitlist) once its attempt is over.
+    fn arm_found(&self, p: Pending) {
+        if !self.dispatching().contains(p.id.as_str()) {
+            self.arm_loaded(p);
+        }
+    }
+
     fn arm_loaded(&self, p: Pending) {
         let key = MessageKey {
             flow: p.flow.as_deref().map(Arc::from),

@@ -118,7 +118,7 @@ impl RemoteArming {
                 ctx.arm_schedule(&id, Some(at));
             }
             for p in pending {
-                ctx.arm_loaded(p);
+                ctx.arm_found(p);
             }
             if let Some(at) = first_due {
                 ctx.window_reaches(at);
@@ -150,6 +150,6 @@ fn arm_pending(ctx: &Ctx, p: crate::store::Pending) {
     if p.queue.is_none() && p.due_at > ctx.window_end.load(Ordering::SeqCst) {
         ctx.window_reaches(p.due_at);
     } else {
-        ctx.arm_loaded(p);
+        ctx.arm_found(p);
     }
 }

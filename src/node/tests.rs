@@ -279,7 +279,7 @@ async fn a_node_without_a_term_reports_no_live_counters_and_the_keys_it_knows() 
 /// hands the lease back when it shuts down.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_of_several_leads_arms_other_nodes_notices_and_releases_its_lease() {
-    use crate::store::cluster::{encode, TestDb, CHANNEL};
+    use crate::store::cluster::{encode, TestDb, CHANNEL_SQL};
     let blocking = |f: Box<dyn FnOnce() + Send>| tokio::task::spawn_blocking(f);
     let Some(db) = tokio::task::spawn_blocking(|| TestDb::new("a_node_of_several_leads"))
         .await
@@ -316,7 +316,7 @@ async fn a_node_of_several_leads_arms_other_nodes_notices_and_releases_its_lease
         let mut c = notifier.client();
         let mut tx = c.transaction().unwrap();
         for p in encode("another_node", &[Change::Pending(Box::new(message))]) {
-            tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &p])
+            tx.execute(&format!("SELECT pg_notify({CHANNEL_SQL}, $1)"), &[&p])
                 .unwrap();
         }
         tx.commit().unwrap();

@@ -73,6 +73,8 @@ struct State {
     /// The term led, and until when (monotonic, less the margin).
     leading: Option<(i64, Instant)>,
     stopping: bool,
+    /// Rounds tried so far (taken, renewed, refused or failed).
+    rounds: u64,
 }
 
 impl Shared {
@@ -176,6 +178,12 @@ impl Lease {
             shared,
             threads: vec![worker, watchdog],
         })
+    }
+
+    /// How many rounds the election has had on this node: after the first,
+    /// `term` says whether this node won it.
+    pub fn rounds(&self) -> u64 {
+        self.shared.lock().rounds
     }
 
     /// Whether this node leads now, and in which term.
@@ -317,6 +325,7 @@ fn work(shared: &Shared) {
             shared.taken(got, round);
             seen(client, s)
         });
+        shared.lock().rounds += 1;
         match outcome {
             Ok(()) => {}
             Err(e) => {

@@ -2,7 +2,7 @@
 //!
 //! PostgreSQL delivers a transaction's notices when it commits, in commit
 //! order, and none of a rolled-back one. This thread holds its own
-//! connection, `LISTEN`s on [`CHANNEL`], decodes each notice, skips this
+//! connection, `LISTEN`s on its schema's channel ([`CHANNEL_SQL`]), decodes each notice, skips this
 //! node's own (its commits armed themselves locally) and hands the rest to
 //! the callback, one notice at a time, in arrival order.
 //!
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use postgres::fallible_iterator::FallibleIterator;
 
 use super::notice::{decode, Remote};
-use super::{connect, Backoff, CHANNEL};
+use super::{connect, Backoff, CHANNEL_SQL};
 
 /// What the listener hands on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,10 +84,11 @@ fn run(db_url: &str, node: &str, timeout: Duration, stop: &AtomicBool, on: &dyn 
     let role = format!("cronhook-listen {node}");
     while !stop.load(Ordering::SeqCst) {
         let listening = connect(db_url, timeout, &role).and_then(|mut c| {
-            c.batch_execute(&format!("LISTEN {CHANNEL}"))?;
-            Ok(c)
+            let channel: String = c.query_one(&format!("SELECT {CHANNEL_SQL}"), &[])?.get(0);
+            c.batch_execute(&format!("LISTEN {channel}"))?;
+            Ok((c, channel))
         });
-        let mut client = match listening {
+        let (mut client, channel) = match listening {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "cluster: cannot listen for other nodes' changes; trying again");
@@ -101,7 +102,7 @@ fn run(db_url: &str, node: &str, timeout: Duration, stop: &AtomicBool, on: &dyn 
         backoff.reset();
         tracing::info!("cluster: listening for other nodes' changes");
         on(Heard::Resync);
-        if let Err(e) = listen(&mut client, node, timeout, stop, on) {
+        if let Err(e) = listen(&mut client, &channel, node, timeout, stop, on) {
             tracing::warn!(error = %e, "cluster: the listening connection broke; reconnecting");
         }
     }
@@ -110,6 +111,7 @@ fn run(db_url: &str, node: &str, timeout: Duration, stop: &AtomicBool, on: &dyn 
 /// Hands on notices until `stop` (Ok) or the connection fails (Err).
 fn listen(
     client: &mut postgres::Client,
+    channel: &str,
     node: &str,
     timeout: Duration,
     stop: &AtomicBool,
@@ -123,7 +125,7 @@ fn listen(
             let mut iter = notices.timeout_iter(POLL);
             while let Some(n) = iter.next()? {
                 heard = true;
-                if n.channel() != CHANNEL {
+                if n.channel() != channel {
                     continue;
                 }
                 match decode(n.payload()) {
@@ -226,7 +228,7 @@ mod tests {
         fn notify(&self, tx: &mut postgres::Transaction, node: &str, names: &[&str]) {
             for name in names {
                 for p in encode(node, &[Change::Gone(self.id(name))]) {
-                    tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &p])
+                    tx.execute(&format!("SELECT pg_notify({CHANNEL_SQL}, $1)"), &[&p])
                         .unwrap();
                 }
             }
@@ -283,7 +285,7 @@ mod tests {
         let mut c = t.db.client();
         let mut tx = c.transaction().unwrap();
         t.notify(&mut tx, &t.node, &["mine"]);
-        tx.execute("SELECT pg_notify($1, 'garbage')", &[&CHANNEL])
+        tx.execute(&format!("SELECT pg_notify({CHANNEL_SQL}, 'garbage')"), &[])
             .unwrap();
         t.notify(&mut tx, "other", &["theirs"]);
         tx.commit().unwrap();

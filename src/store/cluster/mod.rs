@@ -4,7 +4,7 @@
 //! - `lease`: leader election by a lease row (`cluster_lease`), taken and
 //!   renewed with one compare-and-set on the database's clock, given up by
 //!   the leader itself when it could not renew in time;
-//! - `notice`: the payloads of `cronhook_changes` notices (pure);
+//! - `notice`: the payloads of the change notices (pure);
 //! - `listen`: the thread that LISTENs and hands other nodes' changes on;
 //! - `notify`: the writer's hook that sends this node's changes.
 //!
@@ -24,8 +24,13 @@ pub use listen::{Heard, Listener};
 pub use notice::{decode, encode, encode_all, Notice, Remote, MAX_PAYLOAD};
 pub use notify::Notifier;
 
-/// The channel every node notifies its committed timer changes on.
-pub const CHANNEL: &str = "cronhook_changes";
+/// The channel the nodes of one schema notify their committed timer
+/// changes on, as a SQL expression: `cronhook_` and a hash of the schema.
+/// PostgreSQL's notices are per database, so deployments in different
+/// schemas of one database (and the test suite's schema per test) must
+/// not hear each other: a queue or flow-control setting of one would
+/// change the other's engine.
+pub const CHANNEL_SQL: &str = "('cronhook_' || substr(md5(coalesce(current_schema(), '')), 1, 16))";
 
 /// The database's clock in milliseconds since the epoch: the lease and the
 /// node list use it, so the nodes' own clocks do not matter.

@@ -1,7 +1,7 @@
-//! The payloads of `cronhook_changes` notices (several nodes on PostgreSQL).
+//! The payloads of the change notices (several nodes on PostgreSQL).
 //!
 //! Each write transaction with timer changes sends them, before its COMMIT,
-//! as `pg_notify('cronhook_changes', payload)`; PostgreSQL delivers them at
+//! as `pg_notify(<the schema's channel>, payload)`; PostgreSQL delivers them at
 //! the commit, in commit order, and the leader arms what other nodes
 //! committed. Pure encode and decode, no SQL: the writer's pre-COMMIT hook
 //! calls [`encode`], the listener thread [`decode`].

@@ -7,7 +7,7 @@ use crate::store::db::{params, Conn};
 use crate::store::writer::BeforeCommit;
 use crate::store::{Change, StoreError};
 
-use super::{notice, CHANNEL};
+use super::{notice, CHANNEL_SQL};
 
 /// The `BeforeCommit` hook of a node on PostgreSQL: announces each batch's
 /// changes under this node's id (the listener of the same node skips them;
@@ -28,9 +28,9 @@ impl BeforeCommit for Notifier {
         if payloads.is_empty() {
             return Ok(());
         }
-        let mut stmt = conn.prepare_cached("SELECT pg_notify(?1, ?2)")?;
+        let mut stmt = conn.prepare_cached(&format!("SELECT pg_notify({CHANNEL_SQL}, ?1)"))?;
         for payload in &payloads {
-            stmt.query_row(params![CHANNEL, payload.as_str()], |_| Ok(()))?;
+            stmt.query_row(params![payload.as_str()], |_| Ok(()))?;
         }
         Ok(())
     }
