@@ -21,7 +21,17 @@ use common::{ServerOptions, ServerProcess};
 
 const TOKEN: &str = "cluster-rules-token-0123456789";
 
-fn two_nodes(db: &Path) -> (ServerProcess, ServerProcess) {
+/// Two nodes on a fresh database, or None (after saying why) on SQLite.
+fn two_nodes() -> Option<(tempfile::TempDir, ServerProcess, ServerProcess)> {
+    if common::skip_on_sqlite("several nodes share a PostgreSQL database") {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = start_two(&dir.path().join("cronhook.db"));
+    Some((dir, a, b))
+}
+
+fn start_two(db: &Path) -> (ServerProcess, ServerProcess) {
     let opts = || {
         ServerOptions::default()
             .env("QSTASH_TOKEN", TOKEN)
@@ -51,18 +61,11 @@ impl common::Target for Remote {
     }
 }
 
-fn skip() -> bool {
-    common::skip_on_sqlite("several nodes share a PostgreSQL database")
-}
-
 #[test]
 fn one_deduplication_id_sent_to_two_nodes_at_once_creates_one_message() {
-    if skip() {
+    let Some((_dir, a, b)) = two_nodes() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cronhook.db");
-    let (a, b) = two_nodes(&db);
+    };
     let sink = Sink::start();
     let url = sink.url("/dedup");
     const IDS: usize = 20;
@@ -108,12 +111,9 @@ fn one_deduplication_id_sent_to_two_nodes_at_once_creates_one_message() {
 
 #[test]
 fn a_queue_keeps_its_parallelism_and_order_across_nodes() {
-    if skip() {
+    let Some((_dir, a, b)) = two_nodes() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cronhook.db");
-    let (a, b) = two_nodes(&db);
+    };
     let sink = Sink::start();
     sink.answer_after("/queued", 200, &[], Duration::from_millis(100));
     let (status, json) = call(
@@ -148,12 +148,9 @@ fn a_queue_keeps_its_parallelism_and_order_across_nodes() {
 
 #[test]
 fn a_key_rotation_on_one_node_is_what_both_answer() {
-    if skip() {
+    let Some((_dir, a, b)) = two_nodes() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cronhook.db");
-    let (a, b) = two_nodes(&db);
+    };
     let (status, rotated) = call(&b, "POST", "/v2/keys/rotate", &[], b"");
     assert_eq!(status, 200, "{rotated}");
     for node in [&a, &b] {
@@ -170,12 +167,9 @@ fn a_key_rotation_on_one_node_is_what_both_answer() {
 
 #[test]
 fn a_schedule_created_on_either_node_fires_each_slot_once() {
-    if skip() {
+    let Some((_dir, a, b)) = two_nodes() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cronhook.db");
-    let (a, b) = two_nodes(&db);
+    };
     let sink = Sink::start();
     for (node, path) in [(&a, "/from-a"), (&b, "/from-b")] {
         create_schedule(

@@ -17,7 +17,7 @@
 //! A message with a flow-control key first waits for its key's permit
 //! (`flow`), outside the lanes, and holds it until its outcome is recorded.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
