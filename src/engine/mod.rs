@@ -294,7 +294,6 @@ impl Ctx {
         self.timer.arm_no_later(TimerKey::Window, due_at - WINDOW);
     }
 
-    /// A pending message read from the database (start-up, window).
     /// The messages dispatch holds now (see `dispatching`).
     fn dispatching(&self) -> std::sync::MutexGuard<'_, HashSet<Arc<str>>> {
         self.dispatching.lock().unwrap_or_else(|p| p.into_inner())
@@ -310,6 +309,7 @@ impl Ctx {
         }
     }
 
+    /// A pending message read from the database (start-up, window).
     fn arm_loaded(&self, p: Pending) {
         let key = MessageKey {
             flow: p.flow.as_deref().map(Arc::from),
