@@ -111,13 +111,18 @@ impl Fixture {
 
     /// Publishes a message to `path`, due now; returns its pending row.
     async fn publish(&self, path: &str) -> Pending {
+        self.publish_at(path, Self::now()).await
+    }
+
+    /// Publishes a message to `path`, due at `due`.
+    async fn publish_at(&self, path: &str, due: Millis) -> Pending {
         let now = Self::now();
         let m = Message::new(
             format!("{}{path}", self.sink.base),
             Delivery::default(),
             b"x".to_vec(),
             now,
-            now,
+            due,
         );
         let row = Pending {
             id: m.id.clone(),
@@ -198,14 +203,19 @@ async fn two_terms_in_a_row_both_deliver() {
 async fn after_the_term_is_lost_nothing_is_attempted_until_the_next_one() {
     let f = fixture(Duration::from_millis(50)).await;
     f.lead(1).await;
+    // Armed in the first term's timer, due after it ends.
+    let armed = f.publish_at("/armed", Fixture::now() + 150).await;
     f.lose().await;
     let row = f.publish("/later").await;
     // Several catch-up periods: a node without a term does not look.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(f.sink.count("/later"), 0, "no attempt without a term");
+    assert_eq!(f.sink.count("/armed"), 0, "the lost term's timer is stopped");
     assert!(f.pending(&row.id).await, "still pending");
+    assert!(f.pending(&armed.id).await, "still pending");
     f.lead(2).await;
     f.sink.wait_for("/later", 1).await;
+    f.sink.wait_for("/armed", 1).await;
     f.stop().await;
 }
 
