@@ -384,7 +384,26 @@ async fn run(
                     st.wanted = None;
                     if let Some((_, engine)) = st.current.take() {
                         st.follow_nothing();
-                        engine.shutdown(deadline, margin).await;
+                        // The lease is released only after this: if it is
+                        // lost meanwhile, another node may take over, so
+                        // the grace ends here (attempts cut, still pending).
+                        let cut = engine.cut_token();
+                        let shutdown = engine.shutdown(deadline, margin);
+                        tokio::pin!(shutdown);
+                        let mut events = true;
+                        loop {
+                            tokio::select! {
+                                () = &mut shutdown => break,
+                                msg = rx.recv(), if events => match msg {
+                                    Some(Msg::Event(TermEvent::Lost)) => {
+                                        tracing::warn!("engine: the lease was lost during the shutdown; cutting the attempts still out");
+                                        cut.cancel();
+                                    }
+                                    Some(_) => {}
+                                    None => events = false,
+                                },
+                            }
+                        }
                     }
                     let _ = done.send(());
                     return;

@@ -570,6 +570,13 @@ impl Engine {
         RemoteArming(self.ctx.clone())
     }
 
+    /// Cancelling it cuts the attempts in progress short (they stay
+    /// pending), as `stop_now` does: for a shutdown whose grace outlives
+    /// this node's leadership.
+    pub fn cut_token(&self) -> CancellationToken {
+        self.ctx.abort.clone()
+    }
+
     /// Stops at once, as a node that lost its leadership must: attempts in
     /// progress are cut short (they stay pending, and the next leader makes
     /// them again), and this waits at most `wait` for the tasks to end.

@@ -233,6 +233,30 @@ async fn an_attempt_cut_by_the_lost_term_is_made_again_by_the_next() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_lost_during_the_shutdown_grace_cuts_the_attempts_at_once() {
+    let mut f = fixture(Duration::from_secs(60)).await;
+    f.lead(1).await;
+    let row = f.publish("/slow").await;
+    f.sink.wait_for("/slow", 1).await;
+    let terms = f.terms.take().unwrap();
+    let events = terms.events();
+    let started = Instant::now();
+    let shutdown = tokio::spawn(terms.shutdown(
+        Instant::now() + Duration::from_secs(30),
+        Duration::from_secs(1),
+    ));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    events.send(TermEvent::Lost);
+    tokio::time::timeout(Duration::from_secs(5), shutdown)
+        .await
+        .expect("the shutdown ends soon after the lease is lost, not at its deadline")
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(f.pending(&row.id).await, "the cut attempt stays pending");
+    f.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_nodes_message_is_armed_by_its_notice() {
     let f = fixture(Duration::from_secs(60)).await;
     f.lead(1).await;
