@@ -210,7 +210,11 @@ async fn after_the_term_is_lost_nothing_is_attempted_until_the_next_one() {
     // Several catch-up periods: a node without a term does not look.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(f.sink.count("/later"), 0, "no attempt without a term");
-    assert_eq!(f.sink.count("/armed"), 0, "the lost term's timer is stopped");
+    assert_eq!(
+        f.sink.count("/armed"),
+        0,
+        "the lost term's timer is stopped"
+    );
     assert!(f.pending(&row.id).await, "still pending");
     assert!(f.pending(&armed.id).await, "still pending");
     f.lead(2).await;
