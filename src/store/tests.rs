@@ -1467,6 +1467,30 @@ async fn a_lost_connection_fails_writes_as_unwritable_until_the_writer_reconnect
     assert_eq!(read, ["before", "after"], "the lost write stored nothing");
 }
 
+/// Errors that are not the request's fault (the API answers 503, not 500).
+#[test]
+fn a_read_only_server_or_a_lock_not_had_in_time_is_unwritable() {
+    let Some(db) = TestDb::postgres() else {
+        eprintln!("note: {PG_ENV} is not set; this PostgreSQL-only test is skipped");
+        return;
+    };
+    let unwritable = |r: db::Result<()>| {
+        let e = StoreError::from(r.expect_err("the statement fails"));
+        assert!(matches!(e, StoreError::Unwritable(_)), "{e:?}");
+    };
+    db.with_conn(|a| {
+        a.execute_batch("CREATE TABLE held (v BIGINT)").unwrap();
+        unwritable(a.execute_batch("BEGIN READ ONLY; INSERT INTO held VALUES (1)"));
+        a.execute_batch("ROLLBACK").unwrap();
+        a.execute_batch("BEGIN; LOCK TABLE held").unwrap();
+        db.with_conn(|b| {
+            unwritable(b.execute_batch("BEGIN; LOCK TABLE held NOWAIT"));
+            b.execute_batch("ROLLBACK").unwrap();
+        });
+        a.execute_batch("ROLLBACK").unwrap();
+    });
+}
+
 #[test]
 fn db_names_a_postgres_url_by_its_scheme_and_never_shows_its_password() {
     assert_eq!(
