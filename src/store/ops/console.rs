@@ -3,7 +3,7 @@
 //! history, and the log as a histogram. Each read is bounded: a page, a
 //! count, or an indexed range; nothing loads a whole table.
 
-use crate::store::db::{params, Conn, Dialect};
+use crate::store::db::{params, Conn};
 
 use crate::model::{Firing, FiringKind, Message, Millis, Schedule, ScheduleState};
 use crate::store::codec::{self, SCHEDULE_COLUMNS};
@@ -221,8 +221,9 @@ impl Store {
     ) -> Result<(Vec<Schedule>, Option<ScheduleCursor>), StoreError> {
         self.read_api(move |conn| {
             let state = state_sql(state).replace("?now", "?1");
-            // PostgreSQL must see every parameter to type it.
-            let typed = if conn.dialect() == Dialect::Postgres && !state.contains("?1") {
+            // PostgreSQL must see every parameter to type it (SQLite
+            // runs the same condition: `now` is never NULL).
+            let typed = if !state.contains("?1") {
                 "CAST(?1 AS BIGINT) IS NOT NULL AND "
             } else {
                 ""
