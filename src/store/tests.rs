@@ -397,25 +397,25 @@ async fn the_slot_key_refuses_a_slot_that_already_fired() {
 /// moved and fires nothing (`cluster::tests` races it on PostgreSQL).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_schedule_moves_on_only_from_the_slot_its_firing_read() {
-    let db = TestDb::sqlite();
-    let store = open(&db);
-    store.put_schedule(schedule("s", 1000)).await.unwrap();
-    let DbTarget::Sqlite(path) = &db.target else {
-        unreachable!("a SQLite test")
-    };
-    let other = rusqlite::Connection::open(path).unwrap();
-    other.busy_timeout(Duration::from_secs(5)).unwrap();
-    let other = db::Conn::Sqlite(other);
-    assert!(rows::schedules::move_next(&other, "s", 1000, Some(2000)).unwrap());
-    assert!(
-        !rows::schedules::move_next(&other, "s", 1000, Some(2000)).unwrap(),
-        "slot 1000 is gone: a second firing of it moves nothing"
-    );
-    store.set_paused("s", true, |_| None).await.unwrap();
-    assert!(
-        !rows::schedules::move_next(&other, "s", 2000, Some(3000)).unwrap(),
-        "paused"
-    );
+    on_both(|db| async move {
+        let store = open(&db);
+        store.put_schedule(schedule("s", 1000)).await.unwrap();
+        db.with_conn(|other| {
+            assert!(rows::schedules::move_next(other, "s", 1000, Some(2000)).unwrap());
+            assert!(
+                !rows::schedules::move_next(other, "s", 1000, Some(2000)).unwrap(),
+                "slot 1000 is gone: a second firing of it moves nothing"
+            );
+        });
+        store.set_paused("s", true, |_| None).await.unwrap();
+        db.with_conn(|other| {
+            assert!(
+                !rows::schedules::move_next(other, "s", 2000, Some(3000)).unwrap(),
+                "paused"
+            );
+        });
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
