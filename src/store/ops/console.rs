@@ -228,11 +228,14 @@ impl Store {
             } else {
                 ""
             };
+            // SQLite's LIKE folds ASCII case; PostgreSQL's ILIKE does the
+            // same on these "C"-collated columns.
+            let matches = conn.pick("LIKE", "ILIKE");
             let sql = format!(
                 "SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE {typed}{state} \
                  AND (created_at > ?2 OR (created_at = ?2 AND id > ?3)) \
-                 AND (CAST(?4 AS TEXT) IS NULL OR id LIKE ?4 ESCAPE '\\' OR destination LIKE ?4 ESCAPE '\\' \
-                      OR delivery LIKE ?4 ESCAPE '\\') \
+                 AND (CAST(?4 AS TEXT) IS NULL OR id {matches} ?4 ESCAPE '\\' \
+                      OR destination {matches} ?4 ESCAPE '\\' OR delivery {matches} ?4 ESCAPE '\\') \
                  ORDER BY created_at, id LIMIT ?5"
             );
             let (created, id) = after.unwrap_or((Millis::MIN, String::new()));
