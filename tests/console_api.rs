@@ -261,6 +261,15 @@ fn schedules_page_searches_and_counts_without_listing_everything() {
         .collect();
     assert_eq!(ids, ["s1", "s3", "s5"]);
     assert!(found["schedules"][0]["description"].as_str().is_some());
+    // ASCII letters match in either case, on SQLite and PostgreSQL alike.
+    let (_, upper) = call(
+        &server,
+        "GET",
+        "/cronhook/v1/schedules?q=TEAM-Blue",
+        &[],
+        b"",
+    );
+    assert_eq!(upper["schedules"], found["schedules"]);
     let (_, paused) = call(
         &server,
         "GET",

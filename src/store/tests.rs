@@ -397,25 +397,25 @@ async fn the_slot_key_refuses_a_slot_that_already_fired() {
 /// moved and fires nothing (`cluster::tests` races it on PostgreSQL).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_schedule_moves_on_only_from_the_slot_its_firing_read() {
-    let db = TestDb::sqlite();
-    let store = open(&db);
-    store.put_schedule(schedule("s", 1000)).await.unwrap();
-    let DbTarget::Sqlite(path) = &db.target else {
-        unreachable!("a SQLite test")
-    };
-    let other = rusqlite::Connection::open(path).unwrap();
-    other.busy_timeout(Duration::from_secs(5)).unwrap();
-    let other = db::Conn::Sqlite(other);
-    assert!(rows::schedules::move_next(&other, "s", 1000, Some(2000)).unwrap());
-    assert!(
-        !rows::schedules::move_next(&other, "s", 1000, Some(2000)).unwrap(),
-        "slot 1000 is gone: a second firing of it moves nothing"
-    );
-    store.set_paused("s", true, |_| None).await.unwrap();
-    assert!(
-        !rows::schedules::move_next(&other, "s", 2000, Some(3000)).unwrap(),
-        "paused"
-    );
+    on_both(|db| async move {
+        let store = open(&db);
+        store.put_schedule(schedule("s", 1000)).await.unwrap();
+        db.with_conn(|other| {
+            assert!(rows::schedules::move_next(other, "s", 1000, Some(2000)).unwrap());
+            assert!(
+                !rows::schedules::move_next(other, "s", 1000, Some(2000)).unwrap(),
+                "slot 1000 is gone: a second firing of it moves nothing"
+            );
+        });
+        store.set_paused("s", true, |_| None).await.unwrap();
+        db.with_conn(|other| {
+            assert!(
+                !rows::schedules::move_next(other, "s", 2000, Some(3000)).unwrap(),
+                "paused"
+            );
+        });
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1465,6 +1465,30 @@ async fn a_lost_connection_fails_writes_as_unwritable_until_the_writer_reconnect
         }
     }
     assert_eq!(read, ["before", "after"], "the lost write stored nothing");
+}
+
+/// Errors that are not the request's fault (the API answers 503, not 500).
+#[test]
+fn a_read_only_server_or_a_lock_not_had_in_time_is_unwritable() {
+    let Some(db) = TestDb::postgres() else {
+        eprintln!("note: {PG_ENV} is not set; this PostgreSQL-only test is skipped");
+        return;
+    };
+    let unwritable = |r: db::Result<()>| {
+        let e = StoreError::from(r.expect_err("the statement fails"));
+        assert!(matches!(e, StoreError::Unwritable(_)), "{e:?}");
+    };
+    db.with_conn(|a| {
+        a.execute_batch("CREATE TABLE held (v BIGINT)").unwrap();
+        unwritable(a.execute_batch("BEGIN READ ONLY; INSERT INTO held VALUES (1)"));
+        a.execute_batch("ROLLBACK").unwrap();
+        a.execute_batch("BEGIN; LOCK TABLE held").unwrap();
+        db.with_conn(|b| {
+            unwritable(b.execute_batch("BEGIN; LOCK TABLE held NOWAIT"));
+            b.execute_batch("ROLLBACK").unwrap();
+        });
+        a.execute_batch("ROLLBACK").unwrap();
+    });
 }
 
 #[test]

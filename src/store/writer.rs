@@ -175,18 +175,18 @@ where
             // builders): a panic in one must undo that job alone, not end
             // the only writer and with it every later write.
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut tx)))
-                .unwrap_or_else(|_| Err(StoreError::JobPanicked));
-            match outcome {
-                Ok(value) => {
-                    exec("RELEASE job")?;
-                    Ok(value)
-                }
-                Err(e) => {
-                    exec("ROLLBACK TO job")?;
-                    exec("RELEASE job")?;
-                    Err(e)
-                }
-            }
+                .unwrap_or_else(|_| Err(StoreError::JobPanicked))
+                // A RELEASE that fails (PostgreSQL: the job swallowed a
+                // failed statement, so the transaction is aborted) undoes
+                // the job like any failure: left aborted, the transaction's
+                // COMMIT would silently roll back every job of the batch
+                // and answer them all as stored.
+                .and_then(|value| Ok(exec("RELEASE job").map(|()| value)?));
+            outcome.or_else(|e| {
+                exec("ROLLBACK TO job")?;
+                exec("RELEASE job")?;
+                Err(e)
+            })
         })();
         if result.is_ok() {
             self.changes = tx.changes;
@@ -422,11 +422,41 @@ mod tests {
         conn
     }
 
+    /// Table `t` on SQLite, and on PostgreSQL when `CRONHOOK_TEST_POSTGRES`
+    /// names a server (a temporary table: it goes with the connection).
+    fn tables() -> Vec<Conn> {
+        let mut conns = vec![table()];
+        match std::env::var("CRONHOOK_TEST_POSTGRES") {
+            Ok(url) if !url.is_empty() => {
+                let conn = Conn::from(PgConn::connect(&url).unwrap());
+                conn.execute_batch("CREATE TEMP TABLE t (v BIGINT PRIMARY KEY)")
+                    .unwrap();
+                conns.push(conn);
+            }
+            _ => eprintln!("note: CRONHOOK_TEST_POSTGRES is not set; PostgreSQL is skipped"),
+        }
+        conns
+    }
+
+    fn values(conn: &Conn) -> Vec<i64> {
+        conn.prepare_cached("SELECT v FROM t ORDER BY v")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
     /// The batch is built by hand, so the jobs certainly share one
     /// transaction (two concurrent callers may or may not).
     #[test]
     fn a_failing_or_panicking_job_is_undone_alone_and_the_writer_goes_on() {
-        let conn = table();
+        for conn in tables() {
+            a_failing_or_panicking_job_is_undone_alone(&conn);
+        }
+    }
+
+    fn a_failing_or_panicking_job_is_undone_alone(conn: &Conn) {
         let (first, r_first) = insert(1);
         let (duplicate, r_duplicate) = insert(1);
         let (panics, r_panics) = FnJob::boxed(|tx: &mut Tx| -> Result<(), StoreError> {
@@ -435,7 +465,7 @@ mod tests {
         });
         let (last, r_last) = insert(2);
         let mut batch = vec![first, duplicate, panics, last];
-        let outcome = commit_batch(&conn, &mut batch, None);
+        let outcome = commit_batch(conn, &mut batch, None);
         assert!(outcome.is_ok(), "{outcome:?}");
         let changes: Vec<Vec<Change>> = batch.iter_mut().map(|j| j.take_changes()).collect();
         assert_eq!(
@@ -453,14 +483,50 @@ mod tests {
             Err(StoreError::JobPanicked)
         ));
         assert!(r_last.blocking_recv().unwrap().is_ok());
-        let values: Vec<i64> = conn
-            .prepare_cached("SELECT v FROM t ORDER BY v")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        assert_eq!(values, [1, 2], "the panicking job's insert is rolled back");
+        assert_eq!(
+            values(conn),
+            [1, 2],
+            "the panicking job's insert is rolled back"
+        );
+    }
+
+    /// A job that ignores a failed statement and returns Ok: on PostgreSQL
+    /// the failure aborted the transaction, so its RELEASE fails; it must
+    /// be undone then, or the batch's COMMIT silently rolls back the
+    /// others' writes that were answered as stored.
+    #[test]
+    fn a_job_that_swallows_a_failed_statement_does_not_undo_the_batch() {
+        for conn in tables() {
+            let (first, r_first) = insert(1);
+            let (swallows, r_swallows) = FnJob::boxed(|tx: &mut Tx| -> Result<(), StoreError> {
+                tx.execute("INSERT INTO t (v) VALUES (4)", [])?;
+                let duplicate = tx.execute("INSERT INTO t (v) VALUES (1)", []);
+                assert!(duplicate.is_err(), "v is the primary key");
+                Ok(())
+            });
+            let (last, r_last) = insert(2);
+            let mut batch = vec![first, swallows, last];
+            let outcome = commit_batch(&conn, &mut batch, None);
+            assert!(outcome.is_ok(), "{outcome:?}");
+            for job in batch.drain(..) {
+                job.finish(outcome.as_ref().map(|_| ()));
+            }
+            assert!(r_first.blocking_recv().unwrap().is_ok());
+            assert!(r_last.blocking_recv().unwrap().is_ok());
+            let swallowed = r_swallows.blocking_recv().unwrap();
+            let want: &[i64] = match conn.dialect() {
+                // A failed statement leaves SQLite's transaction usable.
+                Dialect::Sqlite => {
+                    assert!(swallowed.is_ok(), "{swallowed:?}");
+                    &[1, 2, 4]
+                }
+                Dialect::Postgres => {
+                    assert!(swallowed.is_err(), "its RELEASE failed");
+                    &[1, 2]
+                }
+            };
+            assert_eq!(values(&conn), want, "the others' writes are stored");
+        }
     }
 
     /// Records what it is told, and whether the caller had been answered

@@ -95,13 +95,15 @@ impl DbError {
 
     /// Whether the server refuses writes for now (PostgreSQL: disk full,
     /// out of memory or connections, a read-only transaction or replica),
-    /// as SQLite's full or read-only disk: nothing was stored, and it is
-    /// not the request's fault.
+    /// as SQLite's full or read-only disk, or the statement lost a race
+    /// with another node's transaction (a deadlock, a serialization
+    /// failure, a lock not had in time): nothing was stored, it is not the
+    /// request's fault, and a retry may well succeed.
     pub fn is_unwritable(&self) -> bool {
         match self {
             DbError::Postgres(e) => e.code().is_some_and(|c| {
                 let c = c.code();
-                c.starts_with("53") || c == "25006"
+                c.starts_with("53") || matches!(c, "25006" | "40001" | "40P01" | "55P03")
             }),
             _ => false,
         }

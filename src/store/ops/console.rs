@@ -3,7 +3,7 @@
 //! history, and the log as a histogram. Each read is bounded: a page, a
 //! count, or an indexed range; nothing loads a whole table.
 
-use crate::store::db::{params, Conn, Dialect};
+use crate::store::db::{params, Conn};
 
 use crate::model::{Firing, FiringKind, Message, Millis, Schedule, ScheduleState};
 use crate::store::codec::{self, SCHEDULE_COLUMNS};
@@ -221,17 +221,21 @@ impl Store {
     ) -> Result<(Vec<Schedule>, Option<ScheduleCursor>), StoreError> {
         self.read_api(move |conn| {
             let state = state_sql(state).replace("?now", "?1");
-            // PostgreSQL must see every parameter to type it.
-            let typed = if conn.dialect() == Dialect::Postgres && !state.contains("?1") {
+            // PostgreSQL must see every parameter to type it (SQLite
+            // runs the same condition: `now` is never NULL).
+            let typed = if !state.contains("?1") {
                 "CAST(?1 AS BIGINT) IS NOT NULL AND "
             } else {
                 ""
             };
+            // SQLite's LIKE folds ASCII case; PostgreSQL's ILIKE does the
+            // same on these "C"-collated columns.
+            let matches = conn.pick("LIKE", "ILIKE");
             let sql = format!(
                 "SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE {typed}{state} \
                  AND (created_at > ?2 OR (created_at = ?2 AND id > ?3)) \
-                 AND (CAST(?4 AS TEXT) IS NULL OR id LIKE ?4 ESCAPE '\\' OR destination LIKE ?4 ESCAPE '\\' \
-                      OR delivery LIKE ?4 ESCAPE '\\') \
+                 AND (CAST(?4 AS TEXT) IS NULL OR id {matches} ?4 ESCAPE '\\' \
+                      OR destination {matches} ?4 ESCAPE '\\' OR delivery {matches} ?4 ESCAPE '\\') \
                  ORDER BY created_at, id LIMIT ?5"
             );
             let (created, id) = after.unwrap_or((Millis::MIN, String::new()));

@@ -38,15 +38,15 @@ impl Settings {
 
 /// Stores `m`'s settings; `delivery` is `m.delivery` already encoded.
 pub(in crate::store) fn insert(conn: &Conn, m: &Message, delivery: &str) -> Result<(), StoreError> {
-    // A replaced row loses its attempt settings on both.
-    conn.prepare_cached(conn.pick(
-        "INSERT OR REPLACE INTO log_messages (id, url, schedule_id, caller_ip, delivery, body) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    // A replaced row loses its attempt settings (as SQLite's INSERT OR
+    // REPLACE did; the table has no rowid, trigger or reference for the two
+    // to differ by).
+    conn.prepare_cached(
         "INSERT INTO log_messages (id, url, schedule_id, caller_ip, delivery, body) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO UPDATE SET url = excluded.url, \
          schedule_id = excluded.schedule_id, caller_ip = excluded.caller_ip, \
          delivery = excluded.delivery, body = excluded.body, attempt_delivery = NULL",
-    ))?
+    )?
     .execute(params![
         m.id,
         m.url,
