@@ -303,13 +303,14 @@ macro_rules! array_params {
 
 array_params!(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
 
-/// Parameters of mixed types, as rusqlite's `params!`.
-#[macro_export]
+/// Parameters of mixed types, as rusqlite's `params!`. Not exported: a
+/// `#[macro_export]` macro lives at the crate's root, and the store's SQL
+/// layer has no business there.
 macro_rules! db_params {
     () => { &[] as &[&dyn $crate::store::db::ToValue] };
     ($($p:expr),+ $(,)?) => { &[$(&$p as &dyn $crate::store::db::ToValue),+] as &[&dyn $crate::store::db::ToValue] };
 }
-pub use crate::db_params as params;
+pub(crate) use db_params as params;
 
 /// A column by position or by name.
 #[derive(Debug, Clone, Copy)]
