@@ -4,8 +4,8 @@
 //! The SQLite file is taken at rest: its lock is taken as `serve` takes it
 //! (so a running server makes the copy fail, and no server starts on it
 //! meanwhile), an older file is upgraded by the store's own migrations
-//! (exactly as `serve` would) once the target is reached, and every table is read inside one read
-//! transaction, one snapshot. The target is migrated to the current
+//! (exactly as `serve` would) once the target is reached, and every table
+//! is read inside one read transaction, one snapshot. The target is migrated to the current
 //! PostgreSQL schema, must hold no rows, and gets everything in one
 //! transaction: a failure leaves it as it was. Each table streams through
 //! one binary `COPY … FROM STDIN`, row by row from a SQLite cursor, so memory
