@@ -15,7 +15,8 @@
 #   scripts/pg-cluster.sh stop DIR    fast shutdown, removes DIR
 #
 # Uses Debian's PostgreSQL (the newest /usr/lib/postgresql/*/bin); installs
-# Debian's `postgresql` package with apt-get when there is none. As root the
+# Debian's `postgresql` package with apt-get when there is none (and stops
+# the cluster the package itself may have started). As root the
 # server runs as the `postgres` system user (initdb refuses root). Tuned for
 # tests but durable: fsync stays on, since the crash tests rely on it.
 # Idempotent: `start` on a running cluster prints its URL again; `stop` of a
@@ -56,6 +57,14 @@ install_postgres() {
         apt-get update -q >&2
         apt-get install -y -q --no-install-recommends postgresql >&2
     fi
+    # Where services start (systemd), the package also starts a cluster of
+    # its own (`main`, port 5432). There was no PostgreSQL before, so it is
+    # this install's: stop it rather than leave a server nobody asked for.
+    { pg_lsclusters -h 2>/dev/null || true; } | while read -r ver name _port status _rest; do
+        case "$status" in
+            online*) pg_ctlcluster "$ver" "$name" stop >&2 || true ;;
+        esac
+    done
 }
 
 # Runs a PostgreSQL program as the user that owns the cluster: `postgres`

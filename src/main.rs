@@ -27,7 +27,6 @@ struct Cli {
 enum Command {
     /// Run the scheduler and its API (prints the QSTASH_* lines for your app's env).
     Serve(Box<Config>),
-    /// Copy a SQLite database into an empty PostgreSQL database, to move to PostgreSQL.
     Migrate(MigrateArgs),
     /// Client commands: the API of a running server, and `cron` offline.
     #[command(flatten)]
@@ -59,18 +58,24 @@ fn main() -> ExitCode {
 }
 
 #[derive(clap::Args)]
+// `about` here, not as a doc comment on `Command::Migrate`: a variant's doc
+// comment would replace `long_about` too, and `--help` would lose it.
 #[command(
+    about = "Copy a SQLite database into an empty PostgreSQL database, to move to PostgreSQL",
     long_about = "Copy a SQLite database into an empty PostgreSQL database, to move \
     to PostgreSQL without losing state: schedules, pending messages, the DLQ, the log, \
     signing keys, queues, workflow runs, URL groups and flow-control keys, every row as \
     it is.\n\n\
     Stop the cronhook serving the SQLite file first (migrate takes its lock). A file \
     written by an older cronhook is upgraded first, as `serve` would. The target's \
-    cronhook tables are created if needed and must hold no rows; the copy is one \
-    transaction, so a failure leaves the target as it was. The SQLite file is left in \
-    place.\n\n\
-    Example:\n  \
-    cronhook migrate --from cronhook.db --to postgres://cronhook@db.internal/cronhook"
+    cronhook tables are created if needed and must hold no rows (only the signing keys \
+    of a cronhook once started on it may be there: the file's replace them); the copy is \
+    one transaction, so a failure leaves the target as it was. The SQLite file is left \
+    in place. The connection does not use TLS.\n\n\
+    Examples:\n  \
+    cronhook migrate --from cronhook.db --to postgres://cronhook@db.internal/cronhook\n  \
+    CRONHOOK_MIGRATE_TO='postgres://cronhook:secret@db.internal/cronhook' \\\n    \
+    cronhook migrate --from /var/lib/cronhook/cronhook.db"
 )]
 struct MigrateArgs {
     /// The SQLite database file to copy (the --db of `cronhook serve`).

@@ -105,6 +105,7 @@ fn help_lists_every_subcommand_and_each_has_examples() {
         "logs",
         "cron",
         "backup",
+        "migrate",
     ] {
         assert!(
             help.lines().any(|l| l.trim_start().starts_with(sub)),
@@ -119,6 +120,7 @@ fn help_lists_every_subcommand_and_each_has_examples() {
         &["logs"],
         &["cron"],
         &["backup"],
+        &["migrate"],
     ] {
         let o = Command::new(BIN).args(sub).arg("--help").output().unwrap();
         let help = stdout(&o);

@@ -4,8 +4,8 @@
 //! The SQLite file is taken at rest: its lock is taken as `serve` takes it
 //! (so a running server makes the copy fail, and no server starts on it
 //! meanwhile), an older file is upgraded by the store's own migrations
-//! first (exactly as `serve` would), and every table is read inside one read
-//! transaction, one snapshot. The target is migrated to the current
+//! (exactly as `serve` would) once the target is reached, and every table
+//! is read inside one read transaction, one snapshot. The target is migrated to the current
 //! PostgreSQL schema, must hold no rows, and gets everything in one
 //! transaction: a failure leaves it as it was. Each table streams through
 //! one binary `COPY … FROM STDIN`, row by row from a SQLite cursor, so memory
@@ -131,12 +131,19 @@ pub fn migrate_to_postgres(from: &Path, to: &str) -> Result<CopyReport, MigrateE
         OpenError::InUse => MigrateError::SourceInUse(from.to_path_buf()),
         e => source_error(&e),
     })?;
-    let mut sqlite = open_source(from).map_err(|e| match e {
+    let source = |e: SourceError| match e {
         SourceError::NotCronhook => MigrateError::NotCronhook(from.to_path_buf()),
         SourceError::Store(e) => source_error(&e),
-    })?;
-    let snapshot = sqlite.transaction().map_err(|e| source_error(&e))?;
+    };
+    let mut sqlite = open_source(from).map_err(source)?;
 
+    // The target is reached and brought to the current schema before the
+    // file is upgraded: a wrong --to leaves the file as the older cronhook
+    // that wrote it can still serve.
+    let mut config = config;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(std::time::Duration::from_secs(10));
+    }
     let mut client = config.connect(NoTls).map_err(MigrateError::Connect)?;
     let schema: Option<String> = client
         .query_one("SELECT current_schema()::text", &[])
@@ -146,6 +153,11 @@ pub fn migrate_to_postgres(from: &Path, to: &str) -> Result<CopyReport, MigrateE
         return Err(MigrateError::NoSchema);
     }
     super::migrate(&mut client)?;
+
+    migrations::migrate(&mut sqlite)
+        .map_err(SourceError::Store)
+        .map_err(source)?;
+    let snapshot = sqlite.transaction().map_err(|e| source_error(&e))?;
     let report = copy_all(&snapshot, &mut client)?;
     Ok(report)
 }
@@ -161,10 +173,11 @@ impl From<rusqlite::Error> for SourceError {
     }
 }
 
-/// Opens the existing file and brings it to SQLite's current schema, as
-/// `serve` would; refuses a file cronhook never made.
+/// Opens the existing file; refuses a file cronhook never made. (Its
+/// upgrade to SQLite's current schema, as `serve` would, comes once the
+/// target is reached.)
 fn open_source(path: &Path) -> Result<Connection, SourceError> {
-    let mut conn = Connection::open_with_flags(
+    let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
@@ -173,7 +186,6 @@ fn open_source(path: &Path) -> Result<Connection, SourceError> {
     if version == 0 {
         return Err(SourceError::NotCronhook);
     }
-    migrations::migrate(&mut conn).map_err(SourceError::Store)?;
     Ok(conn)
 }
 
@@ -542,6 +554,27 @@ mod tests {
             .unwrap()
             .get(0);
         assert_eq!(kept, "yes");
+    }
+
+    /// A wrong --to (nothing listens there) leaves an older file as it
+    /// was: the cronhook that wrote it can still serve it.
+    #[test]
+    fn a_target_that_cannot_be_reached_leaves_an_older_file_unupgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("../migrations/0001_initial.sql"))
+            .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        drop(conn);
+
+        let err = migrate_to_postgres(&path, "postgres://postgres@127.0.0.1:1/x").unwrap_err();
+        assert!(matches!(err, MigrateError::Connect(_)), "{err}");
+        let version: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 1);
     }
 
     #[test]
