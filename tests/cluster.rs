@@ -330,23 +330,55 @@ fn first_delivery_after(sink: &Sink, after: i64) -> i64 {
     })
 }
 
+/// What both tests run under: three nodes on a fresh database, the
+/// seconds schedules, and the publish stream through every node alive.
+struct Load {
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+    nodes: Vec<ServerProcess>,
+    sink: Sink,
+    /// Which nodes the publisher may send to.
+    alive: Arc<Mutex<Vec<bool>>>,
+    publisher: Publisher,
+}
+
+impl Load {
+    fn start() -> Load {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("cluster.db");
+        let nodes = three_nodes(&db);
+        let sink = Sink::start();
+        create_schedules(&nodes[0], &sink);
+        let alive = Arc::new(Mutex::new(vec![true; nodes.len()]));
+        let publisher = Publisher::start(
+            nodes.iter().map(|n| n.addr).collect(),
+            alive.clone(),
+            sink.url("/m"),
+        );
+        Load {
+            _dir: dir,
+            db,
+            nodes,
+            sink,
+            alive,
+            publisher,
+        }
+    }
+}
+
 #[test]
 fn three_nodes_lose_nothing_and_fire_each_slot_once_across_two_kill_9s() {
     if common::skip_on_sqlite("several nodes share a PostgreSQL database") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cluster.db");
-    let mut nodes = three_nodes(&db);
-    let sink = Sink::start();
-    create_schedules(&nodes[0], &sink);
-
-    let alive = Arc::new(Mutex::new(vec![true; nodes.len()]));
-    let publisher = Publisher::start(
-        nodes.iter().map(|n| n.addr).collect(),
-        alive.clone(),
-        sink.url("/m"),
-    );
+    let Load {
+        _dir,
+        db,
+        mut nodes,
+        sink,
+        alive,
+        publisher,
+    } = Load::start();
     let mut disruptions = Vec::new();
     let mut takeovers = Vec::new();
     // Kill at a third and at two thirds of the stream: the leader when the
@@ -467,18 +499,13 @@ fn a_database_restart_under_load_loses_nothing_and_healthz_says_503_meanwhile() 
         .parent()
         .expect("the data folder is inside the cluster's folder")
         .to_path_buf();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cluster.db");
-    let nodes = three_nodes(&db);
-    let sink = Sink::start();
-    create_schedules(&nodes[0], &sink);
-
-    let alive = Arc::new(Mutex::new(vec![true; nodes.len()]));
-    let publisher = Publisher::start(
-        nodes.iter().map(|n| n.addr).collect(),
-        alive.clone(),
-        sink.url("/m"),
-    );
+    let Load {
+        _dir,
+        nodes,
+        sink,
+        publisher,
+        ..
+    } = Load::start();
     wait_until(
         STREAM * 2,
         "the publish stream to reach the restart",
