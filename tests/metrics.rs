@@ -33,9 +33,24 @@ fn series(text: &str, series: &str) -> Option<f64> {
 
 /// Scrapes the token-free listener until `series` has `want`.
 fn wait_for_series(addr: SocketAddr, name: &str, want: f64) -> String {
-    wait_until(WAIT, &format!("{name} = {want}"), || {
+    wait_for_scrape(addr, &[(name, want)])
+}
+
+/// Scrapes the token-free listener until one scrape has every `(series,
+/// want)` pair.
+///
+/// A scrape is not one snapshot: it counts the database's rows, then reads
+/// the counters, so an attempt whose outcome commits in between is counted
+/// delivered while its message is still counted pending. Waiting for one
+/// scrape that shows the settled state keeps the test exact.
+fn wait_for_scrape(addr: SocketAddr, wanted: &[(&str, f64)]) -> String {
+    let what: Vec<String> = wanted.iter().map(|(n, w)| format!("{n} = {w}")).collect();
+    wait_until(WAIT, &what.join(", "), || {
         let (_, text) = scrape(addr, &[]);
-        (series(&text, name) == Some(want)).then_some(text)
+        wanted
+            .iter()
+            .all(|(name, want)| series(&text, name) == Some(*want))
+            .then_some(text)
     })
 }
 
@@ -232,22 +247,20 @@ fn a_scrape_after_a_run_counts_every_family_and_parses_as_prometheus_text() {
         b"",
     );
 
-    // Delivered: /slow, /ok twice, /tick, the first /flow.
-    let text = wait_for_series(
+    // Delivered: /slow, /ok twice, /tick, the first /flow; pending: two
+    // queued, two behind the key, one delayed.
+    let text = wait_for_scrape(
         metrics,
-        r#"cronhook_deliveries_total{outcome="delivered",status_class="2xx"}"#,
-        5.0,
+        &[
+            (
+                r#"cronhook_deliveries_total{outcome="delivered",status_class="2xx"}"#,
+                5.0,
+            ),
+            (r#"cronhook_flow_control_waiting_messages{key="fk"}"#, 2.0),
+            ("cronhook_pending_messages", 5.0),
+            ("cronhook_in_flight_attempts", 0.0),
+        ],
     );
-    let text = if series(&text, r#"cronhook_flow_control_waiting_messages{key="fk"}"#) == Some(2.0)
-    {
-        text
-    } else {
-        wait_for_series(
-            metrics,
-            r#"cronhook_flow_control_waiting_messages{key="fk"}"#,
-            2.0,
-        )
-    };
     let m = parse(&text);
 
     let delivered = [("outcome", "delivered"), ("status_class", "2xx")];
