@@ -231,6 +231,8 @@ impl Config {
                 dlq_max_entries: self.dlq_max_entries,
             },
             message_cache_bytes: self.message_cache,
+            // Set by `Node::cluster`: only several nodes need it.
+            queue_line_from_notices: false,
         }
     }
 

@@ -84,9 +84,10 @@ impl Node {
     /// while it leads. Returns at once (a follower until the lease says
     /// otherwise). Must be called inside the runtime.
     pub fn cluster(
-        parts: EngineParts,
+        mut parts: EngineParts,
         cluster: ClusterSettings,
     ) -> std::io::Result<(Node, EngineHandle)> {
+        parts.settings.queue_line_from_notices = true;
         tracing::info!(node = %cluster.node, url = cluster.node_url.as_deref().unwrap_or("-"), "cluster: this node's id");
         let terms = Terms::start(parts, cluster.catch_up);
         let handle = terms.handle();
@@ -354,7 +355,8 @@ impl State {
                 self.refresh_keys().await
             }
             (None, Heard::Resync) => self.refresh_keys().await,
-            (None, Heard::Changes(_)) => {} // the leader arms them
+            (Some((_, engine)), Heard::Own(queued)) => engine.remote().arm_own(queued),
+            (None, Heard::Changes(_) | Heard::Own(_)) => {} // the leader arms them
         }
     }
 }

@@ -69,6 +69,12 @@ pub struct Settings {
     pub retention: Retention,
     /// Most bytes of messages kept in memory for their first attempt.
     pub message_cache_bytes: usize,
+    /// Several nodes: a new queued message joins its queue's line when its
+    /// notice arrives, also when this node committed it, because
+    /// PostgreSQL hands every node's notices on in commit order and the
+    /// leader's own commits would otherwise overtake other nodes' earlier
+    /// ones (ARCHITECTURE.md, "The rules across nodes").
+    pub queue_line_from_notices: bool,
 }
 
 impl Default for Settings {
@@ -86,6 +92,7 @@ impl Default for Settings {
                 dlq_max_entries: 100_000,
             },
             message_cache_bytes: 32 << 20,
+            queue_line_from_notices: false,
         }
     }
 }
@@ -281,11 +288,17 @@ impl Ctx {
         }
         let key = Self::key_of_message(&m);
         let due_at = m.due_at;
+        // A new queued message (a retry has `retried` > 0) waits for its
+        // notice to join the line; see `Settings::queue_line_from_notices`.
+        let from_notice =
+            queue.is_some() && m.retried == 0 && self.settings.queue_line_from_notices;
         self.cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .offer(m, self.clock.now_ms());
-        self.arm_message(key, due_at, queue.as_deref());
+        if !from_notice {
+            self.arm_message(key, due_at, queue.as_deref());
+        }
     }
 
     /// Makes the window move on in time for a message due at `due_at`

@@ -131,6 +131,11 @@ impl QueueGate {
         arms
     }
 
+    /// Whether message `id` is waiting or active in a queue.
+    pub fn knows(&self, id: &str) -> bool {
+        self.lock().members.contains_key(id)
+    }
+
     /// Forgets a deleted queue (its messages were forgotten before).
     pub fn remove(&self, queue: &str) {
         let mut inner = self.lock();

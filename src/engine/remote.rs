@@ -1,9 +1,12 @@
 //! What other nodes committed (several nodes on one PostgreSQL database).
 //!
-//! The leader's own commits arm themselves through `Arming`, as on SQLite.
-//! Other nodes' commits reach it as notices (`store::cluster::listen`),
-//! handed to [`RemoteArming::arm`] in their commit order; this is the one
-//! other way into the timer. A pending message arrives as its row without
+//! The leader's own commits arm themselves through `Arming`, as on SQLite,
+//! except its new queued messages. Other nodes' commits reach it as notices
+//! (`store::cluster::listen`), handed to [`RemoteArming::arm`] in their
+//! commit order; this is the one other way into the timer. The leader's own
+//! new queued messages come the same way ([`RemoteArming::arm_own`]), so
+//! that each queue's line is in commit order whichever node took the
+//! enqueue: PostgreSQL hands on all nodes' notices in that one order. A pending message arrives as its row without
 //! the body (`store::Pending`), armed as a window read arms one: the message
 //! itself is read at its attempt.
 //!
@@ -29,7 +32,7 @@ use std::time::Duration;
 use super::{Ctx, FIRE_LEAD, WINDOW};
 use crate::model::Millis;
 use crate::store::cluster::Remote;
-use crate::store::StoreError;
+use crate::store::{Pending, StoreError};
 
 /// How far back a periodic catch-up looks, beyond one catch-up period: a
 /// row another node committed since the last catch-up is due no earlier
@@ -74,6 +77,19 @@ impl RemoteArming {
                     reset_rate,
                 } => ctx.configure_flow(&settings, reset_rate),
                 Remote::Resync => self.catch_up_soon(None),
+            }
+        }
+    }
+
+    /// Puts this node's own new queued messages in their queues' lines, as
+    /// their notices arrive (`Settings::queue_line_from_notices`). A notice
+    /// of a retry, or one a catch-up already found, finds the message in
+    /// the gate and is skipped.
+    pub fn arm_own(&self, queued: Vec<Pending>) {
+        let ctx = &self.0;
+        for p in queued {
+            if !ctx.queues.knows(&p.id) {
+                ctx.arm_found(p);
             }
         }
     }
@@ -146,7 +162,7 @@ impl RemoteArming {
 
 /// A pending row: armed if it is due within the timer's window (queued ones
 /// always are), else the window is set to reach it.
-fn arm_pending(ctx: &Ctx, p: crate::store::Pending) {
+fn arm_pending(ctx: &Ctx, p: Pending) {
     if p.queue.is_none() && p.due_at > ctx.window_end.load(Ordering::SeqCst) {
         ctx.window_reaches(p.due_at);
     } else {

@@ -1,6 +1,8 @@
 //! How committed messages reach dispatch: a message due at its commit goes
 //! straight there, one due later waits in the timer, and the queue gate
-//! still holds what a paused queue must not start.
+//! still holds what a paused queue must not start. With several nodes, a
+//! new queued message joins its line in notice order, whichever node took
+//! it.
 
 use std::sync::{Arc, RwLock};
 
@@ -21,6 +23,18 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_with(Settings::default())
+}
+
+/// The leader's engine of several nodes.
+fn cluster_fixture() -> Fixture {
+    fixture_with(Settings {
+        queue_line_from_notices: true,
+        ..Settings::default()
+    })
+}
+
+fn fixture_with(settings: Settings) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("t.db").into(), SyncMode::Normal).unwrap();
     let keys = Arc::new(RwLock::new(SigningKeys {
@@ -28,7 +42,7 @@ fn fixture() -> Fixture {
         next: "sig_next".into(),
     }));
     let clock = Arc::new(ManualClock::new(T0));
-    let (ctx, due_now) = Ctx::new(store, Settings::default(), keys, clock);
+    let (ctx, due_now) = Ctx::new(store, settings, keys, clock);
     let ctx = Arc::new(ctx);
     Fixture {
         arming: Arming(ctx.clone()),
@@ -204,4 +218,97 @@ fn new_keys_are_prepared_for_signing() {
             "sig_next"
         )
     );
+}
+
+/// What a notice says of `m`: its row without the body.
+fn noticed(m: &Message) -> crate::store::Pending {
+    crate::store::Pending {
+        id: m.id.clone(),
+        url: m.url.clone(),
+        due_at: m.due_at,
+        queue: m.delivery.queue_name.clone(),
+        flow: None,
+    }
+}
+
+fn queue_one(f: &Fixture) {
+    f.arming.committed(vec![Change::Queue {
+        name: "one".into(),
+        parallelism: 1,
+        paused: false,
+    }]);
+}
+
+fn in_queue_one() -> Delivery {
+    Delivery {
+        queue_name: Some("one".into()),
+        ..Delivery::default()
+    }
+}
+
+#[test]
+fn with_several_nodes_a_queue_line_follows_the_notices_not_the_leaders_own_commits() {
+    let mut f = cluster_fixture();
+    let remote = RemoteArming(f.ctx.clone());
+    queue_one(&f);
+    // Another node's enqueue committed first; its notice is still on the
+    // way when the leader commits its own.
+    let (theirs, mine) = (message(T0, in_queue_one()), message(T0, in_queue_one()));
+    f.arming.committed(vec![pending(&mine)]);
+    assert!(
+        f.due_now.try_recv().is_err(),
+        "the leader's own new queued message waits for its notice"
+    );
+    remote.arm(vec![crate::store::cluster::Remote::Pending(noticed(
+        &theirs,
+    ))]);
+    remote.arm_own(vec![noticed(&mine)]);
+    let (first, _) = f.due_now.try_recv().unwrap();
+    assert_eq!(&*first.id, theirs.id, "the first committed goes first");
+    assert!(f.due_now.try_recv().is_err(), "parallelism 1");
+    f.arming.committed(vec![Change::Gone(theirs.id.clone())]);
+    let (second, _) = f.due_now.try_recv().expect("then the leader's own");
+    assert_eq!(&*second.id, mine.id);
+    assert_eq!(
+        f.ctx.take_cached(&mine.id).as_ref(),
+        Some(&mine),
+        "kept in memory meanwhile"
+    );
+}
+
+#[test]
+fn with_several_nodes_a_queued_retry_is_armed_at_its_commit_and_its_notice_is_skipped() {
+    let mut f = cluster_fixture();
+    let remote = RemoteArming(f.ctx.clone());
+    queue_one(&f);
+    let m = message(T0, in_queue_one());
+    f.arming.committed(vec![pending(&m)]);
+    remote.arm_own(vec![noticed(&m)]);
+    assert!(f.due_now.try_recv().is_ok(), "admitted by its notice");
+    let retry = Message {
+        retried: 1,
+        due_at: T0 + 5_000,
+        ..m.clone()
+    };
+    f.arming.committed(vec![pending(&retry)]);
+    assert_eq!(
+        f.ctx.timer.armed_at(&timer_key(&m)),
+        Some(T0 + 5_000),
+        "armed for its retry at once"
+    );
+    remote.arm_own(vec![noticed(&retry)]);
+    assert_eq!(f.ctx.timer.armed_at(&timer_key(&m)), Some(T0 + 5_000));
+    assert!(
+        f.due_now.try_recv().is_err(),
+        "the retry's notice changes nothing"
+    );
+}
+
+#[test]
+fn alone_a_new_queued_message_joins_its_line_at_its_commit() {
+    let mut f = fixture();
+    queue_one(&f);
+    let m = message(T0, in_queue_one());
+    f.arming.committed(vec![pending(&m)]);
+    assert!(f.due_now.try_recv().is_ok());
 }

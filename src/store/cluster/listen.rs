@@ -2,9 +2,11 @@
 //!
 //! PostgreSQL delivers a transaction's notices when it commits, in commit
 //! order, and none of a rolled-back one. This thread holds its own
-//! connection, `LISTEN`s on its schema's channel ([`CHANNEL_SQL`]), decodes each notice, skips this
-//! node's own (its commits armed themselves locally) and hands the rest to
-//! the callback, one notice at a time, in arrival order.
+//! connection, `LISTEN`s on its schema's channel ([`CHANNEL_SQL`]), decodes
+//! each notice and hands it to the callback, one notice at a time, in
+//! arrival order. Of this node's own notices (its commits armed themselves
+//! locally) only the new queued messages go on, as [`Heard::Own`]: a
+//! queue's line is joined in commit order across all nodes.
 //!
 //! Notices sent while no connection listened are gone: so after every
 //! (re)connect, the first thing handed on is [`Heard::Resync`], and the
@@ -21,6 +23,7 @@ use postgres::fallible_iterator::FallibleIterator;
 
 use super::notice::{decode, Remote};
 use super::{connect, Backoff, CHANNEL_SQL};
+use crate::store::Pending;
 
 /// What the listener hands on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +32,9 @@ pub enum Heard {
     Resync,
     /// One notice of another node, in commit order.
     Changes(Vec<Remote>),
+    /// The queued messages of one of this node's own notices, in commit
+    /// order with the others.
+    Own(Vec<Pending>),
 }
 
 /// How long one wait for notices lasts before the stop flag is looked at.
@@ -108,6 +114,26 @@ fn run(db_url: &str, node: &str, timeout: Duration, stop: &AtomicBool, on: &dyn 
     }
 }
 
+/// Hands on what the leader needs of this node's own notice: its queued
+/// messages, and a re-read if one could not travel.
+fn own(changes: Vec<Remote>, on: &dyn Fn(Heard)) {
+    let mut queued = Vec::new();
+    let mut resync = false;
+    for change in changes {
+        match change {
+            Remote::Pending(p) if p.queue.is_some() => queued.push(p),
+            Remote::Resync => resync = true,
+            _ => {}
+        }
+    }
+    if resync {
+        on(Heard::Resync);
+    }
+    if !queued.is_empty() {
+        on(Heard::Own(queued));
+    }
+}
+
 /// Hands on notices until `stop` (Ok) or the connection fails (Err).
 fn listen(
     client: &mut postgres::Client,
@@ -133,7 +159,7 @@ fn listen(
                         tracing::warn!(payload = %n.payload(), "cluster: a notice could not be read; re-reading what is due");
                         on(Heard::Resync);
                     }
-                    Some(notice) if notice.node == node => {}
+                    Some(notice) if notice.node == node => own(notice.changes, on),
                     Some(notice) if notice.changes.is_empty() => {}
                     Some(notice) => on(Heard::Changes(notice.changes)),
                 }
@@ -220,6 +246,16 @@ mod tests {
                             return Some(ids);
                         }
                     }
+                    Heard::Own(queued) => {
+                        let ids: Vec<String> = queued
+                            .into_iter()
+                            .filter(|p| p.id.starts_with(&self.db.schema))
+                            .map(|p| format!("own {}", p.id))
+                            .collect();
+                        if !ids.is_empty() {
+                            return Some(ids);
+                        }
+                    }
                 }
             }
         }
@@ -231,6 +267,34 @@ mod tests {
                     tx.execute(&format!("SELECT pg_notify({CHANNEL_SQL}, $1)"), &[&p])
                         .unwrap();
                 }
+            }
+        }
+
+        /// Sends one notice from `node` in `tx`: message `name` pending,
+        /// in `queue` if one is given, and message `gone` no longer.
+        fn notify_pending(
+            &self,
+            tx: &mut postgres::Transaction,
+            node: &str,
+            name: &str,
+            queue: Option<&str>,
+            gone: &str,
+        ) {
+            let mut m = crate::model::Message::new(
+                "http://127.0.0.1:9/".into(),
+                crate::model::Delivery {
+                    queue_name: queue.map(str::to_owned),
+                    ..Default::default()
+                },
+                Vec::new(),
+                0,
+                0,
+            );
+            m.id = self.id(name);
+            let changes = [Change::Pending(Box::new(m)), Change::Gone(self.id(gone))];
+            for p in encode(node, &changes) {
+                tx.execute(&format!("SELECT pg_notify({CHANNEL_SQL}, $1)"), &[&p])
+                    .unwrap();
             }
         }
 
@@ -295,6 +359,30 @@ mod tests {
             rest = t.next(true); // other tests' garbage
         }
         assert_eq!(rest, Some(vec![t.id("theirs")]), "its own was skipped");
+        t.listener.stop();
+    }
+
+    #[test]
+    fn of_its_own_notices_only_the_queued_messages_go_on_in_commit_order() {
+        let Some(t) = Test::start("of_its_own_notices_only_the_queued") else {
+            return;
+        };
+        let mut c = t.db.client();
+        let mut tx = c.transaction().unwrap();
+        t.notify_pending(&mut tx, &t.node, "unqueued", None, "mine_gone");
+        t.notify_pending(&mut tx, &t.node, "queued", Some("q"), "mine_gone");
+        t.notify_pending(&mut tx, "other", "theirs", Some("q"), "theirs_gone");
+        tx.commit().unwrap();
+        assert_eq!(
+            t.next(false),
+            Some(vec![format!("own {}", t.id("queued"))]),
+            "its own queued message, and nothing else of its own"
+        );
+        assert_eq!(
+            t.next(false),
+            Some(vec![t.id("theirs_gone")]),
+            "then the other node's notice, whole"
+        );
         t.listener.stop();
     }
 
