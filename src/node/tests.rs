@@ -189,8 +189,18 @@ impl Fixture {
 async fn two_terms_in_a_row_both_deliver() {
     let f = fixture(Duration::from_secs(60)).await;
     f.lead(1).await;
-    f.publish("/first").await;
+    let first = f.publish("/first").await;
     f.sink.wait_for("/first", 1).await;
+    // Its outcome committed: a term lost before that would repeat it
+    // (at-least-once), which is not what this test is about.
+    let until = Instant::now() + WAIT;
+    while f.pending(&first.id).await {
+        assert!(
+            Instant::now() < until,
+            "the first delivery recorded in time"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     f.lose().await;
     f.lead(2).await;
     f.publish("/second").await;
