@@ -7,7 +7,11 @@
 #   scripts/pg-cluster.sh env DIR     prints `export CRONHOOK_TEST_POSTGRES=..`
 #                                     and `export CRONHOOK_TEST_POSTGRES_DATA=..`
 #                                     lines for `eval` (the data dir lets a
-#                                     test stop and start the database)
+#                                     test stop and start the database), and
+#                                     `export CRONHOOK_TEST_POSTGRES_CA=..`:
+#                                     the server also takes TLS, with a
+#                                     certificate for 127.0.0.1 signed by a
+#                                     throwaway CA (openssl), in DIR/tls
 #   scripts/pg-cluster.sh down DIR    fast shutdown, keeps DIR (a test's
 #                                     "database restart", first half)
 #   scripts/pg-cluster.sh up DIR      starts the stopped cluster again on the
@@ -77,6 +81,45 @@ as_owner() {
     fi
 }
 
+# A throwaway CA and a server certificate for 127.0.0.1 signed by it, in
+# DIR/tls, owned by the cluster's owner (PostgreSQL wants its key private).
+make_tls() {
+    if ! command -v openssl >/dev/null; then
+        if [ "$(id -u)" -eq 0 ]; then
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openssl >&2
+        else
+            echo "pg-cluster: no openssl; the server takes no TLS" >&2
+            return 0
+        fi
+    fi
+    local tls="$dir/tls"
+    mkdir -p "$tls"
+    (
+        cd "$tls"
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -keyout ca.key -out ca.pem -days 30 -subj "/CN=cronhook test CA" \
+            -addext "basicConstraints=critical,CA:TRUE" \
+            -addext "keyUsage=critical,keyCertSign,cRLSign"
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -keyout server.key -out server.csr -subj "/CN=127.0.0.1"
+        printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+            "basicConstraints=critical,CA:FALSE" "extendedKeyUsage=serverAuth" >server.ext
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+            -out server.pem -days 30 -extfile server.ext
+        chmod 600 server.key ca.key
+    ) >"$dir/tls.log" 2>&1 || { cat "$dir/tls.log" >&2; exit 1; }
+    if [ "$(id -u)" -eq 0 ]; then
+        chown -R postgres: "$tls"
+    fi
+}
+
+# The server options that turn TLS on, when DIR/tls has a certificate.
+tls_options() {
+    if [ -f "$dir/tls/server.pem" ]; then
+        echo "-c ssl=on -c ssl_cert_file=$dir/tls/server.pem -c ssl_key_file=$dir/tls/server.key"
+    fi
+}
+
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -92,7 +135,7 @@ url() {
 # Starts the initialised cluster on the port in DIR/port.
 launch() {
     as_owner "$bin/pg_ctl" -D "$data" -l "$dir/log" -w -t 60 \
-        -o "-p $(cat "$dir/port") -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=128MB -c fsync=on" \
+        -o "-p $(cat "$dir/port") -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=128MB -c fsync=on $(tls_options)" \
         start >&2
 }
 
@@ -123,6 +166,7 @@ case "$cmd" in
                 || as_owner "$bin/initdb" -D "$data" -A trust -U postgres -E UTF8 \
                     --locale=C >"$dir/initdb.log" 2>&1 \
                 || { cat "$dir/initdb.log" >&2; exit 1; }
+            make_tls
         fi
         # A free port can be taken between the check and the bind: try a few.
         for attempt in 1 2 3 4 5; do
@@ -145,6 +189,9 @@ case "$cmd" in
         [ -f "$marker" ] || { echo "pg-cluster: no cluster in $dir" >&2; exit 1; }
         echo "export CRONHOOK_TEST_POSTGRES=$(url)"
         echo "export CRONHOOK_TEST_POSTGRES_DATA=$data"
+        if [ -f "$dir/tls/ca.pem" ]; then
+            echo "export CRONHOOK_TEST_POSTGRES_CA=$dir/tls/ca.pem"
+        fi
         ;;
     down)
         [ -f "$marker" ] || { echo "pg-cluster: no cluster in $dir" >&2; exit 1; }

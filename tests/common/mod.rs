@@ -88,6 +88,9 @@ pub struct ServerOptions {
     /// The database is the SQLite file at the path even when the suite runs
     /// on PostgreSQL (a migration's source, say).
     pub sqlite: bool,
+    /// On PostgreSQL: parameters added to the database URL's query
+    /// (`sslmode=…&sslrootcert=…`).
+    pub db_query: Option<String>,
 }
 
 impl ServerOptions {
@@ -189,11 +192,14 @@ impl ServerProcess {
     /// Starts the server with extra arguments and environment variables.
     pub fn start_with(db: impl AsRef<Path>, opts: ServerOptions) -> ServerProcess {
         let db = db.as_ref().to_path_buf();
-        let (db_arg, schema) = if opts.sqlite {
+        let (mut db_arg, schema) = if opts.sqlite {
             (db.as_os_str().to_owned(), None)
         } else {
             backend::db_arg(&db)
         };
+        if let (Some(query), Some(_)) = (&opts.db_query, &schema) {
+            db_arg.push(format!("&{query}"));
+        }
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cronhook"));
         cmd.arg("serve")
             .arg("--listen")

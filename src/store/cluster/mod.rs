@@ -17,6 +17,7 @@ pub mod listen;
 pub mod notice;
 pub mod notify;
 
+use super::db::{DbError, PgUrl};
 use std::time::Duration;
 
 pub use lease::{nodes, Lease, LeaseSettings, NodeRow, Transition};
@@ -45,8 +46,9 @@ pub(crate) fn connect(
     url: &str,
     timeout: Duration,
     role: &str,
-) -> Result<postgres::Client, postgres::Error> {
-    let mut config: postgres::Config = url.parse()?;
+) -> Result<postgres::Client, DbError> {
+    let target = PgUrl::parse(url)?;
+    let mut config = target.config.clone();
     let timeout = timeout.max(Duration::from_millis(200));
     config
         .connect_timeout(timeout)
@@ -56,7 +58,7 @@ pub(crate) fn connect(
         .keepalives_interval(Duration::from_secs(1))
         .keepalives_retries(3)
         .application_name(role);
-    let mut client = config.connect(postgres::NoTls)?;
+    let mut client = target.connect_with(&config)?;
     client.batch_execute(&format!("SET statement_timeout = {}", timeout.as_millis()))?;
     Ok(client)
 }

@@ -15,9 +15,11 @@
 //! statement's parameter types decide each value's encoding (`pg.rs`).
 
 mod pg;
+mod pg_url;
 mod sqlite;
 
 pub use pg::PgConn;
+pub use pg_url::PgUrl;
 
 /// Which SQL the connection speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +67,9 @@ pub enum DbError {
     Sqlite(#[from] rusqlite::Error),
     #[error("{}", pg::describe(.0))]
     Postgres(#[from] postgres::Error),
+    /// The URL's TLS settings cannot be used.
+    #[error("TLS to PostgreSQL: {0}")]
+    Tls(String),
     /// A query that must return a row returned none (`optional()` makes
     /// this `None`).
     #[error("the query returned no row")]

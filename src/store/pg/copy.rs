@@ -16,14 +16,14 @@
 //! (`sqlite_sequence` remembers deleted ones), so no number is reused.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{ToSql, Type};
-use postgres::{Client, NoTls};
+use postgres::Client;
 use rusqlite::{Connection, OpenFlags};
 
 use super::PgSchemaError;
+use crate::store::db::{DbError, PgUrl};
 use crate::store::{lock, migrations, OpenError, StoreError};
 
 /// Every table of SQLite's schema, in the order they are copied (a test
@@ -92,8 +92,8 @@ pub enum MigrateError {
     NotPostgresUrl,
     #[error("--to: {0}")]
     BadUrl(String),
-    #[error("cannot connect to the --to database: {}", super::describe(.0))]
-    Connect(postgres::Error),
+    #[error("cannot connect to the --to database: {0}")]
+    Connect(String),
     #[error(
         "--to: its search_path names no schema that exists; create it first \
          (CREATE SCHEMA …) or drop the URL's search_path option"
@@ -121,7 +121,7 @@ pub fn migrate_to_postgres(from: &Path, to: &str) -> Result<CopyReport, MigrateE
     if !(to.starts_with("postgres://") || to.starts_with("postgresql://")) {
         return Err(MigrateError::NotPostgresUrl);
     }
-    let config = postgres::Config::from_str(to).map_err(|e| MigrateError::BadUrl(e.to_string()))?;
+    let target = PgUrl::parse(to).map_err(|e| MigrateError::BadUrl(e.to_string()))?;
     if !from.exists() {
         return Err(MigrateError::MissingSource(from.to_path_buf()));
     }
@@ -140,11 +140,16 @@ pub fn migrate_to_postgres(from: &Path, to: &str) -> Result<CopyReport, MigrateE
     // The target is reached and brought to the current schema before the
     // file is upgraded: a wrong --to leaves the file as the older cronhook
     // that wrote it can still serve.
-    let mut config = config;
+    let mut config = target.config.clone();
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(std::time::Duration::from_secs(10));
     }
-    let mut client = config.connect(NoTls).map_err(MigrateError::Connect)?;
+    let mut client = target.connect_with(&config).map_err(|e| {
+        MigrateError::Connect(match &e {
+            DbError::Postgres(e) => super::describe(e),
+            e => e.to_string(),
+        })
+    })?;
     let schema: Option<String> = client
         .query_one("SELECT current_schema()::text", &[])
         .map_err(PgSchemaError::from)?
