@@ -220,6 +220,7 @@ impl App {
             }
             store::DbTarget::Sqlite(_) => None,
         };
+        let node_id = postgres.as_ref().map(|(_, node)| node.clone());
         let started = match cluster_settings(&config, postgres) {
             None => Node::single(parts).await,
             Some(cluster) => Node::cluster(parts, cluster).map_err(|e| {
@@ -258,6 +259,7 @@ impl App {
             service::Settings {
                 dedup_window_ms: config.dedup_window.as_millis() as i64,
                 shown: config.shown(),
+                node: node_id,
             },
         );
         let state = api::AppState {

@@ -84,6 +84,8 @@ pub struct Snapshot {
     pub flow_waiting: FlowWaiting,
     /// The database file plus its write-ahead log, in bytes.
     pub database_bytes: u64,
+    /// This node runs the engine (always on SQLite).
+    pub leader: bool,
 }
 
 /// Every family, registered once.
@@ -105,6 +107,7 @@ pub struct Metrics {
     queue_lag: Family<Named, Gauge>,
     flow_waiting: Family<Named, Gauge>,
     database_bytes: Gauge<u64, AtomicU64>,
+    leader: Gauge,
     /// One scrape at a time sets the levels and encodes them.
     scrape: Mutex<()>,
 }
@@ -155,6 +158,7 @@ impl Metrics {
             queue_lag: Family::default(),
             flow_waiting: Family::default(),
             database_bytes: Gauge::default(),
+            leader: Gauge::default(),
             scrape: Mutex::new(()),
         };
         let r = &mut m.registry;
@@ -233,6 +237,11 @@ impl Metrics {
             Unit::Bytes,
             m.database_bytes.clone(),
         );
+        r.register(
+            "leader",
+            "1 while this node runs the engine: always on SQLite; with several nodes on PostgreSQL, the one holding the lease",
+            m.leader.clone(),
+        );
         // Present from the start, so a rule over them never sees "no data".
         for reason in ["skip", "once", "all"] {
             let _ = m.missed_slots.get_or_create(&[("reason", reason)]);
@@ -296,6 +305,7 @@ impl Metrics {
             .get_or_create(&[("state", "ended")])
             .set(s.ended_schedules);
         self.pending.set(s.pending_messages);
+        self.leader.set(i64::from(s.leader));
         self.dlq.set(s.dlq);
         // Queues and keys come and go: only those of this snapshot are shown.
         self.queue_waiting.clear();

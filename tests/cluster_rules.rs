@@ -1,8 +1,9 @@
 //! Two nodes on one PostgreSQL database keep the rules one cronhook keeps:
 //! a deduplication id sent to both at once creates one message, a queue's
 //! parallelism and order hold for messages enqueued through either node, a
-//! key rotation on one node is what every node answers and signs with, and
-//! a schedule created on the node that does not lead fires, once per slot.
+//! key rotation on one node is what every node answers and signs with, a
+//! schedule created on the node that does not lead fires, once per slot,
+//! and both nodes name the same leader.
 //!
 //! PostgreSQL only (`CRONHOOK_TEST_POSTGRES`; without it each test says so
 //! and returns). Real binaries, a real sink on 127.0.0.1.
@@ -196,5 +197,67 @@ fn a_schedule_created_on_either_node_fires_each_slot_once() {
         slots.sort();
         slots.dedup();
         assert_eq!(slots.len(), n, "{path}: no slot delivered twice: {slots:?}");
+    }
+}
+
+#[test]
+fn both_nodes_list_the_same_two_nodes_and_name_one_leader() {
+    let Some((_dir, a, b)) = two_nodes() else {
+        return;
+    };
+    let cluster = |node: &ServerProcess| {
+        let (status, json) = call(node, "GET", "/cronhook/v1/cluster", &[], b"");
+        assert_eq!(status, 200, "{json}");
+        json
+    };
+    // The follower's first lease round may still be under way: both rows
+    // are there within a round.
+    let (seen_a, seen_b) = wait_until(Duration::from_secs(30), "two nodes listed by both", || {
+        let (x, y) = (cluster(&a), cluster(&b));
+        (x["nodes"].as_array()?.len() == 2 && y["nodes"].as_array()?.len() == 2).then_some((x, y))
+    });
+    let ids = |json: &serde_json::Value| -> Vec<String> {
+        json["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["node"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&seen_a), ids(&seen_b), "the same list on both");
+    assert_ne!(seen_a["node"], seen_b["node"], "each node has its own id");
+    let leaders: Vec<&serde_json::Value> = seen_a["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["leader"] == true)
+        .collect();
+    assert_eq!(leaders.len(), 1, "one leader: {seen_a}");
+    let leader = leaders[0]["node"].clone();
+    for (seen, node) in [(&seen_a, &a), (&seen_b, &b)] {
+        let leads = seen["node"] == leader;
+        assert_eq!(
+            seen["leader"], leads,
+            "a node says it leads when it does: {seen}"
+        );
+        let (status, text) = common::request(
+            common::Target::addr(node),
+            "GET",
+            "/metrics",
+            &[("Authorization", &format!("Bearer {TOKEN}"))],
+            b"",
+        )
+        .unwrap();
+        assert_eq!(status, 200);
+        let want = if leads {
+            "cronhook_leader 1"
+        } else {
+            "cronhook_leader 0"
+        };
+        assert!(
+            text.lines().any(|l| l == want),
+            "{want} on {}: {text}",
+            seen["node"]
+        );
     }
 }

@@ -439,3 +439,31 @@ fn the_settings_page_shows_the_production_settings_in_force() {
         "no secrets: {s}"
     );
 }
+
+#[test]
+fn the_cluster_endpoint_names_this_node_and_who_leads() {
+    let server = InProcess::start();
+    let (status, _) = bare(&server, "GET", "/cronhook/v1/cluster", &[], b"");
+    assert_eq!(
+        status, 401,
+        "it needs the token like every /cronhook/v1 call"
+    );
+    let (status, json) = call(&server, "GET", "/cronhook/v1/cluster", &[], b"");
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(
+        json["leader"], true,
+        "one node, and it runs the engine: {json}"
+    );
+    if common::backend::on_postgres() {
+        let node = json["node"].as_str().expect("a node id on PostgreSQL");
+        let nodes = json["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len(), 1, "{json}");
+        assert_eq!(nodes[0]["node"], node);
+        assert_eq!(nodes[0]["self"], true);
+        assert_eq!(nodes[0]["leader"], true, "it holds the lease");
+        assert!(nodes[0]["seenAt"].as_i64().unwrap() >= nodes[0]["startedAt"].as_i64().unwrap());
+    } else {
+        assert_eq!(json["node"], Value::Null, "SQLite has no election: {json}");
+        assert_eq!(json["nodes"], serde_json::json!([]));
+    }
+}

@@ -300,6 +300,11 @@ fn a_scrape_after_a_run_counts_every_family_and_parses_as_prometheus_text() {
         "two queued, two behind the key, one delayed"
     );
     assert_eq!(m.value("cronhook_dlq_messages", &[]), 2.0);
+    assert_eq!(
+        m.value("cronhook_leader", &[]),
+        1.0,
+        "one node, and it runs the engine"
+    );
     assert_eq!(m.value("cronhook_in_flight_attempts", &[]), 0.0);
     assert_eq!(
         m.value("cronhook_queue_lag_messages", &[("queue", "held")]),

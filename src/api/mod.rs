@@ -7,6 +7,7 @@
 //! given the same shape by `json_errors`.
 
 pub mod apply;
+mod cluster;
 pub mod console;
 pub mod destination;
 mod dlq;
@@ -193,6 +194,7 @@ pub fn router(state: AppState) -> Router {
         .route("/cronhook/v1/logs/histogram", get(console::histogram))
         .route("/cronhook/v1/settings", get(console::settings))
         .route("/cronhook/v1/backup", post(console::backup))
+        .route("/cronhook/v1/cluster", get(cluster::get))
         .route("/metrics", get(metrics::scrape))
         .route("/cronhook/v1/apply", post(apply::apply))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));

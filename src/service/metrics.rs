@@ -19,6 +19,7 @@ impl Service {
             queues,
             flow_waiting,
             database_bytes: self.store.size_on_disk().await,
+            leader: self.engine.running(),
         };
         Ok(self.store.metrics().render(&snapshot))
     }

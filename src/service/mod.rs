@@ -11,6 +11,7 @@
 
 mod apply;
 mod backup;
+mod cluster;
 mod console;
 mod dlq;
 mod flow_control;
@@ -33,6 +34,7 @@ use crate::store::{Store, StoreError};
 use crate::workflow::WorkflowError;
 
 pub use apply::{check_declared, Applied, DeclaredSchedule};
+pub use cluster::ClusterView;
 pub use console::{cron_preview_at, CronPreview, Overview, Shown, MAX_PREVIEW};
 pub use dlq::{DlqSelector, Overrides};
 pub use flow_control::FlowInfo;
@@ -82,6 +84,8 @@ pub struct Settings {
     pub dedup_window_ms: i64,
     /// What the console's settings page shows.
     pub shown: Shown,
+    /// This node's id among several on PostgreSQL; `None` on SQLite.
+    pub node: Option<String>,
 }
 
 /// The handle the API holds; cheap to clone.

@@ -259,17 +259,20 @@ pub struct NodeRow {
     pub leader: bool,
 }
 
+/// The node list's query (`nodes`, and the store's `cluster_nodes` for the
+/// API): the lease's expiry is compared with the database's clock, as
+/// `DB_NOW_MS` reads it.
+pub const NODES_SQL: &str = "SELECT n.node, n.url, n.started_at, n.seen_at, \
+     EXISTS (SELECT 1 FROM cluster_lease l WHERE l.node = n.node \
+       AND l.expires_at >= (extract(epoch from clock_timestamp()) * 1000)::bigint) \
+     FROM cluster_nodes n ORDER BY n.started_at, n.node";
+
 /// Every listed node, oldest first, with who leads now. A node renews its
 /// row with the lease (every `lease / 3`): a `seen_at` much older than that
 /// is a node that died (a clean stop removes its row).
 pub fn nodes(client: &mut postgres::Client) -> Result<Vec<NodeRow>, postgres::Error> {
-    let sql = format!(
-        "SELECT n.node, n.url, n.started_at, n.seen_at, \
-           EXISTS (SELECT 1 FROM cluster_lease l WHERE l.node = n.node AND l.expires_at >= {DB_NOW_MS}) \
-         FROM cluster_nodes n ORDER BY n.started_at, n.node"
-    );
     Ok(client
-        .query(&sql, &[])?
+        .query(NODES_SQL, &[])?
         .iter()
         .map(|r| NodeRow {
             node: r.get(0),

@@ -20,7 +20,7 @@ pub mod notify;
 use super::db::{DbError, PgUrl};
 use std::time::Duration;
 
-pub use lease::{nodes, Lease, LeaseSettings, NodeRow, Transition};
+pub use lease::{nodes, Lease, LeaseSettings, NodeRow, Transition, NODES_SQL};
 pub use listen::{Heard, Listener};
 pub use notice::{decode, encode, encode_all, Notice, Remote, MAX_PAYLOAD};
 pub use notify::Notifier;

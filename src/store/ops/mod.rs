@@ -2,6 +2,7 @@
 //! domain's terms. They use `steps` and `rows`, never each other.
 
 pub(super) mod backup;
+pub(super) mod cluster;
 pub(super) mod console;
 pub(super) mod dlq;
 pub(super) mod events;
