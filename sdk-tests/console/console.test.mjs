@@ -243,6 +243,15 @@ try {
   assert.equal(rotated.current, before.next);
   await page.getByText(rotated.next).waitFor();
   await page.locator('.kv', { hasText: 'Database size' }).waitFor();
+  await page.locator('.kv', { hasText: 'made by this server' }).waitFor();
+  const cluster = await api('GET', '/cronhook/v1/cluster');
+  if (cluster.nodes.length > 0) {
+    // PostgreSQL: this server is listed, and it leads.
+    await page.locator(`table.nodes tr[data-node="${cluster.node}"]`, { hasText: 'leader' }).waitFor();
+    await page.locator(`table.nodes tr[data-node="${cluster.node}"]`, { hasText: 'this server' }).waitFor();
+  } else {
+    assert.equal(await page.locator('table.nodes').count(), 0, 'no node list on SQLite');
+  }
   await shot(page, 'settings');
   log('settings: rotated the signing keys');
 
