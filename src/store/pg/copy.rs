@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{ToSql, Type};
-use postgres::Client;
+use postgres::{Client, GenericClient};
 use rusqlite::{Connection, OpenFlags};
 
 use super::PgSchemaError;
@@ -158,6 +158,9 @@ pub fn migrate_to_postgres(from: &Path, to: &str) -> Result<CopyReport, MigrateE
         return Err(MigrateError::NoSchema);
     }
     super::migrate(&mut client)?;
+    // Checked again under the lock inside the copy; here so that a target
+    // that cannot take the copy leaves the file as it was.
+    check_target(&mut client)?;
 
     migrations::migrate(&mut sqlite)
         .map_err(SourceError::Store)
@@ -194,6 +197,33 @@ fn open_source(path: &Path) -> Result<Connection, SourceError> {
     Ok(conn)
 }
 
+/// Refuses a target a cronhook serves (an unexpired lease) or that holds
+/// rows, naming the first such table.
+fn check_target(client: &mut impl GenericClient) -> Result<(), MigrateError> {
+    let pg = |table: &'static str| move |e: postgres::Error| copy_error(table, e);
+    let served: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM cluster_lease \
+             WHERE expires_at > (extract(epoch from clock_timestamp()) * 1000)::bigint)",
+            &[],
+        )
+        .map_err(pg("cluster_lease"))?
+        .get(0);
+    if served {
+        return Err(MigrateError::TargetServed);
+    }
+    for &table in TABLES.iter().filter(|t| **t != "meta") {
+        let full: bool = client
+            .query_one(&format!("SELECT EXISTS (SELECT 1 FROM {table})"), &[])
+            .map_err(pg(table))?
+            .get(0);
+        if full {
+            return Err(MigrateError::NotEmpty(table));
+        }
+    }
+    Ok(())
+}
+
 /// In one PostgreSQL transaction: checks the target is empty and idle,
 /// copies every table, sets the identity sequences, commits.
 fn copy_all(sqlite: &Connection, client: &mut Client) -> Result<CopyReport, MigrateError> {
@@ -206,26 +236,7 @@ fn copy_all(sqlite: &Connection, client: &mut Client) -> Result<CopyReport, Migr
         &[&super::MIGRATION_LOCK],
     )
     .map_err(pg("(lock)"))?;
-    let served: bool = tx
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM cluster_lease \
-             WHERE expires_at > (extract(epoch from clock_timestamp()) * 1000)::bigint)",
-            &[],
-        )
-        .map_err(pg("cluster_lease"))?
-        .get(0);
-    if served {
-        return Err(MigrateError::TargetServed);
-    }
-    for &table in TABLES.iter().filter(|t| **t != "meta") {
-        let full: bool = tx
-            .query_one(&format!("SELECT EXISTS (SELECT 1 FROM {table})"), &[])
-            .map_err(pg(table))?
-            .get(0);
-        if full {
-            return Err(MigrateError::NotEmpty(table));
-        }
-    }
+    check_target(&mut tx)?;
     let mut report = CopyReport { tables: Vec::new() };
     for &table in TABLES {
         let rows = if table == "meta" {
@@ -580,6 +591,35 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, 1);
+    }
+
+    /// A target that already holds rows is refused before the file is
+    /// touched, so an older cronhook can still serve it.
+    #[test]
+    fn a_target_with_rows_leaves_an_older_file_unupgraded() {
+        let Some(pg) = super::super::tests::TestSchema::new("a_target_with_rows_leaves") else {
+            return;
+        };
+        let mut client = pg.client();
+        super::super::migrate(&mut client).unwrap();
+        client
+            .batch_execute("INSERT INTO queues (name, parallelism, paused, created_at, updated_at) VALUES ('there', 1, 0, 1, 1)")
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("../migrations/0001_initial.sql"))
+            .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        drop(conn);
+
+        let err = migrate_to_postgres(&path, &pg.url).unwrap_err();
+        assert!(matches!(err, MigrateError::NotEmpty("queues")), "{err}");
+        let version: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 1, "the file is as it was");
     }
 
     #[test]
