@@ -548,21 +548,15 @@ mod tests {
             return;
         };
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v1.db");
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(include_str!("../migrations/0001_initial.sql"))
+        let path = v1_file(dir.path());
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("INSERT INTO meta (key, value) VALUES ('kept', 'yes')")
             .unwrap();
-        conn.execute_batch("INSERT INTO meta (key, value) VALUES ('kept', 'yes')")
-            .unwrap();
-        conn.pragma_update(None, "user_version", 1).unwrap();
-        drop(conn);
 
         let report = migrate_to_postgres(&path, &pg.url).unwrap();
         assert_eq!(report.tables[0], ("meta".to_owned(), 1));
-        let version: i64 = Connection::open(&path)
-            .unwrap()
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
+        let version = user_version(&path);
         assert_eq!(version, migrations::LATEST_VERSION);
         let kept: String = pg
             .client()
@@ -572,24 +566,34 @@ mod tests {
         assert_eq!(kept, "yes");
     }
 
+    /// A SQLite file at schema version 1, in `dir`, as the first release
+    /// wrote it.
+    fn v1_file(dir: &Path) -> PathBuf {
+        let path = dir.join("v1.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("../migrations/0001_initial.sql"))
+            .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        path
+    }
+
+    fn user_version(path: &Path) -> i64 {
+        Connection::open(path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    }
+
     /// A wrong --to (nothing listens there) leaves an older file as it
     /// was: the cronhook that wrote it can still serve it.
     #[test]
     fn a_target_that_cannot_be_reached_leaves_an_older_file_unupgraded() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v1.db");
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(include_str!("../migrations/0001_initial.sql"))
-            .unwrap();
-        conn.pragma_update(None, "user_version", 1).unwrap();
-        drop(conn);
+        let path = v1_file(dir.path());
 
         let err = migrate_to_postgres(&path, "postgres://postgres@127.0.0.1:1/x").unwrap_err();
         assert!(matches!(err, MigrateError::Connect(_)), "{err}");
-        let version: i64 = Connection::open(&path)
-            .unwrap()
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
+        let version = user_version(&path);
         assert_eq!(version, 1);
     }
 
@@ -606,19 +610,11 @@ mod tests {
             .batch_execute("INSERT INTO queues (name, parallelism, paused, created_at, updated_at) VALUES ('there', 1, 0, 1, 1)")
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v1.db");
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(include_str!("../migrations/0001_initial.sql"))
-            .unwrap();
-        conn.pragma_update(None, "user_version", 1).unwrap();
-        drop(conn);
+        let path = v1_file(dir.path());
 
         let err = migrate_to_postgres(&path, &pg.url).unwrap_err();
         assert!(matches!(err, MigrateError::NotEmpty("queues")), "{err}");
-        let version: i64 = Connection::open(&path)
-            .unwrap()
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
+        let version = user_version(&path);
         assert_eq!(version, 1, "the file is as it was");
     }
 
