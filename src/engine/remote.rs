@@ -6,9 +6,10 @@
 //! commit order; this is the one other way into the timer. The leader's own
 //! new queued messages come the same way ([`RemoteArming::arm_own`]), so
 //! that each queue's line is in commit order whichever node took the
-//! enqueue: PostgreSQL hands on all nodes' notices in that one order. A pending message arrives as its row without
-//! the body (`store::Pending`), armed as a window read arms one: the message
-//! itself is read at its attempt.
+//! enqueue: PostgreSQL hands on all nodes' notices in that one order. A
+//! pending message arrives as its row without the body (`store::Pending`),
+//! armed as a window read arms one: the message itself is read at its
+//! attempt.
 //!
 //! Nothing here needs to be exact, because everything it arms is checked
 //! again against the database when it comes due: a schedule's firing
