@@ -71,7 +71,8 @@ fn main() -> ExitCode {
     cronhook tables are created if needed and must hold no rows (only the signing keys \
     of a cronhook once started on it may be there: the file's replace them); the copy is \
     one transaction, so a failure leaves the target as it was. The SQLite file is left \
-    in place. The connection does not use TLS.\n\n\
+    in place. TLS as for `serve --db`: sslmode=verify-full&sslrootcert=<PEM file> in \
+    the URL.\n\n\
     Examples:\n  \
     cronhook migrate --from cronhook.db --to postgres://cronhook@db.internal/cronhook\n  \
     CRONHOOK_MIGRATE_TO='postgres://cronhook:secret@db.internal/cronhook' \\\n    \
