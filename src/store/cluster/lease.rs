@@ -22,7 +22,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{connect, Backoff, DB_NOW_MS};
+use super::{connect, db_now_ms, Backoff, DB_NOW_MS};
 
 /// What the lease needs.
 #[derive(Debug, Clone)]
@@ -259,30 +259,25 @@ pub struct NodeRow {
     pub leader: bool,
 }
 
-/// The node list's query (`nodes`, and the store's `cluster_nodes` for the
-/// API): the lease's expiry is compared with the database's clock, as
-/// `DB_NOW_MS` reads it.
-pub const NODES_SQL: &str = "SELECT n.node, n.url, n.started_at, n.seen_at, \
-     EXISTS (SELECT 1 FROM cluster_lease l WHERE l.node = n.node \
-       AND l.expires_at >= (extract(epoch from clock_timestamp()) * 1000)::bigint) \
-     FROM cluster_nodes n ORDER BY n.started_at, n.node";
+/// Every listed node, oldest first, with whether it holds the lease now
+/// (its expiry against the database's clock): the store's `cluster_nodes`
+/// runs it for the API. A node renews its row with the lease (every
+/// `lease / 3`): a `seen_at` much older than that is a node that died (a
+/// clean stop removes its row).
+pub const NODES_SQL: &str = concat!(
+    "SELECT n.node, n.url, n.started_at, n.seen_at, \
+     EXISTS (SELECT 1 FROM cluster_lease l WHERE l.node = n.node AND l.expires_at >= ",
+    db_now_ms!(),
+    ") FROM cluster_nodes n ORDER BY n.started_at, n.node"
+);
 
-/// Every listed node, oldest first, with who leads now. A node renews its
-/// row with the lease (every `lease / 3`): a `seen_at` much older than that
-/// is a node that died (a clean stop removes its row).
-pub fn nodes(client: &mut postgres::Client) -> Result<Vec<NodeRow>, postgres::Error> {
-    Ok(client
-        .query(NODES_SQL, &[])?
-        .iter()
-        .map(|r| NodeRow {
-            node: r.get(0),
-            url: r.get(1),
-            started_at: r.get(2),
-            seen_at: r.get(3),
-            leader: r.get(4),
-        })
-        .collect())
-}
+/// Whether some node holds an unexpired lease: a cronhook serves the
+/// database (`cronhook migrate` refuses such a target).
+pub const SERVED_SQL: &str = concat!(
+    "SELECT EXISTS (SELECT 1 FROM cluster_lease WHERE expires_at > ",
+    db_now_ms!(),
+    ")"
+);
 
 /// Gives the lease up (it expires now) and forgets this node.
 fn release(client: &mut postgres::Client, s: &LeaseSettings) -> Result<(), postgres::Error> {
@@ -533,10 +528,15 @@ mod tests {
             "exactly one node holds the term"
         );
         let mut c = db.client();
-        let listed = nodes(&mut c).unwrap();
+        let listed: Vec<(String, bool)> = c
+            .query(NODES_SQL, &[])
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(4)))
+            .collect();
         assert_eq!(listed.len(), 2, "both nodes are listed: {listed:?}");
         assert_eq!(
-            listed.iter().filter(|n| n.leader).count(),
+            listed.iter().filter(|(_, leader)| *leader).count(),
             1,
             "one of them as the leader: {listed:?}"
         );

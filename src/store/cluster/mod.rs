@@ -20,7 +20,7 @@ pub mod notify;
 use super::db::{DbError, PgUrl};
 use std::time::Duration;
 
-pub use lease::{nodes, Lease, LeaseSettings, NodeRow, Transition, NODES_SQL};
+pub use lease::{Lease, LeaseSettings, NodeRow, Transition, NODES_SQL, SERVED_SQL};
 pub use listen::{Heard, Listener};
 pub use notice::{decode, encode, encode_all, Notice, Remote, MAX_PAYLOAD};
 pub use notify::Notifier;
@@ -34,8 +34,15 @@ pub use notify::Notifier;
 pub const CHANNEL_SQL: &str = "('cronhook_' || substr(md5(coalesce(current_schema(), '')), 1, 16))";
 
 /// The database's clock in milliseconds since the epoch: the lease and the
-/// node list use it, so the nodes' own clocks do not matter.
-const DB_NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+/// node list use it, so the nodes' own clocks do not matter. A macro, so
+/// that `concat!` can build constant statements with it.
+macro_rules! db_now_ms {
+    () => {
+        "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+    };
+}
+use db_now_ms;
+const DB_NOW_MS: &str = db_now_ms!();
 
 /// A connection for one of this module's threads: `timeout` bounds the
 /// connect, every statement (`statement_timeout`) and unacknowledged sends

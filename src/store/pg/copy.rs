@@ -23,6 +23,7 @@ use postgres::{Client, GenericClient};
 use rusqlite::{Connection, OpenFlags};
 
 use super::PgSchemaError;
+use crate::store::cluster::SERVED_SQL;
 use crate::store::db::{DbError, PgUrl};
 use crate::store::{lock, migrations, OpenError, StoreError};
 
@@ -202,11 +203,7 @@ fn open_source(path: &Path) -> Result<Connection, SourceError> {
 fn check_target(client: &mut impl GenericClient) -> Result<(), MigrateError> {
     let pg = |table: &'static str| move |e: postgres::Error| copy_error(table, e);
     let served: bool = client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM cluster_lease \
-             WHERE expires_at > (extract(epoch from clock_timestamp()) * 1000)::bigint)",
-            &[],
-        )
+        .query_one(SERVED_SQL, &[])
         .map_err(pg("cluster_lease"))?
         .get(0);
     if served {
