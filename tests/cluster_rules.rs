@@ -189,6 +189,11 @@ fn a_schedule_created_on_either_node_fires_each_slot_once() {
     }
     for path in ["/from-a", "/from-b"] {
         let got = sink.wait_for(path, 3, Duration::from_secs(30));
+        assert!(
+            got.len() >= 3,
+            "{path}: the schedule fires: {} deliveries",
+            got.len()
+        );
         let mut slots: Vec<&str> = got
             .iter()
             .filter_map(|r| r.header("Cronhook-Slot-Time"))
