@@ -9,10 +9,10 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use common::api::create_schedule;
+use common::api::{call, create_schedule};
 use common::backend;
 use common::sink::Sink;
 use common::{ServerOptions, ServerProcess};
@@ -52,24 +52,36 @@ fn a_verify_full_url_with_the_servers_ca_serves_over_tls_connections_only() {
         &[("Upstash-Cron", "* * * * *")],
         b"",
     );
-    let (status, _) = server.get("/healthz").unwrap();
-    assert_eq!(status, 200);
+    let (status, cluster) = call(&server, "GET", "/cronhook/v1/cluster", &[], b"");
+    assert_eq!(status, 200, "{cluster}");
+    let node = cluster["node"].as_str().expect("a node id").to_owned();
 
-    // The store's connections carry the URL's application_name; the lease
-    // and the listener name themselves after their node.
-    let (all, encrypted): (i64, i64) = {
+    // Every connection of the server and how many use TLS, by name: the
+    // store's carry the URL's application_name, the lease's and the
+    // listener's name themselves after the node.
+    let connections = |names: &[String]| -> (i64, i64) {
         let row = schema
             .client()
             .query_one(
                 "SELECT count(*), count(*) FILTER (WHERE s.ssl) FROM pg_stat_activity a \
-                 JOIN pg_stat_ssl s USING (pid) WHERE a.application_name = $1",
-                &[&tag],
+                 JOIN pg_stat_ssl s USING (pid) WHERE a.application_name = ANY($1)",
+                &[&names],
             )
             .unwrap();
         (row.get(0), row.get(1))
     };
-    assert!(all > 0, "the server's store connections are there");
-    assert_eq!(encrypted, all, "every one of them uses TLS");
+    let (store, store_tls) = connections(&[tag]);
+    assert!(store > 0, "the server's store connections are there");
+    assert_eq!(store_tls, store, "every one of them uses TLS");
+    let roles = [
+        format!("cronhook-lease {node}"),
+        format!("cronhook-listen {node}"),
+    ];
+    assert_eq!(
+        connections(&roles),
+        (2, 2),
+        "the lease's and the listener's connections, both with TLS"
+    );
 }
 
 #[test]
@@ -79,27 +91,13 @@ fn a_server_certificate_no_trusted_authority_signed_is_refused_at_start() {
     let schema = backend::for_path(&dir.path().join("untrusted.db"));
     // No sslrootcert: the built-in roots, which never signed the test CA.
     let url = format!("{}&sslmode=verify-full", schema.url);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cronhook"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--db", &url])
-        .env_remove("CRONHOOK_CONFIG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let until = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > until {
-            let _ = child.kill();
-            panic!("cronhook kept running on a server it cannot trust");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cronhook"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--db", &url]);
+    for k in common::SCRUBBED_ENV {
+        cmd.env_remove(k);
+    }
+    let (status, _, stderr) = common::run_with_timeout(cmd, Duration::from_secs(60));
+    let status = status.expect("cronhook kept running on a server it cannot trust");
     assert!(!status.success(), "{stderr}");
     assert!(
         stderr.contains("certificate"),
