@@ -241,21 +241,28 @@ impl Terms {
     }
 
     /// Ends the current term, if any, as `Engine::shutdown` does (with the
-    /// grace), and stops following events.
-    pub async fn shutdown(self, deadline: Instant, margin: Duration) {
+    /// grace), and stops following events. The request is queued at the
+    /// call, so events sent after it are handled during the shutdown.
+    pub fn shutdown(
+        self,
+        deadline: Instant,
+        margin: Duration,
+    ) -> impl std::future::Future<Output = ()> {
         let (done, finished) = oneshot::channel();
-        if self
+        let sent = self
             .tx
             .send(Msg::Shutdown {
                 deadline,
                 margin,
                 done,
             })
-            .is_ok()
-        {
-            let _ = finished.await;
+            .is_ok();
+        async move {
+            if sent {
+                let _ = finished.await;
+            }
+            let _ = self.task.await;
         }
-        let _ = self.task.await;
     }
 }
 

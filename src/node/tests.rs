@@ -213,12 +213,14 @@ async fn two_terms_in_a_row_both_deliver() {
 async fn after_the_term_is_lost_nothing_is_attempted_until_the_next_one() {
     let f = fixture(Duration::from_millis(50)).await;
     f.lead(1).await;
-    // Armed in the first term's timer, due after it ends.
-    let armed = f.publish_at("/armed", Fixture::now() + 150).await;
+    // Armed in the first term's timer, due after it ends (a second leaves
+    // room for a slow `lose`).
+    let armed = f.publish_at("/armed", Fixture::now() + 1_000).await;
     f.lose().await;
     let row = f.publish("/later").await;
-    // Several catch-up periods: a node without a term does not look.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Past its due time, and many catch-up periods: a node without a term
+    // does not look.
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
     assert_eq!(f.sink.count("/later"), 0, "no attempt without a term");
     assert_eq!(
         f.sink.count("/armed"),
@@ -259,7 +261,8 @@ async fn a_lease_lost_during_the_shutdown_grace_cuts_the_attempts_at_once() {
         Instant::now() + Duration::from_secs(30),
         Duration::from_secs(1),
     ));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Queued after the shutdown (see `Terms::shutdown`): it arrives during
+    // the grace, not as an ordinary lost term before it.
     events.send(TermEvent::Lost);
     tokio::time::timeout(Duration::from_secs(5), shutdown)
         .await
