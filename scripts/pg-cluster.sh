@@ -50,17 +50,23 @@ pg_bin() {
     fi
 }
 
+# Installs Debian package $1, reading the package lists first if they
+# do not know it yet.
+apt_install() {
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-get install -y -q --no-install-recommends "$1" >&2; then
+        apt-get update -q >&2
+        apt-get install -y -q --no-install-recommends "$1" >&2
+    fi
+}
+
 install_postgres() {
     echo "pg-cluster: no PostgreSQL found; installing Debian's postgresql" >&2
     if [ "$(id -u)" -ne 0 ]; then
         echo "pg-cluster: installing needs root (apt-get); install postgresql yourself" >&2
         exit 1
     fi
-    export DEBIAN_FRONTEND=noninteractive
-    if ! apt-get install -y -q --no-install-recommends postgresql >&2; then
-        apt-get update -q >&2
-        apt-get install -y -q --no-install-recommends postgresql >&2
-    fi
+    apt_install postgresql
     # Where services start (systemd), the package also starts a cluster of
     # its own (`main`, port 5432). There was no PostgreSQL before, so it is
     # this install's: stop it rather than leave a server nobody asked for.
@@ -86,7 +92,7 @@ as_owner() {
 make_tls() {
     if ! command -v openssl >/dev/null; then
         if [ "$(id -u)" -eq 0 ]; then
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openssl >&2
+            apt_install openssl
         else
             echo "pg-cluster: no openssl; the server takes no TLS" >&2
             return 0
@@ -166,8 +172,9 @@ case "$cmd" in
                 || as_owner "$bin/initdb" -D "$data" -A trust -U postgres -E UTF8 \
                     --locale=C >"$dir/initdb.log" 2>&1 \
                 || { cat "$dir/initdb.log" >&2; exit 1; }
-            make_tls
         fi
+        # Also for a folder made before the cluster took TLS.
+        [ -f "$dir/tls/server.pem" ] || make_tls
         # A free port can be taken between the check and the bind: try a few.
         for attempt in 1 2 3 4 5; do
             if [ -n "${PG_CLUSTER_PORT:-}" ]; then
