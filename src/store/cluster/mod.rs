@@ -54,10 +54,10 @@ pub(crate) fn connect(
     timeout: Duration,
     role: &str,
 ) -> Result<postgres::Client, DbError> {
-    let target = PgUrl::parse(url)?;
-    let mut config = target.config.clone();
+    let mut target = PgUrl::parse(url)?;
     let timeout = timeout.max(Duration::from_millis(200));
-    config
+    target
+        .config
         .connect_timeout(timeout)
         .tcp_user_timeout(timeout)
         .keepalives(true)
@@ -65,7 +65,7 @@ pub(crate) fn connect(
         .keepalives_interval(Duration::from_secs(1))
         .keepalives_retries(3)
         .application_name(role);
-    let mut client = target.connect_with(&config)?;
+    let mut client = target.connect()?;
     client.batch_execute(&format!("SET statement_timeout = {}", timeout.as_millis()))?;
     Ok(client)
 }

@@ -51,13 +51,14 @@ impl PgConn {
     /// Connects to `url` (libpq URL syntax). Blocking: call it off the
     /// async threads.
     pub fn connect(url: &str) -> Result<PgConn> {
-        let target = super::PgUrl::parse(url)?;
-        let mut config = target.config.clone();
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(std::time::Duration::from_secs(5));
+        let mut target = super::PgUrl::parse(url)?;
+        if target.config.get_connect_timeout().is_none() {
+            target
+                .config
+                .connect_timeout(std::time::Duration::from_secs(5));
         }
-        config.keepalives(true);
-        let client = target.connect_with(&config)?;
+        target.config.keepalives(true);
+        let client = target.connect()?;
         Ok(PgConn {
             client: RefCell::new(ClientBox(Some(client))),
             cache: RefCell::new(HashMap::new()),

@@ -28,7 +28,6 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use super::DbError;
 
 /// A parsed URL and the TLS it asks for.
-#[derive(Clone)]
 pub struct PgUrl {
     /// Everything but TLS, for the caller to add timeouts and names to.
     pub config: postgres::Config,
@@ -93,12 +92,12 @@ impl PgUrl {
         self.tls.is_some()
     }
 
-    /// Connects with `config` (this URL's, with the caller's additions).
+    /// Connects with `config` (the URL's, with what the caller added).
     /// Blocking: call it off the async threads.
-    pub fn connect_with(&self, config: &postgres::Config) -> Result<postgres::Client, DbError> {
+    pub fn connect(&self) -> Result<postgres::Client, DbError> {
         Ok(match &self.tls {
-            None => config.connect(postgres::NoTls)?,
-            Some(tls) => config.connect(tls.clone())?,
+            None => self.config.connect(postgres::NoTls)?,
+            Some(tls) => self.config.connect(tls.clone())?,
         })
     }
 }

@@ -122,7 +122,7 @@ pub fn migrate_to_postgres(from: &Path, to: &str) -> Result<CopyReport, MigrateE
     if !(to.starts_with("postgres://") || to.starts_with("postgresql://")) {
         return Err(MigrateError::NotPostgresUrl);
     }
-    let target = PgUrl::parse(to).map_err(|e| MigrateError::BadUrl(e.to_string()))?;
+    let mut target = PgUrl::parse(to).map_err(|e| MigrateError::BadUrl(e.to_string()))?;
     if !from.exists() {
         return Err(MigrateError::MissingSource(from.to_path_buf()));
     }
@@ -141,11 +141,12 @@ pub fn migrate_to_postgres(from: &Path, to: &str) -> Result<CopyReport, MigrateE
     // The target is reached and brought to the current schema before the
     // file is upgraded: a wrong --to leaves the file as the older cronhook
     // that wrote it can still serve.
-    let mut config = target.config.clone();
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(std::time::Duration::from_secs(10));
+    if target.config.get_connect_timeout().is_none() {
+        target
+            .config
+            .connect_timeout(std::time::Duration::from_secs(10));
     }
-    let mut client = target.connect_with(&config).map_err(|e| {
+    let mut client = target.connect().map_err(|e| {
         MigrateError::Connect(match &e {
             DbError::Postgres(e) => super::describe(e),
             e => e.to_string(),
