@@ -33,12 +33,10 @@ pub(in crate::store) fn claim(
         .prepare_cached(
             "INSERT INTO dedup (key, message_id, expires_at) VALUES (?1, ?2, ?3) \
              ON CONFLICT (key) DO UPDATE SET message_id = excluded.message_id, \
-             expires_at = excluded.expires_at WHERE dedup.expires_at <= ?4 \
-             RETURNING message_id",
+             expires_at = excluded.expires_at WHERE dedup.expires_at <= ?4",
         )?
-        .query_row(params![key, message_id, expires_at, now], |_| Ok(()))
-        .optional()?
-        .is_some();
+        .execute(params![key, message_id, expires_at, now])?
+        == 1;
     if taken {
         return Ok(None);
     }

@@ -13,7 +13,7 @@
 
 use std::rc::Rc;
 
-use crate::store::db::{params, Conn, Dialect, OptionalExtension, Row};
+use crate::store::db::{params, Conn, OptionalExtension, Row};
 
 use super::log_messages::{Cache, Settings};
 use crate::filter::{Filter, Subject};
@@ -414,8 +414,7 @@ pub(in crate::store) fn page(
 
 /// Message `id`'s first `limit` rows (all when negative), oldest first.
 fn rows_of(conn: &Conn, id: &str, limit: i64) -> Result<Vec<LogRow>, StoreError> {
-    // SQLite reads a negative limit as none; PostgreSQL wants NULL.
-    let limit = (limit >= 0 || conn.dialect() == Dialect::Sqlite).then_some(limit);
+    let limit = if limit < 0 { i64::MAX } else { limit };
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {ROW_COLUMNS} FROM log WHERE message_id = ?1 ORDER BY seq LIMIT ?2"
