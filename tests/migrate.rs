@@ -239,11 +239,16 @@ fn every_kind_of_row(path: &Path) -> Vec<(String, Value)> {
         b"to the group",
     );
     assert_eq!(status, 201, "group publish: {json}");
+    // Delivered and logged before the listing below, or the copy's log
+    // would hold rows the listing did not.
+    for m in json.as_array().expect("one message per endpoint") {
+        wait_for_state(&server, m["messageId"].as_str().unwrap(), "DELIVERED");
+    }
     ok(call(&server, "POST", "/v2/keys/rotate", &[], b""), "rotate");
 
     let run = "wfr_migrated";
     let url = sink.url("/wf");
-    ok(
+    let started = ok(
         call(
             &server,
             "POST",
@@ -255,7 +260,10 @@ fn every_kind_of_row(path: &Path) -> Vec<(String, Value)> {
         ),
         "workflow run",
     );
-    sink.wait_for("/wf", 1, WAIT);
+    let step = started[0]["messageId"]
+        .as_str()
+        .expect("the run's message id");
+    wait_for_state(&server, step, "DELIVERED");
     let wait = json!({
         "url": url, "timeout": "1h", "timeoutUrl": url,
         "timeoutHeaders": {"Upstash-Workflow-Runid": [run]},
