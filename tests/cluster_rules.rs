@@ -11,7 +11,7 @@
 mod common;
 
 use std::path::Path;
-use std::sync::{Arc, Barrier};
+use std::sync::Barrier;
 use std::thread;
 use std::time::Duration;
 
@@ -46,22 +46,6 @@ fn start_two(db: &Path) -> (ServerProcess, ServerProcess) {
     (a, b)
 }
 
-/// A node's address and token, to call it from another thread.
-struct Remote {
-    addr: std::net::SocketAddr,
-    token: String,
-}
-
-impl common::Target for Remote {
-    fn addr(&self) -> std::net::SocketAddr {
-        self.addr
-    }
-
-    fn token(&self) -> &str {
-        &self.token
-    }
-}
-
 #[test]
 fn one_deduplication_id_sent_to_two_nodes_at_once_creates_one_message() {
     let Some((_dir, a, b)) = two_nodes() else {
@@ -72,28 +56,25 @@ fn one_deduplication_id_sent_to_two_nodes_at_once_creates_one_message() {
     const IDS: usize = 20;
     for i in 0..IDS {
         let dedup = format!("order-{i}");
-        let barrier = Arc::new(Barrier::new(2));
-        let answers: Vec<(u16, serde_json::Value)> = [&a, &b]
-            .into_iter()
-            .map(|node| {
-                let (addr, token) = (node.addr, common::Target::token(node).to_owned());
-                let (barrier, url, dedup) = (barrier.clone(), url.clone(), dedup.clone());
-                thread::spawn(move || {
-                    let server = Remote { addr, token };
-                    barrier.wait();
-                    call(
-                        &server,
-                        "POST",
-                        &format!("/v2/publish/{url}"),
-                        &[("Upstash-Deduplication-Id", &dedup)],
-                        b"x",
-                    )
+        let barrier = Barrier::new(2);
+        let answers: Vec<(u16, serde_json::Value)> = thread::scope(|scope| {
+            [&a, &b]
+                .map(|node| {
+                    let (barrier, url, dedup) = (&barrier, &url, &dedup);
+                    scope.spawn(move || {
+                        barrier.wait();
+                        call(
+                            node,
+                            "POST",
+                            &format!("/v2/publish/{url}"),
+                            &[("Upstash-Deduplication-Id", dedup)],
+                            b"x",
+                        )
+                    })
                 })
-            })
-            .collect::<Vec<_>>()
-            .into_iter()
-            .map(|t| t.join().unwrap())
-            .collect();
+                .map(|t| t.join().unwrap())
+                .into()
+        });
         let mut statuses = [answers[0].0, answers[1].0];
         statuses.sort();
         assert_eq!(
