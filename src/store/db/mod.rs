@@ -471,14 +471,6 @@ impl Statement<'_> {
             }
         }))
     }
-
-    /// How many parameters the statement takes.
-    pub fn parameter_count(&self) -> usize {
-        match &self.0 {
-            StmtInner::Sqlite(s) => s.parameter_count(),
-            StmtInner::Postgres { stmt, .. } => stmt.params().len(),
-        }
-    }
 }
 
 /// The rows of a query.

@@ -44,31 +44,26 @@ fn count(conn: &Conn, sql: &str) -> Result<i64, StoreError> {
     Ok(conn.prepare_cached(sql)?.query_row([], |r| r.get(0))?)
 }
 
-/// The SQL condition for schedules in `state` at `?now` (the same rule as
-/// `Schedule::state`).
+/// The SQL condition for schedules in `state` at `?1`, the time (the same
+/// rule as `Schedule::state`). Every condition reads `?1`, so a statement
+/// built on one always takes the time: PostgreSQL types each parameter from
+/// the statement, and the active state, which does not depend on the time,
+/// reads it in a check that always holds.
 fn state_sql(state: ScheduleState) -> &'static str {
     match state {
-        ScheduleState::Active => "(paused = 0 AND next_fire_at IS NOT NULL)",
-        ScheduleState::Paused => "(paused = 1 AND (end_at IS NULL OR end_at >= ?now))",
+        ScheduleState::Active => {
+            "(CAST(?1 AS BIGINT) IS NOT NULL AND paused = 0 AND next_fire_at IS NOT NULL)"
+        }
+        ScheduleState::Paused => "(paused = 1 AND (end_at IS NULL OR end_at >= ?1))",
         ScheduleState::Ended => {
-            "((paused = 0 AND next_fire_at IS NULL) OR (paused = 1 AND end_at < ?now))"
+            "((paused = 0 AND next_fire_at IS NULL) OR (paused = 1 AND end_at < ?1))"
         }
     }
 }
 
 fn count_in(conn: &Conn, state: ScheduleState, now: Millis) -> Result<i64, StoreError> {
-    let sql = format!(
-        "SELECT count(*) FROM schedules WHERE {}",
-        state_sql(state).replace("?now", "?1")
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    // Only the conditions with an end read `now`.
-    let n = if stmt.parameter_count() == 0 {
-        stmt.query_row([], |r| r.get(0))?
-    } else {
-        stmt.query_row([now], |r| r.get(0))?
-    };
-    Ok(n)
+    let sql = format!("SELECT count(*) FROM schedules WHERE {}", state_sql(state));
+    Ok(conn.prepare_cached(&sql)?.query_row([now], |r| r.get(0))?)
 }
 
 /// `%text%` for LIKE, with the wildcards in `text` taken literally.
@@ -220,19 +215,12 @@ impl Store {
         count: usize,
     ) -> Result<(Vec<Schedule>, Option<ScheduleCursor>), StoreError> {
         self.read_api(move |conn| {
-            let state = state_sql(state).replace("?now", "?1");
-            // PostgreSQL must see every parameter to type it (SQLite
-            // runs the same condition: `now` is never NULL).
-            let typed = if !state.contains("?1") {
-                "CAST(?1 AS BIGINT) IS NOT NULL AND "
-            } else {
-                ""
-            };
+            let state = state_sql(state);
             // SQLite's LIKE folds ASCII case; PostgreSQL's ILIKE does the
             // same on these "C"-collated columns.
             let matches = conn.pick("LIKE", "ILIKE");
             let sql = format!(
-                "SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE {typed}{state} \
+                "SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE {state} \
                  AND (created_at > ?2 OR (created_at = ?2 AND id > ?3)) \
                  AND (CAST(?4 AS TEXT) IS NULL OR id {matches} ?4 ESCAPE '\\' \
                       OR destination {matches} ?4 ESCAPE '\\' OR delivery {matches} ?4 ESCAPE '\\') \
